@@ -1,0 +1,802 @@
+/* launcher.c - fnjail-launcher: the fork server that runs each call in a sandbox.
+ *
+ * Started (and restarted) by the fnjail server, as root. It reads execution
+ * specs from stdin and writes results to stdout (protocol.h), and keeps a pool
+ * of prepared sandbox supervisors (supervisor.c) so that a request pays only for
+ * what is specific to it. It holds no policy: the server decides what may run;
+ * the launcher only checks that a spec is well formed.
+ *
+ * At start, the launcher enters its own mount namespace (so that nothing a
+ * sandbox does to mounts reaches the host) and an empty network namespace that
+ * sandboxes share unless a spec asks for a fresh one. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <stddef.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/mount.h>
+
+#include "launcher.h"
+
+/* A supervisor that has not reported this long after its timeout is killed. */
+#define BACKSTOP_GRACE_US (2u * 1000u * 1000u)
+/* Supervisors being prepared at once; more would only compete for the CPU. */
+#define MAX_PREPARING 4
+
+enum sandbox_state { SB_FREE, SB_PREPARING, SB_READY, SB_RUNNING };
+
+struct sandbox {
+	enum sandbox_state state;
+	pid_t pid;
+	int ctl;
+	uint32_t id;          /* execution id while running */
+	uint32_t uid;         /* sandbox uid while running */
+	uint64_t received_us; /* when the server's request arrived */
+	uint64_t backstop_us;
+	bool reported;
+	bool cancelled;
+	bool backstopped;
+};
+
+/* A request waiting for a prepared supervisor. */
+struct pending {
+	uint8_t *data; /* a slot of the request arena */
+	uint32_t len;
+	uint32_t id;
+	uint64_t received_us;
+};
+
+static struct launcher_config config = {
+	.uid_first = 1000000,
+	.uid_count = 65536,
+	.max_sandboxes = 128,
+	.prepared = 2,
+	.tmp_bytes = 16u << 20,
+	.fresh_netns = false,
+};
+
+static struct sandbox *sandboxes;
+static uint32_t sandbox_slots;
+static int epfd;
+static int sigfd;
+static uint8_t *uid_in_use;
+static uint32_t uid_cursor;
+static bool pool_broken; /* preparation failed while idle: wait for demand */
+
+/* Request data of every tenant passes through the launcher's memory, and each
+ * supervisor starts as a copy of that memory. These buffers are marked
+ * MADV_WIPEONFORK so that no sandbox ever holds another call's request. */
+static uint8_t *arena;
+static uint8_t *inbuf;
+static size_t inlen;
+static uint8_t *outbuf;
+static size_t outlen;
+static bool out_watched;
+/* Scratch space for whatever holds request data outside the buffers above. */
+static struct {
+	struct exec_spec spec;
+	uint8_t message[sizeof(uint32_t) + FNJ_MAX_FRAME];
+	uint8_t report[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_MESSAGE + 1024];
+	char error[FNJ_MAX_MESSAGE];
+} *scratch;
+#define INBUF_SIZE (2 * (FNJ_MAX_FRAME + sizeof(struct fnj_header)))
+#define OUTBUF_SIZE (1u << 20)
+static struct pending *queue;
+static uint32_t queue_head, queue_len, queue_cap;
+static uint8_t **free_slots;
+static uint32_t free_slot_count;
+
+enum { TAG_SERVER_IN = 0, TAG_SERVER_OUT = 1, TAG_SIGNAL = 2, TAG_SANDBOX = 16 };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: fnjail-launcher [options]\n"
+		"Runs functions from shared libraries in sandboxes, for the fnjail server.\n"
+		"Reads execution specs on stdin, writes results on stdout (binary; see protocol.h).\n\n"
+		"  --uid-range FIRST-LAST   uids (and gids) given to sandboxes (default 1000000-1065535)\n"
+		"  --max-sandboxes N        sandboxes running at once (default 128)\n"
+		"  --prepared N             sandboxes kept prepared when idle (default 2)\n"
+		"  --tmp-size BYTES         default size of each sandbox's /tmp (default 16 MiB)\n"
+		"  --fresh-netns            a new network namespace per sandbox (slower) instead of\n"
+		"                           one empty namespace shared by all\n"
+		"  --help                   this text\n");
+}
+
+static uint64_t parse_number(const char *text, const char *option)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || end == text || *end)
+		die("%s: '%s' is not a number", option, text);
+	return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "uid-range", required_argument, NULL, 'u' },
+		{ "max-sandboxes", required_argument, NULL, 'm' },
+		{ "prepared", required_argument, NULL, 'p' },
+		{ "tmp-size", required_argument, NULL, 't' },
+		{ "fresh-netns", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'u': {
+			char *dash = strchr(optarg, '-');
+			if (!dash)
+				die("--uid-range: expected FIRST-LAST, got '%s'", optarg);
+			*dash = '\0';
+			uint64_t first = parse_number(optarg, "--uid-range");
+			uint64_t last = parse_number(dash + 1, "--uid-range");
+			if (first == 0 || last < first || last >= 0xffffffffu)
+				die("--uid-range: %llu-%llu is not a range of non-root uids",
+				    (unsigned long long)first, (unsigned long long)last);
+			config.uid_first = (uint32_t)first;
+			config.uid_count = (uint32_t)(last - first + 1);
+			break;
+		}
+		case 'm':
+			config.max_sandboxes = (uint32_t)parse_number(optarg, "--max-sandboxes");
+			if (config.max_sandboxes == 0 || config.max_sandboxes > 65536)
+				die("--max-sandboxes must be between 1 and 65536");
+			break;
+		case 'p':
+			config.prepared = (uint32_t)parse_number(optarg, "--prepared");
+			break;
+		case 't':
+			config.tmp_bytes = parse_number(optarg, "--tmp-size");
+			break;
+		case 'n':
+			config.fresh_netns = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc)
+		die("unexpected argument '%s' (see --help)", argv[optind]);
+	if (config.max_sandboxes > config.uid_count)
+		die("--max-sandboxes %u is more than the %u uids of --uid-range: each running sandbox needs its own uid",
+		    config.max_sandboxes, config.uid_count);
+}
+
+static void *map_memory(size_t size, bool wipe_on_fork)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("cannot allocate %zu bytes: %s", size, strerror(errno));
+	if (wipe_on_fork && madvise(p, size, MADV_WIPEONFORK) < 0)
+		die("madvise(MADV_WIPEONFORK): %s (Linux 4.14 or later is needed)", strerror(errno));
+	return p;
+}
+
+static void setup_memory(void)
+{
+	queue_cap = config.max_sandboxes + config.prepared + 64;
+	size_t scratch_size = (sizeof *scratch + 4095) & ~(size_t)4095;
+	size_t arena_size = INBUF_SIZE + OUTBUF_SIZE + scratch_size + (size_t)queue_cap * FNJ_MAX_FRAME;
+	arena = map_memory(arena_size, true);
+	inbuf = arena;
+	outbuf = arena + INBUF_SIZE;
+	scratch = (void *)(arena + INBUF_SIZE + OUTBUF_SIZE);
+	uint8_t *slots = arena + INBUF_SIZE + OUTBUF_SIZE + scratch_size;
+	queue = map_memory(sizeof *queue * queue_cap, true);
+	free_slots = calloc(queue_cap, sizeof *free_slots);
+	for (uint32_t i = 0; i < queue_cap; i++)
+		free_slots[free_slot_count++] = slots + (size_t)i * FNJ_MAX_FRAME;
+	sandbox_slots = config.max_sandboxes + MAX_PREPARING + config.prepared;
+	sandboxes = calloc(sandbox_slots, sizeof *sandboxes);
+	uid_in_use = calloc(config.uid_count, 1);
+	if (!free_slots || !sandboxes || !uid_in_use)
+		die("out of memory");
+}
+
+static void enter_private_namespaces(void)
+{
+	if (geteuid() != 0)
+		die("must run as root: it creates namespaces, mounts and switches uids "
+		    "(start the fnjail server as root)");
+	if (unshare(CLONE_NEWNS) < 0)
+		die("unshare(CLONE_NEWNS): %s (are namespaces disabled, or is this a container "
+		    "without CAP_SYS_ADMIN?)", strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die("cannot make the launcher's mounts private: %s", strerror(errno));
+	if (unshare(CLONE_NEWNET) < 0)
+		die("unshare(CLONE_NEWNET): %s", strerror(errno));
+}
+
+/* Output to the server: buffered, written when the pipe accepts it. */
+static void flush_output(void)
+{
+	while (outlen > 0) {
+		ssize_t n = write(STDOUT_FILENO, outbuf, outlen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			die("cannot write to the server: %s", strerror(errno));
+		}
+		memmove(outbuf, outbuf + n, outlen - (size_t)n);
+		outlen -= (size_t)n;
+	}
+	if (out_watched != (outlen > 0)) {
+		out_watched = outlen > 0;
+		struct epoll_event ev = { .events = out_watched ? EPOLLOUT : 0, .data.u64 = TAG_SERVER_OUT };
+		epoll_ctl(epfd, EPOLL_CTL_MOD, STDOUT_FILENO, &ev);
+	}
+}
+
+static void emit(uint16_t type, const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct fnj_header h = { .length = (uint32_t)(alen + blen), .type = type };
+	size_t total = sizeof h + alen + blen;
+	if (outlen + total > OUTBUF_SIZE) {
+		/* The server stopped reading; wait for it rather than drop a result. */
+		int flags = fcntl(STDOUT_FILENO, F_GETFL);
+		fcntl(STDOUT_FILENO, F_SETFL, flags & ~O_NONBLOCK);
+		flush_output();
+		fcntl(STDOUT_FILENO, F_SETFL, flags);
+	}
+	memcpy(outbuf + outlen, &h, sizeof h);
+	memcpy(outbuf + outlen + sizeof h, a, alen);
+	if (blen)
+		memcpy(outbuf + outlen + sizeof h + alen, b, blen);
+	outlen += total;
+	flush_output();
+}
+
+static void emit_result(struct fnj_result *r, const char *message, const uint16_t *learned)
+{
+	size_t msglen = message ? strlen(message) : 0;
+	if (msglen >= FNJ_MAX_MESSAGE)
+		msglen = FNJ_MAX_MESSAGE - 1;
+	r->message_len = (uint16_t)msglen;
+	uint8_t tail[FNJ_MAX_MESSAGE + 1024];
+	size_t learned_bytes = (size_t)r->learned_len * sizeof(uint16_t);
+	if (msglen + learned_bytes > sizeof tail)
+		learned_bytes = 0, r->learned_len = 0;
+	if (msglen)
+		memcpy(tail, message, msglen);
+	if (learned_bytes)
+		memcpy(tail + msglen, learned, learned_bytes);
+	emit(FNJ_FRAME_RESULT, r, sizeof *r, tail, msglen + learned_bytes);
+}
+
+static void emit_failure(uint32_t id, uint32_t outcome, uint64_t received_us, const char *message)
+{
+	struct fnj_result r = { .id = id, .outcome = outcome, .exit_code = -1, .seccomp_nr = -1 };
+	r.total_us = monotonic_us() - received_us;
+	emit_result(&r, message, NULL);
+}
+
+/* Sandbox uids rotate through the range, so a uid is reused as late as
+ * possible; it is only reused once its previous sandbox is reaped entirely. */
+static int allocate_uid(uint32_t *uid)
+{
+	for (uint32_t i = 0; i < config.uid_count; i++) {
+		uint32_t k = (uid_cursor + i) % config.uid_count;
+		if (!uid_in_use[k]) {
+			uid_in_use[k] = 1;
+			uid_cursor = k + 1;
+			*uid = config.uid_first + k;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void release_uid(uint32_t uid)
+{
+	if (uid >= config.uid_first && uid - config.uid_first < config.uid_count)
+		uid_in_use[uid - config.uid_first] = 0;
+}
+
+static uint32_t count_state(enum sandbox_state state)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < sandbox_slots; i++)
+		n += sandboxes[i].state == state;
+	return n;
+}
+
+/* The supervisor starts as a copy of the launcher, stack included, and the
+ * worker as a copy of the supervisor. Zero the unused stack below this frame,
+ * where earlier calls left request data (error texts, reports), so that no
+ * sandbox can read another call's leftovers. */
+static __attribute__((noinline)) void scrub_stack(void)
+{
+	volatile uint8_t below[64 * 1024];
+	explicit_bzero((void *)below, sizeof below);
+}
+
+static void start_supervisor(void)
+{
+	struct sandbox *sb = NULL;
+	for (uint32_t i = 0; i < sandbox_slots && !sb; i++)
+		if (sandboxes[i].state == SB_FREE)
+			sb = &sandboxes[i];
+	if (!sb)
+		return;
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
+		log_msg("socketpair: %s", strerror(errno));
+		return;
+	}
+	scrub_stack();
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+	if (config.fresh_netns)
+		flags |= CLONE_NEWNET;
+	/* A raw clone behaves like fork() with namespaces. The supervisor uses no
+	 * glibc state that a raw clone leaves stale (thread id); the worker it
+	 * forks goes through glibc's fork() and gets it right. */
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+	if (pid < 0) {
+		log_msg("clone: %s", strerror(errno));
+		close(pair[0]);
+		close(pair[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(pair[0]);
+		int blocking = fcntl(pair[1], F_GETFL) & ~O_NONBLOCK;
+		fcntl(pair[1], F_SETFL, blocking);
+		supervisor_main(pair[1], &config);
+	}
+	close(pair[1]);
+	*sb = (struct sandbox){ .state = SB_PREPARING, .pid = pid, .ctl = pair[0] };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SANDBOX + (uint64_t)(sb - sandboxes) };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sb->ctl, &ev) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+/* Keep `prepared` supervisors ready when idle, and as many as there are
+ * waiting requests under load, within the sandbox and preparation limits. */
+static void fill_pool(void)
+{
+	uint32_t ready = count_state(SB_READY), preparing = count_state(SB_PREPARING);
+	uint32_t running = count_state(SB_RUNNING);
+	uint32_t want = queue_len + (pool_broken ? 0 : config.prepared);
+	while (ready + preparing < want && preparing < MAX_PREPARING &&
+	       running + ready + preparing < config.max_sandboxes + config.prepared) {
+		uint32_t before = count_state(SB_PREPARING);
+		start_supervisor();
+		if (count_state(SB_PREPARING) == before)
+			break;
+		preparing++;
+	}
+}
+
+static int open_tree_readonly(const char *path, bool executable, const char *what, char *err, size_t errlen)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+	if (fd < 0) {
+		format_error(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		format_error(err, errlen, "%s %s is not a regular file", what, path);
+		close(fd);
+		return -1;
+	}
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					       (executable ? 0 : MOUNT_ATTR_NOEXEC) };
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+		format_error(err, errlen, "cannot make %s %s read-only: %s", what, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int open_output(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		format_error(err, errlen, "cannot open output file %s: %s", path,
+			     fd < 0 ? strerror(errno) : "not a regular file with a single link");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Hand one waiting request to a prepared supervisor. Returns false when the
+ * request failed before reaching it (the supervisor stays ready). */
+static bool dispatch(struct sandbox *sb, struct pending *req)
+{
+	struct exec_spec *spec = &scratch->spec;
+	char *err = scratch->error;
+	size_t errlen = sizeof scratch->error;
+	if (spec_parse(req->data, req->len, spec, err, errlen) < 0) {
+		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
+		return false;
+	}
+	int fds[3] = { -1, -1, -1 };
+	int nfds = spec->head.input_len ? 3 : 2;
+	uint32_t uid = 0;
+	fds[FNJ_SPEC_FD_OUTPUT] = open_output(spec->output, err, errlen);
+	if (fds[FNJ_SPEC_FD_OUTPUT] >= 0)
+		fds[FNJ_SPEC_FD_LIBRARY] = open_tree_readonly(spec->library, true, "library", err, errlen);
+	if (fds[FNJ_SPEC_FD_LIBRARY] >= 0 && nfds == 3)
+		fds[FNJ_SPEC_FD_INPUT] = open_tree_readonly(spec->input, false, "input file", err, errlen);
+	bool opened = fds[nfds - 1] >= 0;
+	if (opened && allocate_uid(&uid) < 0) {
+		format_error(err, errlen, "no free sandbox uid in the range");
+		opened = false;
+	}
+	ssize_t sent = 0;
+	if (opened) {
+		/* Forward the request as received, with the uid filled in. */
+		uint32_t type = FNJ_SUP_SPEC;
+		uint8_t *msg = scratch->message;
+		memcpy(msg, &type, sizeof type);
+		memcpy(msg + sizeof type, req->data, req->len);
+		memcpy(msg + sizeof type + offsetof(struct fnj_exec, sandbox_uid), &uid, sizeof uid);
+		sent = send_with_fds(sb->ctl, msg, sizeof type + req->len, fds, nfds);
+		explicit_bzero(msg, sizeof type + req->len);
+	}
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	uint32_t timeout_ms = spec->head.timeout_ms;
+	explicit_bzero(spec, sizeof *spec);
+	if (!opened) {
+		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
+		return false;
+	}
+	sb->state = SB_RUNNING;
+	sb->id = req->id;
+	sb->uid = uid;
+	sb->received_us = req->received_us;
+	sb->backstop_us = monotonic_us() + (uint64_t)timeout_ms * 1000u + BACKSTOP_GRACE_US;
+	if (sent < 0) {
+		/* The supervisor died: its reaping reports the loss. */
+		log_msg("cannot send a spec to supervisor %d: %s", (int)sb->pid, strerror(errno));
+		kill(sb->pid, SIGKILL);
+	}
+	return true;
+}
+
+static void release_slot(struct pending *req)
+{
+	memset(req->data, 0, req->len);
+	free_slots[free_slot_count++] = req->data;
+}
+
+static void dispatch_pending(void)
+{
+	for (uint32_t i = 0; i < sandbox_slots && queue_len > 0; i++) {
+		struct sandbox *sb = &sandboxes[i];
+		if (sb->state != SB_READY)
+			continue;
+		while (queue_len > 0) {
+			struct pending *req = &queue[queue_head];
+			queue_head = (queue_head + 1) % queue_cap;
+			queue_len--;
+			bool used = dispatch(sb, req);
+			release_slot(req);
+			if (used)
+				break;
+		}
+	}
+}
+
+static void enqueue(const uint8_t *body, uint32_t len)
+{
+	uint32_t id = 0;
+	if (len >= sizeof id)
+		memcpy(&id, body, sizeof id);
+	uint64_t now = monotonic_us();
+	if (queue_len == queue_cap || free_slot_count == 0) {
+		emit_failure(id, FNJ_OUTCOME_LAUNCH_FAILED, now, "the launcher's queue is full");
+		return;
+	}
+	struct pending *req = &queue[(queue_head + queue_len) % queue_cap];
+	req->data = free_slots[--free_slot_count];
+	memcpy(req->data, body, len);
+	req->len = len;
+	req->id = id;
+	req->received_us = now;
+	queue_len++;
+	pool_broken = false;
+}
+
+static void cancel(uint32_t id)
+{
+	for (uint32_t i = 0; i < sandbox_slots; i++) {
+		struct sandbox *sb = &sandboxes[i];
+		if (sb->state == SB_RUNNING && sb->id == id && !sb->reported) {
+			sb->cancelled = true;
+			kill(sb->pid, SIGKILL);
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < queue_len; i++) {
+		struct pending *req = &queue[(queue_head + i) % queue_cap];
+		if (req->id != id)
+			continue;
+		emit_failure(id, FNJ_OUTCOME_CANCELLED, req->received_us, "cancelled before it started");
+		release_slot(req);
+		/* Close the gap: shift the later entries forward. */
+		for (uint32_t j = i; j + 1 < queue_len; j++)
+			queue[(queue_head + j) % queue_cap] = queue[(queue_head + j + 1) % queue_cap];
+		queue_len--;
+		return;
+	}
+}
+
+static void shutdown_and_exit(void)
+{
+	for (uint32_t i = 0; i < sandbox_slots; i++)
+		if (sandboxes[i].state != SB_FREE)
+			kill(sandboxes[i].pid, SIGKILL);
+	exit(0);
+}
+
+static void read_requests(void)
+{
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, inbuf + inlen, INBUF_SIZE - inlen);
+		if (n == 0)
+			shutdown_and_exit(); /* the server is gone */
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			die("cannot read from the server: %s", strerror(errno));
+		}
+		inlen += (size_t)n;
+		size_t off = 0;
+		while (inlen - off >= sizeof(struct fnj_header)) {
+			struct fnj_header h;
+			memcpy(&h, inbuf + off, sizeof h);
+			if (h.length > FNJ_MAX_FRAME)
+				die("frame of %u bytes from the server exceeds %d: protocol mismatch?",
+				    h.length, FNJ_MAX_FRAME);
+			if (inlen - off < sizeof h + h.length)
+				break;
+			const uint8_t *body = inbuf + off + sizeof h;
+			if (h.type == FNJ_FRAME_EXEC)
+				enqueue(body, h.length);
+			else if (h.type == FNJ_FRAME_CANCEL && h.length == sizeof(uint32_t))
+				cancel(*(const uint32_t *)body);
+			else
+				die("unknown frame type %u from the server", h.type);
+			off += sizeof h + h.length;
+		}
+		memmove(inbuf, inbuf + off, inlen - off);
+		memset(inbuf + inlen - off, 0, off);
+		inlen -= off;
+	}
+}
+
+static void on_sandbox_message(struct sandbox *sb)
+{
+	uint8_t *buf = scratch->report;
+	for (;;) {
+		int fds[1], nfds;
+		ssize_t n = recv_with_fds(sb->ctl, buf, sizeof scratch->report - 1, fds, 1, &nfds);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (n <= 0)
+			return; /* EAGAIN, or EOF: the exit is handled when reaped */
+		uint32_t type;
+		if ((size_t)n < sizeof type)
+			continue;
+		memcpy(&type, buf, sizeof type);
+		const uint8_t *body = buf + sizeof type;
+		size_t len = (size_t)n - sizeof type;
+		if (type == FNJ_SUP_READY && sb->state == SB_PREPARING) {
+			sb->state = SB_READY;
+		} else if (type == FNJ_SUP_PREP_FAILED && sb->state == SB_PREPARING) {
+			buf[n] = '\0';
+			log_msg("sandbox preparation failed: %s", (const char *)body);
+			if (queue_len > 0) {
+				/* Tell a waiting tenant why, rather than let it wait. */
+				struct pending *req = &queue[queue_head];
+				queue_head = (queue_head + 1) % queue_cap;
+				queue_len--;
+				emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, (const char *)body);
+				release_slot(req);
+			} else {
+				pool_broken = true;
+			}
+		} else if (type == FNJ_SUP_REPORT && sb->state == SB_RUNNING && !sb->reported &&
+			   len >= sizeof(struct fnj_result)) {
+			struct fnj_result r;
+			memcpy(&r, body, sizeof r);
+			size_t msglen = r.message_len, learned = (size_t)r.learned_len * sizeof(uint16_t);
+			if (sizeof r + msglen + learned != len) {
+				log_msg("malformed report from supervisor %d", (int)sb->pid);
+				continue;
+			}
+			char message[FNJ_MAX_MESSAGE];
+			if (msglen >= sizeof message)
+				msglen = sizeof message - 1;
+			memcpy(message, body + sizeof r, msglen);
+			message[msglen] = '\0';
+			uint16_t learned_list[512];
+			memcpy(learned_list, body + sizeof r + r.message_len, learned < sizeof learned_list ? learned : sizeof learned_list);
+			r.id = sb->id;
+			r.sandbox_uid = sb->uid;
+			r.total_us = monotonic_us() - sb->received_us;
+			emit_result(&r, message, learned_list);
+			sb->reported = true;
+		}
+	}
+}
+
+/* A supervisor ended: free its slot, and report for it if it could not. */
+static void on_supervisor_exit(struct sandbox *sb, int status)
+{
+	epoll_ctl(epfd, EPOLL_CTL_DEL, sb->ctl, NULL);
+	on_sandbox_message(sb); /* a report may still be queued on the socket */
+	close(sb->ctl);
+	if (sb->state == SB_RUNNING && !sb->reported) {
+		char why[256];
+		uint32_t outcome = FNJ_OUTCOME_SUPERVISOR_LOST;
+		if (sb->cancelled) {
+			outcome = FNJ_OUTCOME_CANCELLED;
+			format_error(why, sizeof why, "cancelled by the server");
+		} else if (sb->backstopped) {
+			outcome = FNJ_OUTCOME_TIMED_OUT;
+			format_error(why, sizeof why, "the sandbox supervisor did not stop the function in time and was killed");
+		} else if (WIFSIGNALED(status)) {
+			format_error(why, sizeof why, "the sandbox supervisor was killed by signal %d", WTERMSIG(status));
+		} else {
+			format_error(why, sizeof why, "the sandbox supervisor exited with status %d without reporting",
+				     WEXITSTATUS(status));
+		}
+		struct fnj_result r = { .id = sb->id, .outcome = outcome, .exit_code = -1, .term_signal = SIGKILL,
+					.seccomp_nr = -1, .sandbox_uid = sb->uid };
+		r.total_us = monotonic_us() - sb->received_us;
+		emit_result(&r, why, NULL);
+	} else if (sb->state == SB_PREPARING && WIFSIGNALED(status)) {
+		log_msg("sandbox supervisor %d died while preparing (signal %d)", (int)sb->pid, WTERMSIG(status));
+	}
+	if (sb->state == SB_RUNNING)
+		release_uid(sb->uid);
+	*sb = (struct sandbox){ .state = SB_FREE };
+}
+
+static void reap_children(void)
+{
+	struct signalfd_siginfo info;
+	while (read(sigfd, &info, sizeof info) == sizeof info)
+		;
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+		for (uint32_t i = 0; i < sandbox_slots; i++) {
+			if (sandboxes[i].state != SB_FREE && sandboxes[i].pid == pid) {
+				on_supervisor_exit(&sandboxes[i], status);
+				break;
+			}
+		}
+	}
+}
+
+/* Milliseconds until the next backstop, for epoll_wait. */
+static int next_timeout(void)
+{
+	uint64_t now = monotonic_us(), next = UINT64_MAX;
+	for (uint32_t i = 0; i < sandbox_slots; i++) {
+		struct sandbox *sb = &sandboxes[i];
+		if (sb->state == SB_RUNNING && !sb->reported && !sb->backstopped && sb->backstop_us < next)
+			next = sb->backstop_us;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)((next - now + 999) / 1000);
+}
+
+static void check_backstops(void)
+{
+	uint64_t now = monotonic_us();
+	for (uint32_t i = 0; i < sandbox_slots; i++) {
+		struct sandbox *sb = &sandboxes[i];
+		if (sb->state == SB_RUNNING && !sb->reported && !sb->backstopped && sb->backstop_us <= now) {
+			log_msg("supervisor %d missed its deadline; killing its sandbox", (int)sb->pid);
+			sb->backstopped = true;
+			kill(sb->pid, SIGKILL);
+		}
+	}
+}
+
+static void setup_event_loop(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		die("signalfd: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	/* If the server dies, the launcher follows (and every sandbox with it). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() == 1)
+		die("the server exited before the launcher started");
+	fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+	fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		die("epoll_create1: %s", strerror(errno));
+	struct epoll_event in = { .events = EPOLLIN, .data.u64 = TAG_SERVER_IN };
+	struct epoll_event out = { .events = 0, .data.u64 = TAG_SERVER_OUT };
+	struct epoll_event sig = { .events = EPOLLIN, .data.u64 = TAG_SIGNAL };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &in) < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, STDOUT_FILENO, &out) < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &sig) < 0)
+		die("epoll_ctl: %s (stdin and stdout must be pipes or sockets)", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	log_init("fnjail-launcher");
+	parse_args(argc, argv);
+	enter_private_namespaces();
+	setup_memory();
+	setup_event_loop();
+
+	struct fnj_ready ready = { .version = FNJ_PROTOCOL_VERSION,
+				   .max_sandboxes = config.max_sandboxes,
+				   .uid_first = config.uid_first,
+				   .uid_count = config.uid_count,
+				   .features = FNJ_FEATURE_SECCOMP_NOTIFY };
+	emit(FNJ_FRAME_READY, &ready, sizeof ready, NULL, 0);
+	fill_pool();
+
+	for (;;) {
+		struct epoll_event events[64];
+		int n = epoll_wait(epfd, events, 64, next_timeout());
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = events[i].data.u64;
+			if (tag == TAG_SERVER_IN)
+				read_requests();
+			else if (tag == TAG_SERVER_OUT)
+				flush_output();
+			else if (tag == TAG_SIGNAL)
+				reap_children();
+			else if (tag >= TAG_SANDBOX && tag - TAG_SANDBOX < sandbox_slots &&
+				 sandboxes[tag - TAG_SANDBOX].state != SB_FREE)
+				on_sandbox_message(&sandboxes[tag - TAG_SANDBOX]);
+		}
+		check_backstops();
+		dispatch_pending();
+		fill_pool();
+		dispatch_pending();
+	}
+}

@@ -1,0 +1,67 @@
+/* launcher.h - declarations shared by the parts of fnjail-launcher.
+ *
+ * Process tree of one execution:
+ *   launcher (root, host namespaces, long-lived fork server)
+ *     -> supervisor (pid 1 of fresh pid/mount/ipc/uts[/net] namespaces, root,
+ *        trusted: builds the root, supervises, reports)
+ *          -> worker (pid 2, fresh uid, no privileges, seccomp; loads the library
+ *             and calls the function)
+ * The supervisor is prepared ahead of time (pool), so a request only pays for
+ * placing two files and forking the worker. */
+#ifndef FNJAIL_LAUNCHER_H
+#define FNJAIL_LAUNCHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "protocol.h"
+
+/* Settings fixed when the launcher starts (command line). */
+struct launcher_config {
+	uint32_t uid_first;
+	uint32_t uid_count;
+	uint32_t max_sandboxes;
+	uint32_t prepared;      /* supervisors kept ready when idle */
+	uint64_t tmp_bytes;     /* default size of the private /tmp */
+	bool fresh_netns;       /* every supervisor gets its own network namespace */
+};
+
+/* A parsed execution spec; strings point into the buffer it was parsed from,
+ * copied so that each is NUL-terminated. */
+struct exec_spec {
+	struct fnj_exec head;
+	char library[FNJ_MAX_PATH + 1];
+	char function[FNJ_MAX_FUNCTION + 1];
+	char input[FNJ_MAX_PATH + 1];
+	char output[FNJ_MAX_PATH + 1];
+	const uint8_t *filter; /* into the parsed buffer */
+};
+
+/* log.c */
+void log_init(const char *name);
+void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t monotonic_us(void);
+void format_error(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* wire.c */
+int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen);
+ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
+
+/* supervisor.c: runs in the child of clone(); never returns. */
+_Noreturn void supervisor_main(int ctl, const struct launcher_config *config);
+
+/* rootfs.c: runs in the supervisor. */
+int rootfs_prepare(uint64_t tmp_bytes, char *err, size_t errlen);
+int rootfs_place(int tree_fd, const char *path, char *err, size_t errlen);
+int set_oom_score_adj(int value);
+int rootfs_finish(const struct exec_spec *spec, uint64_t prepared_tmp_bytes, char *err, size_t errlen);
+
+/* worker.c: runs in the child of the supervisor; never returns. */
+_Noreturn void worker_main(const struct exec_spec *spec, int output_fd, int handshake,
+			   struct fnj_worker_state *state);
+
+#endif

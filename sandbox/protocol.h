@@ -1,0 +1,146 @@
+/* protocol.h - the binary messages of the fnjail launcher.
+ *
+ * Three conversations use these layouts:
+ *   server (src/launcher/protocol.ts) <-> launcher: length-prefixed frames on the
+ *     launcher's stdin (requests) and stdout (results);
+ *   launcher <-> supervisor (pid 1 of each sandbox): SOCK_SEQPACKET messages, the
+ *     execution spec travelling with its file descriptors (SCM_RIGHTS);
+ *   worker -> supervisor: a shared memory page (struct fnj_worker_state).
+ * All integers are little-endian; fnjail supports x86_64 only for now.
+ * Keep src/launcher/protocol.ts in step with this file. */
+#ifndef FNJAIL_PROTOCOL_H
+#define FNJAIL_PROTOCOL_H
+
+#include <stdint.h>
+
+#define FNJ_PROTOCOL_VERSION 1
+
+#define FNJ_MAX_PATH 4095       /* bytes of a path, without terminator */
+#define FNJ_MAX_FUNCTION 255    /* bytes of a function name */
+#define FNJ_MAX_FILTER 4096     /* BPF instructions (the kernel's BPF_MAXINSNS) */
+#define FNJ_MAX_MESSAGE 1024    /* bytes of a result message, with terminator */
+#define FNJ_MAX_FRAME (64 * 1024)
+
+/* Server <-> launcher frames: a header, then `length` bytes of body. */
+struct fnj_header {
+	uint32_t length;
+	uint16_t type;
+	uint16_t reserved;
+} __attribute__((packed));
+
+enum fnj_frame_type {
+	FNJ_FRAME_EXEC = 1,     /* server -> launcher: struct fnj_exec + strings */
+	FNJ_FRAME_CANCEL = 2,   /* server -> launcher: uint32_t id */
+	FNJ_FRAME_READY = 100,  /* launcher -> server: struct fnj_ready */
+	FNJ_FRAME_RESULT = 101, /* launcher -> server: struct fnj_result + message */
+};
+
+enum fnj_exec_flags {
+	FNJ_EXEC_STDERR_TO_OUTPUT = 1u << 0, /* fd 2 is the output file, else /dev/null */
+	FNJ_EXEC_FRESH_NETNS = 1u << 1,      /* a new network namespace for this call */
+	FNJ_EXEC_SECCOMP_NOTIFY = 1u << 2,   /* the filter returns USER_NOTIF to refuse */
+	FNJ_EXEC_SECCOMP_LEARN = 1u << 3,    /* USER_NOTIF means: record, then allow */
+};
+
+/* One execution. Followed by library, function, input, output (paths without
+ * terminators) and the seccomp filter (filter_len bytes of struct sock_filter). */
+struct fnj_exec {
+	uint32_t id;
+	uint32_t flags;
+	uint32_t timeout_ms;
+	uint32_t sandbox_uid; /* chosen by the launcher; ignored from the server */
+	uint64_t cpu_ms;      /* limits: 0 means "not limited by this field" */
+	uint64_t memory_bytes;
+	uint64_t max_procs;
+	uint64_t max_files;
+	uint64_t output_bytes;
+	uint64_t tmp_bytes;
+	uint16_t library_len;
+	uint16_t function_len;
+	uint16_t input_len; /* 0: the function is called without argument */
+	uint16_t output_len;
+	uint32_t filter_len; /* 0: no seccomp filter */
+} __attribute__((packed));
+
+struct fnj_ready {
+	uint32_t version;
+	uint32_t max_sandboxes;
+	uint32_t uid_first;
+	uint32_t uid_count;
+	uint32_t features; /* enum fnj_features */
+} __attribute__((packed));
+
+enum fnj_features {
+	FNJ_FEATURE_SECCOMP_NOTIFY = 1u << 0,
+	FNJ_FEATURE_IDMAP = 1u << 1,
+};
+
+/* How an execution ended, as far as the launcher and supervisor can vouch for. */
+enum fnj_outcome {
+	FNJ_OUTCOME_COMPLETED = 0,        /* the worker exited or was killed: see status */
+	FNJ_OUTCOME_TIMED_OUT = 1,        /* wall-clock limit; the sandbox was killed */
+	FNJ_OUTCOME_SECCOMP = 2,          /* a refused system call; the sandbox was killed */
+	FNJ_OUTCOME_LAUNCH_FAILED = 3,    /* the sandbox could not be set up: see message */
+	FNJ_OUTCOME_SUPERVISOR_LOST = 4,  /* the supervisor died without reporting */
+	FNJ_OUTCOME_CANCELLED = 5,        /* the server cancelled it */
+};
+
+/* How far the worker got. Reported by the worker itself, so only advisory once
+ * the library's code has run (constructors run inside dlopen). */
+enum fnj_phase {
+	FNJ_PHASE_SETUP = 0,
+	FNJ_PHASE_SETUP_FAILED = 1,
+	FNJ_PHASE_LOADING = 2,
+	FNJ_PHASE_LOAD_FAILED = 3,
+	FNJ_PHASE_RESOLVING = 4,
+	FNJ_PHASE_RESOLVE_FAILED = 5,
+	FNJ_PHASE_NOT_A_FUNCTION = 6,
+	FNJ_PHASE_RUNNING = 7,
+	FNJ_PHASE_RETURNED = 8,
+};
+
+enum fnj_result_flags {
+	FNJ_RESULT_FAULT_ADDRESS = 1u << 0, /* fault_addr is set */
+};
+
+struct fnj_result {
+	uint32_t id;
+	uint32_t outcome; /* enum fnj_outcome */
+	uint32_t phase;   /* enum fnj_phase */
+	uint32_t flags;   /* enum fnj_result_flags */
+	int32_t exit_code;   /* -1 when killed by a signal */
+	int32_t term_signal; /* 0 when exited */
+	int32_t seccomp_nr;  /* -1 when no call was refused */
+	uint32_t seccomp_arch;
+	uint32_t sandbox_uid;
+	uint32_t procs_killed; /* processes still alive when the sandbox was torn down */
+	uint64_t fault_addr;
+	uint64_t user_us;
+	uint64_t sys_us;
+	uint64_t maxrss_kb;
+	uint64_t run_us;   /* worker start to end */
+	uint64_t total_us; /* launcher received the request to result */
+	uint16_t message_len;
+	uint16_t learned_len; /* learn mode: number of uint16_t syscall numbers after the message */
+} __attribute__((packed));
+
+/* Launcher <-> supervisor messages (SOCK_SEQPACKET, first uint32_t is the type). */
+enum fnj_sup_type {
+	FNJ_SUP_READY = 1,       /* supervisor -> launcher: root built, waiting for a spec */
+	FNJ_SUP_PREP_FAILED = 2, /* supervisor -> launcher: followed by a message */
+	FNJ_SUP_SPEC = 3,        /* launcher -> supervisor: struct fnj_exec + strings + fds */
+	FNJ_SUP_REPORT = 4,      /* supervisor -> launcher: struct fnj_result + message */
+};
+
+/* File descriptors sent with FNJ_SUP_SPEC, in this order. */
+enum { FNJ_SPEC_FD_OUTPUT = 0, FNJ_SPEC_FD_LIBRARY = 1, FNJ_SPEC_FD_INPUT = 2 };
+
+/* Written by the worker, read by the supervisor once the worker is gone. */
+struct fnj_worker_state {
+	volatile uint32_t phase;
+	volatile int32_t fault_signal;
+	volatile uint64_t fault_addr;
+	char message[FNJ_MAX_MESSAGE];
+};
+
+#endif

@@ -1,0 +1,277 @@
+/* rootfs.c - the sandbox's root filesystem, built by the supervisor.
+ *
+ * Prepared once per supervisor, before any request is known:
+ *   /            tmpfs (read-only once the call's files are placed)
+ *   /usr, /bin, /lib, ... the host's system directories, read-only (or the
+ *                host's symlinks to them, as on merged-/usr systems)
+ *   /etc         ld.so.cache and localtime, copied; passwd and group, generated
+ *   /dev         null zero full random urandom, fd and std* links, shm -> /tmp
+ *   /proc        a fresh procfs of the sandbox's pid namespace, other users'
+ *                processes invisible
+ *   /tmp         a private, size-limited tmpfs
+ * Placed per call, at the same paths as on the host: the library and the input
+ * file, each a read-only bind mount received as a detached mount from the
+ * launcher. Nothing else of the host is reachable: the old root is detached. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/mount.h>
+
+#include "launcher.h"
+
+/* The supervisor mounts the new root over the host's /tmp in its own mount
+ * namespace: a directory that always exists, and nothing there is needed. */
+#define STAGE "/tmp"
+
+#define FAIL(...)                                                   \
+	do {                                                        \
+		format_error(err, errlen, __VA_ARGS__);             \
+		return -1;                                          \
+	} while (0)
+
+static int set_tree_readonly(const char *path)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+	return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr);
+}
+
+/* /usr and friends: a read-only bind of the host directory, or the host's
+ * symlink as it is. Missing ones (no /lib32 here) are skipped. */
+static int add_system_path(const char *name, char *err, size_t errlen)
+{
+	char host[PATH_MAX], stage[PATH_MAX];
+	snprintf(host, sizeof host, "/%s", name);
+	snprintf(stage, sizeof stage, STAGE "/%s", name);
+	struct stat st;
+	if (lstat(host, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(host, target, sizeof target - 1);
+		if (n < 0)
+			FAIL("readlink %s: %s", host, strerror(errno));
+		target[n] = '\0';
+		if (symlink(target, stage) < 0)
+			FAIL("symlink %s: %s", stage, strerror(errno));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	if (mkdir(stage, 0755) < 0 || mount(host, stage, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	    set_tree_readonly(stage) < 0)
+		FAIL("cannot bind %s read-only into the sandbox: %s", host, strerror(errno));
+	return 0;
+}
+
+/* Small /etc files are copied (a bind mount per file would cost more). A
+ * symlink (localtime -> /usr/share/zoneinfo/...) is copied as a symlink. */
+static int add_etc_file(const char *name, char *err, size_t errlen)
+{
+	char host[PATH_MAX], stage[PATH_MAX];
+	snprintf(host, sizeof host, "/etc/%s", name);
+	snprintf(stage, sizeof stage, STAGE "/etc/%s", name);
+	struct stat st;
+	if (lstat(host, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(host, target, sizeof target - 1);
+		if (n < 0 || (target[n] = '\0', symlink(target, stage) < 0))
+			FAIL("cannot copy %s: %s", host, strerror(errno));
+		return 0;
+	}
+	int in = open(host, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return 0;
+	int out = open(stage, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		close(in);
+		FAIL("cannot create %s: %s", stage, strerror(errno));
+	}
+	char buf[16384];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -1;
+			break;
+		}
+	close(in);
+	close(out);
+	if (n < 0 || rc < 0)
+		FAIL("cannot copy %s: %s", host, strerror(errno));
+	return 0;
+}
+
+static int add_dev(char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		unsigned major, minor;
+	} nodes[] = { { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+		      { "random", 1, 8 }, { "urandom", 1, 9 } };
+	static const struct {
+		const char *name, *target;
+	} links[] = { { "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
+		      { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+		      /* POSIX shared memory and semaphores live in /dev/shm: give them
+		       * the private, size-limited /tmp. */
+		      { "shm", "/tmp" } };
+	char path[PATH_MAX];
+	if (mkdir(STAGE "/dev", 0755) < 0)
+		FAIL("mkdir /dev: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+		snprintf(path, sizeof path, STAGE "/dev/%s", nodes[i].name);
+		if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
+		    chmod(path, 0666) < 0)
+			FAIL("mknod %s: %s", path, strerror(errno));
+	}
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		snprintf(path, sizeof path, STAGE "/dev/%s", links[i].name);
+		if (symlink(links[i].target, path) < 0)
+			FAIL("symlink %s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+static int mount_tmp(uint64_t bytes, unsigned long flags, const char *target, char *err,
+		     size_t errlen)
+{
+	char options[64];
+	snprintf(options, sizeof options, "mode=1777,size=%llu", (unsigned long long)bytes);
+	if (mount("tmpfs", target, "tmpfs", flags | MS_NOSUID | MS_NODEV, options) < 0)
+		FAIL("cannot mount the sandbox's /tmp (%s): %s", options, strerror(errno));
+	return 0;
+}
+
+int rootfs_prepare(uint64_t tmp_bytes, char *err, size_t errlen)
+{
+	static const char *const system_paths[] = { "usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32" };
+	static const char *const etc_files[] = { "ld.so.cache", "localtime" };
+
+	umask(0);
+	/* Nothing done here may reach the host's mount tree. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		FAIL("cannot make the mount namespace private: %s", strerror(errno));
+	if (mount("fnjail", STAGE, "tmpfs", MS_NOSUID, "mode=0755,size=8m,nr_inodes=4096") < 0)
+		FAIL("cannot mount the sandbox root: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof system_paths / sizeof system_paths[0]; i++)
+		if (add_system_path(system_paths[i], err, errlen) < 0)
+			return -1;
+	if (mkdir(STAGE "/etc", 0755) < 0)
+		FAIL("mkdir /etc: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++)
+		if (add_etc_file(etc_files[i], err, errlen) < 0)
+			return -1;
+	if (add_dev(err, errlen) < 0)
+		return -1;
+	if (mkdir(STAGE "/tmp", 01777) < 0 || mkdir(STAGE "/proc", 0555) < 0)
+		FAIL("mkdir /tmp, /proc: %s", strerror(errno));
+	if (mount_tmp(tmp_bytes, 0, STAGE "/tmp", err, errlen) < 0)
+		return -1;
+	/* The supervisor is pid 1 of the new pid namespace, so this procfs shows
+	 * the sandbox's processes only; hidepid hides the root-owned supervisor. */
+	if (mount("proc", STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") < 0)
+		FAIL("cannot mount /proc in the sandbox: %s", strerror(errno));
+	if (chdir(STAGE) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+	    chdir("/") < 0)
+		FAIL("cannot switch to the sandbox root (pivot_root): %s", strerror(errno));
+	umask(022);
+	return 0;
+}
+
+/* Create the directories leading to path (0755, root-owned) and an empty file
+ * to mount on, unless the path already exists (inside the host's /usr, say). */
+static int make_mountpoint(const char *path, char *err, size_t errlen)
+{
+	char prefix[PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof prefix)
+		FAIL("path too long: %s", path);
+	for (size_t i = 1; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		memcpy(prefix, path, i);
+		prefix[i] = '\0';
+		if (mkdir(prefix, 0755) == 0)
+			continue;
+		struct stat st;
+		if (errno != EEXIST && errno != EROFS)
+			FAIL("cannot create %s in the sandbox: %s", prefix, strerror(errno));
+		if (lstat(prefix, &st) < 0 || !S_ISDIR(st.st_mode))
+			FAIL("cannot place %s in the sandbox: %s is not a directory there", path, prefix);
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			FAIL("cannot place %s in the sandbox: a non-file is at that path", path);
+		return 0;
+	}
+	if (mknod(path, S_IFREG | 0644, 0) < 0)
+		FAIL("cannot create %s in the sandbox: %s", path, strerror(errno));
+	return 0;
+}
+
+int rootfs_place(int tree_fd, const char *path, char *err, size_t errlen)
+{
+	if (make_mountpoint(path, err, errlen) < 0)
+		return -1;
+	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		FAIL("cannot mount %s into the sandbox: %s", path, strerror(errno));
+	return 0;
+}
+
+static int write_file(const char *path, const char *text, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		FAIL("cannot write %s: %s", path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int rootfs_finish(const struct exec_spec *spec, uint64_t prepared_tmp_bytes, char *err, size_t errlen)
+{
+	char text[512];
+	uint32_t id = spec->head.sandbox_uid;
+	/* Some C library calls (getpwuid, getlogin) want a name for the user. */
+	snprintf(text, sizeof text,
+		 "root:x:0:0:root:/:/usr/sbin/nologin\nfnjail:x:%u:%u:fnjail sandbox:/tmp:/usr/sbin/nologin\n",
+		 id, id);
+	if (write_file("/etc/passwd", text, err, errlen) < 0)
+		return -1;
+	snprintf(text, sizeof text, "root:x:0:\nfnjail:x:%u:\n", id);
+	if (write_file("/etc/group", text, err, errlen) < 0)
+		return -1;
+	if (spec->head.tmp_bytes && spec->head.tmp_bytes != prepared_tmp_bytes &&
+	    mount_tmp(spec->head.tmp_bytes, MS_REMOUNT, "/tmp", err, errlen) < 0)
+		return -1;
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
+		FAIL("cannot make the sandbox root read-only: %s", strerror(errno));
+	return 0;
+}
+
+int set_oom_score_adj(int value)
+{
+	char text[16];
+	int len = snprintf(text, sizeof text, "%d", value);
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = write(fd, text, (size_t)len) == len ? 0 : -1;
+	close(fd);
+	return rc;
+}

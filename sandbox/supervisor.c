@@ -1,0 +1,345 @@
+/* supervisor.c - pid 1 of a sandbox: builds its root, then runs one execution.
+ *
+ * Cloned by the launcher into fresh pid, mount, ipc and uts namespaces (and a
+ * network namespace when asked). It stays root and never runs untrusted code:
+ *   1. prepare: build the root filesystem (rootfs.c), report READY;
+ *   2. receive the spec with the output file and the library and input mounts;
+ *   3. place them, make the root read-only, fork the worker (worker.c);
+ *   4. supervise: take the seccomp listener from the worker, answer or act on
+ *      refused system calls, enforce the wall-clock timeout;
+ *   5. when the worker is gone (or must go): kill everything else in the pid
+ *      namespace, reap it, report, exit. The namespaces die with it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/seccomp.h>
+
+#include "launcher.h"
+
+#define CTL_FD 3
+#define MAX_LEARNED 512
+
+/* Everything known about the execution, in the shape of the report. */
+struct run {
+	pid_t worker;
+	int pidfd;
+	int handshake;
+	int listener;
+	bool learn;
+	bool worker_done;
+	int status;
+	uint64_t started_us;
+	uint64_t ended_us;
+	struct fnj_result result;
+	uint16_t learned[MAX_LEARNED];
+	char message[FNJ_MAX_MESSAGE];
+};
+
+static void send_message(uint32_t type, const void *body, size_t len)
+{
+	uint8_t buf[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_MESSAGE +
+		    MAX_LEARNED * sizeof(uint16_t)];
+	if (len > sizeof buf - sizeof type)
+		len = sizeof buf - sizeof type;
+	memcpy(buf, &type, sizeof type);
+	memcpy(buf + sizeof type, body, len);
+	if (send_with_fds(CTL_FD, buf, sizeof type + len, NULL, 0) < 0)
+		log_msg("cannot report to the launcher: %s", strerror(errno));
+}
+
+static _Noreturn void prep_failed(const char *message)
+{
+	log_msg("%s", message);
+	send_message(FNJ_SUP_PREP_FAILED, message, strlen(message));
+	_exit(1);
+}
+
+/* Inherited from the launcher: its descriptors (the server's pipes, other
+ * sandboxes' sockets) and its signal mask. Keep the control socket as fd 3,
+ * stderr for diagnostics, nothing else. */
+static void detach_from_launcher(int ctl)
+{
+	if (ctl != CTL_FD && dup2(ctl, CTL_FD) < 0)
+		_exit(1);
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0)
+		_exit(1);
+	if (syscall(SYS_close_range, CTL_FD + 1, ~0U, 0) < 0)
+		_exit(1);
+	/* If the launcher dies, so does the sandbox, whole: pid 1 takes its
+	 * namespace with it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, "fnjail-sup", 0, 0, 0);
+}
+
+static void copy_message(struct run *run, const char *text, size_t max)
+{
+	size_t i = 0;
+	for (; i < max && i < sizeof run->message - 1 && text[i]; i++) {
+		unsigned char c = (unsigned char)text[i];
+		run->message[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	run->message[i] = '\0';
+}
+
+static void report(struct run *run)
+{
+	struct fnj_result *r = &run->result;
+	size_t msglen = strlen(run->message);
+	r->message_len = (uint16_t)msglen;
+	uint8_t body[sizeof *r + FNJ_MAX_MESSAGE + MAX_LEARNED * sizeof(uint16_t)];
+	memcpy(body, r, sizeof *r);
+	memcpy(body + sizeof *r, run->message, msglen);
+	memcpy(body + sizeof *r + msglen, run->learned, r->learned_len * sizeof(uint16_t));
+	send_message(FNJ_SUP_REPORT, body, sizeof *r + msglen + r->learned_len * sizeof(uint16_t));
+}
+
+static _Noreturn void launch_failed(struct run *run, const char *message)
+{
+	run->result.outcome = FNJ_OUTCOME_LAUNCH_FAILED;
+	run->result.exit_code = -1;
+	run->result.seccomp_nr = -1;
+	copy_message(run, message, FNJ_MAX_MESSAGE);
+	report(run);
+	_exit(0);
+}
+
+/* Reap whatever has ended; note the worker's status when it is among them.
+ * Returns how many processes were reaped. */
+static uint32_t reap(struct run *run, int flags)
+{
+	int status;
+	pid_t pid;
+	uint32_t count = 0;
+	while ((pid = waitpid(-1, &status, flags | __WALL)) > 0) {
+		if (pid == run->worker && !run->worker_done) {
+			run->worker_done = true;
+			run->status = status;
+			run->ended_us = monotonic_us();
+		}
+		count++;
+	}
+	return count;
+}
+
+/* kill(-1) from pid 1 reaches every other process of the namespace; fork
+ * cannot outrun it (a process with a pending SIGKILL creates no children). */
+static void kill_everything(struct run *run)
+{
+	if (!run->worker_done && run->ended_us == 0)
+		run->ended_us = monotonic_us();
+	kill(-1, SIGKILL);
+	run->result.procs_killed = reap(run, 0);
+}
+
+static void take_listener(struct run *run)
+{
+	int number;
+	ssize_t n = read(run->handshake, &number, sizeof number);
+	if (n != sizeof number) {
+		close(run->handshake);
+		run->handshake = -1;
+		return;
+	}
+	run->listener = (int)syscall(SYS_pidfd_getfd, run->pidfd, number, 0);
+	if (run->listener < 0)
+		log_msg("cannot take the seccomp listener: %s; refused calls will fail with ENOSYS and go unnamed",
+			strerror(errno));
+	char ack = 1;
+	if (write(run->handshake, &ack, 1) != 1)
+		log_msg("seccomp handshake: %s", strerror(errno));
+}
+
+/* Returns true when the execution must end now. */
+static bool on_notification(struct run *run)
+{
+	struct seccomp_notif req;
+	memset(&req, 0, sizeof req);
+	if (ioctl(run->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+		return false; /* the caller died meanwhile (ENOENT) */
+	if (run->learn) {
+		bool seen = false;
+		for (uint16_t i = 0; i < run->result.learned_len; i++)
+			seen |= run->learned[i] == req.data.nr;
+		if (!seen && run->result.learned_len < MAX_LEARNED)
+			run->learned[run->result.learned_len++] = (uint16_t)req.data.nr;
+		struct seccomp_notif_resp resp = { .id = req.id,
+						   .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+		ioctl(run->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+		return false;
+	}
+	run->result.outcome = FNJ_OUTCOME_SECCOMP;
+	run->result.seccomp_nr = req.data.nr;
+	run->result.seccomp_arch = req.data.arch;
+	return true;
+}
+
+static void supervise(struct run *run, uint32_t timeout_ms)
+{
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		log_msg("signalfd: %s", strerror(errno));
+	uint64_t deadline = run->started_us + (uint64_t)timeout_ms * 1000u;
+	for (;;) {
+		reap(run, WNOHANG);
+		if (run->worker_done)
+			return;
+		uint64_t now = monotonic_us();
+		if (now >= deadline) {
+			run->result.outcome = FNJ_OUTCOME_TIMED_OUT;
+			return;
+		}
+		struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = run->handshake, .events = POLLIN },
+					 { .fd = run->listener, .events = POLLIN } };
+		int wait_ms = (int)((deadline - now + 999) / 1000);
+		if (poll(fds, 3, wait_ms) < 0 && errno != EINTR) {
+			log_msg("poll: %s", strerror(errno));
+			return;
+		}
+		if (fds[0].revents) {
+			struct signalfd_siginfo info;
+			while (read(sfd, &info, sizeof info) == sizeof info)
+				;
+		}
+		if (fds[1].revents)
+			take_listener(run);
+		if (fds[2].revents & POLLIN) {
+			if (on_notification(run))
+				return;
+		} else if (fds[2].revents & (POLLHUP | POLLERR)) {
+			close(run->listener);
+			run->listener = -1;
+		}
+	}
+}
+
+static void fill_result(struct run *run, const struct fnj_worker_state *state)
+{
+	struct fnj_result *r = &run->result;
+	r->phase = state->phase <= FNJ_PHASE_RETURNED ? state->phase : FNJ_PHASE_SETUP;
+	r->exit_code = -1;
+	if (run->worker_done && WIFEXITED(run->status)) {
+		r->exit_code = WEXITSTATUS(run->status);
+	} else if (run->worker_done && WIFSIGNALED(run->status)) {
+		r->term_signal = WTERMSIG(run->status);
+		if (state->fault_signal && state->fault_signal == r->term_signal) {
+			r->flags |= FNJ_RESULT_FAULT_ADDRESS;
+			r->fault_addr = state->fault_addr;
+		}
+	} else {
+		r->term_signal = SIGKILL; /* killed by the supervisor */
+	}
+	switch (r->phase) {
+	case FNJ_PHASE_SETUP_FAILED:
+	case FNJ_PHASE_LOAD_FAILED:
+	case FNJ_PHASE_RESOLVE_FAILED:
+	case FNJ_PHASE_NOT_A_FUNCTION:
+		copy_message(run, state->message, sizeof state->message);
+		break;
+	default:
+		break;
+	}
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	r->user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec;
+	r->sys_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+	r->maxrss_kb = (uint64_t)ru.ru_maxrss;
+	r->run_us = run->ended_us - run->started_us;
+}
+
+static void run_spec(struct run *run, const struct exec_spec *spec, int *fds, int nfds,
+		     const struct launcher_config *config)
+{
+	char err[FNJ_MAX_MESSAGE];
+	int expected = spec->head.input_len ? 3 : 2;
+	if (nfds != expected)
+		launch_failed(run, "the launcher sent a spec without its file descriptors");
+	if (rootfs_place(fds[FNJ_SPEC_FD_LIBRARY], spec->library, err, sizeof err) < 0 ||
+	    (spec->head.input_len &&
+	     rootfs_place(fds[FNJ_SPEC_FD_INPUT], spec->input, err, sizeof err) < 0) ||
+	    rootfs_finish(spec, config->tmp_bytes, err, sizeof err) < 0)
+		launch_failed(run, err);
+	close(fds[FNJ_SPEC_FD_LIBRARY]);
+	if (spec->head.input_len)
+		close(fds[FNJ_SPEC_FD_INPUT]);
+	if ((spec->head.flags & FNJ_EXEC_FRESH_NETNS) && !config->fresh_netns &&
+	    unshare(CLONE_NEWNET) < 0) {
+		format_error(err, sizeof err, "cannot create a network namespace: %s", strerror(errno));
+		launch_failed(run, err);
+	}
+
+	struct fnj_worker_state *state = mmap(NULL, sizeof *state, PROT_READ | PROT_WRITE,
+					      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int handshake[2];
+	if (state == MAP_FAILED || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, handshake) < 0) {
+		format_error(err, sizeof err, "cannot set up the worker: %s", strerror(errno));
+		launch_failed(run, err);
+	}
+	run->learn = spec->head.flags & FNJ_EXEC_SECCOMP_LEARN;
+	run->started_us = monotonic_us();
+	run->worker = fork();
+	if (run->worker < 0) {
+		format_error(err, sizeof err, "cannot fork the worker: %s", strerror(errno));
+		launch_failed(run, err);
+	}
+	if (run->worker == 0) {
+		close(handshake[0]);
+		worker_main(spec, fds[FNJ_SPEC_FD_OUTPUT], handshake[1], state);
+	}
+	close(handshake[1]);
+	close(fds[FNJ_SPEC_FD_OUTPUT]);
+	run->handshake = handshake[0];
+	run->pidfd = (int)syscall(SYS_pidfd_open, run->worker, 0);
+	supervise(run, spec->head.timeout_ms);
+	kill_everything(run);
+	fill_result(run, state);
+	report(run);
+}
+
+_Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
+{
+	log_init("fnjail-supervisor");
+	detach_from_launcher(ctl);
+
+	char err[FNJ_MAX_MESSAGE];
+	if (rootfs_prepare(config->tmp_bytes, err, sizeof err) < 0)
+		prep_failed(err);
+	if (sethostname("fnjail", 6) < 0)
+		prep_failed("cannot set the sandbox's hostname");
+	send_message(FNJ_SUP_READY, NULL, 0);
+
+	static uint8_t buf[sizeof(uint32_t) + FNJ_MAX_FRAME];
+	static struct exec_spec spec;
+	static struct run run = { .handshake = -1, .listener = -1, .pidfd = -1 };
+	run.result.seccomp_nr = -1;
+	int fds[3], nfds = 0;
+	ssize_t n = recv_with_fds(CTL_FD, buf, sizeof buf, fds, 3, &nfds);
+	if (n <= 0)
+		_exit(0); /* the launcher is gone, or retired this supervisor */
+	uint32_t type;
+	memcpy(&type, buf, sizeof type);
+	if (type != FNJ_SUP_SPEC || (size_t)n < sizeof type ||
+	    spec_parse(buf + sizeof type, (size_t)n - sizeof type, &spec, err, sizeof err) < 0)
+		launch_failed(&run, type == FNJ_SUP_SPEC ? err : "unexpected message from the launcher");
+	run_spec(&run, &spec, fds, nfds, config);
+	_exit(0);
+}

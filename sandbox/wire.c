@@ -1,0 +1,160 @@
+/* wire.c - parsing execution specs and passing file descriptors. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "launcher.h"
+
+/* A path the sandbox can show at the same place: absolute, canonical-looking,
+ * and outside the kernel filesystems the sandbox mounts itself. */
+static bool path_is_acceptable(const char *path)
+{
+	static const char *const reserved[] = { "/proc", "/dev", "/sys" };
+	if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
+		return false;
+	size_t len = strlen(path);
+	if (len < 2 || path[len - 1] == '/')
+		return false;
+	if ((len >= 2 && strcmp(path + len - 2, "/.") == 0) ||
+	    (len >= 3 && strcmp(path + len - 3, "/..") == 0))
+		return false;
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+		size_t n = strlen(reserved[i]);
+		if (strncmp(path, reserved[i], n) == 0 && (path[n] == '/' || path[n] == '\0'))
+			return false;
+	}
+	return true;
+}
+
+static int copy_string(char *dst, size_t max, const uint8_t **src, size_t len, const char *what,
+		       char *err, size_t errlen)
+{
+	if (len > max) {
+		format_error(err, errlen, "%s is longer than %zu bytes", what, max);
+		return -1;
+	}
+	if (memchr(*src, '\0', len)) {
+		format_error(err, errlen, "%s contains a NUL byte", what);
+		return -1;
+	}
+	memcpy(dst, *src, len);
+	dst[len] = '\0';
+	*src += len;
+	return 0;
+}
+
+int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen)
+{
+	if (len < sizeof spec->head) {
+		format_error(err, errlen, "execution spec is truncated (%zu bytes)", len);
+		return -1;
+	}
+	memcpy(&spec->head, buf, sizeof spec->head);
+	const struct fnj_exec *h = &spec->head;
+	size_t expected = sizeof *h + (size_t)h->library_len + h->function_len + h->input_len +
+			  h->output_len + h->filter_len;
+	if (expected != len) {
+		format_error(err, errlen, "execution spec lengths add up to %zu, frame has %zu", expected,
+			     len);
+		return -1;
+	}
+	const uint8_t *p = buf + sizeof *h;
+	if (copy_string(spec->library, FNJ_MAX_PATH, &p, h->library_len, "library path", err, errlen) ||
+	    copy_string(spec->function, FNJ_MAX_FUNCTION, &p, h->function_len, "function name", err,
+			errlen) ||
+	    copy_string(spec->input, FNJ_MAX_PATH, &p, h->input_len, "input path", err, errlen) ||
+	    copy_string(spec->output, FNJ_MAX_PATH, &p, h->output_len, "output path", err, errlen))
+		return -1;
+	spec->filter = h->filter_len ? p : NULL;
+
+	if (!path_is_acceptable(spec->library)) {
+		format_error(err, errlen, "library path '%s' is not an absolute canonical path outside /proc, /dev and /sys", spec->library);
+		return -1;
+	}
+	if (h->input_len && !path_is_acceptable(spec->input)) {
+		format_error(err, errlen, "input path '%s' is not an absolute canonical path outside /proc, /dev and /sys", spec->input);
+		return -1;
+	}
+	if (spec->output[0] != '/') {
+		format_error(err, errlen, "output path '%s' is not absolute", spec->output);
+		return -1;
+	}
+	if (spec->function[0] == '\0') {
+		format_error(err, errlen, "function name is empty");
+		return -1;
+	}
+	if (h->filter_len % 8 != 0 || h->filter_len / 8 > FNJ_MAX_FILTER) {
+		format_error(err, errlen, "seccomp filter of %u bytes is not 1 to %d instructions",
+			     h->filter_len, FNJ_MAX_FILTER);
+		return -1;
+	}
+	if (h->timeout_ms == 0) {
+		format_error(err, errlen, "timeout must be positive");
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} control;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds > 0) {
+		memset(&control, 0, sizeof control);
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} control;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			      .msg_controllen = sizeof control.buf };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	*nfds = 0;
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < count; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + sizeof(int) * (size_t)i, sizeof fd);
+			if (*nfds < maxfds)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return n;
+}

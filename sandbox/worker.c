@@ -1,0 +1,257 @@
+/* worker.c - the process that runs the untrusted function (pid 2 of the sandbox).
+ *
+ * Forked by the supervisor, still root; in this order it:
+ *   1. points stdin at /dev/null, stdout (and stderr if asked) at the output
+ *      file, and closes every other descriptor but the handshake socket;
+ *   2. drops to the sandbox uid/gid with no supplementary groups;
+ *   3. sets the resource limits, a clean environment, default signal handling;
+ *   4. sets no_new_privs and installs the seccomp filter, handing its listener
+ *      to the supervisor, then closes the handshake (only fds 0-2 remain);
+ *   5. dlopens the library, resolves the function and calls it.
+ * Everything from step 5 on is untrusted: the library's constructors run inside
+ * dlopen, so what this process writes into the shared state page afterwards is
+ * advisory. Exit status, signals, the refused system call and resource usage
+ * are observed from outside by the supervisor. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <link.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "launcher.h"
+
+#define HANDSHAKE_FD 3
+
+static struct fnj_worker_state *state;
+
+static void set_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void set_message(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(state->message, sizeof state->message, fmt, ap);
+	va_end(ap);
+}
+
+#define SETUP_FAIL(...)                                    \
+	do {                                               \
+		set_message(__VA_ARGS__);                  \
+		state->phase = FNJ_PHASE_SETUP_FAILED;     \
+		_exit(126);                                \
+	} while (0)
+
+static void setup_stdio(const struct exec_spec *spec, int output_fd, int handshake)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		SETUP_FAIL("cannot open /dev/null: %s", strerror(errno));
+	int err_fd = (spec->head.flags & FNJ_EXEC_STDERR_TO_OUTPUT) ? output_fd : devnull;
+	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(output_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0 || dup2(handshake, HANDSHAKE_FD) < 0)
+		SETUP_FAIL("cannot set up standard streams: %s", strerror(errno));
+	if (syscall(SYS_close_range, HANDSHAKE_FD + 1, ~0U, 0) < 0)
+		SETUP_FAIL("cannot close inherited descriptors: %s", strerror(errno));
+}
+
+static void drop_privileges(uint32_t id)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(id, id, id) < 0 || setresuid(id, id, id) < 0)
+		SETUP_FAIL("cannot switch to uid/gid %u: %s", id, strerror(errno));
+	/* Changing uid cleared "dumpable", which would make /proc/self root-owned
+	 * and unreadable to the function (glibc reads /proc/self/maps, for one).
+	 * Core dumps stay off through RLIMIT_CORE. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+static void set_limit(int resource, rlim_t soft, rlim_t hard, const char *name)
+{
+	struct rlimit rl = { .rlim_cur = soft, .rlim_max = hard };
+	if (setrlimit(resource, &rl) < 0)
+		SETUP_FAIL("cannot set %s: %s", name, strerror(errno));
+}
+
+static void set_limits(const struct fnj_exec *h)
+{
+	set_limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
+	if (h->cpu_ms) {
+		/* SIGXCPU at the limit (rounded up to a second, the rlimit's unit),
+		 * SIGKILL a second later if the function ignores it. */
+		rlim_t seconds = (rlim_t)((h->cpu_ms + 999) / 1000);
+		set_limit(RLIMIT_CPU, seconds, seconds + 1, "RLIMIT_CPU");
+	}
+	if (h->memory_bytes)
+		set_limit(RLIMIT_AS, h->memory_bytes, h->memory_bytes, "RLIMIT_AS");
+	/* The sandbox uid is unique among running executions, so the per-user
+	 * process count is exactly this sandbox's. */
+	if (h->max_procs)
+		set_limit(RLIMIT_NPROC, h->max_procs, h->max_procs, "RLIMIT_NPROC");
+	if (h->max_files)
+		set_limit(RLIMIT_NOFILE, h->max_files, h->max_files, "RLIMIT_NOFILE");
+	if (h->output_bytes)
+		set_limit(RLIMIT_FSIZE, h->output_bytes, h->output_bytes, "RLIMIT_FSIZE");
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP, reserved ones */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void set_environment(void)
+{
+	clearenv();
+	setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
+	setenv("HOME", "/tmp", 1);
+	setenv("TMPDIR", "/tmp", 1);
+	if (chdir("/tmp") < 0)
+		SETUP_FAIL("cannot enter /tmp: %s", strerror(errno));
+	umask(022);
+}
+
+/* Records where a SIGSEGV/SIGBUS hit, then dies of it. The library may replace
+ * this handler; then no address is reported, nothing else changes. */
+static void on_fault(int sig, siginfo_t *info, void *context)
+{
+	(void)context;
+	if (info->si_code > 0) { /* raised by the kernel for a fault, not sent */
+		state->fault_addr = (uint64_t)(uintptr_t)info->si_addr;
+		state->fault_signal = sig;
+	}
+	/* SA_RESETHAND restored the default action; the signal stays blocked until
+	 * the handler returns, then this pending one kills the process. */
+	raise(sig);
+}
+
+static void catch_faults(void)
+{
+	static char altstack[64 * 1024];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+	/* A stack overflow needs the alternate stack to report anything. */
+	if (sigaltstack(&ss, NULL) < 0 || sigaction(SIGSEGV, &sa, NULL) < 0 ||
+	    sigaction(SIGBUS, &sa, NULL) < 0)
+		SETUP_FAIL("cannot install the fault handler: %s", strerror(errno));
+}
+
+static void install_seccomp(const struct exec_spec *spec)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		SETUP_FAIL("cannot set no_new_privs: %s", strerror(errno));
+	if (!spec->head.filter_len)
+		return;
+	struct sock_fprog prog = { .len = (unsigned short)(spec->head.filter_len / 8),
+				   .filter = (struct sock_filter *)(uintptr_t)spec->filter };
+	bool notify = spec->head.flags & (FNJ_EXEC_SECCOMP_NOTIFY | FNJ_EXEC_SECCOMP_LEARN);
+	long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+	if (listener < 0)
+		SETUP_FAIL("cannot install the seccomp filter: %s", strerror(errno));
+	if (!notify)
+		return;
+	/* The supervisor takes the listener with pidfd_getfd(); the library must
+	 * never hold it (it could answer its own refused calls). Only read, write
+	 * and close are used from here on: every profile allows them. */
+	int number = (int)listener;
+	char ack;
+	if (write(HANDSHAKE_FD, &number, sizeof number) != sizeof number ||
+	    read(HANDSHAKE_FD, &ack, 1) != 1)
+		SETUP_FAIL("seccomp listener handshake with the supervisor failed");
+	close(number);
+}
+
+/* A data symbol called as a function would crash with a confusing fault; say
+ * what it is instead. */
+static const char *symbol_kind(void *address)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (!dladdr1(address, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym)
+		return NULL;
+	switch (ELF64_ST_TYPE(sym->st_info)) {
+	case STT_OBJECT:
+		return "a data object";
+	case STT_TLS:
+		return "a thread-local variable";
+	case STT_COMMON:
+		return "a common data block";
+	case STT_SECTION:
+	case STT_FILE:
+		return "not a code symbol";
+	default:
+		return NULL; /* STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE */
+	}
+}
+
+_Noreturn void worker_main(const struct exec_spec *spec, int output_fd, int handshake,
+			   struct fnj_worker_state *shared)
+{
+	state = shared;
+	state->phase = FNJ_PHASE_SETUP;
+	setsid();
+	setup_stdio(spec, output_fd, handshake);
+	/* First in line for the out-of-memory killer (the supervisor is last). */
+	if (set_oom_score_adj(1000) < 0)
+		SETUP_FAIL("cannot set oom_score_adj: %s", strerror(errno));
+	drop_privileges(spec->head.sandbox_uid);
+	set_limits(&spec->head);
+	reset_signals();
+	set_environment();
+	/* Unbuffered: whatever the function printed is in the file even if it
+	 * crashes a moment later (printf still writes a whole call at once). */
+	setvbuf(stdout, NULL, _IONBF, 0);
+	catch_faults();
+	install_seccomp(spec);
+	close(HANDSHAKE_FD);
+
+	state->phase = FNJ_PHASE_LOADING;
+	void *handle = dlopen(spec->library, RTLD_NOW | RTLD_LOCAL);
+	if (!handle) {
+		set_message("%s", dlerror());
+		state->phase = FNJ_PHASE_LOAD_FAILED;
+		_exit(0);
+	}
+	state->phase = FNJ_PHASE_RESOLVING;
+	dlerror();
+	void *symbol = dlsym(handle, spec->function);
+	if (!symbol) {
+		const char *why = dlerror();
+		set_message("%s", why ? why : "the symbol's address is NULL");
+		state->phase = FNJ_PHASE_RESOLVE_FAILED;
+		_exit(0);
+	}
+	const char *kind = symbol_kind(symbol);
+	if (kind) {
+		set_message("%s", kind);
+		state->phase = FNJ_PHASE_NOT_A_FUNCTION;
+		_exit(0);
+	}
+	state->phase = FNJ_PHASE_RUNNING;
+	if (spec->head.input_len)
+		((void (*)(const char *))symbol)(spec->input);
+	else
+		((void (*)(void))symbol)();
+	state->phase = FNJ_PHASE_RETURNED;
+	fflush(stdout);
+	exit(0);
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds everything: the sandbox launcher, the fixture libraries, the C client
+# library, the generated tables and the TypeScript. Run by npm install, npm test
+# and npm run build; cheap when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+make -s -C sandbox
+make -s -C fixtures
+make -s -C clients/c
+node scripts/gen-syscall-table.mjs
+node node_modules/typescript/bin/tsc -p .

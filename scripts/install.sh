@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run by `npm install` (postinstall): the Debian packages fnjail uses, the build,
+# and, as root, the example libraries in /opt/fnlib that the shipped default
+# policy allows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# libseccomp: the tests compare fnjail's seccomp compiler with it.
+APT_PACKAGES=(libseccomp-dev)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "fnjail: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "fnjail: warning: missing Debian packages ${missing[*]} (install them as root: apt-get install ${missing[*]})" >&2
+  fi
+fi
+
+bash scripts/build.sh
+
+if [[ $(id -u) == 0 ]]; then
+  install -d -m 0755 -o root -g root /opt/fnlib /opt/fnlib/data
+  install -m 0644 -o root -g root fixtures/build/libbasic.so fixtures/build/libcounter.so \
+    fixtures/build/liblifecycle.so /opt/fnlib/
+  printf 'Hello from fnjail: this file was read inside a sandbox.\n' > /opt/fnlib/data/hello.txt
+  chmod 0644 /opt/fnlib/data/hello.txt
+  echo "fnjail: example libraries installed in /opt/fnlib"
+else
+  echo "fnjail: not root: example libraries not installed in /opt/fnlib (the server needs root anyway)"
+fi

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// fnjail: the command line. Subcommands live in their own files.
+import { createRequire } from 'node:module';
+import { FnjailError } from '../errors.js';
+import { run } from './run.js';
+import { serve } from './serve.js';
+
+const HELP = `usage: fnjail <command> [options]
+
+Runs functions from untrusted shared libraries, each call in a fresh sandbox.
+
+commands:
+  serve     run the server (as root)                 fnjail serve --help
+  run       run a function through the server        fnjail run --help
+  help      this text
+  version   print the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'serve':
+      await serve(args);
+      return -1; // keeps running until a signal
+    case 'run':
+      return run(args);
+    case 'version':
+    case '--version': {
+      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+      process.stdout.write(`fnjail ${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`fnjail: unknown command '${command}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof FnjailError) process.stderr.write(`${error.format()}\n`);
+    else process.stderr.write(`fnjail: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+    if (process.argv[2] === 'serve') process.exit(1);
+  },
+);

@@ -1,0 +1,101 @@
+// Reading a JSON file a person edits (policy, config, seccomp profile) and
+// validating it against its JSON Schema in policies/, with every problem
+// located: "file:line:column: /json/pointer: what is wrong".
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import fs from 'node:fs';
+import path from 'node:path';
+import { policiesDir } from '../paths.js';
+import { jsonPositions, syntaxErrorPosition } from './json-position.js';
+
+export interface Problem {
+  file: string;
+  pointer: string;
+  line: number | undefined;
+  column: number | undefined;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  const where = p.line !== undefined ? `${p.file}:${p.line}:${p.column}` : p.file;
+  return `${where}: ${p.pointer || '(top level)'}: ${p.message}`;
+}
+
+export class InvalidJsonFile extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: Problem[],
+  ) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'InvalidJsonFile';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+ajv.addFormat('absolute-path', /^\/(?!.*\0)/);
+const validators = new Map<string, ValidateFunction>();
+
+/** The compiled validator of policies/<name>.schema.json. */
+export function schemaValidator(name: string): ValidateFunction {
+  let validate = validators.get(name);
+  if (!validate) {
+    const schema = JSON.parse(fs.readFileSync(path.join(policiesDir, `${name}.schema.json`), 'utf8')) as object;
+    validate = ajv.compile(schema);
+    validators.set(name, validate);
+  }
+  return validate;
+}
+
+function describe(error: ErrorObject): { pointer: string; message: string } {
+  const pointer = error.instancePath;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return {
+        pointer: `${pointer}/${String(params.additionalProperty)}`,
+        message: `unknown property '${String(params.additionalProperty)}'`,
+      };
+    case 'required':
+      return { pointer, message: `missing required property '${String(params.missingProperty)}'` };
+    case 'format':
+      return params.format === 'absolute-path'
+        ? { pointer, message: 'must be an absolute path' }
+        : { pointer, message: error.message ?? 'invalid format' };
+    case 'enum':
+      return { pointer, message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    default:
+      return { pointer, message: error.message ?? error.keyword };
+  }
+}
+
+/** Validates already-read JSON text; returns the value or throws InvalidJsonFile. */
+export function parseValidated<T>(text: string, file: string, schema: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const position = syntaxErrorPosition(text, error as Error);
+    throw new InvalidJsonFile(file, [
+      { file, pointer: '', line: position?.line, column: position?.column, message: `not valid JSON: ${(error as Error).message}` },
+    ]);
+  }
+  const validate = schemaValidator(schema);
+  if (validate(value)) return value as T;
+  const positions = jsonPositions(text);
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  for (const error of validate.errors ?? []) {
+    // oneOf/anyOf branches repeat each other; their own summary line is noise.
+    if (error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if') continue;
+    const { pointer, message } = describe(error);
+    const key = `${pointer}\0${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const position = positions.get(pointer) ?? positions.get(error.instancePath);
+    problems.push({ file, pointer, line: position?.line, column: position?.column, message });
+  }
+  throw new InvalidJsonFile(file, problems);
+}
+
+export function readValidated<T>(file: string, schema: string): T {
+  return parseValidated<T>(fs.readFileSync(file, 'utf8'), file, schema);
+}

@@ -1,0 +1,38 @@
+// Every error fnjail reports to a person (on the command line or in the log)
+// has a code from this registry, documented in docs/errors.md (a test checks
+// that the two agree). Errors of an execution go to its output file instead:
+// see executor/classify.ts.
+
+export const errorCodes = {
+  FNJ_USAGE: 'invalid command line',
+  FNJ_NOT_ROOT: 'the server must run as root',
+  FNJ_LAUNCHER_MISSING: 'the sandbox launcher is not built',
+  FNJ_LAUNCHER_FAILED: 'the sandbox launcher cannot start',
+  FNJ_POLICY_INVALID: 'the policy file is invalid',
+  FNJ_POLICY_UNREADABLE: 'the policy file cannot be read',
+  FNJ_SOCKET_IN_USE: 'another server is listening on the socket',
+  FNJ_SOCKET_FAILED: 'the socket cannot be created',
+  FNJ_OUTPUT_DIR_FAILED: 'the output directory cannot be prepared',
+  FNJ_CONNECT_FAILED: 'the client cannot reach the server',
+  FNJ_NO_REPLY: 'the server closed the connection without a reply',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class FnjailError extends Error {
+  readonly code: ErrorCode;
+  /** What the person can do about it, when there is something. */
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'FnjailError';
+    this.code = code;
+    this.hint = hint;
+  }
+
+  /** One or two lines for a terminal: "fnjail: <message> [CODE]" and the hint. */
+  format(): string {
+    return `fnjail: ${this.message} [${this.code}]` + (this.hint ? `\n  hint: ${this.hint}` : '');
+  }
+}

@@ -1,0 +1,189 @@
+// The seam every front end uses: execute(command, tenant) -> result. It
+// decides (policy), prepares (output file), launches (sandbox), classifies
+// (result -> error lines) and records. Front ends only frame and answer.
+import type { Logger } from 'pino';
+import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
+import type { LauncherProcess } from '../launcher/launcher-process.js';
+import { decide, type Tenant } from '../policy/decide.js';
+import type { Policy } from '../policy/policy.js';
+import { classify, type OutcomeKind } from './classify.js';
+import { parseCommand } from './command.js';
+import { Semaphore } from './concurrency.js';
+import { appendLines, createOutputFile, replaceContent } from './output-file.js';
+
+export type CompatMode = 'classic' | undefined;
+
+export interface ExecutorOptions {
+  launcher: LauncherProcess;
+  /** The policy in force (a function: policies can be replaced while running). */
+  policy: () => Policy;
+  outputDir: string;
+  outputTemplate: string;
+  compat: CompatMode;
+  maxConcurrent: number;
+  logger: Logger;
+  /** Give each sandbox its own network namespace (needed while sockets are not refused by seccomp). */
+  freshNetns: boolean;
+}
+
+export interface ExecutionResult {
+  /** Sequence number of the request in this server's life. */
+  requestId: number;
+  /** The command as received. */
+  command: string;
+  /** The output file, or undefined when none could be created. */
+  outputPath: string | undefined;
+  kind: OutcomeKind;
+  reasons: string[];
+  library: string | undefined;
+  function: string | undefined;
+  input: string | undefined;
+  rule: string | undefined;
+  launch: LaunchResult | undefined;
+  queueMs: number;
+  totalMs: number;
+}
+
+export class Executor {
+  private readonly slots: Semaphore;
+  private requests = 0;
+  private active = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.slots = new Semaphore(options.maxConcurrent);
+  }
+
+  get running(): number {
+    return this.slots.running;
+  }
+
+  get queued(): number {
+    return this.slots.queued;
+  }
+
+  /** Resolves when no command is being handled (for a graceful shutdown). */
+  whenIdle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async execute(raw: string, tenant: Tenant): Promise<ExecutionResult> {
+    this.active++;
+    try {
+      return await this.handle(raw, tenant);
+    } finally {
+      if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private async handle(raw: string, tenant: Tenant): Promise<ExecutionResult> {
+    const started = performance.now();
+    const requestId = ++this.requests;
+    const parsed = parseCommand(raw);
+    const result: ExecutionResult = {
+      requestId,
+      command: parsed.text,
+      outputPath: undefined,
+      kind: 'ok',
+      reasons: [],
+      library: undefined,
+      function: undefined,
+      input: undefined,
+      rule: undefined,
+      launch: undefined,
+      queueMs: 0,
+      totalMs: 0,
+    };
+    const finish = () => {
+      result.totalMs = performance.now() - started;
+      return result;
+    };
+    const { outputDir, outputTemplate } = this.options;
+    try {
+      result.outputPath = await createOutputFile(outputDir, outputTemplate, tenant.uid, tenant.gid);
+    } catch (error) {
+      this.options.logger.error({ err: error, outputDir }, 'cannot create an output file');
+      result.kind = 'server-error';
+      result.reasons = [`cannot create an output file in ${outputDir}: ${(error as Error).message}`];
+      return finish();
+    }
+
+    if (!parsed.ok) {
+      await this.writeFailure(result, 'bad-request', [parsed.reason], false);
+      return finish();
+    }
+    const command = parsed.command;
+    const policy = this.options.policy();
+    const decision = await decide(policy, command, tenant);
+    result.rule = decision.rule;
+    if (!decision.allowed) {
+      await this.writeFailure(result, decision.kind, [decision.reason], false);
+      return finish();
+    }
+    result.library = decision.library;
+    result.function = decision.function;
+    result.input = decision.input;
+
+    const queuedAt = performance.now();
+    await this.slots.acquire();
+    result.queueMs = performance.now() - queuedAt;
+    let launch: LaunchResult;
+    try {
+      launch = await this.options.launcher.run({
+        flags: this.flags(),
+        limits: decision.limits,
+        library: decision.library,
+        function: decision.function,
+        input: decision.input,
+        output: result.outputPath,
+        filter: Buffer.alloc(0),
+      });
+    } catch (error) {
+      await this.writeFailure(result, 'server-error', [(error as Error).message], false);
+      return finish();
+    } finally {
+      this.slots.release();
+    }
+    result.launch = launch;
+    const verdict = classify(launch, {
+      library: decision.library,
+      function: decision.function,
+      timeoutMs: decision.limits.timeoutMs,
+      seccompProfile: undefined,
+      syscallName: () => undefined,
+    });
+    if (verdict.kind === 'ok') return finish();
+    await this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
+    return finish();
+  }
+
+  private flags(): number {
+    let flags = 0;
+    // Classic servers left the function's stderr out of the output file.
+    if (this.options.compat !== 'classic') flags |= ExecFlag.StderrToOutput;
+    if (this.options.freshNetns) flags |= ExecFlag.FreshNetns;
+    return flags;
+  }
+
+  /** The error lines: "Error: <command> could not be executed." then the reasons,
+   * after whatever the function printed; in classic mode byte-exact classic
+   * files (the line alone before the function ran, nothing added after). */
+  private async writeFailure(result: ExecutionResult, kind: OutcomeKind, reasons: string[], functionRan: boolean): Promise<void> {
+    result.kind = kind;
+    result.reasons = reasons;
+    const file = result.outputPath;
+    if (!file) return;
+    const errorLine = `Error: ${result.command} could not be executed.`;
+    try {
+      if (this.options.compat === 'classic') {
+        if (!functionRan) await replaceContent(file, [errorLine]);
+      } else {
+        await appendLines(file, [errorLine, ...reasons.map((r) => `Reason: ${r}`)]);
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error, file }, 'cannot write the error lines to the output file');
+    }
+  }
+}
+

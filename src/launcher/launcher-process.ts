@@ -1,0 +1,233 @@
+// The server's side of fnjail-launcher: starts it, restarts it when it dies,
+// and matches results to requests. A request in flight when the launcher dies
+// gets a result saying so (the executor turns it into an error line), never
+// silence.
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { FnjailError } from '../errors.js';
+import {
+  decodeReady,
+  decodeResult,
+  encodeCancel,
+  encodeExec,
+  FrameReader,
+  FrameType,
+  Outcome,
+  Phase,
+  PROTOCOL_VERSION,
+  type ExecSpec,
+  type LaunchResult,
+  type Ready,
+} from './protocol.js';
+
+export interface LauncherOptions {
+  binary: string;
+  uidRange: { first: number; last: number };
+  maxSandboxes: number;
+  /** Sandboxes kept prepared while idle. */
+  prepared: number;
+  tmpBytes: number;
+  freshNetns: boolean;
+  logger: Logger;
+}
+
+type Child = ChildProcessByStdio<Writable, Readable, Readable>;
+
+const RESTART_DELAY_MS = [50, 200, 1000, 5000];
+/** Consecutive failed starts after which waiting requests are failed. */
+const MAX_FAILED_STARTS = 3;
+
+export class LauncherProcess {
+  private child: Child | undefined;
+  private ready: Ready | undefined;
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly pending = new Map<number, (result: LaunchResult) => void>();
+  private nextId = 1;
+  private failedStarts = 0;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lastStderr: string[] = [];
+  /** Times the launcher was restarted after dying (for stats). */
+  restarts = 0;
+
+  constructor(private readonly options: LauncherOptions) {}
+
+  /** Starts the launcher; resolves at its first READY, rejects if it cannot start. */
+  start(): Promise<void> {
+    this.spawnChild();
+    return this.whenReady();
+  }
+
+  get info(): Ready | undefined {
+    return this.ready;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Runs one execution; the id of the spec is assigned here. */
+  async run(spec: Omit<ExecSpec, 'id'>): Promise<LaunchResult> {
+    await this.whenReady();
+    const id = this.allocateId();
+    const frame = encodeExec({ ...spec, id });
+    return new Promise<LaunchResult>((resolve) => {
+      this.pending.set(id, resolve);
+      this.child!.stdin.write(frame);
+    });
+  }
+
+  /** Asks the launcher to kill every running execution (used at shutdown). */
+  cancelAll(): void {
+    if (!this.child || !this.ready) return;
+    for (const id of this.pending.keys()) this.child.stdin.write(encodeCancel(id));
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Closing its stdin makes the launcher kill its sandboxes and exit.
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private whenReady(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  private allocateId(): number {
+    do {
+      this.nextId = (this.nextId + 1) >>> 0 || 1;
+    } while (this.pending.has(this.nextId));
+    return this.nextId;
+  }
+
+  private args(): string[] {
+    const o = this.options;
+    const args = [
+      `--uid-range=${o.uidRange.first}-${o.uidRange.last}`,
+      `--max-sandboxes=${o.maxSandboxes}`,
+      `--prepared=${o.prepared}`,
+      `--tmp-size=${o.tmpBytes}`,
+    ];
+    if (o.freshNetns) args.push('--fresh-netns');
+    return args;
+  }
+
+  private spawnChild(): void {
+    const { logger } = this.options;
+    // An empty environment: sandboxes are forked from the launcher and must
+    // not find the server's environment in their memory.
+    const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    this.child = child;
+    this.ready = undefined;
+    this.lastStderr = [];
+    const reader = new FrameReader();
+    child.stdout.on('data', (chunk: Buffer) => {
+      try {
+        for (const { type, body } of reader.push(chunk)) this.onFrame(type, body);
+      } catch (error) {
+        logger.error({ err: error }, 'protocol error from the sandbox launcher; restarting it');
+        child.kill('SIGKILL');
+      }
+    });
+    let partial = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line) continue;
+        this.lastStderr = [...this.lastStderr.slice(-4), line];
+        logger.warn({ component: 'launcher' }, line);
+      }
+    });
+    child.stdin.on('error', () => {}); // EPIPE when it dies: the exit handler reports
+    child.on('error', (error) => {
+      logger.error({ err: error }, 'cannot start the sandbox launcher');
+    });
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+  }
+
+  private onFrame(type: number, body: Buffer): void {
+    if (type === FrameType.Ready) {
+      const ready = decodeReady(body);
+      if (ready.version !== PROTOCOL_VERSION) {
+        throw new Error(`launcher speaks protocol ${ready.version}, the server ${PROTOCOL_VERSION}: rebuild with npm install`);
+      }
+      this.ready = ready;
+      this.failedStarts = 0;
+      this.options.logger.info({ component: 'launcher', launcherPid: this.child?.pid, ...ready }, 'sandbox launcher ready');
+      for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
+    } else if (type === FrameType.Result) {
+      const result = decodeResult(body);
+      const resolve = this.pending.get(result.id);
+      if (!resolve) return; // already failed when a previous launcher died
+      this.pending.delete(result.id);
+      resolve(result);
+    } else {
+      throw new Error(`unknown frame type ${type} from the launcher`);
+    }
+  }
+
+  private onExit(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child !== this.child) return;
+    const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
+    const wasReady = this.ready !== undefined;
+    this.ready = undefined;
+    this.child = undefined;
+    const lost: LaunchResult = {
+      ...emptyResult(0),
+      outcome: Outcome.SupervisorLost,
+      message: `the sandbox launcher stopped (${how}) while the call was running`,
+    };
+    for (const [id, resolve] of this.pending) resolve({ ...lost, id });
+    this.pending.clear();
+    if (this.stopping) return;
+    if (!wasReady) this.failedStarts++;
+    const detail = this.lastStderr.at(-1) ?? how;
+    this.options.logger.error({ component: 'launcher', code, signal }, `sandbox launcher ${how}; restarting it`);
+    if (this.failedStarts >= MAX_FAILED_STARTS) {
+      const error = new FnjailError('FNJ_LAUNCHER_FAILED', `the sandbox launcher cannot start: ${detail}`);
+      for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);
+    }
+    const delay = RESTART_DELAY_MS[Math.min(this.failedStarts, RESTART_DELAY_MS.length - 1)];
+    this.restartTimer = setTimeout(() => {
+      this.restarts++;
+      this.spawnChild();
+    }, delay);
+  }
+}
+
+/** A result with nothing known yet. */
+export function emptyResult(id: number): LaunchResult {
+  return {
+    id,
+    outcome: Outcome.Completed,
+    phase: Phase.Setup,
+    exitCode: null,
+    signal: null,
+    faultAddress: null,
+    seccompNr: null,
+    seccompArch: 0,
+    sandboxUid: 0,
+    procsKilled: 0,
+    userUs: 0,
+    sysUs: 0,
+    maxRssKb: 0,
+    runUs: 0,
+    totalUs: 0,
+    message: '',
+    learned: [],
+  };
+}
