@@ -5,11 +5,29 @@
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 8;
 export const MAX_FRAME = 64 * 1024;
-const EXEC_HEAD_SIZE = 76;
-const RESULT_HEAD_SIZE = 92;
-const READY_SIZE = 20;
+
+/** Byte offsets of struct fnj_exec's fields, and its size. */
+export const EXEC_LAYOUT = {
+  id: 0, flags: 4, timeout_ms: 8, sandbox_uid: 12,
+  cpu_ms: 16, memory_bytes: 24, max_procs: 32, max_files: 40, output_bytes: 48, tmp_bytes: 56,
+  library_len: 64, function_len: 66, input_len: 68, output_len: 70, filter_len: 72,
+  size: 76,
+} as const;
+
+/** Byte offsets of struct fnj_result's fields, and its size. */
+export const RESULT_LAYOUT = {
+  id: 0, outcome: 4, phase: 8, flags: 12, exit_code: 16, term_signal: 20, seccomp_nr: 24, seccomp_arch: 28,
+  sandbox_uid: 32, procs_killed: 36, fault_addr: 40, user_us: 48, sys_us: 56, maxrss_kb: 64, run_us: 72,
+  total_us: 80, message_len: 88, learned_len: 90,
+  size: 92,
+} as const;
+
+/** Byte offsets of struct fnj_ready's fields, and its size. */
+export const READY_LAYOUT = { version: 0, max_sandboxes: 4, uid_first: 8, uid_count: 12, features: 16, size: 20 } as const;
 
 export const FrameType = { Exec: 1, Cancel: 2, Ready: 100, Result: 101 } as const;
+
+const RESULT_FLAG_FAULT_ADDRESS = 1;
 
 export const ExecFlag = {
   StderrToOutput: 1 << 0,
@@ -100,18 +118,24 @@ function frame(type: number, body: Buffer): Buffer {
 }
 
 export function encodeExec(spec: ExecSpec): Buffer {
-  const strings = [spec.library, spec.function, spec.input ?? '', spec.output].map((s) => Buffer.from(s));
-  const head = Buffer.alloc(EXEC_HEAD_SIZE);
-  let o = 0;
-  o = head.writeUInt32LE(spec.id >>> 0, o);
-  o = head.writeUInt32LE(spec.flags, o);
-  o = head.writeUInt32LE(spec.limits.timeoutMs, o);
-  o = head.writeUInt32LE(0, o);
-  const { cpuMs, memoryBytes, maxProcs, maxFiles, outputBytes, tmpBytes } = spec.limits;
-  for (const v of [cpuMs, memoryBytes, maxProcs, maxFiles, outputBytes, tmpBytes]) o = head.writeBigUInt64LE(BigInt(v), o);
-  for (const s of strings) o = head.writeUInt16LE(s.length, o);
-  head.writeUInt32LE(spec.filter.length, o);
-  const body = Buffer.concat([head, ...strings, spec.filter]);
+  const L = EXEC_LAYOUT;
+  const [library, fn, input, output] = [spec.library, spec.function, spec.input ?? '', spec.output].map((s) => Buffer.from(s)) as [Buffer, Buffer, Buffer, Buffer];
+  const head = Buffer.alloc(L.size);
+  head.writeUInt32LE(spec.id >>> 0, L.id);
+  head.writeUInt32LE(spec.flags, L.flags);
+  head.writeUInt32LE(spec.limits.timeoutMs, L.timeout_ms);
+  head.writeBigUInt64LE(BigInt(spec.limits.cpuMs), L.cpu_ms);
+  head.writeBigUInt64LE(BigInt(spec.limits.memoryBytes), L.memory_bytes);
+  head.writeBigUInt64LE(BigInt(spec.limits.maxProcs), L.max_procs);
+  head.writeBigUInt64LE(BigInt(spec.limits.maxFiles), L.max_files);
+  head.writeBigUInt64LE(BigInt(spec.limits.outputBytes), L.output_bytes);
+  head.writeBigUInt64LE(BigInt(spec.limits.tmpBytes), L.tmp_bytes);
+  head.writeUInt16LE(library.length, L.library_len);
+  head.writeUInt16LE(fn.length, L.function_len);
+  head.writeUInt16LE(input.length, L.input_len);
+  head.writeUInt16LE(output.length, L.output_len);
+  head.writeUInt32LE(spec.filter.length, L.filter_len);
+  const body = Buffer.concat([head, library, fn, input, output, spec.filter]);
   if (body.length > MAX_FRAME) throw new RangeError(`execution spec of ${body.length} bytes exceeds ${MAX_FRAME}`);
   return frame(FrameType.Exec, body);
 }
@@ -123,45 +147,46 @@ export function encodeCancel(id: number): Buffer {
 }
 
 export function decodeReady(body: Buffer): Ready {
-  if (body.length !== READY_SIZE) throw new Error(`READY frame of ${body.length} bytes, expected ${READY_SIZE}`);
+  const L = READY_LAYOUT;
+  if (body.length !== L.size) throw new Error(`READY frame of ${body.length} bytes, expected ${L.size}`);
   return {
-    version: body.readUInt32LE(0),
-    maxSandboxes: body.readUInt32LE(4),
-    uidFirst: body.readUInt32LE(8),
-    uidCount: body.readUInt32LE(12),
-    features: body.readUInt32LE(16),
+    version: body.readUInt32LE(L.version),
+    maxSandboxes: body.readUInt32LE(L.max_sandboxes),
+    uidFirst: body.readUInt32LE(L.uid_first),
+    uidCount: body.readUInt32LE(L.uid_count),
+    features: body.readUInt32LE(L.features),
   };
 }
 
 export function decodeResult(body: Buffer): LaunchResult {
-  if (body.length < RESULT_HEAD_SIZE) throw new Error(`RESULT frame of ${body.length} bytes is truncated`);
-  const flags = body.readUInt32LE(12);
-  const exitCode = body.readInt32LE(16);
-  const signal = body.readInt32LE(20);
-  const seccompNr = body.readInt32LE(24);
-  const messageLen = body.readUInt16LE(88);
-  const learnedLen = body.readUInt16LE(90);
-  if (body.length !== RESULT_HEAD_SIZE + messageLen + learnedLen * 2) throw new Error('RESULT frame lengths do not add up');
+  const L = RESULT_LAYOUT;
+  if (body.length < L.size) throw new Error(`RESULT frame of ${body.length} bytes is truncated`);
+  const messageLen = body.readUInt16LE(L.message_len);
+  const learnedLen = body.readUInt16LE(L.learned_len);
+  if (body.length !== L.size + messageLen + learnedLen * 2) throw new Error('RESULT frame lengths do not add up');
   const learned: number[] = [];
-  for (let i = 0; i < learnedLen; i++) learned.push(body.readUInt16LE(RESULT_HEAD_SIZE + messageLen + i * 2));
-  const big = (offset: number) => Number(body.readBigUInt64LE(offset));
+  for (let i = 0; i < learnedLen; i++) learned.push(body.readUInt16LE(L.size + messageLen + i * 2));
+  const exitCode = body.readInt32LE(L.exit_code);
+  const signal = body.readInt32LE(L.term_signal);
+  const seccompNr = body.readInt32LE(L.seccomp_nr);
+  const u64 = (offset: number) => Number(body.readBigUInt64LE(offset));
   return {
-    id: body.readUInt32LE(0),
-    outcome: body.readUInt32LE(4) as Outcome,
-    phase: body.readUInt32LE(8) as Phase,
+    id: body.readUInt32LE(L.id),
+    outcome: body.readUInt32LE(L.outcome) as Outcome,
+    phase: body.readUInt32LE(L.phase) as Phase,
     exitCode: exitCode >= 0 ? exitCode : null,
     signal: signal > 0 ? signal : null,
-    faultAddress: flags & 1 ? body.readBigUInt64LE(40) : null,
+    faultAddress: body.readUInt32LE(L.flags) & RESULT_FLAG_FAULT_ADDRESS ? body.readBigUInt64LE(L.fault_addr) : null,
     seccompNr: seccompNr >= 0 ? seccompNr : null,
-    seccompArch: body.readUInt32LE(28),
-    sandboxUid: body.readUInt32LE(32),
-    procsKilled: body.readUInt32LE(36),
-    userUs: big(48),
-    sysUs: big(56),
-    maxRssKb: big(64),
-    runUs: big(72),
-    totalUs: big(80),
-    message: body.toString('utf8', RESULT_HEAD_SIZE, RESULT_HEAD_SIZE + messageLen),
+    seccompArch: body.readUInt32LE(L.seccomp_arch),
+    sandboxUid: body.readUInt32LE(L.sandbox_uid),
+    procsKilled: body.readUInt32LE(L.procs_killed),
+    userUs: u64(L.user_us),
+    sysUs: u64(L.sys_us),
+    maxRssKb: u64(L.maxrss_kb),
+    runUs: u64(L.run_us),
+    totalUs: u64(L.total_us),
+    message: body.toString('utf8', L.size, L.size + messageLen),
     learned,
   };
 }

@@ -1,0 +1,93 @@
+// A real fnjail server process for a test: started with the CLI, stopped with SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cliMain, createTestArea, defaultTestPolicy, uidRangeForThisProcess, writePolicy, type TestArea } from './environment.js';
+
+export interface TestServer {
+  area: TestArea;
+  socket: string;
+  policyFile: string;
+  process: ChildProcess;
+  /** Every log line so far, parsed. */
+  logs: Array<Record<string, unknown>>;
+  stderr: () => string;
+  /** SIGTERM, wait for exit; then remove the area unless keepArea. */
+  stop(options?: { keepArea?: boolean }): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface StartOptions {
+  area?: TestArea;
+  policy?: object;
+  args?: string[];
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const area = options.area ?? createTestArea();
+  const policyFile = writePolicy(area, options.policy ?? defaultTestPolicy(area, options.timeoutMs));
+  const socket = path.join(area.root, 'fnjail.sock');
+  const range = uidRangeForThisProcess();
+  const args = [
+    cliMain,
+    'serve',
+    '--socket', socket,
+    '--output-dir', area.outputDir,
+    '--policy', policyFile,
+    '--uid-range', `${range.first}-${range.last}`,
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let partial = '';
+  const listening = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (typeof entry.msg === 'string' && entry.msg.startsWith('fnjail listening')) resolve();
+        } catch {
+          logs.push({ raw: line });
+        }
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${stderr}`)));
+    setTimeout(() => reject(new Error(`server not listening after 10 s:\n${stderr}`)), 10_000).unref();
+  });
+  await listening;
+  return {
+    area,
+    socket,
+    policyFile,
+    process: child,
+    logs,
+    stderr: () => stderr,
+    async stop(stopOptions = {}) {
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+        else child.once('exit', (code, signal) => resolve({ code, signal }));
+      });
+      child.kill('SIGTERM');
+      const result = await exited;
+      if (!stopOptions.keepArea) area.cleanup();
+      return result;
+    },
+  };
+}
+
+/** The launcher's pid, from the server's log. */
+export function launcherPid(server: TestServer): number {
+  const ready = [...server.logs].reverse().find((l) => l.msg === 'sandbox launcher ready');
+  if (!ready || typeof ready.launcherPid !== 'number') throw new Error('no launcher ready line in the server log');
+  return ready.launcherPid;
+}
+
+export function readOutput(file: string): string {
+  return fs.readFileSync(file, 'utf8');
+}

@@ -1,0 +1,52 @@
+// README's promise: after `npm install`, the server on the shipped default
+// policy runs the shipped example libraries (and nothing else).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { cliMain, createTestArea, type TestArea } from '../helpers/environment.js';
+import { shippedPolicy } from '../../src/paths.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+
+const exec = promisify(execFile);
+
+describe('the shipped default policy and example libraries', () => {
+  let area: TestArea;
+  let server: ChildProcess;
+  let socket: string;
+
+  before(async () => {
+    for (const file of ['/opt/fnlib/libbasic.so', '/opt/fnlib/data/hello.txt']) {
+      assert.ok(fs.existsSync(file), `${file} is missing: npm install (as root) installs the examples`);
+    }
+    area = createTestArea();
+    socket = path.join(area.root, 'fnjail.sock');
+    // What `npm start` runs, on a private socket and output directory.
+    server = spawn(process.execPath, [cliMain, 'serve', '--socket', socket, '--output-dir', area.outputDir, '--policy', shippedPolicy, '--uid-range', '1990000-1990099'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      server.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('fnjail listening') && resolve());
+      server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    });
+  });
+  after(async () => {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+    area.cleanup();
+  });
+
+  const fnjail = (...args: string[]) => exec(process.execPath, [cliMain, 'run', '--socket', socket, '--cat', ...args]);
+
+  it('runs the README examples', async () => {
+    assert.equal((await fnjail('/opt/fnlib/libbasic.so')).stdout, 'run\n');
+    assert.equal((await fnjail('libbasic.so', 'cat', '/opt/fnlib/data/hello.txt')).stdout, 'Hello from fnjail: this file was read inside a sandbox.\n');
+  });
+
+  it('allows nothing else', async () => {
+    const { stdout } = await fnjail('/usr/lib/x86_64-linux-gnu/libc.so.6', 'getpid');
+    assert.match(stdout, /^Error: .* could not be executed\.\nReason: denied by policy '.*default-policy\.json': library .* is not in an allowed library directory/);
+    const input = await fnjail('libbasic.so', 'cat', '/etc/hostname');
+    assert.match(input.stdout, /Reason: denied by policy '.*': input file \/etc\/hostname is not in an allowed input directory/);
+  });
+});

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidJsonFile, parseValidated } from '../../src/config/json-file.js';
+import { jsonPositions } from '../../src/config/json-position.js';
+
+describe('JSON files people edit', () => {
+  it('maps JSON pointers to lines and columns', () => {
+    const positions = jsonPositions('{\n  "a": [1, {"b": "x"}],\n  "c/d": true\n}');
+    assert.deepEqual(positions.get('/a/1/b'), { line: 2, column: 13 });
+    assert.deepEqual(positions.get('/c~1d'), { line: 3, column: 3 });
+    assert.deepEqual(positions.get(''), { line: 1, column: 1 });
+  });
+
+  it('locates every schema problem of a policy', () => {
+    const text = '{\n  "defaults": {\n    "libraryDirs": ["ok/relative", 3],\n    "extra": 1\n  }\n}';
+    try {
+      parseValidated(text, 'p.json', 'policy');
+      assert.fail('accepted an invalid policy');
+    } catch (error) {
+      assert.ok(error instanceof InvalidJsonFile);
+      const lines = error.message.split('\n');
+      assert.ok(lines.includes('p.json:3:21: /defaults/libraryDirs/0: must be an absolute path'), error.message);
+      assert.ok(lines.includes('p.json:3:36: /defaults/libraryDirs/1: must be string'), error.message);
+      assert.ok(lines.includes("p.json:4:5: /defaults/extra: unknown property 'extra'"), error.message);
+    }
+  });
+
+  it('locates a syntax error', () => {
+    assert.throws(() => parseValidated('{\n  "defaults": {,}\n}', 'p.json', 'policy'), /^InvalidJsonFile: p\.json:2:16: \(top level\): not valid JSON/);
+  });
+});
