@@ -72,6 +72,8 @@ static struct launcher_config config = {
 
 static struct sandbox *sandboxes;
 static uint32_t sandbox_slots;
+static struct cgroups cgroups;
+static struct slot_cgroup *slot_cgroups; /* one per sandbox slot, kept across reuse */
 static int epfd;
 static int sigfd;
 static uint8_t *uid_in_use;
@@ -90,7 +92,7 @@ static bool out_watched;
 /* Scratch space for whatever holds request data outside the buffers above. */
 static struct {
 	struct exec_spec spec;
-	uint8_t message[sizeof(uint32_t) + FNJ_MAX_FRAME];
+	uint8_t message[sizeof(struct fnj_sup_spec) + FNJ_MAX_FRAME];
 	uint8_t report[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_MESSAGE + 1024];
 	char error[FNJ_MAX_MESSAGE];
 } *scratch;
@@ -211,8 +213,9 @@ static void setup_memory(void)
 		free_slots[free_slot_count++] = slots + (size_t)i * FNJ_MAX_FRAME;
 	sandbox_slots = config.max_sandboxes + MAX_PREPARING + config.prepared;
 	sandboxes = calloc(sandbox_slots, sizeof *sandboxes);
+	slot_cgroups = calloc(sandbox_slots, sizeof *slot_cgroups);
 	uid_in_use = calloc(config.uid_count, 1);
-	if (!free_slots || !sandboxes || !uid_in_use)
+	if (!free_slots || !sandboxes || !slot_cgroups || !uid_in_use)
 		die("out of memory");
 }
 
@@ -441,31 +444,48 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
 		return false;
 	}
-	int fds[3] = { -1, -1, -1 };
-	int nfds = spec->head.input_len ? 3 : 2;
+	int fds[FNJ_SPEC_MAX_FDS];
+	int nfds = 0;
 	uint32_t uid = 0;
-	fds[FNJ_SPEC_FD_OUTPUT] = open_output(spec->output, err, errlen);
-	if (fds[FNJ_SPEC_FD_OUTPUT] >= 0)
-		fds[FNJ_SPEC_FD_LIBRARY] = open_tree_readonly(spec->library, true, "library", err, errlen);
-	if (fds[FNJ_SPEC_FD_LIBRARY] >= 0 && nfds == 3)
-		fds[FNJ_SPEC_FD_INPUT] = open_tree_readonly(spec->input, false, "input file", err, errlen);
-	bool opened = fds[nfds - 1] >= 0;
-	if (opened && allocate_uid(&uid) < 0) {
-		format_error(err, errlen, "no free sandbox uid in the range");
-		opened = false;
+	unsigned index = (unsigned)(sb - sandboxes);
+	struct slot_cgroup *cg = &slot_cgroups[index];
+	bool opened = false;
+	if ((fds[nfds++] = open_output(spec->output, err, errlen)) >= 0 &&
+	    (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) >= 0 &&
+	    (!spec->head.input_len ||
+	     (fds[nfds++] = open_tree_readonly(spec->input, false, "input file", err, errlen)) >= 0) &&
+	    cgroup_slot_prepare(&cgroups, index, cg, &spec->head, err, errlen) == 0) {
+		opened = allocate_uid(&uid) == 0;
+		if (!opened)
+			format_error(err, errlen, "no free sandbox uid in the range");
+	}
+	struct fnj_sup_spec prefix = { .type = FNJ_SUP_SPEC,
+				       .memory_by_cgroup = cgroups_have(&cgroups, CG_MEMORY),
+				       .pids_by_cgroup = cgroups_have(&cgroups, CG_PIDS),
+				       .cgroup_version = (uint8_t)cgroups.version };
+	int owned = nfds; /* descriptors opened here, to close after sending */
+	if (opened) {
+		for (int i = 0; i < CG_COUNT; i++)
+			if (cg->opened && cg->procs[i] >= 0) {
+				fds[nfds++] = cg->procs[i];
+				prefix.cgroups++;
+			}
+		if (cg->opened && cg->cpu_usage >= 0) {
+			fds[nfds++] = cg->cpu_usage;
+			prefix.cpu_usage = 1;
+		}
 	}
 	ssize_t sent = 0;
 	if (opened) {
 		/* Forward the request as received, with the uid filled in. */
-		uint32_t type = FNJ_SUP_SPEC;
 		uint8_t *msg = scratch->message;
-		memcpy(msg, &type, sizeof type);
-		memcpy(msg + sizeof type, req->data, req->len);
-		memcpy(msg + sizeof type + offsetof(struct fnj_exec, sandbox_uid), &uid, sizeof uid);
-		sent = send_with_fds(sb->ctl, msg, sizeof type + req->len, fds, nfds);
-		explicit_bzero(msg, sizeof type + req->len);
+		memcpy(msg, &prefix, sizeof prefix);
+		memcpy(msg + sizeof prefix, req->data, req->len);
+		memcpy(msg + sizeof prefix + offsetof(struct fnj_exec, sandbox_uid), &uid, sizeof uid);
+		sent = send_with_fds(sb->ctl, msg, sizeof prefix + req->len, fds, nfds);
+		explicit_bzero(msg, sizeof prefix + req->len);
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < owned; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	uint32_t timeout_ms = spec->head.timeout_ms;
@@ -560,6 +580,10 @@ static void shutdown_and_exit(void)
 	for (uint32_t i = 0; i < sandbox_slots; i++)
 		if (sandboxes[i].state != SB_FREE)
 			kill(sandboxes[i].pid, SIGKILL);
+	/* Their namespaces die with them; then their cgroups are empty. */
+	while (waitpid(-1, NULL, __WALL) > 0)
+		;
+	cgroups_cleanup(&cgroups, sandbox_slots);
 	exit(0);
 }
 
@@ -650,6 +674,7 @@ static void on_sandbox_message(struct sandbox *sb)
 			memcpy(learned_list, body + sizeof r + r.message_len, learned < sizeof learned_list ? learned : sizeof learned_list);
 			r.id = sb->id;
 			r.sandbox_uid = sb->uid;
+			cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
 			r.total_us = monotonic_us() - sb->received_us;
 			emit_result(&r, message, learned_list);
 			sb->reported = true;
@@ -680,6 +705,7 @@ static void on_supervisor_exit(struct sandbox *sb, int status)
 		}
 		struct fnj_result r = { .id = sb->id, .outcome = outcome, .exit_code = -1, .term_signal = SIGKILL,
 					.seccomp_nr = -1, .sandbox_uid = sb->uid };
+		cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
 		r.total_us = monotonic_us() - sb->received_us;
 		emit_result(&r, why, NULL);
 	} else if (sb->state == SB_PREPARING && WIFSIGNALED(status)) {
@@ -768,12 +794,19 @@ int main(int argc, char **argv)
 	enter_private_namespaces();
 	setup_memory();
 	setup_event_loop();
+	char summary[512];
+	cgroups_init(&cgroups, summary, sizeof summary);
+	log_info("limits: %s", summary);
 
 	struct fnj_ready ready = { .version = FNJ_PROTOCOL_VERSION,
 				   .max_sandboxes = config.max_sandboxes,
 				   .uid_first = config.uid_first,
 				   .uid_count = config.uid_count,
-				   .features = FNJ_FEATURE_SECCOMP_NOTIFY };
+				   .features = FNJ_FEATURE_SECCOMP_NOTIFY |
+					       (cgroups_have(&cgroups, CG_MEMORY) ? FNJ_FEATURE_CGROUP_MEMORY : 0) |
+					       (cgroups_have(&cgroups, CG_PIDS) ? FNJ_FEATURE_CGROUP_PIDS : 0) |
+					       (cgroups_have(&cgroups, CG_CPU) ? FNJ_FEATURE_CGROUP_CPU : 0) |
+					       (cgroups.version == 2 ? FNJ_FEATURE_CGROUP_V2 : 0) };
 	emit(FNJ_FRAME_READY, &ready, sizeof ready, NULL, 0);
 	fill_pool();
 

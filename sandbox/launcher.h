@@ -39,12 +39,53 @@ struct exec_spec {
 	const uint8_t *filter; /* into the parsed buffer */
 };
 
+/* cgroups.c */
+enum cg_controller { CG_MEMORY, CG_PIDS, CG_CPU, CG_COUNT };
+
+struct cgroups {
+	int version;                  /* 0: none usable, 1 or 2 */
+	char base[CG_COUNT][4096];    /* this launcher's directory per controller, "" if unavailable */
+};
+
+/* The cgroup of one launcher slot, opened once and reused. */
+struct slot_cgroup {
+	bool opened;
+	int version;
+	char dir[CG_COUNT][4096 + 16];
+	int procs[CG_COUNT];  /* cgroup.procs per hierarchy (v2: procs[0] only), -1 if none */
+	int memory_limit, memory_peak, memory_events, pids_max, pids_events, cpu_usage;
+	uint64_t memory_set, pids_set; /* limits written last */
+	uint64_t oom_base, pids_base, cpu_base_us;
+};
+
+void cgroups_init(struct cgroups *cg, char *summary, size_t len);
+bool cgroups_have(const struct cgroups *cg, enum cg_controller c);
+int cgroup_slot_prepare(const struct cgroups *cg, unsigned index, struct slot_cgroup *s,
+			const struct fnj_exec *limits, char *err, size_t errlen);
+void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r);
+uint64_t cgroup_read_cpu_us(int fd, int version);
+void cgroups_cleanup(const struct cgroups *cg, unsigned slots);
+
 /* log.c */
 void log_init(const char *name);
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t monotonic_us(void);
 void format_error(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* What the supervisor received with a spec, beyond the spec itself. */
+struct spec_fds {
+	int output;
+	int library;
+	int input;              /* -1 without input */
+	int cgroup_procs[CG_COUNT];
+	int cgroup_count;
+	int cpu_usage;          /* -1 if not accounted */
+	int cgroup_version;
+	bool memory_by_cgroup;
+	bool pids_by_cgroup;
+};
 
 /* wire.c */
 int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen);
@@ -61,7 +102,7 @@ int set_oom_score_adj(int value);
 int rootfs_finish(const struct exec_spec *spec, uint64_t prepared_tmp_bytes, char *err, size_t errlen);
 
 /* worker.c: runs in the child of the supervisor; never returns. */
-_Noreturn void worker_main(const struct exec_spec *spec, int output_fd, int handshake,
+_Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *fds, int handshake,
 			   struct fnj_worker_state *state);
 
 #endif

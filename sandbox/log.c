@@ -31,6 +31,18 @@ static void vlog(const char *fmt, va_list ap)
 	(void)unused;
 }
 
+/* Facts worth a line in the server's log (the server logs "info:" lines as
+ * information, all others as warnings). */
+void log_info(const char *fmt, ...)
+{
+	char text[FNJ_MAX_MESSAGE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	log_msg("info: %s", text);
+}
+
 void log_msg(const char *fmt, ...)
 {
 	va_list ap;

@@ -72,7 +72,10 @@ struct fnj_ready {
 
 enum fnj_features {
 	FNJ_FEATURE_SECCOMP_NOTIFY = 1u << 0,
-	FNJ_FEATURE_IDMAP = 1u << 1,
+	FNJ_FEATURE_CGROUP_MEMORY = 1u << 2, /* memory limited per sandbox, OOM kills detected */
+	FNJ_FEATURE_CGROUP_PIDS = 1u << 3,   /* process count limited per sandbox */
+	FNJ_FEATURE_CGROUP_CPU = 1u << 4,    /* CPU time of all the sandbox's processes limited */
+	FNJ_FEATURE_CGROUP_V2 = 1u << 5,     /* the cgroups are v2 (else v1) */
 };
 
 /* How an execution ended, as far as the launcher and supervisor can vouch for. */
@@ -83,6 +86,8 @@ enum fnj_outcome {
 	FNJ_OUTCOME_LAUNCH_FAILED = 3,    /* the sandbox could not be set up: see message */
 	FNJ_OUTCOME_SUPERVISOR_LOST = 4,  /* the supervisor died without reporting */
 	FNJ_OUTCOME_CANCELLED = 5,        /* the server cancelled it */
+	FNJ_OUTCOME_CPU_LIMIT = 6,        /* all processes together used their CPU time; killed */
+	FNJ_OUTCOME_STOPPED = 7,          /* the worker was stopped (term_signal says by what); killed */
 };
 
 /* How far the worker got. Reported by the worker itself, so only advisory once
@@ -100,7 +105,12 @@ enum fnj_phase {
 };
 
 enum fnj_result_flags {
-	FNJ_RESULT_FAULT_ADDRESS = 1u << 0, /* fault_addr is set */
+	FNJ_RESULT_FAULT_ADDRESS = 1u << 0, /* fault_addr is set (reported by the worker) */
+	FNJ_RESULT_STACK_OVERFLOW = 1u << 1, /* the fault was at the stack pointer (worker) */
+	FNJ_RESULT_OOM_KILL = 1u << 2,       /* the cgroup's out-of-memory killer struck */
+	FNJ_RESULT_PROCESS_LIMIT = 1u << 3,  /* a fork or clone failed at the process limit */
+	FNJ_RESULT_OUTPUT_LIMIT = 1u << 4,   /* the output file reached its size limit */
+	FNJ_RESULT_TMP_FULL = 1u << 5,       /* the private /tmp was full at the end */
 };
 
 struct fnj_result {
@@ -120,6 +130,9 @@ struct fnj_result {
 	uint64_t maxrss_kb;
 	uint64_t run_us;   /* worker start to end */
 	uint64_t total_us; /* launcher received the request to result */
+	uint64_t memory_peak_bytes; /* cgroup peak, 0 if unknown */
+	uint64_t cgroup_cpu_us;     /* CPU of all the sandbox's processes, 0 if unknown */
+	uint64_t output_bytes;      /* size of the output file at the end */
 	uint16_t message_len;
 	uint16_t learned_len; /* learn mode: number of uint16_t syscall numbers after the message */
 } __attribute__((packed));
@@ -132,14 +145,29 @@ enum fnj_sup_type {
 	FNJ_SUP_REPORT = 4,      /* supervisor -> launcher: struct fnj_result + message */
 };
 
-/* File descriptors sent with FNJ_SUP_SPEC, in this order. */
+/* FNJ_SUP_SPEC starts with this, then struct fnj_exec and its strings. The
+ * file descriptors travel with it, in this order: the output file, the library
+ * mount, the input mount (if input_len), `cgroups` cgroup.procs files for the
+ * worker to join, and the CPU usage file of its cgroup (if cpu_usage). */
+struct fnj_sup_spec {
+	uint32_t type;
+	uint8_t cgroups;
+	uint8_t cpu_usage;
+	uint8_t memory_by_cgroup; /* the worker then sets no RLIMIT_AS */
+	uint8_t pids_by_cgroup;   /* the worker then sets no RLIMIT_NPROC */
+	uint8_t cgroup_version;
+	uint8_t reserved[3];
+} __attribute__((packed));
+
 enum { FNJ_SPEC_FD_OUTPUT = 0, FNJ_SPEC_FD_LIBRARY = 1, FNJ_SPEC_FD_INPUT = 2 };
+#define FNJ_SPEC_MAX_FDS 8
 
 /* Written by the worker, read by the supervisor once the worker is gone. */
 struct fnj_worker_state {
 	volatile uint32_t phase;
 	volatile int32_t fault_signal;
 	volatile uint64_t fault_addr;
+	volatile uint32_t stack_overflow;
 	char message[FNJ_MAX_MESSAGE];
 };
 

@@ -24,6 +24,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +35,8 @@
 
 #define CTL_FD 3
 #define MAX_LEARNED 512
+/* How often the CPU time of all the sandbox's processes is checked. */
+#define CPU_CHECK_US (50u * 1000u)
 
 /* Everything known about the execution, in the shape of the report. */
 struct run {
@@ -43,6 +47,11 @@ struct run {
 	bool learn;
 	bool worker_done;
 	int status;
+	int stop_signal;
+	int cpu_usage;       /* the cgroup's CPU usage file, -1 if not accounted */
+	int cgroup_version;
+	uint64_t cpu_limit_us;
+	uint64_t cpu_base_us;
 	uint64_t started_us;
 	uint64_t ended_us;
 	struct fnj_result result;
@@ -127,6 +136,15 @@ static uint32_t reap(struct run *run, int flags)
 	pid_t pid;
 	uint32_t count = 0;
 	while ((pid = waitpid(-1, &status, flags | __WALL)) > 0) {
+		if (WIFSTOPPED(status)) {
+			/* Nobody in the sandbox is there to continue a stopped
+			 * function: end the call now rather than at the timeout. */
+			if (pid == run->worker && run->result.outcome == FNJ_OUTCOME_COMPLETED) {
+				run->result.outcome = FNJ_OUTCOME_STOPPED;
+				run->stop_signal = WSTOPSIG(status);
+			}
+			continue;
+		}
 		if (pid == run->worker && !run->worker_done) {
 			run->worker_done = true;
 			run->status = status;
@@ -189,6 +207,14 @@ static bool on_notification(struct run *run)
 	return true;
 }
 
+/* True when all the sandbox's processes together used up their CPU time. */
+static bool cpu_exhausted(struct run *run)
+{
+	if (run->cpu_usage < 0 || !run->cpu_limit_us)
+		return false;
+	return cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version) - run->cpu_base_us >= run->cpu_limit_us;
+}
+
 static void supervise(struct run *run, uint32_t timeout_ms)
 {
 	sigset_t chld;
@@ -199,19 +225,25 @@ static void supervise(struct run *run, uint32_t timeout_ms)
 		log_msg("signalfd: %s", strerror(errno));
 	uint64_t deadline = run->started_us + (uint64_t)timeout_ms * 1000u;
 	for (;;) {
-		reap(run, WNOHANG);
-		if (run->worker_done)
+		reap(run, WNOHANG | WUNTRACED);
+		if (run->worker_done || run->result.outcome == FNJ_OUTCOME_STOPPED)
 			return;
+		if (cpu_exhausted(run)) {
+			run->result.outcome = FNJ_OUTCOME_CPU_LIMIT;
+			return;
+		}
 		uint64_t now = monotonic_us();
 		if (now >= deadline) {
 			run->result.outcome = FNJ_OUTCOME_TIMED_OUT;
 			return;
 		}
+		uint64_t wait_us = deadline - now;
+		if (run->cpu_usage >= 0 && run->cpu_limit_us && wait_us > CPU_CHECK_US)
+			wait_us = CPU_CHECK_US;
 		struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
 					 { .fd = run->handshake, .events = POLLIN },
 					 { .fd = run->listener, .events = POLLIN } };
-		int wait_ms = (int)((deadline - now + 999) / 1000);
-		if (poll(fds, 3, wait_ms) < 0 && errno != EINTR) {
+		if (poll(fds, 3, (int)((wait_us + 999) / 1000)) < 0 && errno != EINTR) {
 			log_msg("poll: %s", strerror(errno));
 			return;
 		}
@@ -232,9 +264,21 @@ static void supervise(struct run *run, uint32_t timeout_ms)
 	}
 }
 
-static void fill_result(struct run *run, const struct fnj_worker_state *state)
+static void fill_result(struct run *run, const struct fnj_worker_state *state, const struct exec_spec *spec,
+			int output_fd)
 {
 	struct fnj_result *r = &run->result;
+	struct stat st;
+	if (fstat(output_fd, &st) == 0) {
+		r->output_bytes = (uint64_t)st.st_size;
+		if (spec->head.output_bytes && r->output_bytes >= spec->head.output_bytes)
+			r->flags |= FNJ_RESULT_OUTPUT_LIMIT;
+	}
+	struct statvfs tmp;
+	if (statvfs("/tmp", &tmp) == 0 && (tmp.f_bavail == 0 || tmp.f_favail == 0))
+		r->flags |= FNJ_RESULT_TMP_FULL;
+	if (state->stack_overflow)
+		r->flags |= FNJ_RESULT_STACK_OVERFLOW;
 	r->phase = state->phase <= FNJ_PHASE_RETURNED ? state->phase : FNJ_PHASE_SETUP;
 	r->exit_code = -1;
 	if (run->worker_done && WIFEXITED(run->status)) {
@@ -248,6 +292,8 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state)
 	} else {
 		r->term_signal = SIGKILL; /* killed by the supervisor */
 	}
+	if (r->outcome == FNJ_OUTCOME_STOPPED)
+		r->term_signal = run->stop_signal;
 	switch (r->phase) {
 	case FNJ_PHASE_SETUP_FAILED:
 	case FNJ_PHASE_LOAD_FAILED:
@@ -266,21 +312,38 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state)
 	r->run_us = run->ended_us - run->started_us;
 }
 
-static void run_spec(struct run *run, const struct exec_spec *spec, int *fds, int nfds,
+/* Sorts the descriptors that came with the spec (protocol.h, fnj_sup_spec). */
+static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *spec, const int *fds, int nfds,
+		    struct spec_fds *out)
+{
+	int expected = 2 + (spec->head.input_len ? 1 : 0) + prefix->cgroups + prefix->cpu_usage;
+	if (nfds != expected || prefix->cgroups > CG_COUNT)
+		return -1;
+	int i = 0;
+	out->output = fds[i++];
+	out->library = fds[i++];
+	out->input = spec->head.input_len ? fds[i++] : -1;
+	out->cgroup_count = prefix->cgroups;
+	for (int k = 0; k < prefix->cgroups; k++)
+		out->cgroup_procs[k] = fds[i++];
+	out->cpu_usage = prefix->cpu_usage ? fds[i++] : -1;
+	out->cgroup_version = prefix->cgroup_version;
+	out->memory_by_cgroup = prefix->memory_by_cgroup;
+	out->pids_by_cgroup = prefix->pids_by_cgroup;
+	return 0;
+}
+
+static void run_spec(struct run *run, const struct exec_spec *spec, const struct spec_fds *fds,
 		     const struct launcher_config *config)
 {
 	char err[FNJ_MAX_MESSAGE];
-	int expected = spec->head.input_len ? 3 : 2;
-	if (nfds != expected)
-		launch_failed(run, "the launcher sent a spec without its file descriptors");
-	if (rootfs_place(fds[FNJ_SPEC_FD_LIBRARY], spec->library, err, sizeof err) < 0 ||
-	    (spec->head.input_len &&
-	     rootfs_place(fds[FNJ_SPEC_FD_INPUT], spec->input, err, sizeof err) < 0) ||
+	if (rootfs_place(fds->library, spec->library, err, sizeof err) < 0 ||
+	    (fds->input >= 0 && rootfs_place(fds->input, spec->input, err, sizeof err) < 0) ||
 	    rootfs_finish(spec, config->tmp_bytes, err, sizeof err) < 0)
 		launch_failed(run, err);
-	close(fds[FNJ_SPEC_FD_LIBRARY]);
-	if (spec->head.input_len)
-		close(fds[FNJ_SPEC_FD_INPUT]);
+	close(fds->library);
+	if (fds->input >= 0)
+		close(fds->input);
 	if ((spec->head.flags & FNJ_EXEC_FRESH_NETNS) && !config->fresh_netns &&
 	    unshare(CLONE_NEWNET) < 0) {
 		format_error(err, sizeof err, "cannot create a network namespace: %s", strerror(errno));
@@ -295,6 +358,10 @@ static void run_spec(struct run *run, const struct exec_spec *spec, int *fds, in
 		launch_failed(run, err);
 	}
 	run->learn = spec->head.flags & FNJ_EXEC_SECCOMP_LEARN;
+	run->cpu_usage = fds->cpu_usage;
+	run->cgroup_version = fds->cgroup_version;
+	run->cpu_limit_us = spec->head.cpu_ms * 1000u;
+	run->cpu_base_us = cgroup_read_cpu_us(fds->cpu_usage, fds->cgroup_version);
 	run->started_us = monotonic_us();
 	run->worker = fork();
 	if (run->worker < 0) {
@@ -303,15 +370,16 @@ static void run_spec(struct run *run, const struct exec_spec *spec, int *fds, in
 	}
 	if (run->worker == 0) {
 		close(handshake[0]);
-		worker_main(spec, fds[FNJ_SPEC_FD_OUTPUT], handshake[1], state);
+		worker_main(spec, fds, handshake[1], state);
 	}
 	close(handshake[1]);
-	close(fds[FNJ_SPEC_FD_OUTPUT]);
+	for (int i = 0; i < fds->cgroup_count; i++)
+		close(fds->cgroup_procs[i]);
 	run->handshake = handshake[0];
 	run->pidfd = (int)syscall(SYS_pidfd_open, run->worker, 0);
 	supervise(run, spec->head.timeout_ms);
 	kill_everything(run);
-	fill_result(run, state);
+	fill_result(run, state, spec, fds->output);
 	report(run);
 }
 
@@ -327,19 +395,25 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 		prep_failed("cannot set the sandbox's hostname");
 	send_message(FNJ_SUP_READY, NULL, 0);
 
-	static uint8_t buf[sizeof(uint32_t) + FNJ_MAX_FRAME];
+	static uint8_t buf[sizeof(struct fnj_sup_spec) + FNJ_MAX_FRAME];
 	static struct exec_spec spec;
-	static struct run run = { .handshake = -1, .listener = -1, .pidfd = -1 };
+	static struct run run = { .handshake = -1, .listener = -1, .pidfd = -1, .cpu_usage = -1 };
 	run.result.seccomp_nr = -1;
-	int fds[3], nfds = 0;
-	ssize_t n = recv_with_fds(CTL_FD, buf, sizeof buf, fds, 3, &nfds);
+	int fds[FNJ_SPEC_MAX_FDS], nfds = 0;
+	ssize_t n = recv_with_fds(CTL_FD, buf, sizeof buf, fds, FNJ_SPEC_MAX_FDS, &nfds);
 	if (n <= 0)
 		_exit(0); /* the launcher is gone, or retired this supervisor */
-	uint32_t type;
-	memcpy(&type, buf, sizeof type);
-	if (type != FNJ_SUP_SPEC || (size_t)n < sizeof type ||
-	    spec_parse(buf + sizeof type, (size_t)n - sizeof type, &spec, err, sizeof err) < 0)
-		launch_failed(&run, type == FNJ_SUP_SPEC ? err : "unexpected message from the launcher");
-	run_spec(&run, &spec, fds, nfds, config);
+	struct fnj_sup_spec prefix;
+	struct spec_fds spec_fds;
+	if ((size_t)n < sizeof prefix)
+		launch_failed(&run, "truncated message from the launcher");
+	memcpy(&prefix, buf, sizeof prefix);
+	if (prefix.type != FNJ_SUP_SPEC)
+		launch_failed(&run, "unexpected message from the launcher");
+	if (spec_parse(buf + sizeof prefix, (size_t)n - sizeof prefix, &spec, err, sizeof err) < 0)
+		launch_failed(&run, err);
+	if (take_fds(&prefix, &spec, fds, nfds, &spec_fds) < 0)
+		launch_failed(&run, "the launcher sent a spec without its file descriptors");
+	run_spec(&run, &spec, &spec_fds, config);
 	_exit(0);
 }

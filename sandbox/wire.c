@@ -102,7 +102,7 @@ ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, int
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * FNJ_SPEC_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -127,7 +127,7 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * FNJ_SPEC_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,

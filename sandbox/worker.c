@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -54,6 +55,15 @@ static void set_message(const char *fmt, ...)
 		state->phase = FNJ_PHASE_SETUP_FAILED;     \
 		_exit(126);                                \
 	} while (0)
+
+/* Into the slot's cgroups, before anything else: whatever the function does
+ * from here on is counted and limited there. */
+static void join_cgroups(const struct spec_fds *fds)
+{
+	for (int i = 0; i < fds->cgroup_count; i++)
+		if (pwrite(fds->cgroup_procs[i], "0", 1, 0) != 1)
+			SETUP_FAIL("cannot join the sandbox's cgroup: %s", strerror(errno));
+}
 
 static void setup_stdio(const struct exec_spec *spec, int output_fd, int handshake)
 {
@@ -85,7 +95,7 @@ static void set_limit(int resource, rlim_t soft, rlim_t hard, const char *name)
 		SETUP_FAIL("cannot set %s: %s", name, strerror(errno));
 }
 
-static void set_limits(const struct fnj_exec *h)
+static void set_limits(const struct fnj_exec *h, const struct spec_fds *fds)
 {
 	set_limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
 	if (h->cpu_ms) {
@@ -94,11 +104,14 @@ static void set_limits(const struct fnj_exec *h)
 		rlim_t seconds = (rlim_t)((h->cpu_ms + 999) / 1000);
 		set_limit(RLIMIT_CPU, seconds, seconds + 1, "RLIMIT_CPU");
 	}
-	if (h->memory_bytes)
+	/* The memory cgroup limits what is used, and its out-of-memory kills are
+	 * reported; RLIMIT_AS (address space, not memory) is only the fallback. */
+	if (h->memory_bytes && !fds->memory_by_cgroup)
 		set_limit(RLIMIT_AS, h->memory_bytes, h->memory_bytes, "RLIMIT_AS");
-	/* The sandbox uid is unique among running executions, so the per-user
-	 * process count is exactly this sandbox's. */
-	if (h->max_procs)
+	/* The pids cgroup limits processes and threads and counts the refusals;
+	 * RLIMIT_NPROC would refuse first and unseen, so it is only the fallback
+	 * (the sandbox uid is unique, so the per-user count is this sandbox's). */
+	if (h->max_procs && !fds->pids_by_cgroup)
 		set_limit(RLIMIT_NPROC, h->max_procs, h->max_procs, "RLIMIT_NPROC");
 	if (h->max_files)
 		set_limit(RLIMIT_NOFILE, h->max_files, h->max_files, "RLIMIT_NOFILE");
@@ -130,10 +143,13 @@ static void set_environment(void)
  * this handler; then no address is reported, nothing else changes. */
 static void on_fault(int sig, siginfo_t *info, void *context)
 {
-	(void)context;
 	if (info->si_code > 0) { /* raised by the kernel for a fault, not sent */
-		state->fault_addr = (uint64_t)(uintptr_t)info->si_addr;
+		uintptr_t addr = (uintptr_t)info->si_addr;
+		uintptr_t sp = (uintptr_t)((ucontext_t *)context)->uc_mcontext.gregs[REG_RSP];
+		state->fault_addr = addr;
 		state->fault_signal = sig;
+		/* A push or call just below the stack pointer, into the guard page. */
+		state->stack_overflow = addr <= sp + 4096 && addr + 65536 >= sp;
 	}
 	/* SA_RESETHAND restored the default action; the signal stays blocked until
 	 * the handler returns, then this pending one kills the process. */
@@ -203,18 +219,19 @@ static const char *symbol_kind(void *address)
 	}
 }
 
-_Noreturn void worker_main(const struct exec_spec *spec, int output_fd, int handshake,
+_Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *fds, int handshake,
 			   struct fnj_worker_state *shared)
 {
 	state = shared;
 	state->phase = FNJ_PHASE_SETUP;
+	join_cgroups(fds);
 	setsid();
-	setup_stdio(spec, output_fd, handshake);
+	setup_stdio(spec, fds->output, handshake);
 	/* First in line for the out-of-memory killer (the supervisor is last). */
 	if (set_oom_score_adj(1000) < 0)
 		SETUP_FAIL("cannot set oom_score_adj: %s", strerror(errno));
 	drop_privileges(spec->head.sandbox_uid);
-	set_limits(&spec->head);
+	set_limits(&spec->head, fds);
 	reset_signals();
 	set_environment();
 	/* Unbuffered: whatever the function printed is in the file even if it

@@ -71,10 +71,36 @@ export class Executor {
   async execute(raw: string, tenant: Tenant): Promise<ExecutionResult> {
     this.active++;
     try {
-      return await this.handle(raw, tenant);
+      const result = await this.handle(raw, tenant);
+      this.record(result, tenant);
+      return result;
     } finally {
       if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
+  }
+
+  /** One log line per call, with the authoritative outcome (whatever the
+   * function printed into its output file). */
+  private record(result: ExecutionResult, tenant: Tenant): void {
+    const launch = result.launch;
+    this.options.logger.info(
+      {
+        request: result.requestId,
+        peer: tenant,
+        command: result.command,
+        outcome: result.kind,
+        reasons: result.reasons,
+        rule: result.rule,
+        output: result.outputPath,
+        sandboxUid: launch?.sandboxUid,
+        exitCode: launch?.exitCode,
+        signal: launch?.signal,
+        queueMs: Math.round(result.queueMs * 1000) / 1000,
+        runMs: launch ? launch.runUs / 1000 : undefined,
+        totalMs: Math.round(result.totalMs * 1000) / 1000,
+      },
+      'call finished',
+    );
   }
 
   private async handle(raw: string, tenant: Tenant): Promise<ExecutionResult> {
@@ -149,7 +175,7 @@ export class Executor {
     const verdict = classify(launch, {
       library: decision.library,
       function: decision.function,
-      timeoutMs: decision.limits.timeoutMs,
+      limits: decision.limits,
       seccompProfile: undefined,
       syscallName: () => undefined,
     });

@@ -149,7 +149,9 @@ export class LauncherProcess {
       for (const line of lines) {
         if (!line) continue;
         this.lastStderr = [...this.lastStderr.slice(-4), line];
-        logger.warn({ component: 'launcher' }, line);
+        const info = /^[\w-]+\[\d+\]: info: (.*)$/.exec(line);
+        if (info) logger.info({ component: 'launcher' }, info[1]);
+        else logger.warn({ component: 'launcher' }, line);
       }
     });
     child.stdin.on('error', () => {}); // EPIPE when it dies: the exit handler reports
@@ -218,6 +220,14 @@ export function emptyResult(id: number): LaunchResult {
     exitCode: null,
     signal: null,
     faultAddress: null,
+    stackOverflow: false,
+    oomKilled: false,
+    processLimitHit: false,
+    outputLimitHit: false,
+    tmpFull: false,
+    memoryPeakBytes: 0,
+    cgroupCpuUs: 0,
+    outputBytes: 0,
     seccompNr: null,
     seccompArch: 0,
     sandboxUid: 0,

@@ -18,8 +18,8 @@ export const EXEC_LAYOUT = {
 export const RESULT_LAYOUT = {
   id: 0, outcome: 4, phase: 8, flags: 12, exit_code: 16, term_signal: 20, seccomp_nr: 24, seccomp_arch: 28,
   sandbox_uid: 32, procs_killed: 36, fault_addr: 40, user_us: 48, sys_us: 56, maxrss_kb: 64, run_us: 72,
-  total_us: 80, message_len: 88, learned_len: 90,
-  size: 92,
+  total_us: 80, memory_peak_bytes: 88, cgroup_cpu_us: 96, output_bytes: 104, message_len: 112, learned_len: 114,
+  size: 116,
 } as const;
 
 /** Byte offsets of struct fnj_ready's fields, and its size. */
@@ -27,7 +27,23 @@ export const READY_LAYOUT = { version: 0, max_sandboxes: 4, uid_first: 8, uid_co
 
 export const FrameType = { Exec: 1, Cancel: 2, Ready: 100, Result: 101 } as const;
 
-const RESULT_FLAG_FAULT_ADDRESS = 1;
+const ResultFlag = {
+  FaultAddress: 1 << 0,
+  StackOverflow: 1 << 1,
+  OomKill: 1 << 2,
+  ProcessLimit: 1 << 3,
+  OutputLimit: 1 << 4,
+  TmpFull: 1 << 5,
+} as const;
+
+/** What the launcher can enforce on this host (READY's features). */
+export const Feature = {
+  SeccompNotify: 1 << 0,
+  CgroupMemory: 1 << 2,
+  CgroupPids: 1 << 3,
+  CgroupCpu: 1 << 4,
+  CgroupV2: 1 << 5,
+} as const;
 
 export const ExecFlag = {
   StderrToOutput: 1 << 0,
@@ -44,6 +60,8 @@ export enum Outcome {
   LaunchFailed = 3,
   SupervisorLost = 4,
   Cancelled = 5,
+  CpuLimit = 6,
+  Stopped = 7,
 }
 
 /** How far the worker got (reported from inside: advisory once the library ran). */
@@ -86,8 +104,20 @@ export interface LaunchResult {
   outcome: Outcome;
   phase: Phase;
   exitCode: number | null;
+  /** The signal that killed the worker (or stopped it, for Outcome.Stopped). */
   signal: number | null;
   faultAddress: bigint | null;
+  /** The fault was at the stack pointer (reported by the worker: advisory). */
+  stackOverflow: boolean;
+  oomKilled: boolean;
+  processLimitHit: boolean;
+  outputLimitHit: boolean;
+  tmpFull: boolean;
+  /** Peak memory of the sandbox's cgroup, or 0 when not known. */
+  memoryPeakBytes: number;
+  /** CPU time of all the sandbox's processes (cgroup), or 0 when not known. */
+  cgroupCpuUs: number;
+  outputBytes: number;
   seccompNr: number | null;
   seccompArch: number;
   sandboxUid: number;
@@ -170,13 +200,19 @@ export function decodeResult(body: Buffer): LaunchResult {
   const signal = body.readInt32LE(L.term_signal);
   const seccompNr = body.readInt32LE(L.seccomp_nr);
   const u64 = (offset: number) => Number(body.readBigUInt64LE(offset));
+  const flags = body.readUInt32LE(L.flags);
   return {
     id: body.readUInt32LE(L.id),
     outcome: body.readUInt32LE(L.outcome) as Outcome,
     phase: body.readUInt32LE(L.phase) as Phase,
     exitCode: exitCode >= 0 ? exitCode : null,
     signal: signal > 0 ? signal : null,
-    faultAddress: body.readUInt32LE(L.flags) & RESULT_FLAG_FAULT_ADDRESS ? body.readBigUInt64LE(L.fault_addr) : null,
+    faultAddress: flags & ResultFlag.FaultAddress ? body.readBigUInt64LE(L.fault_addr) : null,
+    stackOverflow: (flags & ResultFlag.StackOverflow) !== 0,
+    oomKilled: (flags & ResultFlag.OomKill) !== 0,
+    processLimitHit: (flags & ResultFlag.ProcessLimit) !== 0,
+    outputLimitHit: (flags & ResultFlag.OutputLimit) !== 0,
+    tmpFull: (flags & ResultFlag.TmpFull) !== 0,
     seccompNr: seccompNr >= 0 ? seccompNr : null,
     seccompArch: body.readUInt32LE(L.seccomp_arch),
     sandboxUid: body.readUInt32LE(L.sandbox_uid),
@@ -186,6 +222,9 @@ export function decodeResult(body: Buffer): LaunchResult {
     maxRssKb: u64(L.maxrss_kb),
     runUs: u64(L.run_us),
     totalUs: u64(L.total_us),
+    memoryPeakBytes: u64(L.memory_peak_bytes),
+    cgroupCpuUs: u64(L.cgroup_cpu_us),
+    outputBytes: u64(L.output_bytes),
     message: body.toString('utf8', L.size, L.size + messageLen),
     learned,
   };

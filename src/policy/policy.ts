@@ -5,10 +5,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readValidated } from '../config/json-file.js';
+import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
 
 interface LimitsFile {
   timeoutMs?: number;
+  cpuMs?: number;
+  memory?: string | number;
+  processes?: number;
+  openFiles?: number;
+  output?: string | number;
+  tmp?: string | number;
 }
 
 interface GrantFile {
@@ -41,13 +48,27 @@ export interface Policy {
 
 export const DEFAULT_LIMITS: Limits = {
   timeoutMs: 5000,
-  cpuMs: 0,
-  memoryBytes: 0,
-  maxProcs: 0,
-  maxFiles: 0,
-  outputBytes: 0,
+  cpuMs: 2000,
+  memoryBytes: 256 * 1024 * 1024,
+  maxProcs: 64,
+  maxFiles: 256,
+  outputBytes: 16 * 1024 * 1024,
   tmpBytes: 16 * 1024 * 1024,
 };
+
+/** The limits a policy file gives, over the defaults. */
+export function limitsFrom(file: LimitsFile | undefined, base: Limits = DEFAULT_LIMITS): Limits {
+  const size = (value: string | number | undefined, fallback: number) => (value === undefined ? fallback : parseSize(value));
+  return {
+    timeoutMs: file?.timeoutMs ?? base.timeoutMs,
+    cpuMs: file?.cpuMs ?? base.cpuMs,
+    memoryBytes: size(file?.memory, base.memoryBytes),
+    maxProcs: file?.processes ?? base.maxProcs,
+    maxFiles: file?.openFiles ?? base.maxFiles,
+    outputBytes: size(file?.output, base.outputBytes),
+    tmpBytes: size(file?.tmp, base.tmpBytes),
+  };
+}
 
 function canonical(dir: string, warnings: string[], rule: string): string {
   try {
@@ -72,7 +93,7 @@ export function loadPolicy(file: string, extraDirs: string[] = []): Policy {
     source: path.resolve(file),
     libraryDirs: dirs(parsed.defaults.libraryDirs, 'libraryDirs'),
     inputDirs: dirs(parsed.defaults.inputDirs, 'inputDirs'),
-    limits: { ...DEFAULT_LIMITS, ...parsed.defaults.limits },
+    limits: limitsFrom(parsed.defaults.limits),
     warnings,
   };
 }

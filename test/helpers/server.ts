@@ -18,7 +18,8 @@ export interface TestServer {
 
 export interface StartOptions {
   area?: TestArea;
-  policy?: object;
+  /** The policy, or a function making it for the area (default: the area's libraries and data). */
+  policy?: object | ((area: TestArea) => object);
   args?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
@@ -26,7 +27,8 @@ export interface StartOptions {
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const area = options.area ?? createTestArea();
-  const policyFile = writePolicy(area, options.policy ?? defaultTestPolicy(area, options.timeoutMs));
+  const policy = typeof options.policy === 'function' ? options.policy(area) : options.policy;
+  const policyFile = writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
   const socket = path.join(area.root, 'fnjail.sock');
   const range = uidRangeForThisProcess();
   const args = [

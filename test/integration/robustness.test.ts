@@ -6,24 +6,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { callClassic, callSession } from '../helpers/client.js';
-import { uidRangeForThisProcess } from '../helpers/environment.js';
+import { sandboxProcesses } from '../helpers/processes.js';
 import { launcherPid, readOutput, startServer, type TestServer } from '../helpers/server.js';
-
-/** Processes running with a uid of this test's sandbox range. */
-function sandboxProcesses(): number[] {
-  const { first, last } = uidRangeForThisProcess();
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]);
-      if (uid >= first && uid <= last) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
 
 describe('robustness', () => {
   let server: TestServer;

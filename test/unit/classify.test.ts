@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify, type ClassifyContext } from '../../src/executor/classify.js';
 import { emptyResult } from '../../src/launcher/launcher-process.js';
+import { DEFAULT_LIMITS } from '../../src/policy/policy.js';
 import { Outcome, Phase, type LaunchResult } from '../../src/launcher/protocol.js';
 
 const ctx: ClassifyContext = {
   library: '/x/libbasic.so',
   function: 'solve',
-  timeoutMs: 5000,
+  limits: { ...DEFAULT_LIMITS, timeoutMs: 5000 },
   seccompProfile: 'default',
   syscallName: (nr) => (nr === 101 ? 'ptrace' : undefined),
 };
@@ -27,7 +28,7 @@ describe('classify', () => {
 
   it('says when a crash happened in a constructor, before the function ran', () => {
     const v = classify(result({ phase: Phase.Loading, signal: 6 }), ctx);
-    assert.match(v.reasons[0]!, /^killed by signal 6 \(SIGABRT, aborted\) while loading the library \(in a constructor\), before the function ran/);
+    assert.match(v.reasons[0]!, /^killed by signal 6 \(SIGABRT, aborted\) after 3\.0 ms, while loading the library \(in a constructor\), before the function ran$/);
     assert.equal(v.functionRan, false);
   });
 
