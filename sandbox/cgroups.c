@@ -7,9 +7,11 @@
  * sandboxes' cgroups are created below the launcher's own cgroup, so whatever
  * contains the server also contains its sandboxes.
  *
- * One cgroup per launcher slot, created on first use and reused: the worker
- * joins it (writing "0" to cgroup.procs, as root, before dropping privileges);
- * limits are written before a call, counters reset after it. */
+ * One cgroup per launcher slot, created on first use and reused. A sandbox's
+ * supervisor joins its slot's cgroup when it is created, so every worker it
+ * forks starts there; limits are written before a call, counters reset after
+ * it. The supervisor itself counts as one process (pids.max is the limit + 1)
+ * and its few pages of memory count too. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -345,8 +347,8 @@ static void slot_reset(struct slot_cgroup *s)
 	s->cpu_base_us = cgroup_cpu_us(s);
 }
 
-int cgroup_slot_prepare(const struct cgroups *cg, unsigned index, struct slot_cgroup *s,
-			const struct fnj_exec *limits, char *err, size_t errlen)
+int cgroup_slot_join(const struct cgroups *cg, unsigned index, struct slot_cgroup *s, pid_t pid,
+		     char *err, size_t errlen)
 {
 	if (!cg->version)
 		return 0;
@@ -355,6 +357,21 @@ int cgroup_slot_prepare(const struct cgroups *cg, unsigned index, struct slot_cg
 			return -1;
 		slot_reset(s);
 	}
+	char text[32];
+	snprintf(text, sizeof text, "%d", (int)pid);
+	for (int i = 0; i < CG_COUNT; i++) {
+		if (s->procs[i] >= 0 && write_text(s->procs[i], text) < 0) {
+			format_error(err, errlen, "cannot move supervisor %d into cgroup %s: %s", (int)pid, s->dir[i], strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int cgroup_slot_prepare(struct slot_cgroup *s, const struct fnj_exec *limits, char *err, size_t errlen)
+{
+	if (!s->opened)
+		return 0;
 	char text[32];
 	if (s->memory_limit >= 0 && limits->memory_bytes != s->memory_set) {
 		if (limits->memory_bytes)
@@ -369,7 +386,7 @@ int cgroup_slot_prepare(const struct cgroups *cg, unsigned index, struct slot_cg
 	}
 	if (s->pids_max >= 0 && limits->max_procs != s->pids_set) {
 		if (limits->max_procs)
-			snprintf(text, sizeof text, "%" PRIu64, limits->max_procs);
+			snprintf(text, sizeof text, "%" PRIu64, limits->max_procs + 1); /* + the supervisor */
 		else
 			snprintf(text, sizeof text, "max");
 		if (write_text(s->pids_max, text) < 0) {

@@ -38,7 +38,9 @@
 /* Supervisors being prepared at once; more would only compete for the CPU. */
 #define MAX_PREPARING 4
 
-enum sandbox_state { SB_FREE, SB_PREPARING, SB_READY, SB_RUNNING };
+/* PREPARING -> READY -> RUNNING -> CLEANING -> READY -> ... until the
+ * supervisor retires (after --reuse calls) or dies; then FREE. */
+enum sandbox_state { SB_FREE, SB_PREPARING, SB_READY, SB_RUNNING, SB_CLEANING };
 
 struct sandbox {
 	enum sandbox_state state;
@@ -48,7 +50,6 @@ struct sandbox {
 	uint32_t uid;         /* sandbox uid while running */
 	uint64_t received_us; /* when the server's request arrived */
 	uint64_t backstop_us;
-	bool reported;
 	bool cancelled;
 	bool backstopped;
 };
@@ -68,6 +69,7 @@ static struct launcher_config config = {
 	.prepared = 2,
 	.tmp_bytes = 16u << 20,
 	.fresh_netns = false,
+	.reuse = 64,
 };
 
 static struct sandbox *sandboxes;
@@ -117,6 +119,9 @@ static void usage(FILE *out)
 		"  --tmp-size BYTES         default size of each sandbox's /tmp (default 16 MiB)\n"
 		"  --fresh-netns            a new network namespace per sandbox (slower) instead of\n"
 		"                           one empty namespace shared by all\n"
+		"  --reuse N                calls a sandbox serves, one after the other and reset in\n"
+		"                           between, before it is replaced (default 64; 1: new\n"
+		"                           namespaces for every call)\n"
 		"  --help                   this text\n");
 }
 
@@ -138,6 +143,7 @@ static void parse_args(int argc, char **argv)
 		{ "prepared", required_argument, NULL, 'p' },
 		{ "tmp-size", required_argument, NULL, 't' },
 		{ "fresh-netns", no_argument, NULL, 'n' },
+		{ "reuse", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -171,6 +177,11 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'n':
 			config.fresh_netns = true;
+			break;
+		case 'r':
+			config.reuse = (uint32_t)parse_number(optarg, "--reuse");
+			if (config.reuse == 0)
+				die("--reuse must be at least 1");
 			break;
 		case 'h':
 			usage(stdout);
@@ -373,6 +384,13 @@ static void start_supervisor(void)
 	}
 	close(pair[1]);
 	*sb = (struct sandbox){ .state = SB_PREPARING, .pid = pid, .ctl = pair[0] };
+	unsigned index = (unsigned)(sb - sandboxes);
+	char err[FNJ_MAX_MESSAGE];
+	if (cgroup_slot_join(&cgroups, index, &slot_cgroups[index], pid, err, sizeof err) < 0) {
+		/* Its calls then run under the rlimits alone; say so once per slot. */
+		log_msg("%s", err);
+		slot_cgroups[index].opened = false;
+	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SANDBOX + (uint64_t)(sb - sandboxes) };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sb->ctl, &ev) < 0)
 		die("epoll_ctl: %s", strerror(errno));
@@ -382,7 +400,8 @@ static void start_supervisor(void)
  * waiting requests under load, within the sandbox and preparation limits. */
 static void fill_pool(void)
 {
-	uint32_t ready = count_state(SB_READY), preparing = count_state(SB_PREPARING);
+	/* A supervisor cleaning up after a call is ready again in a moment. */
+	uint32_t ready = count_state(SB_READY) + count_state(SB_CLEANING), preparing = count_state(SB_PREPARING);
 	uint32_t running = count_state(SB_RUNNING);
 	uint32_t want = queue_len + (pool_broken ? 0 : config.prepared);
 	while (ready + preparing < want && preparing < MAX_PREPARING &&
@@ -454,26 +473,21 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 	    (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) >= 0 &&
 	    (!spec->head.input_len ||
 	     (fds[nfds++] = open_tree_readonly(spec->input, false, "input file", err, errlen)) >= 0) &&
-	    cgroup_slot_prepare(&cgroups, index, cg, &spec->head, err, errlen) == 0) {
+	    cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0) {
 		opened = allocate_uid(&uid) == 0;
 		if (!opened)
 			format_error(err, errlen, "no free sandbox uid in the range");
 	}
+	/* The supervisor joined the slot's cgroups when it was created (or the
+	 * slot has none: then the rlimits stand in). */
 	struct fnj_sup_spec prefix = { .type = FNJ_SUP_SPEC,
-				       .memory_by_cgroup = cgroups_have(&cgroups, CG_MEMORY),
-				       .pids_by_cgroup = cgroups_have(&cgroups, CG_PIDS),
+				       .memory_by_cgroup = cg->opened && cg->memory_limit >= 0,
+				       .pids_by_cgroup = cg->opened && cg->pids_max >= 0,
 				       .cgroup_version = (uint8_t)cgroups.version };
 	int owned = nfds; /* descriptors opened here, to close after sending */
-	if (opened) {
-		for (int i = 0; i < CG_COUNT; i++)
-			if (cg->opened && cg->procs[i] >= 0) {
-				fds[nfds++] = cg->procs[i];
-				prefix.cgroups++;
-			}
-		if (cg->opened && cg->cpu_usage >= 0) {
-			fds[nfds++] = cg->cpu_usage;
-			prefix.cpu_usage = 1;
-		}
+	if (opened && cg->opened && cg->cpu_usage >= 0) {
+		fds[nfds++] = cg->cpu_usage;
+		prefix.cpu_usage = 1;
 	}
 	ssize_t sent = 0;
 	if (opened) {
@@ -555,7 +569,7 @@ static void cancel(uint32_t id)
 {
 	for (uint32_t i = 0; i < sandbox_slots; i++) {
 		struct sandbox *sb = &sandboxes[i];
-		if (sb->state == SB_RUNNING && sb->id == id && !sb->reported) {
+		if (sb->state == SB_RUNNING && sb->id == id) {
 			sb->cancelled = true;
 			kill(sb->pid, SIGKILL);
 			return;
@@ -641,7 +655,7 @@ static void on_sandbox_message(struct sandbox *sb)
 		memcpy(&type, buf, sizeof type);
 		const uint8_t *body = buf + sizeof type;
 		size_t len = (size_t)n - sizeof type;
-		if (type == FNJ_SUP_READY && sb->state == SB_PREPARING) {
+		if (type == FNJ_SUP_READY && (sb->state == SB_PREPARING || sb->state == SB_CLEANING)) {
 			sb->state = SB_READY;
 		} else if (type == FNJ_SUP_PREP_FAILED && sb->state == SB_PREPARING) {
 			buf[n] = '\0';
@@ -656,7 +670,7 @@ static void on_sandbox_message(struct sandbox *sb)
 			} else {
 				pool_broken = true;
 			}
-		} else if (type == FNJ_SUP_REPORT && sb->state == SB_RUNNING && !sb->reported &&
+		} else if (type == FNJ_SUP_REPORT && sb->state == SB_RUNNING &&
 			   len >= sizeof(struct fnj_result)) {
 			struct fnj_result r;
 			memcpy(&r, body, sizeof r);
@@ -677,7 +691,9 @@ static void on_sandbox_message(struct sandbox *sb)
 			cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
 			r.total_us = monotonic_us() - sb->received_us;
 			emit_result(&r, message, learned_list);
-			sb->reported = true;
+			/* Every process of the call is gone: its uid is free again. */
+			release_uid(sb->uid);
+			sb->state = SB_CLEANING;
 		}
 	}
 }
@@ -688,7 +704,7 @@ static void on_supervisor_exit(struct sandbox *sb, int status)
 	epoll_ctl(epfd, EPOLL_CTL_DEL, sb->ctl, NULL);
 	on_sandbox_message(sb); /* a report may still be queued on the socket */
 	close(sb->ctl);
-	if (sb->state == SB_RUNNING && !sb->reported) {
+	if (sb->state == SB_RUNNING) {
 		char why[256];
 		uint32_t outcome = FNJ_OUTCOME_SUPERVISOR_LOST;
 		if (sb->cancelled) {
@@ -712,7 +728,7 @@ static void on_supervisor_exit(struct sandbox *sb, int status)
 		log_msg("sandbox supervisor %d died while preparing (signal %d)", (int)sb->pid, WTERMSIG(status));
 	}
 	if (sb->state == SB_RUNNING)
-		release_uid(sb->uid);
+		release_uid(sb->uid); /* its namespace, and every process in it, is gone */
 	*sb = (struct sandbox){ .state = SB_FREE };
 }
 
@@ -739,7 +755,7 @@ static int next_timeout(void)
 	uint64_t now = monotonic_us(), next = UINT64_MAX;
 	for (uint32_t i = 0; i < sandbox_slots; i++) {
 		struct sandbox *sb = &sandboxes[i];
-		if (sb->state == SB_RUNNING && !sb->reported && !sb->backstopped && sb->backstop_us < next)
+		if (sb->state == SB_RUNNING && !sb->backstopped && sb->backstop_us < next)
 			next = sb->backstop_us;
 	}
 	if (next == UINT64_MAX)
@@ -752,7 +768,7 @@ static void check_backstops(void)
 	uint64_t now = monotonic_us();
 	for (uint32_t i = 0; i < sandbox_slots; i++) {
 		struct sandbox *sb = &sandboxes[i];
-		if (sb->state == SB_RUNNING && !sb->reported && !sb->backstopped && sb->backstop_us <= now) {
+		if (sb->state == SB_RUNNING && !sb->backstopped && sb->backstop_us <= now) {
 			log_msg("supervisor %d missed its deadline; killing its sandbox", (int)sb->pid);
 			sb->backstopped = true;
 			kill(sb->pid, SIGKILL);

@@ -26,6 +26,7 @@ struct launcher_config {
 	uint32_t prepared;      /* supervisors kept ready when idle */
 	uint64_t tmp_bytes;     /* default size of the private /tmp */
 	bool fresh_netns;       /* every supervisor gets its own network namespace */
+	uint32_t reuse;         /* calls a supervisor serves before it retires */
 };
 
 /* A parsed execution spec; strings point into the buffer it was parsed from,
@@ -60,8 +61,9 @@ struct slot_cgroup {
 
 void cgroups_init(struct cgroups *cg, char *summary, size_t len);
 bool cgroups_have(const struct cgroups *cg, enum cg_controller c);
-int cgroup_slot_prepare(const struct cgroups *cg, unsigned index, struct slot_cgroup *s,
-			const struct fnj_exec *limits, char *err, size_t errlen);
+int cgroup_slot_join(const struct cgroups *cg, unsigned index, struct slot_cgroup *s, pid_t pid,
+		     char *err, size_t errlen);
+int cgroup_slot_prepare(struct slot_cgroup *s, const struct fnj_exec *limits, char *err, size_t errlen);
 void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r);
 uint64_t cgroup_read_cpu_us(int fd, int version);
 void cgroups_cleanup(const struct cgroups *cg, unsigned slots);
@@ -79,8 +81,6 @@ struct spec_fds {
 	int output;
 	int library;
 	int input;              /* -1 without input */
-	int cgroup_procs[CG_COUNT];
-	int cgroup_count;
 	int cpu_usage;          /* -1 if not accounted */
 	int cgroup_version;
 	bool memory_by_cgroup;
@@ -95,11 +95,24 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int
 /* supervisor.c: runs in the child of clone(); never returns. */
 _Noreturn void supervisor_main(int ctl, const struct launcher_config *config);
 
-/* rootfs.c: runs in the supervisor. */
-int rootfs_prepare(uint64_t tmp_bytes, char *err, size_t errlen);
-int rootfs_place(int tree_fd, const char *path, char *err, size_t errlen);
+/* rootfs.c: runs in the supervisor. What one call changed in the root, so
+ * that rootfs_reset() can undo it before the next. */
+struct rootfs_call {
+	uint64_t tmp_bytes; /* the size /tmp is mounted with now */
+	int placed;
+	struct {
+		char path[FNJ_MAX_PATH + 1];
+		size_t first_created; /* length of the first directory made for it, 0 if none */
+		bool file_created;    /* the empty file mounted on */
+		bool mounted;
+	} place[2];
+};
+
+int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size_t errlen);
+int rootfs_place(struct rootfs_call *root, int tree_fd, const char *path, char *err, size_t errlen);
+int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen);
+int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen);
 int set_oom_score_adj(int value);
-int rootfs_finish(const struct exec_spec *spec, uint64_t prepared_tmp_bytes, char *err, size_t errlen);
 
 /* worker.c: runs in the child of the supervisor; never returns. */
 _Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *fds, int handshake,

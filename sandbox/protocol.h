@@ -147,16 +147,15 @@ enum fnj_sup_type {
 
 /* FNJ_SUP_SPEC starts with this, then struct fnj_exec and its strings. The
  * file descriptors travel with it, in this order: the output file, the library
- * mount, the input mount (if input_len), `cgroups` cgroup.procs files for the
- * worker to join, and the CPU usage file of its cgroup (if cpu_usage). */
+ * mount, the input mount (if input_len), and the CPU usage file of the
+ * sandbox's cgroup (if cpu_usage). */
 struct fnj_sup_spec {
 	uint32_t type;
-	uint8_t cgroups;
 	uint8_t cpu_usage;
 	uint8_t memory_by_cgroup; /* the worker then sets no RLIMIT_AS */
 	uint8_t pids_by_cgroup;   /* the worker then sets no RLIMIT_NPROC */
 	uint8_t cgroup_version;
-	uint8_t reserved[3];
+	uint8_t reserved[4];
 } __attribute__((packed));
 
 enum { FNJ_SPEC_FD_OUTPUT = 0, FNJ_SPEC_FD_LIBRARY = 1, FNJ_SPEC_FD_INPUT = 2 };

@@ -11,7 +11,9 @@
  *   /tmp         a private, size-limited tmpfs
  * Placed per call, at the same paths as on the host: the library and the input
  * file, each a read-only bind mount received as a detached mount from the
- * launcher. Nothing else of the host is reachable: the old root is detached. */
+ * launcher. Nothing else of the host is reachable: the old root is detached.
+ * After the call, rootfs_reset() removes what was placed and renews /tmp if
+ * anything was written there, so the next call finds the root as prepared. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -152,8 +155,9 @@ static int mount_tmp(uint64_t bytes, unsigned long flags, const char *target, ch
 	return 0;
 }
 
-int rootfs_prepare(uint64_t tmp_bytes, char *err, size_t errlen)
+int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size_t errlen)
 {
+	root->tmp_bytes = tmp_bytes;
 	static const char *const system_paths[] = { "usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32" };
 	static const char *const etc_files[] = { "ld.so.cache", "localtime" };
 
@@ -189,11 +193,13 @@ int rootfs_prepare(uint64_t tmp_bytes, char *err, size_t errlen)
 }
 
 /* Create the directories leading to path (0755, root-owned) and an empty file
- * to mount on, unless the path already exists (inside the host's /usr, say). */
-static int make_mountpoint(const char *path, char *err, size_t errlen)
+ * to mount on, unless the path already exists (inside the host's /usr, say).
+ * Records what it created, for rootfs_reset(). */
+static int make_mountpoint(struct rootfs_call *root, const char *path, char *err, size_t errlen)
 {
 	char prefix[PATH_MAX];
 	size_t len = strlen(path);
+	int slot = root->placed;
 	if (len >= sizeof prefix)
 		FAIL("path too long: %s", path);
 	for (size_t i = 1; i < len; i++) {
@@ -201,8 +207,11 @@ static int make_mountpoint(const char *path, char *err, size_t errlen)
 			continue;
 		memcpy(prefix, path, i);
 		prefix[i] = '\0';
-		if (mkdir(prefix, 0755) == 0)
+		if (mkdir(prefix, 0755) == 0) {
+			if (!root->place[slot].first_created)
+				root->place[slot].first_created = i;
 			continue;
+		}
 		struct stat st;
 		if (errno != EEXIST && errno != EROFS)
 			FAIL("cannot create %s in the sandbox: %s", prefix, strerror(errno));
@@ -217,15 +226,25 @@ static int make_mountpoint(const char *path, char *err, size_t errlen)
 	}
 	if (mknod(path, S_IFREG | 0644, 0) < 0)
 		FAIL("cannot create %s in the sandbox: %s", path, strerror(errno));
+	root->place[slot].file_created = true;
 	return 0;
 }
 
-int rootfs_place(int tree_fd, const char *path, char *err, size_t errlen)
+int rootfs_place(struct rootfs_call *root, int tree_fd, const char *path, char *err, size_t errlen)
 {
-	if (make_mountpoint(path, err, errlen) < 0)
+	int slot = root->placed;
+	if (slot >= 2)
+		FAIL("too many files to place");
+	snprintf(root->place[slot].path, sizeof root->place[slot].path, "%s", path);
+	root->place[slot].first_created = 0;
+	root->place[slot].file_created = false;
+	root->place[slot].mounted = false;
+	root->placed++;
+	if (make_mountpoint(root, path, err, errlen) < 0)
 		return -1;
 	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		FAIL("cannot mount %s into the sandbox: %s", path, strerror(errno));
+	root->place[slot].mounted = true;
 	return 0;
 }
 
@@ -243,7 +262,7 @@ static int write_file(const char *path, const char *text, char *err, size_t errl
 	return 0;
 }
 
-int rootfs_finish(const struct exec_spec *spec, uint64_t prepared_tmp_bytes, char *err, size_t errlen)
+int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen)
 {
 	char text[512];
 	uint32_t id = spec->head.sandbox_uid;
@@ -256,11 +275,48 @@ int rootfs_finish(const struct exec_spec *spec, uint64_t prepared_tmp_bytes, cha
 	snprintf(text, sizeof text, "root:x:0:\nfnjail:x:%u:\n", id);
 	if (write_file("/etc/group", text, err, errlen) < 0)
 		return -1;
-	if (spec->head.tmp_bytes && spec->head.tmp_bytes != prepared_tmp_bytes &&
-	    mount_tmp(spec->head.tmp_bytes, MS_REMOUNT, "/tmp", err, errlen) < 0)
-		return -1;
+	if (spec->head.tmp_bytes && spec->head.tmp_bytes != root->tmp_bytes) {
+		if (mount_tmp(spec->head.tmp_bytes, MS_REMOUNT, "/tmp", err, errlen) < 0)
+			return -1;
+		root->tmp_bytes = spec->head.tmp_bytes;
+	}
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root read-only: %s", strerror(errno));
+	return 0;
+}
+
+int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
+{
+	for (int i = root->placed - 1; i >= 0; i--)
+		if (root->place[i].mounted && umount2(root->place[i].path, MNT_DETACH) < 0)
+			FAIL("cannot unmount %s: %s", root->place[i].path, strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
+		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
+	/* Newest first: a later placement may have created directories inside an
+	 * earlier one's. */
+	for (int i = root->placed - 1; i >= 0; i--) {
+		char *path = root->place[i].path;
+		if (root->place[i].file_created && unlink(path) < 0)
+			FAIL("cannot remove %s: %s", path, strerror(errno));
+		size_t first = root->place[i].first_created;
+		for (size_t k = strlen(path); first && k > first;) {
+			while (k > first && path[--k] != '/')
+				;
+			path[k] = '\0';
+			if (rmdir(path) < 0)
+				FAIL("cannot remove %s: %s", path, strerror(errno));
+		}
+	}
+	root->placed = 0;
+	/* Renew /tmp when the call left anything in it (a fresh tmpfs holds only
+	 * its root directory). */
+	struct statvfs tmp;
+	if (statvfs("/tmp", &tmp) < 0)
+		FAIL("cannot inspect /tmp: %s", strerror(errno));
+	if (tmp.f_bfree != tmp.f_blocks || tmp.f_files - tmp.f_ffree > 1) {
+		if (umount2("/tmp", MNT_DETACH) < 0 || mount_tmp(root->tmp_bytes, 0, "/tmp", err, errlen) < 0)
+			FAIL("cannot renew /tmp: %s", strerror(errno));
+	}
 	return 0;
 }
 

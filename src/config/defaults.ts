@@ -10,6 +10,7 @@ export const DEFAULT_POLICY_FILES = ['/etc/fnjail/policy.json', shippedPolicy];
 export const DEFAULT_UID_RANGE = { first: 1_000_000, last: 1_065_535 };
 export const DEFAULT_MAX_CONCURRENT = 64;
 export const DEFAULT_PREPARED = 2;
+export const DEFAULT_SANDBOX_REUSE = 64;
 
 /** FNJAIL_SOCKET overrides the default socket for the server, the CLI and the C library alike. */
 export function defaultSocket(): string {

@@ -127,7 +127,7 @@ export class Executor {
     };
     const { outputDir, outputTemplate } = this.options;
     try {
-      result.outputPath = await createOutputFile(outputDir, outputTemplate, tenant.uid, tenant.gid);
+      result.outputPath = createOutputFile(outputDir, outputTemplate, tenant.uid, tenant.gid);
     } catch (error) {
       this.options.logger.error({ err: error, outputDir }, 'cannot create an output file');
       result.kind = 'server-error';
@@ -136,15 +136,15 @@ export class Executor {
     }
 
     if (!parsed.ok) {
-      await this.writeFailure(result, 'bad-request', [parsed.reason], false);
+      this.writeFailure(result, 'bad-request', [parsed.reason], false);
       return finish();
     }
     const command = parsed.command;
     const policy = this.options.policy();
-    const decision = await decide(policy, command, tenant);
+    const decision = decide(policy, command, tenant);
     result.rule = decision.rule;
     if (!decision.allowed) {
-      await this.writeFailure(result, decision.kind, [decision.reason], false);
+      this.writeFailure(result, decision.kind, [decision.reason], false);
       return finish();
     }
     result.library = decision.library;
@@ -166,7 +166,7 @@ export class Executor {
         filter: Buffer.alloc(0),
       });
     } catch (error) {
-      await this.writeFailure(result, 'server-error', [(error as Error).message], false);
+      this.writeFailure(result, 'server-error', [(error as Error).message], false);
       return finish();
     } finally {
       this.slots.release();
@@ -180,7 +180,7 @@ export class Executor {
       syscallName: () => undefined,
     });
     if (verdict.kind === 'ok') return finish();
-    await this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
+    this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
     return finish();
   }
 
@@ -195,7 +195,7 @@ export class Executor {
   /** The error lines: "Error: <command> could not be executed." then the reasons,
    * after whatever the function printed; in classic mode byte-exact classic
    * files (the line alone before the function ran, nothing added after). */
-  private async writeFailure(result: ExecutionResult, kind: OutcomeKind, reasons: string[], functionRan: boolean): Promise<void> {
+  private writeFailure(result: ExecutionResult, kind: OutcomeKind, reasons: string[], functionRan: boolean): void {
     result.kind = kind;
     result.reasons = reasons;
     const file = result.outputPath;
@@ -203,9 +203,9 @@ export class Executor {
     const errorLine = `Error: ${result.command} could not be executed.`;
     try {
       if (this.options.compat === 'classic') {
-        if (!functionRan) await replaceContent(file, [errorLine]);
+        if (!functionRan) replaceContent(file, [errorLine]);
       } else {
-        await appendLines(file, [errorLine, ...reasons.map((r) => `Reason: ${r}`)]);
+        appendLines(file, [errorLine, ...reasons.map((r) => `Reason: ${r}`)]);
       }
     } catch (error) {
       this.options.logger.error({ err: error, file }, 'cannot write the error lines to the output file');

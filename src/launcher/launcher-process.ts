@@ -29,6 +29,8 @@ export interface LauncherOptions {
   prepared: number;
   tmpBytes: number;
   freshNetns: boolean;
+  /** Calls a sandbox serves, reset in between, before it is replaced. */
+  reuse: number;
   logger: Logger;
 }
 
@@ -120,6 +122,7 @@ export class LauncherProcess {
       `--max-sandboxes=${o.maxSandboxes}`,
       `--prepared=${o.prepared}`,
       `--tmp-size=${o.tmpBytes}`,
+      `--reuse=${o.reuse}`,
     ];
     if (o.freshNetns) args.push('--fresh-netns');
     return args;

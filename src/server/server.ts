@@ -24,6 +24,10 @@ export interface ServerOptions {
   uidRange: { first: number; last: number };
   maxConcurrent: number;
   prepared: number;
+  /** A fresh network namespace per call, or one empty namespace shared by all sandboxes. */
+  netns: 'fresh' | 'shared';
+  /** Calls a sandbox serves, reset in between (1: new namespaces for every call). */
+  sandboxReuse: number;
   launcherBinary: string;
   logger: Logger;
 }
@@ -73,7 +77,8 @@ export class FnjailServer {
       maxSandboxes: Math.min(options.maxConcurrent, range.last - range.first + 1),
       prepared: options.prepared,
       tmpBytes: this.policy.limits.tmpBytes,
-      freshNetns: true,
+      freshNetns: options.netns === 'fresh',
+      reuse: options.sandboxReuse,
       logger: options.logger,
     });
     this.executor = new Executor({

@@ -19,7 +19,7 @@ describe('output files', () => {
   });
 
   it('creates a new 0600 file owned by the given user', async () => {
-    const file = await createOutputFile(dir, 'out-XXXXXX', 4242, 4343);
+    const file = createOutputFile(dir, 'out-XXXXXX', 4242, 4343);
     const stat = fs.statSync(file);
     assert.equal(stat.mode & 0o777, 0o600);
     assert.equal(stat.uid, 4242);
@@ -29,16 +29,16 @@ describe('output files', () => {
 
   it('never reuses or follows an existing name: a template without X fails after retries', async () => {
     fs.symlinkSync('/etc/passwd', path.join(dir, 'fixed'));
-    await assert.rejects(createOutputFile(dir, 'fixed', 0, 0), /no free output file name/);
+    assert.throws(() => createOutputFile(dir, 'fixed', 0, 0), /no free output file name/);
     assert.equal(fs.readlinkSync(path.join(dir, 'fixed')), '/etc/passwd');
   });
 
   it('appends error lines on a line of their own, and replaces content for classic files', async () => {
     const file = path.join(dir, 'f');
     fs.writeFileSync(file, 'partial');
-    await appendLines(file, ['Error: x could not be executed.', 'Reason: y']);
+    appendLines(file, ['Error: x could not be executed.', 'Reason: y']);
     assert.equal(fs.readFileSync(file, 'utf8'), 'partial\nError: x could not be executed.\nReason: y\n');
-    await replaceContent(file, ['Error: x could not be executed.']);
+    replaceContent(file, ['Error: x could not be executed.']);
     assert.equal(fs.readFileSync(file, 'utf8'), 'Error: x could not be executed.\n');
   });
 });
