@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { FnjailError } from '../errors.js';
 import { run } from './run.js';
+import { seccompCommand } from './seccomp.js';
 import { serve } from './serve.js';
 
 const HELP = `usage: fnjail <command> [options]
@@ -12,6 +13,7 @@ Runs functions from untrusted shared libraries, each call in a fresh sandbox.
 commands:
   serve     run the server (as root)                 fnjail serve --help
   run       run a function through the server        fnjail run --help
+  seccomp   compile or check a seccomp profile       fnjail seccomp --help
   help      this text
   version   print the version
 `;
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running until a signal
     case 'run':
       return run(args);
+    case 'seccomp':
+      return seccompCommand(args);
     case 'version':
     case '--version': {
       const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };

@@ -39,8 +39,12 @@ options:
   --uid-range FIRST-LAST uids/gids given to sandboxes (default ${DEFAULT_UID_RANGE.first}-${DEFAULT_UID_RANGE.last})
   --max-concurrent N     calls running at once; more wait in line (default ${DEFAULT_MAX_CONCURRENT})
   --prepared N           sandboxes kept prepared while idle (default ${DEFAULT_PREPARED})
-  --netns fresh|shared   a fresh network namespace per call (default), or one empty
-                         namespace shared by all sandboxes (faster)
+  --seccomp PROFILE      the seccomp profile of every call, replacing the policy's:
+                         default, minimal, learn (allows all, logs what a profile
+                         would need), a profile file, or none (no filter)
+  --netns MODE           auto (default): one empty network namespace shared by all
+                         sandboxes when the seccomp profile refuses socket(), else
+                         one per call; fresh: one per call always; shared: never
   --sandbox-reuse N      calls a sandbox serves one after the other, everything reset
                          in between (SECURITY.md), before it is replaced (default
                          ${DEFAULT_SANDBOX_REUSE}; 1: new namespaces for every call, slower)
@@ -58,6 +62,7 @@ export async function serve(args: string[]): Promise<void> {
     'max-concurrent': { type: 'string' },
     prepared: { type: 'string' },
     netns: { type: 'string' },
+    seccomp: { type: 'string' },
     'sandbox-reuse': { type: 'string' },
     help: { type: 'boolean' },
   });
@@ -69,8 +74,8 @@ export async function serve(args: string[]): Promise<void> {
   if (values.compat !== undefined && values.compat !== 'classic') {
     throw usageError('serve', `--compat accepts only 'classic', not '${values.compat}'`);
   }
-  if (values.netns !== undefined && values.netns !== 'fresh' && values.netns !== 'shared') {
-    throw usageError('serve', `--netns accepts 'fresh' or 'shared', not '${values.netns}'`);
+  if (values.netns !== undefined && !['auto', 'fresh', 'shared'].includes(values.netns)) {
+    throw usageError('serve', `--netns accepts auto, fresh or shared, not '${values.netns}'`);
   }
   let uidRange = DEFAULT_UID_RANGE;
   if (values['uid-range'] !== undefined) {
@@ -95,7 +100,8 @@ export async function serve(args: string[]): Promise<void> {
     uidRange,
     maxConcurrent: values['max-concurrent'] ? parseInteger('serve', 'max-concurrent', values['max-concurrent'], 1, 4096) : DEFAULT_MAX_CONCURRENT,
     prepared: values.prepared ? parseInteger('serve', 'prepared', values.prepared, 0, 64) : DEFAULT_PREPARED,
-    netns: (values.netns as 'fresh' | 'shared' | undefined) ?? 'fresh',
+    netns: (values.netns as 'auto' | 'fresh' | 'shared' | undefined) ?? 'auto',
+    seccomp: values.seccomp,
     sandboxReuse: values['sandbox-reuse'] ? parseInteger('serve', 'sandbox-reuse', values['sandbox-reuse'], 1, 100000) : DEFAULT_SANDBOX_REUSE,
     launcherBinary,
     logger,

@@ -8,6 +8,8 @@ import { decide, type Tenant } from '../policy/decide.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, type OutcomeKind } from './classify.js';
 import { parseCommand } from './command.js';
+import type { LauncherFilter } from '../seccomp/launcher-filter.js';
+import { syscallName } from '../seccomp/syscalls.js';
 import { Semaphore } from './concurrency.js';
 import { appendLines, createOutputFile, replaceContent } from './output-file.js';
 
@@ -22,8 +24,10 @@ export interface ExecutorOptions {
   compat: CompatMode;
   maxConcurrent: number;
   logger: Logger;
-  /** Give each sandbox its own network namespace (needed while sockets are not refused by seccomp). */
-  freshNetns: boolean;
+  /** Network namespaces: 'auto' gives a call its own only when its seccomp
+   * profile lets socket() through (else sandboxes share one empty namespace);
+   * 'fresh' and 'shared' are the launcher's, whatever the profile. */
+  netns: 'auto' | 'fresh' | 'shared';
 }
 
 export interface ExecutionResult {
@@ -93,6 +97,7 @@ export class Executor {
         rule: result.rule,
         output: result.outputPath,
         sandboxUid: launch?.sandboxUid,
+        learned: launch?.learned.length ? launch.learned.map((nr) => syscallName(nr) ?? String(nr)) : undefined,
         exitCode: launch?.exitCode,
         signal: launch?.signal,
         queueMs: Math.round(result.queueMs * 1000) / 1000,
@@ -157,13 +162,13 @@ export class Executor {
     let launch: LaunchResult;
     try {
       launch = await this.options.launcher.run({
-        flags: this.flags(),
+        flags: this.flags(decision.seccomp),
         limits: decision.limits,
         library: decision.library,
         function: decision.function,
         input: decision.input,
         output: result.outputPath,
-        filter: Buffer.alloc(0),
+        filter: decision.seccomp.program,
       });
     } catch (error) {
       this.writeFailure(result, 'server-error', [(error as Error).message], false);
@@ -176,19 +181,21 @@ export class Executor {
       library: decision.library,
       function: decision.function,
       limits: decision.limits,
-      seccompProfile: undefined,
-      syscallName: () => undefined,
+      seccompProfile: decision.seccomp.name,
+      syscallName,
     });
     if (verdict.kind === 'ok') return finish();
     this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
     return finish();
   }
 
-  private flags(): number {
+  private flags(seccomp: LauncherFilter): number {
     let flags = 0;
     // Classic servers left the function's stderr out of the output file.
     if (this.options.compat !== 'classic') flags |= ExecFlag.StderrToOutput;
-    if (this.options.freshNetns) flags |= ExecFlag.FreshNetns;
+    if (this.options.netns === 'auto' && seccomp.allowsSockets) flags |= ExecFlag.FreshNetns;
+    if (seccomp.notify === 'refusals') flags |= ExecFlag.SeccompNotify;
+    if (seccomp.notify === 'logs') flags |= ExecFlag.SeccompLearn;
     return flags;
   }
 

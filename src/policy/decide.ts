@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../executor/command.js';
 import type { Limits } from '../launcher/protocol.js';
+import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { isInside, type AllowedDir, type Policy } from './policy.js';
 
 export interface Tenant {
@@ -16,7 +17,15 @@ export interface Tenant {
 }
 
 export type Decision =
-  | { allowed: true; library: string; function: string; input: string | undefined; rule: string; limits: Limits }
+  | {
+      allowed: true;
+      library: string;
+      function: string;
+      input: string | undefined;
+      rule: string;
+      limits: Limits;
+      seccomp: LauncherFilter;
+    }
   | { allowed: false; kind: 'denied' | 'bad-request' | 'load-error'; reason: string; rule: string | undefined };
 
 type Refusal = Extract<Decision, { allowed: false }>;
@@ -91,7 +100,15 @@ export function decide(policy: Policy, command: Command, tenant: Tenant): Decisi
       input = canonicalFile(policy, policy.inputDirs, path.resolve(command.input), 'input file', 'bad-request');
     }
     const rule = [`library: ${library.rule}`, input ? `input: ${input.rule}` : undefined].filter(Boolean).join('; ');
-    return { allowed: true, library: library.file, function: command.function, input: input?.file, rule, limits: policy.limits };
+    return {
+      allowed: true,
+      library: library.file,
+      function: command.function,
+      input: input?.file,
+      rule,
+      limits: policy.limits,
+      seccomp: policy.seccomp,
+    };
   } catch (error) {
     if (error instanceof Refused) return error.refusal;
     throw error;

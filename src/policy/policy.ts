@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readValidated } from '../config/json-file.js';
 import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
+import { launcherFilter, type LauncherFilter } from '../seccomp/launcher-filter.js';
 
 interface LimitsFile {
   timeoutMs?: number;
@@ -22,6 +23,7 @@ interface GrantFile {
   libraryDirs: string[];
   inputDirs?: string[];
   limits?: LimitsFile;
+  seccompProfile?: string;
 }
 
 interface PolicyFile {
@@ -42,6 +44,8 @@ export interface Policy {
   libraryDirs: AllowedDir[];
   inputDirs: AllowedDir[];
   limits: Limits;
+  /** The seccomp profile calls run under, compiled. */
+  seccomp: LauncherFilter;
   /** Problems worth a log line that do not make the policy invalid. */
   warnings: string[];
 }
@@ -79,7 +83,29 @@ function canonical(dir: string, warnings: string[], rule: string): string {
   }
 }
 
-export function loadPolicy(file: string, extraDirs: string[] = []): Policy {
+export const DEFAULT_SECCOMP_PROFILE = 'default';
+
+/** The policy names a seccomp profile that cannot be used. */
+export class InvalidSeccompProfile extends Error {
+  constructor(
+    readonly profile: string,
+    cause: Error,
+  ) {
+    super(cause.message);
+    this.name = 'InvalidSeccompProfile';
+  }
+}
+
+function compiledProfile(nameOrPath: string): LauncherFilter {
+  try {
+    return launcherFilter(nameOrPath);
+  } catch (error) {
+    throw new InvalidSeccompProfile(nameOrPath, error as Error);
+  }
+}
+
+/** seccompOverride: a profile that replaces the policy's (fnjail serve --seccomp). */
+export function loadPolicy(file: string, extraDirs: string[] = [], seccompOverride?: string): Policy {
   const parsed = readValidated<PolicyFile>(file, 'policy');
   const warnings: string[] = [];
   const dirs = (list: string[] | undefined, field: string): AllowedDir[] => [
@@ -94,6 +120,7 @@ export function loadPolicy(file: string, extraDirs: string[] = []): Policy {
     libraryDirs: dirs(parsed.defaults.libraryDirs, 'libraryDirs'),
     inputDirs: dirs(parsed.defaults.inputDirs, 'inputDirs'),
     limits: limitsFrom(parsed.defaults.limits),
+    seccomp: compiledProfile(seccompOverride ?? parsed.defaults.seccompProfile ?? DEFAULT_SECCOMP_PROFILE),
     warnings,
   };
 }

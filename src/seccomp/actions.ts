@@ -15,7 +15,6 @@ export const SECCOMP_RET_ACTION_FULL = 0xffff0000;
 export const SECCOMP_RET_DATA = 0x0000ffff;
 
 export type ActionKind = 'allow' | 'errno' | 'kill-process' | 'log';
-export const ACTION_KINDS: readonly ActionKind[] = ['allow', 'errno', 'kill-process', 'log'];
 
 export interface Action {
   kind: ActionKind;

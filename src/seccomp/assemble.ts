@@ -23,12 +23,12 @@ import {
 } from './bpf.js';
 
 export type Label = { readonly id: number };
-export type Condition = 'jeq' | 'jgt' | 'jge' | 'jset';
+export type JumpCondition = 'jeq' | 'jgt' | 'jge' | 'jset';
 
 export type Step =
   | { op: 'ld'; offset: number }
   | { op: 'and'; k: number }
-  | { op: 'jump'; cond: Condition; k: number; jt: Label; jf: Label }
+  | { op: 'jump'; cond: JumpCondition; k: number; jt: Label; jf: Label }
   | { op: 'ja'; target: Label }
   | { op: 'ret'; k: number }
   | { op: 'label'; label: Label };
@@ -40,7 +40,7 @@ export class ProgramTooLarge extends Error {
   }
 }
 
-const JUMP_CODES: Record<Condition, number> = { jeq: BPF_JEQ, jgt: BPF_JGT, jge: BPF_JGE, jset: BPF_JSET };
+const JUMP_CODES: Record<JumpCondition, number> = { jeq: BPF_JEQ, jgt: BPF_JGT, jge: BPF_JGE, jset: BPF_JSET };
 
 type Real = Exclude<Step, { op: 'label' }>;
 

@@ -94,13 +94,20 @@ export function parseProfile(text: string, file: string, archName: ArchName = 'x
     problems.push({ file, pointer, line: at?.line, column: at?.column, message });
   };
 
-  const action = (kind: ActionKind, errno: string | undefined, pointer: string, errnoPointer: string): Action => {
+  // The schema cannot tie errno/valueTwo to the action/op (ajv's strict mode
+  // refuses if/then on required properties): checked here, as clearly.
+  // `at` is the object holding the fields: '' (top level) or '/syscalls/3'.
+  const action = (at: string, kind: ActionKind, errno: string | undefined, fields: { action: string; errno: string }): Action => {
     if (kind !== 'errno') {
-      if (errno !== undefined) problem(errnoPointer, `an errno is only meaningful with action 'errno', not '${kind}'`);
+      if (errno !== undefined) problem(`${at}/${fields.errno}`, `${fields.errno} is only meaningful with action 'errno', not '${kind}'`);
       return { kind };
     }
-    const number = errnoNumber(errno ?? '');
-    if (number === undefined) problem(errnoPointer || pointer, `unknown errno '${errno}'`);
+    if (errno === undefined) {
+      problem(`${at}/${fields.action}`, `action 'errno' needs the errno to answer: add "${fields.errno}": "EPERM" (or another name)`);
+      return { kind, errno: 0 };
+    }
+    const number = errnoNumber(errno);
+    if (number === undefined) problem(`${at}/${fields.errno}`, `unknown errno '${errno}'`);
     return { kind, errno: number ?? 0 };
   };
 
@@ -110,7 +117,7 @@ export function parseProfile(text: string, file: string, archName: ArchName = 'x
     return n;
   };
 
-  const defaultAction = action(raw.defaultAction, raw.defaultErrno, '/defaultAction', '/defaultErrno');
+  const defaultAction = action('', raw.defaultAction, raw.defaultErrno, { action: 'defaultAction', errno: 'defaultErrno' });
   const rules = (raw.syscalls ?? []).map((rule, r): Rule => {
     const at = `/syscalls/${r}`;
     const syscalls: number[] = [];
@@ -123,6 +130,9 @@ export function parseProfile(text: string, file: string, archName: ArchName = 'x
       const cAt = `${at}/args/${i}`;
       const v = value(c.value, `${cAt}/value`);
       const v2 = c.valueTwo === undefined ? 0n : value(c.valueTwo, `${cAt}/valueTwo`);
+      if (c.op === 'masked-eq' && c.valueTwo === undefined) {
+        problem(cAt, "op 'masked-eq' needs valueTwo: the condition is (argument & value) == valueTwo");
+      }
       if (c.op !== 'masked-eq' && c.valueTwo !== undefined) {
         problem(`${cAt}/valueTwo`, `valueTwo is only meaningful with op 'masked-eq', not '${c.op}'`);
       }
@@ -131,7 +141,7 @@ export function parseProfile(text: string, file: string, archName: ArchName = 'x
       }
       return { index: c.index, op: c.op, value: v, valueTwo: v2 };
     });
-    return { syscalls, action: action(rule.action, rule.errno, `${at}/action`, `${at}/errno`), conditions, pointer: at };
+    return { syscalls, action: action(at, rule.action, rule.errno, { action: 'action', errno: 'errno' }), conditions, pointer: at };
   });
 
   if (problems.length) throw new InvalidJsonFile(file, problems);

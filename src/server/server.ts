@@ -7,7 +7,7 @@ import { FnjailError } from '../errors.js';
 import { Executor, type CompatMode } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import type { Tenant } from '../policy/decide.js';
-import { loadPolicy, type Policy } from '../policy/policy.js';
+import { InvalidSeccompProfile, loadPolicy, type Policy } from '../policy/policy.js';
 import { InvalidJsonFile } from '../config/json-file.js';
 import { peerCredentials } from './peer-credentials.js';
 import { Session } from './session.js';
@@ -24,8 +24,10 @@ export interface ServerOptions {
   uidRange: { first: number; last: number };
   maxConcurrent: number;
   prepared: number;
-  /** A fresh network namespace per call, or one empty namespace shared by all sandboxes. */
-  netns: 'fresh' | 'shared';
+  /** Network namespaces: see ExecutorOptions.netns. */
+  netns: 'auto' | 'fresh' | 'shared';
+  /** A seccomp profile replacing the policy's, or undefined. */
+  seccomp: string | undefined;
   /** Calls a sandbox serves, reset in between (1: new namespaces for every call). */
   sandboxReuse: number;
   launcherBinary: string;
@@ -43,10 +45,13 @@ function prepareOutputDir(dir: string): void {
   }
 }
 
-function readPolicy(file: string, allowDirs: string[]): Policy {
+function readPolicy(file: string, allowDirs: string[], seccomp: string | undefined): Policy {
   try {
-    return loadPolicy(file, allowDirs);
+    return loadPolicy(file, allowDirs, seccomp);
   } catch (error) {
+    if (error instanceof InvalidSeccompProfile) {
+      throw new FnjailError('FNJ_SECCOMP_INVALID', `seccomp profile '${error.profile}' cannot be used:\n${error.message}`, 'check it with: fnjail seccomp check <profile>');
+    }
     if (error instanceof InvalidJsonFile) {
       throw new FnjailError('FNJ_POLICY_INVALID', `invalid policy:\n${error.message}`, 'fix the file, then start again');
     }
@@ -68,7 +73,7 @@ export class FnjailServer {
     if (!fs.existsSync(options.launcherBinary)) {
       throw new FnjailError('FNJ_LAUNCHER_MISSING', `the sandbox launcher ${options.launcherBinary} is missing`, 'run npm install in the fnjail directory: it builds the launcher');
     }
-    this.policy = readPolicy(options.policyFile, options.allowDirs);
+    this.policy = readPolicy(options.policyFile, options.allowDirs, options.seccomp);
     for (const warning of this.policy.warnings) options.logger.warn({ policy: this.policy.source }, warning);
     const range = options.uidRange;
     this.launcher = new LauncherProcess({
@@ -89,8 +94,15 @@ export class FnjailServer {
       compat: options.compat,
       maxConcurrent: options.maxConcurrent,
       logger: options.logger,
-      freshNetns: false,
+      netns: options.netns,
     });
+    const { seccomp } = this.policy;
+    options.logger.info(
+      { seccompProfile: seccomp.name, netns: options.netns },
+      seccomp.allowsSockets
+        ? `seccomp profile '${seccomp.name}' lets socket() through: each call gets its own network namespace (slower)`
+        : `seccomp profile '${seccomp.name}' refuses socket(): sandboxes share one empty network namespace`,
+    );
     this.listener = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 

@@ -1,0 +1,46 @@
+// A profile as the launcher needs it: compiled once (supervised: refused calls
+// are named by the sandbox's supervisor), with the facts the executor acts on.
+import { SECCOMP_RET, type Notify } from './actions.js';
+import { compileProfile } from './compile.js';
+import { outcome } from './outcomes.js';
+import { loadProfile, type Profile } from './profile.js';
+import { syscallNumber } from './syscalls.js';
+
+export interface LauncherFilter {
+  /** What blocked-call lines name: "default", or the profile file. */
+  name: string;
+  program: Buffer;
+  notify: Notify;
+  /** The profile lets socket() through: such calls need a network namespace
+   * of their own (sandboxes otherwise share one empty namespace). */
+  allowsSockets: boolean;
+}
+
+/** No filter at all (`none`): every call needs its own network namespace. */
+export const NO_FILTER: LauncherFilter = { name: 'none', program: Buffer.alloc(0), notify: 'none', allowsSockets: true };
+
+function allowsSockets(profile: Profile): boolean {
+  const nr = syscallNumber('socket', profile.arch)!;
+  // An errno answer refuses as surely as a kill: only allow and log let it through.
+  const ret = (action: Profile['defaultAction']) =>
+    action.kind === 'allow' ? SECCOMP_RET.ALLOW : action.kind === 'log' ? SECCOMP_RET.LOG : SECCOMP_RET.KILL_PROCESS;
+  const answer = outcome(profile.rules.filter((r) => r.syscalls.includes(nr)), profile.defaultAction, ret);
+  const answers = answer.kind === 'ret' ? [answer.k] : [answer.fallthrough, ...answer.rules.map((r) => r.k)];
+  return answers.some((k) => k !== SECCOMP_RET.KILL_PROCESS);
+}
+
+const cache = new Map<string, LauncherFilter>();
+
+/** Loads and compiles a profile ("default", a path, or "none"); throws
+ * InvalidJsonFile or ProgramTooLarge with what is wrong. */
+export function launcherFilter(nameOrPath: string): LauncherFilter {
+  if (nameOrPath === 'none') return NO_FILTER;
+  let filter = cache.get(nameOrPath);
+  if (!filter) {
+    const profile = loadProfile(nameOrPath);
+    const compiled = compileProfile(profile, { supervised: true });
+    filter = { name: profile.name, program: compiled.program, notify: compiled.notify, allowsSockets: allowsSockets(profile) };
+    cache.set(nameOrPath, filter);
+  }
+  return filter;
+}
