@@ -91,6 +91,15 @@ static size_t inlen;
 static uint8_t *outbuf;
 static size_t outlen;
 static bool out_watched;
+/* The library each sandbox has mounted (the path is a tenant's request data:
+ * it lives in the wiped arena too). */
+struct mounted_library {
+	char path[FNJ_MAX_PATH + 1];
+	dev_t dev;
+	ino_t ino;
+};
+static struct mounted_library *mounted_libraries; /* one per sandbox slot */
+
 /* Scratch space for whatever holds request data outside the buffers above. */
 static struct {
 	struct exec_spec spec;
@@ -211,18 +220,20 @@ static void *map_memory(size_t size, bool wipe_on_fork)
 static void setup_memory(void)
 {
 	queue_cap = config.max_sandboxes + config.prepared + 64;
+	sandbox_slots = config.max_sandboxes + MAX_PREPARING + config.prepared;
 	size_t scratch_size = (sizeof *scratch + 4095) & ~(size_t)4095;
-	size_t arena_size = INBUF_SIZE + OUTBUF_SIZE + scratch_size + (size_t)queue_cap * FNJ_MAX_FRAME;
+	size_t libraries_size = (sizeof *mounted_libraries * sandbox_slots + 4095) & ~(size_t)4095;
+	size_t arena_size = INBUF_SIZE + OUTBUF_SIZE + scratch_size + libraries_size + (size_t)queue_cap * FNJ_MAX_FRAME;
 	arena = map_memory(arena_size, true);
 	inbuf = arena;
 	outbuf = arena + INBUF_SIZE;
 	scratch = (void *)(arena + INBUF_SIZE + OUTBUF_SIZE);
-	uint8_t *slots = arena + INBUF_SIZE + OUTBUF_SIZE + scratch_size;
+	mounted_libraries = (void *)(arena + INBUF_SIZE + OUTBUF_SIZE + scratch_size);
+	uint8_t *slots = arena + INBUF_SIZE + OUTBUF_SIZE + scratch_size + libraries_size;
 	queue = map_memory(sizeof *queue * queue_cap, true);
 	free_slots = calloc(queue_cap, sizeof *free_slots);
 	for (uint32_t i = 0; i < queue_cap; i++)
 		free_slots[free_slot_count++] = slots + (size_t)i * FNJ_MAX_FRAME;
-	sandbox_slots = config.max_sandboxes + MAX_PREPARING + config.prepared;
 	sandboxes = calloc(sandbox_slots, sizeof *sandboxes);
 	slot_cgroups = calloc(sandbox_slots, sizeof *slot_cgroups);
 	uid_in_use = calloc(config.uid_count, 1);
@@ -385,6 +396,7 @@ static void start_supervisor(void)
 	close(pair[1]);
 	*sb = (struct sandbox){ .state = SB_PREPARING, .pid = pid, .ctl = pair[0] };
 	unsigned index = (unsigned)(sb - sandboxes);
+	explicit_bzero(&mounted_libraries[index], sizeof mounted_libraries[index]);
 	char err[FNJ_MAX_MESSAGE];
 	if (cgroup_slot_join(&cgroups, index, &slot_cgroups[index], pid, err, sizeof err) < 0) {
 		/* Its calls then run under the rlimits alone; say so once per slot. */
@@ -468,9 +480,15 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 	uint32_t uid = 0;
 	unsigned index = (unsigned)(sb - sandboxes);
 	struct slot_cgroup *cg = &slot_cgroups[index];
+	struct mounted_library *mounted = &mounted_libraries[index];
+	/* The same library file as this sandbox's previous call: it is still
+	 * mounted there (a file renamed over it is another inode). */
+	struct stat st;
+	bool keep = mounted->path[0] && strcmp(mounted->path, spec->library) == 0 &&
+		    lstat(spec->library, &st) == 0 && st.st_dev == mounted->dev && st.st_ino == mounted->ino;
 	bool opened = false;
 	if ((fds[nfds++] = open_output(spec->output, err, errlen)) >= 0 &&
-	    (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) >= 0 &&
+	    (keep || (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) >= 0) &&
 	    (!spec->head.input_len ||
 	     (fds[nfds++] = open_tree_readonly(spec->input, false, "input file", err, errlen)) >= 0) &&
 	    cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0) {
@@ -481,6 +499,7 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 	/* The supervisor joined the slot's cgroups when it was created (or the
 	 * slot has none: then the rlimits stand in). */
 	struct fnj_sup_spec prefix = { .type = FNJ_SUP_SPEC,
+				       .keep_library = keep,
 				       .memory_by_cgroup = cg->opened && cg->memory_limit >= 0,
 				       .pids_by_cgroup = cg->opened && cg->pids_max >= 0,
 				       .cgroup_version = (uint8_t)cgroups.version };
@@ -499,11 +518,22 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 		sent = send_with_fds(sb->ctl, msg, sizeof prefix + req->len, fds, nfds);
 		explicit_bzero(msg, sizeof prefix + req->len);
 	}
+	if (opened && !keep) {
+		/* What the supervisor will have mounted once it placed this one
+		 * (any failure there retires it, and its slot's record with it). */
+		struct stat now;
+		explicit_bzero(mounted->path, strlen(mounted->path));
+		if (fstat(fds[FNJ_SPEC_FD_LIBRARY], &now) == 0) {
+			snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
+			mounted->dev = now.st_dev;
+			mounted->ino = now.st_ino;
+		}
+	}
 	for (int i = 0; i < owned; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	uint32_t timeout_ms = spec->head.timeout_ms;
-	explicit_bzero(spec, sizeof *spec);
+	spec_clear(spec);
 	if (!opened) {
 		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
 		return false;

@@ -79,7 +79,7 @@ void format_error(char *buf, size_t len, const char *fmt, ...) __attribute__((fo
 /* What the supervisor received with a spec, beyond the spec itself. */
 struct spec_fds {
 	int output;
-	int library;
+	int library;            /* -1 when the mounted one is kept */
 	int input;              /* -1 without input */
 	int cpu_usage;          /* -1 if not accounted */
 	int cgroup_version;
@@ -89,33 +89,39 @@ struct spec_fds {
 
 /* wire.c */
 int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen);
+void spec_clear(struct exec_spec *spec);
 ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 
 /* supervisor.c: runs in the child of clone(); never returns. */
 _Noreturn void supervisor_main(int ctl, const struct launcher_config *config);
 
-/* rootfs.c: runs in the supervisor. What one call changed in the root, so
- * that rootfs_reset() can undo it before the next. */
+/* rootfs.c: runs in the supervisor. A file mounted into the root for a call,
+ * and what was created to mount it on, so that it can be removed exactly. */
+struct placement {
+	char path[FNJ_MAX_PATH + 1];
+	size_t first_created; /* length of the first directory made for it, 0 if none */
+	bool file_created;    /* the empty file mounted on */
+	bool mounted;
+};
+
+/* What calls changed in the root. The library stays mounted between calls
+ * while the same one is asked for (the launcher says so); the input is
+ * removed after every call. */
 struct rootfs_call {
 	uint64_t tmp_bytes; /* the size /tmp is mounted with now */
-	int placed;
-	struct {
-		char path[FNJ_MAX_PATH + 1];
-		size_t first_created; /* length of the first directory made for it, 0 if none */
-		bool file_created;    /* the empty file mounted on */
-		bool mounted;
-	} place[2];
+	struct placement library;
+	struct placement input;
 };
 
 int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size_t errlen);
-int rootfs_place(struct rootfs_call *root, int tree_fd, const char *path, char *err, size_t errlen);
+int rootfs_place(struct placement *p, int tree_fd, const char *path, char *err, size_t errlen);
+int rootfs_unplace(struct placement *p, char *err, size_t errlen);
 int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen);
 int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen);
 int set_oom_score_adj(int value);
 
 /* worker.c: runs in the child of the supervisor; never returns. */
-_Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *fds, int handshake,
-			   struct fnj_worker_state *state);
+_Noreturn void worker_main(int handshake, struct fnj_worker_state *state);
 
 #endif

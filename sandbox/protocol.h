@@ -40,6 +40,8 @@ enum fnj_exec_flags {
 	FNJ_EXEC_FRESH_NETNS = 1u << 1,      /* a new network namespace for this call */
 	FNJ_EXEC_SECCOMP_NOTIFY = 1u << 2,   /* the filter returns USER_NOTIF to refuse */
 	FNJ_EXEC_SECCOMP_LEARN = 1u << 3,    /* USER_NOTIF means: record, then allow */
+	FNJ_EXEC_SHARED_IPC = 1u << 4,       /* the filter refuses every IPC object call: the
+						sandbox's IPC namespace may serve again */
 };
 
 /* One execution. Followed by library, function, input, output (paths without
@@ -147,19 +149,28 @@ enum fnj_sup_type {
 
 /* FNJ_SUP_SPEC starts with this, then struct fnj_exec and its strings. The
  * file descriptors travel with it, in this order: the output file, the library
- * mount, the input mount (if input_len), and the CPU usage file of the
- * sandbox's cgroup (if cpu_usage). */
+ * mount (unless keep_library), the input mount (if input_len), and the CPU
+ * usage file of the sandbox's cgroup (if cpu_usage). */
 struct fnj_sup_spec {
 	uint32_t type;
+	uint8_t keep_library; /* the library the supervisor has mounted is this one */
 	uint8_t cpu_usage;
 	uint8_t memory_by_cgroup; /* the worker then sets no RLIMIT_AS */
 	uint8_t pids_by_cgroup;   /* the worker then sets no RLIMIT_NPROC */
 	uint8_t cgroup_version;
-	uint8_t reserved[4];
+	uint8_t reserved[3];
 } __attribute__((packed));
 
 enum { FNJ_SPEC_FD_OUTPUT = 0, FNJ_SPEC_FD_LIBRARY = 1, FNJ_SPEC_FD_INPUT = 2 };
 #define FNJ_SPEC_MAX_FDS 8
+
+/* Supervisor -> worker, on the handshake socket, with the output file's
+ * descriptor: followed by the spec as the launcher sent it. */
+struct fnj_worker_go {
+	uint8_t memory_by_cgroup;
+	uint8_t pids_by_cgroup;
+	uint8_t reserved[6];
+} __attribute__((packed));
 
 /* Written by the worker, read by the supervisor once the worker is gone. */
 struct fnj_worker_state {

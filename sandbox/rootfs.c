@@ -12,8 +12,8 @@
  * Placed per call, at the same paths as on the host: the library and the input
  * file, each a read-only bind mount received as a detached mount from the
  * launcher. Nothing else of the host is reachable: the old root is detached.
- * After the call, rootfs_reset() removes what was placed and renews /tmp if
- * anything was written there, so the next call finds the root as prepared. */
+ * After the call, rootfs_reset() removes the input and renews /tmp if anything
+ * was written there; the library stays until a call asks for another one. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -194,12 +194,11 @@ int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size
 
 /* Create the directories leading to path (0755, root-owned) and an empty file
  * to mount on, unless the path already exists (inside the host's /usr, say).
- * Records what it created, for rootfs_reset(). */
-static int make_mountpoint(struct rootfs_call *root, const char *path, char *err, size_t errlen)
+ * Records what it created, for rootfs_unplace(). */
+static int make_mountpoint(struct placement *p, const char *path, char *err, size_t errlen)
 {
 	char prefix[PATH_MAX];
 	size_t len = strlen(path);
-	int slot = root->placed;
 	if (len >= sizeof prefix)
 		FAIL("path too long: %s", path);
 	for (size_t i = 1; i < len; i++) {
@@ -208,8 +207,8 @@ static int make_mountpoint(struct rootfs_call *root, const char *path, char *err
 		memcpy(prefix, path, i);
 		prefix[i] = '\0';
 		if (mkdir(prefix, 0755) == 0) {
-			if (!root->place[slot].first_created)
-				root->place[slot].first_created = i;
+			if (!p->first_created)
+				p->first_created = i;
 			continue;
 		}
 		struct stat st;
@@ -226,25 +225,39 @@ static int make_mountpoint(struct rootfs_call *root, const char *path, char *err
 	}
 	if (mknod(path, S_IFREG | 0644, 0) < 0)
 		FAIL("cannot create %s in the sandbox: %s", path, strerror(errno));
-	root->place[slot].file_created = true;
+	p->file_created = true;
 	return 0;
 }
 
-int rootfs_place(struct rootfs_call *root, int tree_fd, const char *path, char *err, size_t errlen)
+int rootfs_place(struct placement *p, int tree_fd, const char *path, char *err, size_t errlen)
 {
-	int slot = root->placed;
-	if (slot >= 2)
-		FAIL("too many files to place");
-	snprintf(root->place[slot].path, sizeof root->place[slot].path, "%s", path);
-	root->place[slot].first_created = 0;
-	root->place[slot].file_created = false;
-	root->place[slot].mounted = false;
-	root->placed++;
-	if (make_mountpoint(root, path, err, errlen) < 0)
+	snprintf(p->path, sizeof p->path, "%s", path);
+	if (make_mountpoint(p, path, err, errlen) < 0)
 		return -1;
 	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		FAIL("cannot mount %s into the sandbox: %s", path, strerror(errno));
-	root->place[slot].mounted = true;
+	p->mounted = true;
+	return 0;
+}
+
+/* Unmounts and removes what rootfs_place() made (the root must be writable). */
+int rootfs_unplace(struct placement *p, char *err, size_t errlen)
+{
+	char *path = p->path;
+	if (p->mounted && umount2(path, MNT_DETACH) < 0)
+		FAIL("cannot unmount %s: %s", path, strerror(errno));
+	if (p->file_created && unlink(path) < 0)
+		FAIL("cannot remove %s: %s", path, strerror(errno));
+	size_t first = p->first_created;
+	for (size_t k = strlen(path); first && k > first;) {
+		while (k > first && path[--k] != '/')
+			;
+		path[k] = '\0';
+		if (rmdir(path) < 0)
+			FAIL("cannot remove %s: %s", path, strerror(errno));
+	}
+	explicit_bzero(p->path, strlen(p->path) + 1);
+	*p = (struct placement){ .mounted = false };
 	return 0;
 }
 
@@ -285,31 +298,15 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 	return 0;
 }
 
+/* After a call: the root writable again, the input removed (the library may
+ * serve the next call), /tmp renewed if the call left anything in it. */
 int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
 {
-	for (int i = root->placed - 1; i >= 0; i--)
-		if (root->place[i].mounted && umount2(root->place[i].path, MNT_DETACH) < 0)
-			FAIL("cannot unmount %s: %s", root->place[i].path, strerror(errno));
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
-	/* Newest first: a later placement may have created directories inside an
-	 * earlier one's. */
-	for (int i = root->placed - 1; i >= 0; i--) {
-		char *path = root->place[i].path;
-		if (root->place[i].file_created && unlink(path) < 0)
-			FAIL("cannot remove %s: %s", path, strerror(errno));
-		size_t first = root->place[i].first_created;
-		for (size_t k = strlen(path); first && k > first;) {
-			while (k > first && path[--k] != '/')
-				;
-			path[k] = '\0';
-			if (rmdir(path) < 0)
-				FAIL("cannot remove %s: %s", path, strerror(errno));
-		}
-	}
-	root->placed = 0;
-	/* Renew /tmp when the call left anything in it (a fresh tmpfs holds only
-	 * its root directory). */
+	if (root->input.path[0] && rootfs_unplace(&root->input, err, errlen) < 0)
+		return -1;
+	/* A fresh tmpfs holds only its root directory. */
 	struct statvfs tmp;
 	if (statvfs("/tmp", &tmp) < 0)
 		FAIL("cannot inspect /tmp: %s", strerror(errno));

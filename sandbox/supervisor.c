@@ -2,17 +2,17 @@
  *
  * Cloned by the launcher into fresh pid, mount, ipc and uts namespaces (and a
  * network namespace when asked). It stays root and never runs untrusted code:
- *   1. prepare: build the root filesystem (rootfs.c), report READY;
- *   2. receive a spec with the output file and the library and input mounts;
- *   3. place them, make the root read-only, enter a fresh IPC namespace, fork
- *      the worker (worker.c);
+ *   1. prepare: build the root filesystem (rootfs.c);
+ *   2. fork the next call's worker (worker.c), which waits for it; READY;
+ *   3. receive a spec with the output file and the library and input mounts;
+ *      place them, make the root read-only, hand the call to the worker;
  *   4. supervise: take the seccomp listener from the worker, answer or act on
  *      refused system calls, enforce the wall-clock and CPU limits;
  *   5. when the worker is gone (or must go): kill everything else in the pid
  *      namespace, reap it, report;
- *   6. reset: unmount and remove what the call placed, renew /tmp if it was
- *      used, zero the call's memory; then READY for the next call (up to
- *      --reuse calls; any doubt about the reset and it exits instead).
+ *   6. reset: remove the input, renew /tmp if it was used, zero the call's
+ *      memory; then back to 2 (up to --reuse calls; any doubt about the reset
+ *      and it exits instead).
  * Creating and tearing down namespaces costs more than everything else a call
  * does; reusing them between calls, never at once, is what makes fnjail fast.
  * Nothing of a call survives into the next: SECURITY.md lists what is reset. */
@@ -326,12 +326,12 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *spec, const int *fds, int nfds,
 		    struct spec_fds *out)
 {
-	int expected = 2 + (spec->head.input_len ? 1 : 0) + prefix->cpu_usage;
+	int expected = 1 + !prefix->keep_library + (spec->head.input_len ? 1 : 0) + prefix->cpu_usage;
 	if (nfds != expected)
 		return -1;
 	int i = 0;
 	out->output = fds[i++];
-	out->library = fds[i++];
+	out->library = prefix->keep_library ? -1 : fds[i++];
 	out->input = spec->head.input_len ? fds[i++] : -1;
 	out->cpu_usage = prefix->cpu_usage ? fds[i++] : -1;
 	out->cgroup_version = prefix->cgroup_version;
@@ -344,7 +344,7 @@ static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *s
  * earlier calls left below the current frame. */
 static __attribute__((noinline)) void scrub_stack(void)
 {
-	volatile uint8_t below[32 * 1024];
+	volatile uint8_t below[16 * 1024];
 	explicit_bzero((void *)below, sizeof below);
 }
 
@@ -352,65 +352,90 @@ static __attribute__((noinline)) void scrub_stack(void)
  * the next worker is forked from this process. */
 struct call {
 	uint8_t message[sizeof(struct fnj_sup_spec) + FNJ_MAX_FRAME];
+	size_t message_len;
+	bool keep_library;
 	struct exec_spec spec;
 	struct spec_fds fds;
 	struct run run;
-	struct rootfs_call root;
-	struct fnj_worker_state *state;
+	/* What is mounted in the root, paths included: kept between calls, so
+	 * it lives in memory the workers do not inherit (MADV_WIPEONFORK). */
+	struct rootfs_call *root;
 };
 
-static void run_call(struct call *c, const struct launcher_config *config, int sfd)
+/* The worker of the next call, forked while this sandbox waits for it. */
+struct next_worker {
+	pid_t pid;
+	int pidfd;
+	int handshake;
+};
+
+static struct fnj_worker_state *state; /* shared with the workers, one page */
+
+static int fork_worker(struct next_worker *next)
+{
+	int pair[2];
+	explicit_bzero((void *)state, sizeof *state);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return -1;
+	scrub_stack();
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pair[0]);
+		close(pair[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(pair[0]);
+		worker_main(pair[1], state);
+	}
+	close(pair[1]);
+	next->pid = pid;
+	next->handshake = pair[0];
+	next->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return 0;
+}
+
+static void run_call(struct call *c, const struct next_worker *next, int sfd)
 {
 	struct run *run = &c->run;
 	const struct exec_spec *spec = &c->spec;
 	char err[FNJ_MAX_MESSAGE];
-	if (rootfs_place(&c->root, c->fds.library, spec->library, err, sizeof err) < 0 ||
-	    (c->fds.input >= 0 && rootfs_place(&c->root, c->fds.input, spec->input, err, sizeof err) < 0) ||
-	    rootfs_finish(&c->root, spec, err, sizeof err) < 0)
+	run->worker = next->pid;
+	run->pidfd = next->pidfd;
+	run->handshake = next->handshake;
+	struct placement *library = &c->root->library;
+	if (c->keep_library) {
+		if (!library->mounted || strcmp(library->path, spec->library) != 0)
+			launch_failed(run, "the launcher asked to keep a library this sandbox does not have");
+	} else if ((library->mounted && rootfs_unplace(library, err, sizeof err) < 0) ||
+		   rootfs_place(library, c->fds.library, spec->library, err, sizeof err) < 0) {
 		launch_failed(run, err);
-	close(c->fds.library);
+	}
+	if ((c->fds.input >= 0 && rootfs_place(&c->root->input, c->fds.input, spec->input, err, sizeof err) < 0) ||
+	    rootfs_finish(c->root, spec, err, sizeof err) < 0)
+		launch_failed(run, err);
+	if (c->fds.library >= 0)
+		close(c->fds.library);
 	if (c->fds.input >= 0)
 		close(c->fds.input);
-	/* SysV IPC objects and POSIX message queues live in the IPC namespace:
-	 * each call gets its own (the previous one dies with its last process). */
-	if (unshare(CLONE_NEWIPC) < 0) {
-		format_error(err, sizeof err, "cannot create an IPC namespace: %s", strerror(errno));
-		launch_failed(run, err);
-	}
-	if ((spec->head.flags & FNJ_EXEC_FRESH_NETNS) && !config->fresh_netns &&
-	    unshare(CLONE_NEWNET) < 0) {
-		format_error(err, sizeof err, "cannot create a network namespace: %s", strerror(errno));
-		launch_failed(run, err);
-	}
 
-	c->state = mmap(NULL, sizeof *c->state, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int handshake[2];
-	if (c->state == MAP_FAILED || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, handshake) < 0) {
-		format_error(err, sizeof err, "cannot set up the worker: %s", strerror(errno));
-		launch_failed(run, err);
-	}
 	run->learn = spec->head.flags & FNJ_EXEC_SECCOMP_LEARN;
 	run->cpu_usage = c->fds.cpu_usage;
 	run->cgroup_version = c->fds.cgroup_version;
 	run->cpu_limit_us = spec->head.cpu_ms * 1000u;
 	run->cpu_base_us = cgroup_read_cpu_us(c->fds.cpu_usage, c->fds.cgroup_version);
-	scrub_stack();
+	/* Go: the spec as the launcher sent it, and the output file. */
+	const size_t spec_offset = sizeof(struct fnj_sup_spec) - sizeof(struct fnj_worker_go);
+	struct fnj_worker_go go = { .memory_by_cgroup = c->fds.memory_by_cgroup, .pids_by_cgroup = c->fds.pids_by_cgroup };
+	memcpy(c->message + spec_offset, &go, sizeof go);
 	run->started_us = monotonic_us();
-	run->worker = fork();
-	if (run->worker < 0) {
-		format_error(err, sizeof err, "cannot fork the worker: %s", strerror(errno));
+	if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, &c->fds.output, 1) < 0) {
+		format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
 		launch_failed(run, err);
 	}
-	if (run->worker == 0) {
-		close(handshake[0]);
-		worker_main(spec, &c->fds, handshake[1], c->state);
-	}
-	close(handshake[1]);
-	run->handshake = handshake[0];
-	run->pidfd = (int)syscall(SYS_pidfd_open, run->worker, 0);
 	supervise(run, spec->head.timeout_ms, sfd);
 	kill_everything(run);
-	fill_result(run, c->state, spec, c->fds.output);
+	fill_result(run, state, spec, c->fds.output);
 	report(run);
 }
 
@@ -422,21 +447,24 @@ static int end_call(struct call *c)
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	if (c->state && c->state != MAP_FAILED)
-		munmap(c->state, sizeof *c->state);
 	/* Nothing may run on: every process of the call was reaped. */
 	if (waitpid(-1, NULL, WNOHANG | __WALL) != -1 || errno != ECHILD) {
 		log_msg("a process outlived its call; retiring this sandbox");
 		return -1;
 	}
 	char err[FNJ_MAX_MESSAGE];
-	if (rootfs_reset(&c->root, err, sizeof err) < 0) {
+	if (rootfs_reset(c->root, err, sizeof err) < 0) {
 		log_msg("%s; retiring this sandbox", err);
 		return -1;
 	}
-	struct rootfs_call keep = c->root; /* what the root is now (its /tmp size) */
-	explicit_bzero(c, sizeof *c);
-	c->root.tmp_bytes = keep.tmp_bytes;
+	/* Only the bytes the call used: each page written here after the fork
+	 * costs a page fault. The root's state (library, /tmp size) stays. */
+	explicit_bzero(c->message, c->message_len);
+	spec_clear(&c->spec);
+	explicit_bzero(&c->run, sizeof c->run);
+	explicit_bzero(&c->fds, sizeof c->fds);
+	c->message_len = 0;
+	c->keep_library = false;
 	return 0;
 }
 
@@ -451,6 +479,7 @@ static bool receive_call(struct call *c)
 	ssize_t n = recv_with_fds(CTL_FD, c->message, sizeof c->message, fds, FNJ_SPEC_MAX_FDS, &nfds);
 	if (n <= 0)
 		return false;
+	c->message_len = (size_t)n;
 	struct fnj_sup_spec prefix;
 	if ((size_t)n < sizeof prefix)
 		launch_failed(&c->run, "truncated message from the launcher");
@@ -461,6 +490,7 @@ static bool receive_call(struct call *c)
 		launch_failed(&c->run, err);
 	if (take_fds(&prefix, &c->spec, fds, nfds, &c->fds) < 0)
 		launch_failed(&c->run, "the launcher sent a spec without its file descriptors");
+	c->keep_library = prefix.keep_library;
 	return true;
 }
 
@@ -471,22 +501,35 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 
 	static struct call call;
 	char err[FNJ_MAX_MESSAGE];
-	if (rootfs_prepare(&call.root, config->tmp_bytes, err, sizeof err) < 0)
+	call.root = mmap(NULL, sizeof *call.root, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (call.root == MAP_FAILED || madvise(call.root, sizeof *call.root, MADV_WIPEONFORK) < 0)
+		prep_failed("cannot map the sandbox's root state");
+	if (rootfs_prepare(call.root, config->tmp_bytes, err, sizeof err) < 0)
 		prep_failed(err);
 	if (sethostname("fnjail", 6) < 0)
 		prep_failed("cannot set the sandbox's hostname");
+	/* First in line for the out-of-memory killer, and so are the workers,
+	 * which inherit it (lowering it needs CAP_SYS_RESOURCE, which they lack). */
+	if (set_oom_score_adj(1000) < 0)
+		prep_failed("cannot set oom_score_adj");
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		prep_failed("cannot create a signalfd for SIGCHLD");
+	state = mmap(NULL, sizeof *state, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sfd < 0 || state == MAP_FAILED)
+		prep_failed("cannot set up the supervisor (signalfd, shared page)");
 
 	for (uint32_t use = 0; use < config->reuse; use++) {
+		struct next_worker next;
+		if (fork_worker(&next) < 0) {
+			log_msg("cannot fork a worker: %s", strerror(errno));
+			break;
+		}
 		send_message(FNJ_SUP_READY, NULL, 0);
 		if (!receive_call(&call))
-			break;
-		run_call(&call, config, sfd);
+			break; /* the worker waiting for a call dies with this namespace */
+		run_call(&call, &next, sfd);
 		if (end_call(&call) < 0)
 			break;
 	}

@@ -158,3 +158,14 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int
 	}
 	return n;
 }
+
+/* Zeroes what a spec held, touching only the bytes it used (the supervisor's
+ * pages are shared with the worker it forked: every page written costs). */
+void spec_clear(struct exec_spec *spec)
+{
+	char *strings[] = { spec->library, spec->function, spec->input, spec->output };
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		explicit_bzero(strings[i], strlen(strings[i]) + 1);
+	explicit_bzero(&spec->head, sizeof spec->head);
+	spec->filter = NULL;
+}

@@ -1,14 +1,19 @@
-/* worker.c - the process that runs the untrusted function (pid 2 of the sandbox).
+/* worker.c - the process that runs the untrusted function (a child of the
+ * sandbox's supervisor, forked before the call arrives so that the fork is not
+ * on the call's critical path).
  *
- * Forked by the supervisor, still root; in this order it:
- *   1. points stdin at /dev/null, stdout (and stderr if asked) at the output
+ * Before the call (still root), it names itself, leaves the supervisor's
+ * session, sets a clean environment and its fault handler, then waits on the
+ * handshake socket. With the call, in this order it:
+ *   1. enters a fresh IPC (and network) namespace if the call needs one;
+ *   2. points stdin at /dev/null, stdout (and stderr if asked) at the output
  *      file, and closes every other descriptor but the handshake socket;
- *   2. drops to the sandbox uid/gid with no supplementary groups;
- *   3. sets the resource limits, a clean environment, default signal handling;
- *   4. sets no_new_privs and installs the seccomp filter, handing its listener
+ *   3. drops to the sandbox uid/gid with no supplementary groups;
+ *   4. sets the resource limits and clears the signal mask;
+ *   5. sets no_new_privs and installs the seccomp filter, handing its listener
  *      to the supervisor, then closes the handshake (only fds 0-2 remain);
- *   5. dlopens the library, resolves the function and calls it.
- * Everything from step 5 on is untrusted: the library's constructors run inside
+ *   6. dlopens the library, resolves the function and calls it.
+ * Everything from step 6 on is untrusted: the library's constructors run inside
  * dlopen, so what this process writes into the shared state page afterwards is
  * advisory. Exit status, signals, the refused system call and resource usage
  * are observed from outside by the supervisor. */
@@ -19,6 +24,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <link.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -56,17 +62,36 @@ static void set_message(const char *fmt, ...)
 		_exit(126);                                \
 	} while (0)
 
-static void setup_stdio(const struct exec_spec *spec, int output_fd, int handshake)
+/* The handshake socket is fd 3 from the start (the supervisor's control
+ * socket, inherited, is closed). */
+static void take_handshake(int handshake)
+{
+	if (dup2(handshake, HANDSHAKE_FD) < 0)
+		_exit(126);
+	syscall(SYS_close_range, HANDSHAKE_FD + 1, ~0U, 0);
+}
+
+static void setup_stdio(const struct exec_spec *spec, int output_fd)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		SETUP_FAIL("cannot open /dev/null: %s", strerror(errno));
 	int err_fd = (spec->head.flags & FNJ_EXEC_STDERR_TO_OUTPUT) ? output_fd : devnull;
 	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(output_fd, STDOUT_FILENO) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0 || dup2(handshake, HANDSHAKE_FD) < 0)
+	    dup2(err_fd, STDERR_FILENO) < 0)
 		SETUP_FAIL("cannot set up standard streams: %s", strerror(errno));
 	if (syscall(SYS_close_range, HANDSHAKE_FD + 1, ~0U, 0) < 0)
 		SETUP_FAIL("cannot close inherited descriptors: %s", strerror(errno));
+}
+
+/* Namespaces of the call's own, when its seccomp profile lets it create what
+ * lives in them (the supervisor's are shared by its calls otherwise). */
+static void enter_namespaces(const struct exec_spec *spec)
+{
+	if (!(spec->head.flags & FNJ_EXEC_SHARED_IPC) && unshare(CLONE_NEWIPC) < 0)
+		SETUP_FAIL("cannot create an IPC namespace: %s", strerror(errno));
+	if ((spec->head.flags & FNJ_EXEC_FRESH_NETNS) && unshare(CLONE_NEWNET) < 0)
+		SETUP_FAIL("cannot create a network namespace: %s", strerror(errno));
 }
 
 static void drop_privileges(uint32_t id)
@@ -122,13 +147,16 @@ static void reset_signals(void)
 
 static void set_environment(void)
 {
-	clearenv();
-	setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
-	setenv("HOME", "/tmp", 1);
-	setenv("TMPDIR", "/tmp", 1);
+	/* A fixed array, not setenv(): no allocation in memory shared with the
+	 * supervisor (each page written is a copy-on-write fault). */
+	static char *clean_environment[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", NULL };
+	environ = clean_environment;
 	if (chdir("/tmp") < 0)
 		SETUP_FAIL("cannot enter /tmp: %s", strerror(errno));
 	umask(022);
+	/* Unbuffered: whatever the function printed is in the file even if it
+	 * crashes a moment later (printf still writes a whole call at once). */
+	setvbuf(stdout, NULL, _IONBF, 0);
 }
 
 /* Records where a SIGSEGV/SIGBUS hit, then dies of it. The library may replace
@@ -211,30 +239,49 @@ static const char *symbol_kind(void *address)
 	}
 }
 
-_Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *fds, int handshake,
-			   struct fnj_worker_state *shared)
+/* Waits for the call: the spec (as the launcher sent it) and the output file. */
+static void receive_call(struct exec_spec *spec, struct spec_fds *fds)
 {
+	static uint8_t buf[sizeof(struct fnj_worker_go) + FNJ_MAX_FRAME];
+	int fd[1], nfds = 0;
+	ssize_t n = recv_with_fds(HANDSHAKE_FD, buf, sizeof buf, fd, 1, &nfds);
+	if (n <= 0)
+		_exit(0); /* no call came: the supervisor retired */
+	struct fnj_worker_go go;
+	char err[FNJ_MAX_MESSAGE];
+	if ((size_t)n < sizeof go || nfds != 1)
+		SETUP_FAIL("malformed call from the supervisor");
+	memcpy(&go, buf, sizeof go);
+	if (spec_parse(buf + sizeof go, (size_t)n - sizeof go, spec, err, sizeof err) < 0)
+		SETUP_FAIL("%s", err);
+	fds->output = fd[0];
+	fds->memory_by_cgroup = go.memory_by_cgroup;
+	fds->pids_by_cgroup = go.pids_by_cgroup;
+}
+
+_Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
+{
+	static struct exec_spec spec;
+	static struct spec_fds fds;
 	state = shared;
 	state->phase = FNJ_PHASE_SETUP;
 	prctl(PR_SET_NAME, "fnjail-worker", 0, 0, 0);
+	take_handshake(handshake);
 	setsid();
-	setup_stdio(spec, fds->output, handshake);
-	/* First in line for the out-of-memory killer (the supervisor is last). */
-	if (set_oom_score_adj(1000) < 0)
-		SETUP_FAIL("cannot set oom_score_adj: %s", strerror(errno));
-	drop_privileges(spec->head.sandbox_uid);
-	set_limits(&spec->head, fds);
-	reset_signals();
 	set_environment();
-	/* Unbuffered: whatever the function printed is in the file even if it
-	 * crashes a moment later (printf still writes a whole call at once). */
-	setvbuf(stdout, NULL, _IONBF, 0);
 	catch_faults();
-	install_seccomp(spec);
+
+	receive_call(&spec, &fds);
+	enter_namespaces(&spec);
+	setup_stdio(&spec, fds.output);
+	drop_privileges(spec.head.sandbox_uid);
+	set_limits(&spec.head, &fds);
+	reset_signals();
+	install_seccomp(&spec);
 	close(HANDSHAKE_FD);
 
 	state->phase = FNJ_PHASE_LOADING;
-	void *handle = dlopen(spec->library, RTLD_NOW | RTLD_LOCAL);
+	void *handle = dlopen(spec.library, RTLD_NOW | RTLD_LOCAL);
 	if (!handle) {
 		set_message("%s", dlerror());
 		state->phase = FNJ_PHASE_LOAD_FAILED;
@@ -242,7 +289,7 @@ _Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *
 	}
 	state->phase = FNJ_PHASE_RESOLVING;
 	dlerror();
-	void *symbol = dlsym(handle, spec->function);
+	void *symbol = dlsym(handle, spec.function);
 	if (!symbol) {
 		const char *why = dlerror();
 		set_message("%s", why ? why : "the symbol's address is NULL");
@@ -256,8 +303,8 @@ _Noreturn void worker_main(const struct exec_spec *spec, const struct spec_fds *
 		_exit(0);
 	}
 	state->phase = FNJ_PHASE_RUNNING;
-	if (spec->head.input_len)
-		((void (*)(const char *))symbol)(spec->input);
+	if (spec.head.input_len)
+		((void (*)(const char *))symbol)(spec.input);
 	else
 		((void (*)(void))symbol)();
 	state->phase = FNJ_PHASE_RETURNED;

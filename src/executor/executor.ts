@@ -196,6 +196,7 @@ export class Executor {
     if (this.options.netns === 'auto' && seccomp.allowsSockets) flags |= ExecFlag.FreshNetns;
     if (seccomp.notify === 'refusals') flags |= ExecFlag.SeccompNotify;
     if (seccomp.notify === 'logs') flags |= ExecFlag.SeccompLearn;
+    if (!seccomp.allowsIpc) flags |= ExecFlag.SharedIpc;
     return flags;
   }
 

@@ -50,6 +50,7 @@ export const ExecFlag = {
   FreshNetns: 1 << 1,
   SeccompNotify: 1 << 2,
   SeccompLearn: 1 << 3,
+  SharedIpc: 1 << 4,
 } as const;
 
 /** How an execution ended, as vouched for by the launcher and supervisor. */

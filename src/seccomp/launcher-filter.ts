@@ -14,20 +14,36 @@ export interface LauncherFilter {
   /** The profile lets socket() through: such calls need a network namespace
    * of their own (sandboxes otherwise share one empty namespace). */
   allowsSockets: boolean;
+  /** The profile lets a call create SysV IPC objects or POSIX message queues:
+   * such calls need an IPC namespace of their own. */
+  allowsIpc: boolean;
 }
 
-/** No filter at all (`none`): every call needs its own network namespace. */
-export const NO_FILTER: LauncherFilter = { name: 'none', program: Buffer.alloc(0), notify: 'none', allowsSockets: true };
+/** No filter at all (`none`): every call needs its own namespaces. */
+export const NO_FILTER: LauncherFilter = {
+  name: 'none',
+  program: Buffer.alloc(0),
+  notify: 'none',
+  allowsSockets: true,
+  allowsIpc: true,
+};
 
-function allowsSockets(profile: Profile): boolean {
-  const nr = syscallNumber('socket', profile.arch)!;
-  // An errno answer refuses as surely as a kill: only allow and log let it through.
+/** Whether any of these calls can get through the profile, with any arguments. */
+function letsThrough(profile: Profile, names: string[]): boolean {
+  // An errno answer refuses as surely as a kill: only allow and log let a call through.
   const ret = (action: Profile['defaultAction']) =>
     action.kind === 'allow' ? SECCOMP_RET.ALLOW : action.kind === 'log' ? SECCOMP_RET.LOG : SECCOMP_RET.KILL_PROCESS;
-  const answer = outcome(profile.rules.filter((r) => r.syscalls.includes(nr)), profile.defaultAction, ret);
-  const answers = answer.kind === 'ret' ? [answer.k] : [answer.fallthrough, ...answer.rules.map((r) => r.k)];
-  return answers.some((k) => k !== SECCOMP_RET.KILL_PROCESS);
+  return names.some((name) => {
+    const nr = syscallNumber(name, profile.arch);
+    if (nr === undefined) return false;
+    const answer = outcome(profile.rules.filter((r) => r.syscalls.includes(nr)), profile.defaultAction, ret);
+    const answers = answer.kind === 'ret' ? [answer.k] : [answer.fallthrough, ...answer.rules.map((r) => r.k)];
+    return answers.some((k) => k !== SECCOMP_RET.KILL_PROCESS);
+  });
 }
+
+/** The calls that create what lives in an IPC namespace. */
+const IPC_CREATORS = ['shmget', 'semget', 'msgget', 'mq_open'];
 
 const cache = new Map<string, LauncherFilter>();
 
@@ -39,7 +55,13 @@ export function launcherFilter(nameOrPath: string): LauncherFilter {
   if (!filter) {
     const profile = loadProfile(nameOrPath);
     const compiled = compileProfile(profile, { supervised: true });
-    filter = { name: profile.name, program: compiled.program, notify: compiled.notify, allowsSockets: allowsSockets(profile) };
+    filter = {
+      name: profile.name,
+      program: compiled.program,
+      notify: compiled.notify,
+      allowsSockets: letsThrough(profile, ['socket']),
+      allowsIpc: letsThrough(profile, IPC_CREATORS),
+    };
     cache.set(nameOrPath, filter);
   }
   return filter;

@@ -57,4 +57,22 @@ describe('sandbox reuse', () => {
     const scan = readOutput(await callClassic(server.socket, `${probe} scan_memory ${reversedMarker}`));
     assert.match(scan, /^scanned [1-9]\d* bytes, marker found 0 times$/m, scan);
   });
+
+  it('keeps a library mounted only for calls to that same file', async () => {
+    const lib = (name: string) => path.join(server.area.libDir, name);
+    const call = async (command: string) => readOutput(await callClassic(server.socket, command));
+    assert.equal(await call(`${lib('libbasic.so')} run`), 'run\n');
+    assert.equal(await call(`${lib('libbasic.so')} run`), 'run\n');
+    assert.equal(await call(`${lib('libcounter.so')} run`), 'Got called 1 times\n');
+    // The previous call's library is gone from the root of the next one.
+    const list = writeData(server.area, 'previous-library.txt', `${lib('libcounter.so')}\n`);
+    assert.match(await call(`${probe} try_paths ${list}`), /^read \S+libcounter\.so: No such file or directory\n$/);
+    // A library replaced on disk by rename (a new inode) is not served stale.
+    fs.copyFileSync(lib('libbasic.so'), lib('libswap.so'));
+    assert.equal(await call(`${lib('libswap.so')} run`), 'run\n');
+    fs.copyFileSync(lib('libcounter.so'), lib('libswap.so.new'));
+    fs.renameSync(lib('libswap.so.new'), lib('libswap.so'));
+    assert.equal(await call(`${lib('libswap.so')} run`), 'Got called 1 times\n');
+  });
 });
+
