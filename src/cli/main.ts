@@ -46,6 +46,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `fnjail seccomp compile default | head` closes the pipe early: not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;

@@ -5,20 +5,35 @@
 // the local output directory; done synchronously they cost ~13 us of the event
 // loop, through the thread pool ~80 us of CPU and more latency (measured:
 // bench/ and the closing note of the speed issue). So they are synchronous.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import fs, { constants as fsc } from 'node:fs';
 import path from 'node:path';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const ATTEMPTS = 100;
 
-/** Replaces the trailing run of X's of a template (out-XXXXXX) with random characters. */
+/** Random bytes drawn from the kernel a batch at a time (one call per
+ * thousand names, not one per name). */
+const pool = Buffer.alloc(4096);
+let poolUsed = pool.length;
+function randomByte(): number {
+  if (poolUsed === pool.length) {
+    randomFillSync(pool);
+    poolUsed = 0;
+  }
+  return pool[poolUsed++]!;
+}
+
+/** Replaces the trailing run of X's of a template (out-XXXXXX) with random
+ * characters (62 of them, chosen without bias). */
 export function randomName(template: string): string {
   const match = /X+$/.exec(template);
   const count = match ? match[0].length : 0;
-  const bytes = randomBytes(count);
   let suffix = '';
-  for (let i = 0; i < count; i++) suffix += ALPHABET[bytes[i]! % ALPHABET.length];
+  while (suffix.length < count) {
+    const byte = randomByte();
+    if (byte < 248) suffix += ALPHABET[byte % ALPHABET.length]; // 248 = 4 * 62
+  }
   return template.slice(0, template.length - count) + suffix;
 }
 

@@ -97,12 +97,15 @@ export class FnjailServer {
       netns: options.netns,
     });
     const { seccomp } = this.policy;
+    const ownNamespace = options.netns === 'fresh' || (options.netns === 'auto' && seccomp.allowsSockets);
+    const why = options.netns === 'auto' ? ` (--netns auto; the profile ${seccomp.allowsSockets ? 'lets socket() through' : 'refuses socket()'})` : ` (--netns ${options.netns})`;
     options.logger.info(
       { seccompProfile: seccomp.name, netns: options.netns },
-      seccomp.allowsSockets
-        ? `seccomp profile '${seccomp.name}' lets socket() through: each call gets its own network namespace (slower)`
-        : `seccomp profile '${seccomp.name}' refuses socket(): sandboxes share one empty network namespace`,
+      `seccomp profile '${seccomp.name}'; ${ownNamespace ? 'each sandbox gets its own network namespace' : 'sandboxes share one empty network namespace'}${why}`,
     );
+    if (options.netns === 'shared' && seccomp.allowsSockets) {
+      options.logger.warn(`seccomp profile '${seccomp.name}' lets socket() through and --netns shared puts every sandbox in one network namespace: concurrent calls can reach each other over abstract UNIX sockets`);
+    }
     this.listener = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 

@@ -1,0 +1,39 @@
+// What must be undone however the bench ends (normally, on an error, on
+// SIGINT/SIGTERM): servers stopped, load generators killed, directories removed.
+// Actions run once, last registered first.
+
+type Action = () => Promise<void> | void;
+
+const actions = new Map<number, { name: string; action: Action }>();
+let nextId = 0;
+let running: Promise<void> | undefined;
+
+/** Registers an action; the returned function unregisters it (when it was done normally). */
+export function onCleanup(name: string, action: Action): () => void {
+  const id = nextId++;
+  actions.set(id, { name, action });
+  return () => {
+    actions.delete(id);
+  };
+}
+
+/** Runs every registered action once, newest first; errors are reported, not thrown. */
+export function cleanupAll(): Promise<void> {
+  running ??= (async () => {
+    const pending = [...actions.entries()].reverse();
+    actions.clear();
+    for (const [, { name, action }] of pending) {
+      try {
+        await action();
+      } catch (error) {
+        process.stderr.write(`bench: cleanup '${name}' failed: ${(error as Error).message}\n`);
+      }
+    }
+  })();
+  return running;
+}
+
+/** True once cleanup has begun: nothing new should be started then. */
+export function isCleaningUp(): boolean {
+  return running !== undefined;
+}

@@ -1,0 +1,86 @@
+// The bench's own directories: libraries, data, policy, sockets, output
+// directories, logs. Root-owned, under /var/lib (not /tmp: sandboxes have a
+// private /tmp), removed at the end.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../src/paths.js';
+import { onCleanup } from './cleanup.js';
+
+export const BENCH_BASE = '/var/lib/fnjail-bench';
+export const fixturesBuild = path.join(packageRoot, 'fixtures', 'build');
+
+export interface Workspace {
+  root: string;
+  libDir: string;
+  dataDir: string;
+  policyFile: string;
+  /** The 128-byte input file of the burst, and its content. */
+  file128: { path: string; content: string };
+  /** A library path inside the workspace. */
+  lib(name: string): string;
+  /** A fresh subdirectory (for a server's socket, output and logs). */
+  subdir(name: string): string;
+}
+
+export function createWorkspace(options: { keep?: boolean } = {}): Workspace {
+  if (process.getuid?.() !== 0) throw new Error('the bench starts fnjail servers and must run as root');
+  fs.mkdirSync(BENCH_BASE, { recursive: true, mode: 0o755 });
+  const root = path.join(BENCH_BASE, `run-${process.pid}-${randomBytes(3).toString('hex')}`);
+  fs.mkdirSync(root, { mode: 0o755 });
+  onCleanup(`remove ${root}`, () => {
+    if (options.keep) {
+      process.stderr.write(`bench: kept ${root} (--keep)\n`);
+      return;
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+    try {
+      fs.rmdirSync(BENCH_BASE); // only if no other run is using it
+    } catch {
+      // not empty: another run, or leftovers that are not ours
+    }
+  });
+  const libDir = path.join(root, 'lib');
+  const dataDir = path.join(root, 'data');
+  fs.mkdirSync(libDir, { mode: 0o755 });
+  fs.mkdirSync(dataDir, { mode: 0o755 });
+  for (const name of ['libbasic.so', 'libcounter.so']) {
+    const from = path.join(fixturesBuild, name);
+    if (!fs.existsSync(from)) throw new Error(`${from} is missing: run bash scripts/build.sh`);
+    fs.copyFileSync(from, path.join(libDir, name));
+    fs.chmodSync(path.join(libDir, name), 0o755);
+  }
+  const content = 'x'.repeat(127) + '\n';
+  const file128 = path.join(dataDir, 'file128.txt');
+  fs.writeFileSync(file128, content, { mode: 0o644 });
+  const policyFile = path.join(root, 'policy.json');
+  fs.writeFileSync(
+    policyFile,
+    JSON.stringify({ defaults: { libraryDirs: [libDir], inputDirs: [dataDir], limits: { timeoutMs: 5000 } } }, null, 2),
+  );
+  return {
+    root,
+    libDir,
+    dataDir,
+    policyFile,
+    file128: { path: file128, content },
+    lib: (name) => path.join(libDir, name),
+    subdir(name) {
+      const dir = path.join(root, name);
+      fs.mkdirSync(dir, { mode: 0o755 });
+      return dir;
+    },
+  };
+}
+
+/** Removes the files a run left in an output directory (between runs, so that
+ * every run starts with an equally empty directory). */
+export function emptyDir(dir: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) fs.rmSync(path.join(dir, entry), { force: true, recursive: true });
+}
