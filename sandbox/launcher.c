@@ -464,16 +464,16 @@ static int open_output(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-/* Hand one waiting request to a prepared supervisor. Returns false when the
- * request failed before reaching it (the supervisor stays ready). */
-static bool dispatch(struct sandbox *sb, struct pending *req)
+/* Hand one waiting request to a prepared supervisor. If the request fails
+ * before reaching it, the supervisor stays ready. */
+static void dispatch(struct sandbox *sb, struct pending *req)
 {
 	struct exec_spec *spec = &scratch->spec;
 	char *err = scratch->error;
 	size_t errlen = sizeof scratch->error;
 	if (spec_parse(req->data, req->len, spec, err, errlen) < 0) {
 		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
-		return false;
+		return;
 	}
 	int fds[FNJ_SPEC_MAX_FDS];
 	int nfds = 0;
@@ -536,7 +536,7 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 	spec_clear(spec);
 	if (!opened) {
 		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
-		return false;
+		return;
 	}
 	sb->state = SB_RUNNING;
 	sb->id = req->id;
@@ -548,7 +548,6 @@ static bool dispatch(struct sandbox *sb, struct pending *req)
 		log_msg("cannot send a spec to supervisor %d: %s", (int)sb->pid, strerror(errno));
 		kill(sb->pid, SIGKILL);
 	}
-	return true;
 }
 
 static void release_slot(struct pending *req)
@@ -557,21 +556,35 @@ static void release_slot(struct pending *req)
 	free_slots[free_slot_count++] = req->data;
 }
 
+/* A ready sandbox for this request: one that has its library mounted already
+ * if there is one (no mount to make, none to undo), else any. */
+static struct sandbox *pick_sandbox(const struct pending *req)
+{
+	uint16_t len;
+	memcpy(&len, req->data + offsetof(struct fnj_exec, library_len), sizeof len);
+	const char *library = (const char *)req->data + sizeof(struct fnj_exec);
+	struct sandbox *any = NULL;
+	for (uint32_t i = 0; i < sandbox_slots; i++) {
+		if (sandboxes[i].state != SB_READY)
+			continue;
+		const char *mounted = mounted_libraries[i].path;
+		if (len <= FNJ_MAX_PATH && strncmp(mounted, library, len) == 0 && mounted[len] == '\0')
+			return &sandboxes[i];
+		if (!any)
+			any = &sandboxes[i];
+	}
+	return any;
+}
+
 static void dispatch_pending(void)
 {
-	for (uint32_t i = 0; i < sandbox_slots && queue_len > 0; i++) {
-		struct sandbox *sb = &sandboxes[i];
-		if (sb->state != SB_READY)
-			continue;
-		while (queue_len > 0) {
-			struct pending *req = &queue[queue_head];
-			queue_head = (queue_head + 1) % queue_cap;
-			queue_len--;
-			bool used = dispatch(sb, req);
-			release_slot(req);
-			if (used)
-				break;
-		}
+	struct sandbox *sb;
+	while (queue_len > 0 && (sb = pick_sandbox(&queue[queue_head]))) {
+		struct pending *req = &queue[queue_head];
+		queue_head = (queue_head + 1) % queue_cap;
+		queue_len--;
+		dispatch(sb, req); /* a request that fails before the sandbox leaves it ready */
+		release_slot(req);
 	}
 }
 
@@ -581,6 +594,10 @@ static void enqueue(const uint8_t *body, uint32_t len)
 	if (len >= sizeof id)
 		memcpy(&id, body, sizeof id);
 	uint64_t now = monotonic_us();
+	if (len < sizeof(struct fnj_exec)) {
+		emit_failure(id, FNJ_OUTCOME_LAUNCH_FAILED, now, "execution spec is truncated");
+		return;
+	}
 	if (queue_len == queue_cap || free_slot_count == 0) {
 		emit_failure(id, FNJ_OUTCOME_LAUNCH_FAILED, now, "the launcher's queue is full");
 		return;

@@ -40,6 +40,19 @@
 		return -1;                                          \
 	} while (0)
 
+/* Makes at stage a symlink with the same target as the host's. */
+static int copy_symlink(const char *host, const char *stage, char *err, size_t errlen)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(host, target, sizeof target - 1);
+	if (n < 0)
+		FAIL("readlink %s: %s", host, strerror(errno));
+	target[n] = '\0';
+	if (symlink(target, stage) < 0)
+		FAIL("symlink %s: %s", stage, strerror(errno));
+	return 0;
+}
+
 static int set_tree_readonly(const char *path)
 {
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
@@ -56,16 +69,8 @@ static int add_system_path(const char *name, char *err, size_t errlen)
 	struct stat st;
 	if (lstat(host, &st) < 0)
 		return 0;
-	if (S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlink(host, target, sizeof target - 1);
-		if (n < 0)
-			FAIL("readlink %s: %s", host, strerror(errno));
-		target[n] = '\0';
-		if (symlink(target, stage) < 0)
-			FAIL("symlink %s: %s", stage, strerror(errno));
-		return 0;
-	}
+	if (S_ISLNK(st.st_mode))
+		return copy_symlink(host, stage, err, errlen);
 	if (!S_ISDIR(st.st_mode))
 		return 0;
 	if (mkdir(stage, 0755) < 0 || mount(host, stage, NULL, MS_BIND | MS_REC, NULL) < 0 ||
@@ -84,13 +89,8 @@ static int add_etc_file(const char *name, char *err, size_t errlen)
 	struct stat st;
 	if (lstat(host, &st) < 0)
 		return 0;
-	if (S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlink(host, target, sizeof target - 1);
-		if (n < 0 || (target[n] = '\0', symlink(target, stage) < 0))
-			FAIL("cannot copy %s: %s", host, strerror(errno));
-		return 0;
-	}
+	if (S_ISLNK(st.st_mode))
+		return copy_symlink(host, stage, err, errlen);
 	int in = open(host, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return 0;
