@@ -486,16 +486,23 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	struct stat st;
 	bool keep = mounted->path[0] && strcmp(mounted->path, spec->library) == 0 &&
 		    lstat(spec->library, &st) == 0 && st.st_dev == mounted->dev && st.st_ino == mounted->ino;
-	bool opened = false;
-	if ((fds[nfds++] = open_output(spec->output, err, errlen)) >= 0 &&
-	    (keep || (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) >= 0) &&
-	    (!spec->head.input_len ||
-	     (fds[nfds++] = open_tree_readonly(spec->input, false, "input file", err, errlen)) >= 0) &&
-	    cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0) {
-		opened = allocate_uid(&uid) == 0;
-		if (!opened)
-			format_error(err, errlen, "no free sandbox uid in the range");
-	}
+	bool opened = false, have_uid = false;
+	uint32_t outcome = FNJ_OUTCOME_LAUNCH_FAILED;
+	int input = -1;
+	if (!(have_uid = allocate_uid(&uid) == 0))
+		format_error(err, errlen, "no free sandbox uid in the range");
+	else if ((fds[nfds++] = open_output(spec->output, err, errlen)) < 0 ||
+		 (!keep && (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) < 0) ||
+		 (spec->head.input_len &&
+		  (input = fds[nfds++] = open_tree_readonly(spec->input, false, "input file", err, errlen)) < 0))
+		; /* err says what */
+	else if (input >= 0 && (tenant_may_read(spec, input, err, errlen) != 1 ||
+				idmap_for_sandbox(spec, input, uid, err, errlen) < 0))
+		outcome = FNJ_OUTCOME_INPUT_DENIED;
+	else
+		opened = cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0;
+	if (!opened && have_uid)
+		release_uid(uid);
 	/* The supervisor joined the slot's cgroups when it was created (or the
 	 * slot has none: then the rlimits stand in). */
 	struct fnj_sup_spec prefix = { .type = FNJ_SUP_SPEC,
@@ -535,7 +542,7 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	uint32_t timeout_ms = spec->head.timeout_ms;
 	spec_clear(spec);
 	if (!opened) {
-		emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, err);
+		emit_failure(req->id, outcome, req->received_us, err);
 		return;
 	}
 	sb->state = SB_RUNNING;

@@ -38,6 +38,7 @@ struct exec_spec {
 	char input[FNJ_MAX_PATH + 1];
 	char output[FNJ_MAX_PATH + 1];
 	const uint8_t *filter; /* into the parsed buffer */
+	uint32_t groups[FNJ_MAX_GROUPS]; /* the tenant's supplementary groups */
 };
 
 /* cgroups.c */
@@ -86,6 +87,10 @@ struct spec_fds {
 	bool memory_by_cgroup;
 	bool pids_by_cgroup;
 };
+
+/* access.c: runs in the launcher. */
+int tenant_may_read(const struct exec_spec *spec, int tree_fd, char *err, size_t errlen);
+int idmap_for_sandbox(const struct exec_spec *spec, int tree_fd, uint32_t sandbox_id, char *err, size_t errlen);
 
 /* wire.c */
 int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen);

@@ -45,7 +45,8 @@ enum fnj_exec_flags {
 };
 
 /* One execution. Followed by library, function, input, output (paths without
- * terminators) and the seccomp filter (filter_len bytes of struct sock_filter). */
+ * terminators), the seccomp filter (filter_len bytes of struct sock_filter) and
+ * the tenant's supplementary groups (tenant_groups uint32_t). */
 struct fnj_exec {
 	uint32_t id;
 	uint32_t flags;
@@ -62,7 +63,13 @@ struct fnj_exec {
 	uint16_t input_len; /* 0: the function is called without argument */
 	uint16_t output_len;
 	uint32_t filter_len; /* 0: no seccomp filter */
+	uint32_t tenant_uid; /* who asked: the input file must be readable by them */
+	uint32_t tenant_gid;
+	uint16_t tenant_groups;
+	uint16_t reserved;
 } __attribute__((packed));
+
+#define FNJ_MAX_GROUPS 256
 
 struct fnj_ready {
 	uint32_t version;
@@ -90,6 +97,7 @@ enum fnj_outcome {
 	FNJ_OUTCOME_CANCELLED = 5,        /* the server cancelled it */
 	FNJ_OUTCOME_CPU_LIMIT = 6,        /* all processes together used their CPU time; killed */
 	FNJ_OUTCOME_STOPPED = 7,          /* the worker was stopped (term_signal says by what); killed */
+	FNJ_OUTCOME_INPUT_DENIED = 8,     /* the tenant may not read the input file: see message */
 };
 
 /* How far the worker got. Reported by the worker itself, so only advisory once

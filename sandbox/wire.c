@@ -55,7 +55,7 @@ int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err
 	memcpy(&spec->head, buf, sizeof spec->head);
 	const struct fnj_exec *h = &spec->head;
 	size_t expected = sizeof *h + (size_t)h->library_len + h->function_len + h->input_len +
-			  h->output_len + h->filter_len;
+			  h->output_len + h->filter_len + (size_t)h->tenant_groups * sizeof(uint32_t);
 	if (expected != len) {
 		format_error(err, errlen, "execution spec lengths add up to %zu, frame has %zu", expected,
 			     len);
@@ -69,6 +69,12 @@ int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err
 	    copy_string(spec->output, FNJ_MAX_PATH, &p, h->output_len, "output path", err, errlen))
 		return -1;
 	spec->filter = h->filter_len ? p : NULL;
+	p += h->filter_len;
+	if (h->tenant_groups > FNJ_MAX_GROUPS) {
+		format_error(err, errlen, "%u supplementary groups, more than %d", h->tenant_groups, FNJ_MAX_GROUPS);
+		return -1;
+	}
+	memcpy(spec->groups, p, (size_t)h->tenant_groups * sizeof(uint32_t));
 
 	if (!path_is_acceptable(spec->library)) {
 		format_error(err, errlen, "library path '%s' is not an absolute canonical path outside /proc, /dev and /sys", spec->library);

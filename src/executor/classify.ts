@@ -100,6 +100,8 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
       return { kind: 'server-error', reason: r.message || 'the sandbox supervisor was lost' };
     case Outcome.Cancelled:
       return { kind: 'server-error', reason: `the call was cancelled by the server (${r.message})` };
+    case Outcome.InputDenied:
+      return { kind: 'denied', reason: r.message, functionRan: false };
     case Outcome.TimedOut: {
       const killed =
         r.procsKilled === 1 ? '; 1 process in the sandbox was killed'

@@ -169,6 +169,7 @@ export class Executor {
         input: decision.input,
         output: result.outputPath,
         filter: decision.seccomp.program,
+        tenant: { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups },
       });
     } catch (error) {
       this.writeFailure(result, 'server-error', [(error as Error).message], false);

@@ -11,7 +11,8 @@ export const EXEC_LAYOUT = {
   id: 0, flags: 4, timeout_ms: 8, sandbox_uid: 12,
   cpu_ms: 16, memory_bytes: 24, max_procs: 32, max_files: 40, output_bytes: 48, tmp_bytes: 56,
   library_len: 64, function_len: 66, input_len: 68, output_len: 70, filter_len: 72,
-  size: 76,
+  tenant_uid: 76, tenant_gid: 80, tenant_groups: 84, reserved: 86,
+  size: 88,
 } as const;
 
 /** Byte offsets of struct fnj_result's fields, and its size. */
@@ -63,6 +64,7 @@ export enum Outcome {
   Cancelled = 5,
   CpuLimit = 6,
   Stopped = 7,
+  InputDenied = 8,
 }
 
 /** How far the worker got (reported from inside: advisory once the library ran). */
@@ -98,6 +100,8 @@ export interface ExecSpec {
   output: string;
   /** Compiled seccomp program (struct sock_filter[]), or empty for none. */
   filter: Buffer;
+  /** Who asked: the launcher opens the input file with these credentials. */
+  tenant: { uid: number; gid: number; groups: number[] };
 }
 
 export interface LaunchResult {
@@ -166,7 +170,12 @@ export function encodeExec(spec: ExecSpec): Buffer {
   head.writeUInt16LE(input.length, L.input_len);
   head.writeUInt16LE(output.length, L.output_len);
   head.writeUInt32LE(spec.filter.length, L.filter_len);
-  const body = Buffer.concat([head, library, fn, input, output, spec.filter]);
+  head.writeUInt32LE(spec.tenant.uid, L.tenant_uid);
+  head.writeUInt32LE(spec.tenant.gid, L.tenant_gid);
+  const groups = Buffer.alloc(spec.tenant.groups.length * 4);
+  spec.tenant.groups.forEach((g, i) => groups.writeUInt32LE(g, i * 4));
+  head.writeUInt16LE(spec.tenant.groups.length, L.tenant_groups);
+  const body = Buffer.concat([head, library, fn, input, output, spec.filter, groups]);
   if (body.length > MAX_FRAME) throw new RangeError(`execution spec of ${body.length} bytes exceeds ${MAX_FRAME}`);
   return frame(FrameType.Exec, body);
 }

@@ -10,10 +10,12 @@ import type { Limits } from '../launcher/protocol.js';
 import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { isInside, type AllowedDir, type Policy } from './policy.js';
 
+/** Who asks: a peer's credentials (SO_PEERCRED, SO_PEERGROUPS). */
 export interface Tenant {
   uid: number;
   gid: number;
   pid: number;
+  groups: number[];
 }
 
 export type Decision =

@@ -56,6 +56,7 @@ describe('launcher protocol layout', () => {
       input: undefined,
       output: '/out/o',
       filter: Buffer.alloc(16, 0xab),
+      tenant: { uid: 1000, gid: 1001, groups: [7, 8] },
     });
     assert.equal(frame.readUInt32LE(0), frame.length - HEADER_SIZE);
     assert.equal(frame.readUInt16LE(4), FrameType.Exec);
@@ -64,7 +65,10 @@ describe('launcher protocol layout', () => {
     assert.equal(body.readBigUInt64LE(EXEC_LAYOUT.tmp_bytes), 6n);
     assert.equal(body.readUInt16LE(EXEC_LAYOUT.input_len), 0);
     assert.equal(body.toString('utf8', EXEC_LAYOUT.size, EXEC_LAYOUT.size + 9), '/lib/x.so');
-    assert.equal(body.length, EXEC_LAYOUT.size + 9 + 3 + 0 + 6 + 16);
+    assert.equal(body.readUInt32LE(EXEC_LAYOUT.tenant_gid), 1001);
+    assert.equal(body.readUInt16LE(EXEC_LAYOUT.tenant_groups), 2);
+    assert.equal(body.length, EXEC_LAYOUT.size + 9 + 3 + 0 + 6 + 16 + 8);
+    assert.equal(body.readUInt32LE(body.length - 4), 8, 'the groups come last');
   });
 
   it('decodes a result, its message and learned system calls; splits frames across chunks', () => {

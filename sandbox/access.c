@@ -1,0 +1,140 @@
+/* access.c - the input file, checked with the tenant's own credentials, and
+ * made readable to the sandbox when only the tenant may read it.
+ *
+ * The server runs as root and could read anything: checking permission bits
+ * itself would make it a confused deputy. So the launcher opens the input path
+ * with the tenant's file-system uid, gid and groups (per-thread credentials; it
+ * is single-threaded), which the kernel checks like any open by the tenant:
+ * every directory on the way, the file's mode and ACLs. The file opened must be
+ * the very one being mounted (same device and inode), so no path game between
+ * the check and the mount counts.
+ *
+ * Inside, the function runs as a sandbox uid, not the tenant's. A file others
+ * may read needs nothing more; otherwise the mount is idmapped: the owner (when
+ * it is the tenant) or the group (when the tenant reads through it) appears as
+ * the sandbox's uid or gid, read-only, for this one mount only. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/mount.h>
+
+#include "launcher.h"
+
+/* Raw system calls: glibc's setgroups would change every thread's groups. */
+static void set_fs_credentials(uid_t uid, gid_t gid, size_t ngroups, const uint32_t *groups)
+{
+	gid_t list[FNJ_MAX_GROUPS];
+	for (size_t i = 0; i < ngroups; i++)
+		list[i] = groups[i];
+	syscall(SYS_setgroups, ngroups, list);
+	syscall(SYS_setfsgid, gid);
+	syscall(SYS_setfsuid, uid);
+}
+
+int tenant_may_read(const struct exec_spec *spec, int tree_fd, char *err, size_t errlen)
+{
+	const struct fnj_exec *h = &spec->head;
+	set_fs_credentials(h->tenant_uid, h->tenant_gid, h->tenant_groups, spec->groups);
+	int fd = open(spec->input, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int saved = errno;
+	set_fs_credentials(0, 0, 0, NULL);
+	if (fd < 0) {
+		format_error(err, errlen, "uid %u cannot read input file %s: %s", h->tenant_uid, spec->input, strerror(saved));
+		return 0;
+	}
+	struct stat opened, mounted;
+	int same = fstat(fd, &opened) == 0 && fstat(tree_fd, &mounted) == 0 && opened.st_dev == mounted.st_dev &&
+		   opened.st_ino == mounted.st_ino;
+	close(fd);
+	if (!same) {
+		format_error(err, errlen, "input file %s changed while it was being opened", spec->input);
+		return 0;
+	}
+	return 1;
+}
+
+/* A user namespace whose uid_map/gid_map say "from -> to", made by a child
+ * that unshares it and waits while its maps are written. Returns its fd. */
+static int mapping_namespace(const char *uid_map, const char *gid_map, char *err, size_t errlen)
+{
+	int unshared[2], release[2];
+	if (pipe2(unshared, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0) {
+		format_error(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t child = fork();
+	if (child == 0) {
+		close(unshared[0]);
+		close(release[1]);
+		char c = unshare(CLONE_NEWUSER) == 0;
+		ssize_t unused = write(unshared[1], &c, 1);
+		unused = read(release[0], &c, 1); /* until the parent is done */
+		(void)unused;
+		_exit(0);
+	}
+	close(unshared[1]);
+	close(release[0]);
+	char ok = 0, path[64];
+	int ns = -1;
+	if (child > 0 && read(unshared[0], &ok, 1) == 1 && ok) {
+		const char *files[] = { "uid_map", "gid_map" };
+		const char *maps[] = { uid_map, gid_map };
+		for (int i = 0; i < 2 && ok; i++) {
+			snprintf(path, sizeof path, "/proc/%d/%s", (int)child, files[i]);
+			int fd = open(path, O_WRONLY | O_CLOEXEC);
+			ok = fd >= 0 && write(fd, maps[i], strlen(maps[i])) == (ssize_t)strlen(maps[i]);
+			if (fd >= 0)
+				close(fd);
+		}
+		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
+		if (ok)
+			ns = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (ns < 0)
+		format_error(err, errlen, "cannot make the user namespace of an idmapped mount: %s", strerror(errno));
+	close(unshared[0]);
+	close(release[1]); /* the child reads EOF and exits */
+	if (child > 0)
+		waitpid(child, NULL, __WALL);
+	return ns;
+}
+
+int idmap_for_sandbox(const struct exec_spec *spec, int tree_fd, uint32_t sandbox_id, char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstat(tree_fd, &st) < 0) {
+		format_error(err, errlen, "cannot inspect input file %s: %s", spec->input, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & S_IROTH)
+		return 0; /* the sandbox reads it as "others", like anyone */
+	char uid_map[64], gid_map[64];
+	/* The owner appears as the sandbox's uid when it is the tenant, else as
+	 * itself (the kernel wants both maps); the group as the sandbox's gid,
+	 * for a tenant that reads through the group. */
+	unsigned owner_to = st.st_uid == spec->head.tenant_uid ? sandbox_id : (unsigned)st.st_uid;
+	snprintf(uid_map, sizeof uid_map, "%u %u 1\n", (unsigned)st.st_uid, owner_to);
+	snprintf(gid_map, sizeof gid_map, "%u %u 1\n", (unsigned)st.st_gid, sandbox_id);
+	int ns = mapping_namespace(uid_map, gid_map, err, errlen);
+	if (ns < 0)
+		return -1;
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns };
+	int rc = (int)syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+	int saved = errno;
+	close(ns);
+	if (rc < 0) {
+		format_error(err, errlen,
+			     "input file %s is readable only by its owner or group, and its file system cannot show it "
+			     "to the sandbox through an idmapped mount (%s): make it readable by others",
+			     spec->input, strerror(saved));
+		return -1;
+	}
+	return 0;
+}
