@@ -10,7 +10,6 @@ export const errorCodes = {
   FNJ_LAUNCHER_FAILED: 'the sandbox launcher cannot start',
   FNJ_POLICY_INVALID: 'the policy file is invalid',
   FNJ_POLICY_UNREADABLE: 'the policy file cannot be read',
-  FNJ_SECCOMP_INVALID: 'the seccomp profile is invalid',
   FNJ_SOCKET_IN_USE: 'another server is listening on the socket',
   FNJ_SOCKET_FAILED: 'the socket cannot be created',
   FNJ_OUTPUT_DIR_FAILED: 'the output directory cannot be prepared',

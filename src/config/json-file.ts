@@ -99,3 +99,14 @@ export function parseValidated<T>(text: string, file: string, schema: string): T
 export function readValidated<T>(file: string, schema: string): T {
   return parseValidated<T>(fs.readFileSync(file, 'utf8'), file, schema);
 }
+
+/** Locates problems found after validation (a conflict, an unknown name) in
+ * the text they came from, like the schema's own. */
+export function problemLocator(file: string, text: string): (pointer: string, message: string) => Problem {
+  let positions: Map<string, { line: number; column: number }> | undefined;
+  return (pointer, message) => {
+    positions ??= jsonPositions(text);
+    const at = positions.get(pointer);
+    return { file, pointer, line: at?.line, column: at?.column, message };
+  };
+}

@@ -5,7 +5,16 @@ export class Semaphore {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(private readonly limit: number) {}
+  constructor(private limit: number) {}
+
+  /** A new limit (a reloaded policy): waiters get in as room appears. */
+  setLimit(limit: number): void {
+    this.limit = limit;
+    while (this.active < this.limit && this.waiting.length) {
+      this.active++;
+      this.waiting.shift()!();
+    }
+  }
 
   get running(): number {
     return this.active;

@@ -43,6 +43,8 @@ export interface ExecutionResult {
   function: string | undefined;
   input: string | undefined;
   rule: string | undefined;
+  /** The policy's tenant the peer matched. */
+  tenant: string | undefined;
   launch: LaunchResult | undefined;
   queueMs: number;
   totalMs: number;
@@ -50,6 +52,8 @@ export interface ExecutionResult {
 
 export class Executor {
   private readonly slots: Semaphore;
+  /** Per tenant with a maxConcurrent, by tenant name. */
+  private readonly tenantSlots = new Map<string, Semaphore>();
   private requests = 0;
   private active = 0;
   private idleWaiters: Array<() => void> = [];
@@ -94,6 +98,7 @@ export class Executor {
         command: result.command,
         outcome: result.kind,
         reasons: result.reasons,
+        tenant: result.tenant,
         rule: result.rule,
         output: result.outputPath,
         sandboxUid: launch?.sandboxUid,
@@ -122,6 +127,7 @@ export class Executor {
       function: undefined,
       input: undefined,
       rule: undefined,
+      tenant: undefined,
       launch: undefined,
       queueMs: 0,
       totalMs: 0,
@@ -148,6 +154,7 @@ export class Executor {
     const policy = this.options.policy();
     const decision = decide(policy, command, tenant);
     result.rule = decision.rule;
+    result.tenant = decision.tenant?.name;
     if (!decision.allowed) {
       this.writeFailure(result, decision.kind, [decision.reason], false);
       return finish();
@@ -157,6 +164,8 @@ export class Executor {
     result.input = decision.input;
 
     const queuedAt = performance.now();
+    const tenantSlots = this.tenantSemaphore(decision.tenant.name, decision.tenant.grant.maxConcurrent);
+    await tenantSlots?.acquire();
     await this.slots.acquire();
     result.queueMs = performance.now() - queuedAt;
     let launch: LaunchResult;
@@ -176,6 +185,7 @@ export class Executor {
       return finish();
     } finally {
       this.slots.release();
+      tenantSlots?.release();
     }
     result.launch = launch;
     const verdict = classify(launch, {
@@ -188,6 +198,20 @@ export class Executor {
     if (verdict.kind === 'ok') return finish();
     this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
     return finish();
+  }
+
+  /** The tenant's own limit on calls at once: waiting on it first keeps one
+   * tenant's burst from filling every sandbox. */
+  private tenantSemaphore(name: string, limit: number | undefined): Semaphore | undefined {
+    if (limit === undefined) return undefined;
+    let semaphore = this.tenantSlots.get(name);
+    if (!semaphore) {
+      semaphore = new Semaphore(limit);
+      this.tenantSlots.set(name, semaphore);
+    } else {
+      semaphore.setLimit(limit);
+    }
+    return semaphore;
   }
 
   private flags(seccomp: LauncherFilter): number {

@@ -1,14 +1,18 @@
-// The policy decision for one command: paths made canonical first (realpath),
-// then checked against the allowed directories. The decision names the rule
-// that allowed or denied it. The file system calls are synchronous: a few
-// microseconds each on local metadata, where the thread pool costs ten times
-// that (see executor/output-file.ts).
+// The policy decision for one command. In order: who asks (the tenant), paths
+// made canonical (realpath) and checked against the tenant's directories, the
+// checks that hold whatever the policy says, the function allowed. The
+// decision names the rule that allowed or denied it. The file system calls are
+// synchronous: a few microseconds each on local metadata, where the thread
+// pool costs ten times that (see executor/output-file.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../executor/command.js';
 import type { Limits } from '../launcher/protocol.js';
 import type { LauncherFilter } from '../seccomp/launcher-filter.js';
-import { isInside, type AllowedDir, type Policy } from './policy.js';
+import { libraryProblem } from './library-checks.js';
+import type { Policy, TenantPolicy } from './policy.js';
+import { functionRuleFor, type DirRule } from './rules.js';
+import { describePeer, matchTenant } from './tenants.js';
 
 /** Who asks: a peer's credentials (SO_PEERCRED, SO_PEERGROUPS). */
 export interface Tenant {
@@ -21,6 +25,7 @@ export interface Tenant {
 export type Decision =
   | {
       allowed: true;
+      tenant: TenantPolicy;
       library: string;
       function: string;
       input: string | undefined;
@@ -28,12 +33,18 @@ export type Decision =
       limits: Limits;
       seccomp: LauncherFilter;
     }
-  | { allowed: false; kind: 'denied' | 'bad-request' | 'load-error'; reason: string; rule: string | undefined };
+  | {
+      allowed: false;
+      kind: 'denied' | 'bad-request' | 'load-error';
+      reason: string;
+      rule: string | undefined;
+      tenant: TenantPolicy | undefined;
+    };
 
 type Refusal = Extract<Decision, { allowed: false }>;
 
 class Refused extends Error {
-  constructor(readonly refusal: Refusal) {
+  constructor(readonly refusal: Omit<Refusal, 'tenant'>) {
     super(refusal.reason);
   }
 }
@@ -42,77 +53,96 @@ const refuse = (kind: Refusal['kind'], reason: string, rule?: string): never => 
   throw new Refused({ allowed: false, kind, reason, rule });
 };
 
-function covering(dirs: AllowedDir[], file: string): AllowedDir | undefined {
-  return dirs.find((d) => isInside(d.dir, file));
-}
+const listed = (dirs: DirRule[]) => (dirs.length ? dirs.map((d) => d.dir).join(', ') : 'none');
 
-const listed = (dirs: AllowedDir[]) => (dirs.length ? dirs.map((d) => d.dir).join(', ') : 'none');
-
-function exists(file: string): boolean {
-  return fs.existsSync(file);
-}
-
-/** Resolves `what` to a canonical regular file inside one of `dirs`. */
+/** Resolves `lexical` to a canonical regular file inside one of `dirs`. */
 function canonicalFile(
-  policy: Policy,
-  dirs: AllowedDir[],
+  tenant: TenantPolicy,
+  dirs: DirRule[],
   lexical: string,
   what: 'library' | 'input file',
   missingKind: Refusal['kind'],
-): { file: string; rule: string } {
-  const denied = (detail: string) => refuse('denied', `denied by policy '${policy.source}': ${detail}`);
-  if (!covering(dirs, lexical)) {
-    denied(`${what} ${lexical} is not in an allowed ${what === 'library' ? 'library' : 'input'} directory (allowed: ${listed(dirs)})`);
+): { file: string; rule: DirRule } {
+  const field = what === 'library' ? 'libraryDirs' : 'inputDirs';
+  const denied = (detail: string) => refuse('denied', `denied by policy '${tenant.source}': ${detail}`, `${tenant.rule}.${field}`);
+  if (!dirs.some((d) => d.contains(lexical))) {
+    denied(`${what} ${lexical} is not in ${what === 'library' ? 'a library' : 'an input'} directory of ${tenant.label} (${field}: ${listed(dirs)})`);
   }
-  let file: string;
+  let file = '';
   try {
     file = fs.realpathSync.native(lexical);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') refuse(missingKind, `${what} ${lexical} does not exist`);
-    refuse(missingKind, `${what} ${lexical} cannot be accessed: ${code}`);
+    refuse(missingKind, code === 'ENOENT' || code === 'ENOTDIR' ? `${what} ${lexical} does not exist` : `${what} ${lexical} cannot be accessed: ${code}`);
   }
-  const allowedBy = covering(dirs, file!);
-  if (!allowedBy) denied(`${what} ${lexical} resolves to ${file!}, outside the allowed directories (${listed(dirs)})`);
-  const stat = fs.statSync(file!);
+  const allowedBy = dirs.find((d) => d.contains(file));
+  if (!allowedBy) denied(`${what} ${lexical} resolves to ${file}, outside the ${field} of ${tenant.label} (${listed(dirs)})`);
+  const stat = fs.statSync(file);
   if (stat.isDirectory()) refuse(missingKind, `${what} ${lexical} is a directory, not a file`);
   if (!stat.isFile()) refuse(missingKind, `${what} ${lexical} is not a regular file`);
-  return { file: file!, rule: `${allowedBy!.rule} (${allowedBy!.dir})` };
+  return { file, rule: allowedBy! };
 }
 
-function libraryPath(policy: Policy, name: string): string {
+function libraryPath(tenant: TenantPolicy, name: string): string {
   if (path.isAbsolute(name)) return path.resolve(name);
   if (name.includes('/')) {
     refuse('bad-request', `library path '${name}' must be absolute, or a bare file name looked up in the allowed library directories`);
   }
-  for (const { dir } of policy.libraryDirs) {
+  for (const { dir } of tenant.grant.libraryDirs) {
     const candidate = path.join(dir, name);
-    if (exists(candidate)) return candidate;
+    if (fs.existsSync(candidate)) return candidate;
   }
-  return refuse('load-error', `library '${name}' was not found in the allowed library directories (${listed(policy.libraryDirs)})`);
+  return refuse('load-error', `library '${name}' was not found in the library directories of ${tenant.label} (${listed(tenant.grant.libraryDirs)})`);
 }
 
-/** Every tenant gets the policy's defaults until tenants are matched by uid, gid or name. */
-export function decide(policy: Policy, command: Command, tenant: Tenant): Decision {
+function checkFunction(tenant: TenantPolicy, library: string, fn: string): string | undefined {
+  const rules = tenant.grant.functions;
+  if (!rules) return undefined;
+  const rule = functionRuleFor(rules, library);
+  if (!rule) {
+    refuse('denied', `denied by policy '${tenant.source}': ${tenant.label} may call no function of ${library} (no functions rule covers it)`, `${tenant.rule}.functions`);
+  }
+  if (!rule!.allows(fn)) {
+    refuse('denied', `denied by policy '${rule!.source}': function '${fn}' of ${library} is not allowed for ${tenant.label} (${rule!.rule} allows ${rule!.patterns.join(', ')})`, rule!.rule);
+  }
+  return rule!.rule;
+}
+
+export function decide(policy: Policy, command: Command, peer: Tenant): Decision {
+  const match = matchTenant(policy, peer);
+  if (!match.tenant) return { allowed: false, kind: 'denied', reason: `denied by policy '${policy.path}': ${match.reason}`, rule: undefined, tenant: undefined };
+  const tenant = match.tenant;
   try {
-    const library = canonicalFile(policy, policy.libraryDirs, libraryPath(policy, command.library), 'library', 'load-error');
-    let input: { file: string; rule: string } | undefined;
+    const library = canonicalFile(tenant, tenant.grant.libraryDirs, libraryPath(tenant, command.library), 'library', 'load-error');
+    const problem = libraryProblem(library.file, policy.trustedOwners);
+    if (problem) refuse('denied', `refused whatever the policy says: ${problem}`);
+    const functionRule = checkFunction(tenant, library.file, command.function);
+    let input: { file: string; rule: DirRule } | undefined;
     if (command.input !== undefined) {
       if (!path.isAbsolute(command.input)) refuse('bad-request', `input file path '${command.input}' must be absolute`);
-      input = canonicalFile(policy, policy.inputDirs, path.resolve(command.input), 'input file', 'bad-request');
+      input = canonicalFile(tenant, tenant.grant.inputDirs, path.resolve(command.input), 'input file', 'bad-request');
     }
-    const rule = [`library: ${library.rule}`, input ? `input: ${input.rule}` : undefined].filter(Boolean).join('; ');
+    const rule = [
+      `${tenant.label} (${match.by})`,
+      `library: ${library.rule.rule} (${library.rule.dir})`,
+      functionRule ? `function: ${functionRule}` : undefined,
+      input ? `input: ${input.rule.rule} (${input.rule.dir})` : undefined,
+    ]
+      .filter(Boolean)
+      .join('; ');
     return {
       allowed: true,
+      tenant,
       library: library.file,
       function: command.function,
       input: input?.file,
       rule,
-      limits: policy.limits,
-      seccomp: policy.seccomp,
+      limits: tenant.grant.limits,
+      seccomp: tenant.grant.seccomp,
     };
   } catch (error) {
-    if (error instanceof Refused) return error.refusal;
+    if (error instanceof Refused) return { ...error.refusal, tenant };
     throw error;
   }
 }
+

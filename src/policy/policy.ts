@@ -1,54 +1,17 @@
-// The policy in force: which library and input directories a tenant may use,
-// and with which limits. Loaded from a JSON file validated against
-// policies/policy.schema.json. (Tenants matched by uid, gid or name, and
-// several composed files, come with the full policy language.)
+// The policy in force, built from the files as written (policy-files.ts):
+// tenants with their ids resolved, each with a complete grant (what it sets,
+// else the defaults', else the server's), rules compiled (rules.ts), seccomp
+// profiles compiled. Everything that would depend on the order of the files,
+// or is ambiguous, is reported as a conflict instead of being resolved.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readValidated } from '../config/json-file.js';
+import { InvalidJsonFile, type Problem } from '../config/json-file.js';
 import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
-import { launcherFilter, type LauncherFilter } from '../seccomp/launcher-filter.js';
-
-interface LimitsFile {
-  timeoutMs?: number;
-  cpuMs?: number;
-  memory?: string | number;
-  processes?: number;
-  openFiles?: number;
-  output?: string | number;
-  tmp?: string | number;
-}
-
-interface GrantFile {
-  libraryDirs: string[];
-  inputDirs?: string[];
-  limits?: LimitsFile;
-  seccompProfile?: string;
-}
-
-interface PolicyFile {
-  description?: string;
-  defaults: GrantFile;
-}
-
-/** A directory a grant names, canonical, with where the rule came from. */
-export interface AllowedDir {
-  dir: string;
-  /** "defaults.libraryDirs[0]" or "--allow-dir" */
-  rule: string;
-}
-
-export interface Policy {
-  /** The file it came from (named in denial lines). */
-  source: string;
-  libraryDirs: AllowedDir[];
-  inputDirs: AllowedDir[];
-  limits: Limits;
-  /** The seccomp profile calls run under, compiled. */
-  seccomp: LauncherFilter;
-  /** Problems worth a log line that do not make the policy invalid. */
-  warnings: string[];
-}
+import { launcherFilter, NO_FILTER, type LauncherFilter } from '../seccomp/launcher-filter.js';
+import { groupId, userId } from './names.js';
+import { readPolicyFiles, type GrantFile, type LimitsFile, type PolicySource } from './policy-files.js';
+import { dirRule, functionRule, type DirRule, type FunctionRule } from './rules.js';
 
 export const DEFAULT_LIMITS: Limits = {
   timeoutMs: 5000,
@@ -60,7 +23,54 @@ export const DEFAULT_LIMITS: Limits = {
   tmpBytes: 16 * 1024 * 1024,
 };
 
-/** The limits a policy file gives, over the defaults. */
+export const DEFAULT_SECCOMP_PROFILE = 'default';
+
+export interface Grant {
+  libraryDirs: DirRule[];
+  inputDirs: DirRule[];
+  /** Undefined: any function of an allowed library. */
+  functions: FunctionRule[] | undefined;
+  limits: Limits;
+  seccomp: LauncherFilter;
+  /** Calls of the tenant at once; undefined: only the server's limit. */
+  maxConcurrent: number | undefined;
+}
+
+export interface TenantPolicy {
+  /** The tenant's name, or "default". */
+  name: string;
+  /** "tenant 'alice'" or "the default tenant", for messages. */
+  label: string;
+  /** Where it is written: file and rule ("tenants[0]", "defaults"). */
+  source: string;
+  rule: string;
+  uids: number[];
+  gids: number[];
+  grant: Grant;
+}
+
+export interface Policy {
+  /** The file or directory given. */
+  path: string;
+  files: string[];
+  /** sha256 of the files, in order. */
+  hash: string;
+  /** Uids that may own library files and their directories (root always). */
+  trustedOwners: Set<number>;
+  tenants: TenantPolicy[];
+  defaults: TenantPolicy | undefined;
+  /** Problems worth a log line that do not make the policy invalid. */
+  warnings: string[];
+}
+
+export interface LoadOptions {
+  /** Directories every tenant may use for libraries and inputs (fnjail serve --allow-dir). */
+  allowDirs?: string[];
+  /** A seccomp profile replacing every tenant's (fnjail serve --seccomp). */
+  seccomp?: string | undefined;
+}
+
+/** The limits a policy gives, over base. */
 export function limitsFrom(file: LimitsFile | undefined, base: Limits = DEFAULT_LIMITS): Limits {
   const size = (value: string | number | undefined, fallback: number) => (value === undefined ? fallback : parseSize(value));
   return {
@@ -74,58 +84,139 @@ export function limitsFrom(file: LimitsFile | undefined, base: Limits = DEFAULT_
   };
 }
 
-function canonical(dir: string, warnings: string[], rule: string): string {
-  try {
-    return fs.realpathSync(dir);
-  } catch {
-    warnings.push(`${rule}: directory ${dir} does not exist (yet); nothing in it can be used until it does`);
-    return path.resolve(dir);
-  }
-}
-
-export const DEFAULT_SECCOMP_PROFILE = 'default';
-
-/** The policy names a seccomp profile that cannot be used. */
-export class InvalidSeccompProfile extends Error {
-  constructor(
-    readonly profile: string,
-    cause: Error,
-  ) {
-    super(cause.message);
-    this.name = 'InvalidSeccompProfile';
-  }
-}
-
-function compiledProfile(nameOrPath: string): LauncherFilter {
-  try {
-    return launcherFilter(nameOrPath);
-  } catch (error) {
-    throw new InvalidSeccompProfile(nameOrPath, error as Error);
-  }
-}
-
-/** seccompOverride: a profile that replaces the policy's (fnjail serve --seccomp). */
-export function loadPolicy(file: string, extraDirs: string[] = [], seccompOverride?: string): Policy {
-  const parsed = readValidated<PolicyFile>(file, 'policy');
-  const warnings: string[] = [];
-  const dirs = (list: string[] | undefined, field: string): AllowedDir[] => [
-    ...(list ?? []).map((dir, i) => {
-      const rule = `defaults.${field}[${i}]`;
-      return { dir: canonical(dir, warnings, rule), rule };
-    }),
-    ...extraDirs.map((dir) => ({ dir: canonical(dir, warnings, '--allow-dir'), rule: '--allow-dir' })),
-  ];
-  return {
-    source: path.resolve(file),
-    libraryDirs: dirs(parsed.defaults.libraryDirs, 'libraryDirs'),
-    inputDirs: dirs(parsed.defaults.inputDirs, 'inputDirs'),
-    limits: limitsFrom(parsed.defaults.limits),
-    seccomp: compiledProfile(seccompOverride ?? parsed.defaults.seccompProfile ?? DEFAULT_SECCOMP_PROFILE),
-    warnings,
-  };
-}
-
 /** Whether path is dir itself or inside it (so /opt/lib does not allow /opt/library). */
 export function isInside(dir: string, file: string): boolean {
   return dir === '/' || file === dir || file.startsWith(`${dir}/`);
+}
+
+/** Builds the policy; throws InvalidJsonFile listing every problem, located. */
+export function loadPolicy(policyPath: string, options: LoadOptions = {}): Policy {
+  const files = readPolicyFiles(policyPath);
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+
+  // Set once only: in two files, which one wins would depend on their order.
+  const once = <K extends 'defaults' | 'trustedOwners'>(key: K) => {
+    const setters = files.sources.filter((s) => s.document[key] !== undefined);
+    for (const later of setters.slice(1)) {
+      problems.push(later.problemAt(`/${key}`, `${key} are set again here; they are set in ${setters[0]!.file} already (set them in one file)`));
+    }
+    return setters[0];
+  };
+  const defaultsSource = once('defaults');
+  const ownersSource = once('trustedOwners');
+
+  const trustedOwners = new Set<number>([0]);
+  ownersSource?.document.trustedOwners?.forEach((owner, i) => {
+    const uid = typeof owner === 'number' ? owner : userId(owner);
+    if (uid === undefined) problems.push(ownersSource.problemAt(`/trustedOwners/${i}`, `unknown user '${owner}'`));
+    else trustedOwners.add(uid);
+  });
+
+  const canonical = (dir: string, where: string) => {
+    try {
+      return fs.realpathSync(dir);
+    } catch {
+      warnings.push(`${where}: ${dir} does not exist (yet); nothing in it can be used until it does`);
+      return path.resolve(dir);
+    }
+  };
+  const extra = (options.allowDirs ?? []).map((dir) => dirRule('--allow-dir', '(command line)', canonical(dir, '--allow-dir')));
+  const dirs = (source: PolicySource, rule: string, list: string[] | undefined, field: string): DirRule[] | undefined =>
+    list?.map((dir, i) => dirRule(`${rule}.${field}[${i}]`, source.file, canonical(dir, `${source.file}: ${rule}.${field}[${i}]`)));
+  const functions = (source: PolicySource, rule: string, list: GrantFile['functions']): FunctionRule[] | undefined =>
+    list?.map((entry, i) => {
+      const library = canonical(entry.library, `${source.file}: ${rule}.functions[${i}]`);
+      const isDirectory = fs.existsSync(library) && fs.statSync(library).isDirectory();
+      return functionRule(`${rule}.functions[${i}]`, source.file, library, isDirectory, entry.allow);
+    });
+  /** The profile named here (or by --seccomp), else base's, else the default one. */
+  const profileOf = (source: PolicySource, pointer: string, named: string | undefined, base: Grant | undefined): LauncherFilter => {
+    const name = options.seccomp ?? named ?? (base ? undefined : DEFAULT_SECCOMP_PROFILE);
+    if (name === undefined) return base!.seccomp;
+    try {
+      return launcherFilter(name);
+    } catch (error) {
+      const detail =
+        error instanceof InvalidJsonFile
+          ? error.problems.map((p) => `\n  ${p.file}:${p.line ?? '?'}:${p.column ?? '?'}: ${p.pointer}: ${p.message}`).join('')
+          : (error as Error).message;
+      const at = options.seccomp !== undefined ? pointer : `${pointer}/seccompProfile`;
+      problems.push(source.problemAt(at, `seccomp profile '${name}' cannot be used: ${detail}`));
+      return NO_FILTER;
+    }
+  };
+
+  /** A complete grant: the fields set here, else base's. */
+  const grantOf = (source: PolicySource, rule: string, pointer: string, file: GrantFile, base: Grant | undefined): Grant => ({
+    libraryDirs: [...(dirs(source, rule, file.libraryDirs, 'libraryDirs') ?? base?.libraryDirs.filter((d) => d.rule !== '--allow-dir') ?? []), ...extra],
+    inputDirs: [...(dirs(source, rule, file.inputDirs, 'inputDirs') ?? base?.inputDirs.filter((d) => d.rule !== '--allow-dir') ?? []), ...extra],
+    functions: functions(source, rule, file.functions) ?? base?.functions,
+    limits: limitsFrom(file.limits, base?.limits),
+    seccomp: profileOf(source, pointer, file.seccompProfile, base),
+    maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
+  });
+
+  const defaults: TenantPolicy | undefined = defaultsSource && {
+    name: 'default',
+    label: 'the default tenant',
+    source: defaultsSource.file,
+    rule: 'defaults',
+    uids: [],
+    gids: [],
+    grant: grantOf(defaultsSource, 'defaults', '/defaults', defaultsSource.document.defaults!, undefined),
+  };
+
+  // Tenants: names and the ids they match must be unique across all files.
+  const tenants: TenantPolicy[] = [];
+  const names = new Map<string, TenantPolicy>();
+  const byUid = new Map<number, TenantPolicy>();
+  const byGid = new Map<number, TenantPolicy>();
+  for (const source of files.sources) {
+    source.document.tenants?.forEach((t, i) => {
+      const pointer = `/tenants/${i}`;
+      const rule = `tenants[${i}]`;
+      const earlier = names.get(t.name);
+      if (earlier) problems.push(source.problemAt(`${pointer}/name`, `tenant '${t.name}' is defined already in ${earlier.source}`));
+      const tenant: TenantPolicy = {
+        name: t.name,
+        label: `tenant '${t.name}'`,
+        source: source.file,
+        rule,
+        uids: [],
+        gids: [],
+        grant: grantOf(source, rule, pointer, t, defaults?.grant),
+      };
+      const claim = (map: Map<number, TenantPolicy>, id: number | undefined, what: string, at: string, list: number[]) => {
+        if (id === undefined) {
+          problems.push(source.problemAt(at, `unknown ${what}`));
+          return;
+        }
+        const other = map.get(id);
+        if (other && other !== tenant) {
+          problems.push(source.problemAt(at, `${what} (${id}) matches ${other.label} already (${other.source}); one id, one tenant`));
+          return;
+        }
+        map.set(id, tenant);
+        if (!list.includes(id)) list.push(id);
+      };
+      t.match.uids?.forEach((uid, j) => claim(byUid, uid, `uid ${uid}`, `${pointer}/match/uids/${j}`, tenant.uids));
+      t.match.users?.forEach((user, j) => claim(byUid, userId(user), `user '${user}'`, `${pointer}/match/users/${j}`, tenant.uids));
+      t.match.gids?.forEach((gid, j) => claim(byGid, gid, `gid ${gid}`, `${pointer}/match/gids/${j}`, tenant.gids));
+      t.match.groups?.forEach((group, j) => claim(byGid, groupId(group), `group '${group}'`, `${pointer}/match/groups/${j}`, tenant.gids));
+      names.set(t.name, tenant);
+      tenants.push(tenant);
+    });
+  }
+
+  if (problems.length) throw new InvalidJsonFile(files.path, problems);
+  return {
+    path: files.path,
+    files: files.sources.map((s) => s.file),
+    hash: files.hash,
+    trustedOwners,
+    tenants,
+    defaults,
+    warnings,
+  };
 }

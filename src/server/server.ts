@@ -7,8 +7,8 @@ import { FnjailError } from '../errors.js';
 import { Executor, type CompatMode } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import type { Tenant } from '../policy/decide.js';
-import { InvalidSeccompProfile, loadPolicy, type Policy } from '../policy/policy.js';
-import { InvalidJsonFile } from '../config/json-file.js';
+import { DEFAULT_LIMITS } from '../policy/policy.js';
+import { PolicyStore } from '../policy/policy-store.js';
 import { peerCredentials } from './peer-credentials.js';
 import { Session } from './session.js';
 import { listenUnix } from './unix-listener.js';
@@ -45,25 +45,12 @@ function prepareOutputDir(dir: string): void {
   }
 }
 
-function readPolicy(file: string, allowDirs: string[], seccomp: string | undefined): Policy {
-  try {
-    return loadPolicy(file, allowDirs, seccomp);
-  } catch (error) {
-    if (error instanceof InvalidSeccompProfile) {
-      throw new FnjailError('FNJ_SECCOMP_INVALID', `seccomp profile '${error.profile}' cannot be used:\n${error.message}`, 'check it with: fnjail seccomp check <profile>');
-    }
-    if (error instanceof InvalidJsonFile) {
-      throw new FnjailError('FNJ_POLICY_INVALID', `invalid policy:\n${error.message}`, 'fix the file, then start again');
-    }
-    throw new FnjailError('FNJ_POLICY_UNREADABLE', `cannot read the policy ${file}: ${(error as Error).message}`);
-  }
-}
 
 export class FnjailServer {
   readonly launcher: LauncherProcess;
   readonly executor: Executor;
   private readonly listener: net.Server;
-  private readonly policy: Policy;
+  readonly policies: PolicyStore;
   private readonly sockets = new Map<net.Socket, Session>();
 
   constructor(private readonly options: ServerOptions) {
@@ -73,22 +60,21 @@ export class FnjailServer {
     if (!fs.existsSync(options.launcherBinary)) {
       throw new FnjailError('FNJ_LAUNCHER_MISSING', `the sandbox launcher ${options.launcherBinary} is missing`, 'run npm install in the fnjail directory: it builds the launcher');
     }
-    this.policy = readPolicy(options.policyFile, options.allowDirs, options.seccomp);
-    for (const warning of this.policy.warnings) options.logger.warn({ policy: this.policy.source }, warning);
+    this.policies = new PolicyStore(options.policyFile, { allowDirs: options.allowDirs, seccomp: options.seccomp }, options.logger);
     const range = options.uidRange;
     this.launcher = new LauncherProcess({
       binary: options.launcherBinary,
       uidRange: range,
       maxSandboxes: Math.min(options.maxConcurrent, range.last - range.first + 1),
       prepared: options.prepared,
-      tmpBytes: this.policy.limits.tmpBytes,
+      tmpBytes: DEFAULT_LIMITS.tmpBytes,
       freshNetns: options.netns === 'fresh',
       reuse: options.sandboxReuse,
       logger: options.logger,
     });
     this.executor = new Executor({
       launcher: this.launcher,
-      policy: () => this.policy,
+      policy: () => this.policies.current,
       outputDir: options.outputDir,
       outputTemplate: options.outputTemplate,
       compat: options.compat,
@@ -96,15 +82,8 @@ export class FnjailServer {
       logger: options.logger,
       netns: options.netns,
     });
-    const { seccomp } = this.policy;
-    const ownNamespace = options.netns === 'fresh' || (options.netns === 'auto' && seccomp.allowsSockets);
-    const why = options.netns === 'auto' ? ` (--netns auto; the profile ${seccomp.allowsSockets ? 'lets socket() through' : 'refuses socket()'})` : ` (--netns ${options.netns})`;
-    options.logger.info(
-      { seccompProfile: seccomp.name, netns: options.netns },
-      `seccomp profile '${seccomp.name}'; ${ownNamespace ? 'each sandbox gets its own network namespace' : 'sandboxes share one empty network namespace'}${why}`,
-    );
-    if (options.netns === 'shared' && seccomp.allowsSockets) {
-      options.logger.warn(`seccomp profile '${seccomp.name}' lets socket() through and --netns shared puts every sandbox in one network namespace: concurrent calls can reach each other over abstract UNIX sockets`);
+    if (options.netns === 'shared') {
+      options.logger.warn('--netns shared: every sandbox is in one network namespace whatever its seccomp profile; calls whose profile lets socket() through can reach each other over abstract UNIX sockets');
     }
     this.listener = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
@@ -113,6 +92,7 @@ export class FnjailServer {
     prepareOutputDir(this.options.outputDir);
     // Listen first: clients may connect at once; their commands wait for the launcher.
     await listenUnix(this.listener, { path: this.options.socket, mode: this.options.socketMode, backlog: 4096 });
+    this.policies.watch();
     await this.launcher.start();
   }
 
@@ -137,6 +117,7 @@ export class FnjailServer {
   /** Stops accepting, lets running calls finish for graceMs, then cancels the
    * rest; every accepted command is answered before its connection closes. */
   async stop(graceMs = 5000): Promise<void> {
+    this.policies.close();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const session of this.sockets.values()) session.drain();
     const timeout = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
