@@ -2,6 +2,7 @@
 // fnjail: the command line. Subcommands live in their own files.
 import { createRequire } from 'node:module';
 import { FnjailError } from '../errors.js';
+import { policyCommand } from './policy.js';
 import { run } from './run.js';
 import { seccompCommand } from './seccomp.js';
 import { serve } from './serve.js';
@@ -13,6 +14,7 @@ Runs functions from untrusted shared libraries, each call in a fresh sandbox.
 commands:
   serve     run the server (as root)                 fnjail serve --help
   run       run a function through the server        fnjail run --help
+  policy    check a policy, explain its decisions    fnjail policy --help
   seccomp   compile or check a seccomp profile       fnjail seccomp --help
   help      this text
   version   print the version
@@ -26,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running until a signal
     case 'run':
       return run(args);
+    case 'policy':
+      return policyCommand(args);
     case 'seccomp':
       return seccompCommand(args);
     case 'version':
@@ -59,7 +63,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof FnjailError) process.stderr.write(`${error.format()}\n`);
     else process.stderr.write(`fnjail: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
-    if (process.argv[2] === 'serve') process.exit(1);
+    // 2 for a wrong command line, as for an unknown command; 1 for everything else.
+    process.exitCode = error instanceof FnjailError && error.code === 'FNJ_USAGE' ? 2 : 1;
+    if (process.argv[2] === 'serve') process.exit(process.exitCode);
   },
 );

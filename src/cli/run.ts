@@ -23,7 +23,7 @@ options:
 `;
 
 /** Paths relative to the caller's directory mean nothing to the server: resolve them here. */
-function absolutize(word: string, bareAllowed: boolean): string {
+export function absolutize(word: string, bareAllowed: boolean): string {
   if (path.isAbsolute(word) || (bareAllowed && !word.includes('/'))) return word;
   return path.resolve(word);
 }

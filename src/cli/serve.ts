@@ -1,20 +1,19 @@
 // fnjail serve: run the server in the foreground.
-import fs from 'node:fs';
 import {
   DEFAULT_MAX_CONCURRENT,
   DEFAULT_OUTPUT_DIR,
   DEFAULT_OUTPUT_TEMPLATE,
-  DEFAULT_POLICY_FILES,
   DEFAULT_PREPARED,
   DEFAULT_SANDBOX_REUSE,
   DEFAULT_SOCKET,
   DEFAULT_UID_RANGE,
+  defaultPolicyPath,
   defaultSocket,
 } from '../config/defaults.js';
 import { createLogger } from '../log.js';
 import { launcherBinary } from '../paths.js';
 import { FnjailServer } from '../server/server.js';
-import { parse, parseInteger, usageError } from './args.js';
+import { parse, parseInteger, seccompOption, usageError } from './args.js';
 
 export const SERVE_HELP = `usage: fnjail serve [options]
 
@@ -29,8 +28,10 @@ options:
                          what each connecting user may run
   --output-dir DIR       where output files are created (default ${DEFAULT_OUTPUT_DIR});
                          made root-owned 0711: tenants open their own files, list nothing
-  --policy FILE          the policy (default /etc/fnjail/policy.json if it exists,
-                         else the shipped policies/default-policy.json)
+  --policy PATH          the policy: a file, or a directory of *.json files
+                         (docs/policy.md); default: the first that exists of
+                         /etc/fnjail/policy.d, /etc/fnjail/policy.json, the shipped
+                         policies/default-policy.json. Reloaded when it changes
   --allow-dir DIR        a directory whose libraries and input files every tenant may
                          use, on top of the policy (repeatable)
   --compat classic       byte-exact classic error files: "Error: <command> could not
@@ -87,7 +88,7 @@ export async function serve(args: string[]): Promise<void> {
     }
     uidRange = { first, last };
   }
-  const policyFile = values.policy ?? DEFAULT_POLICY_FILES.find((f) => fs.existsSync(f)) ?? DEFAULT_POLICY_FILES.at(-1)!;
+  const policyFile = values.policy ?? defaultPolicyPath();
   const logger = createLogger();
   const server = new FnjailServer({
     socket: values.socket ?? defaultSocket(),
@@ -101,7 +102,7 @@ export async function serve(args: string[]): Promise<void> {
     maxConcurrent: values['max-concurrent'] ? parseInteger('serve', 'max-concurrent', values['max-concurrent'], 1, 4096) : DEFAULT_MAX_CONCURRENT,
     prepared: values.prepared ? parseInteger('serve', 'prepared', values.prepared, 0, 64) : DEFAULT_PREPARED,
     netns: (values.netns as 'auto' | 'fresh' | 'shared' | undefined) ?? 'auto',
-    seccomp: values.seccomp,
+    seccomp: seccompOption('serve', values.seccomp),
     sandboxReuse: values['sandbox-reuse'] ? parseInteger('serve', 'sandbox-reuse', values['sandbox-reuse'], 1, 100000) : DEFAULT_SANDBOX_REUSE,
     launcherBinary,
     logger,

@@ -1,12 +1,14 @@
 // Defaults shared by the server, the CLI and the C client library
 // (clients/c/ipc.h holds the same socket path).
+import fs from 'node:fs';
 import { shippedPolicy } from '../paths.js';
 
 export const DEFAULT_SOCKET = '/run/fnjail/fnjail.sock';
 export const DEFAULT_OUTPUT_DIR = '/var/lib/fnjail/output';
 export const DEFAULT_OUTPUT_TEMPLATE = 'out-XXXXXX';
-/** The admin's policy if present, else the one shipped with fnjail. */
-export const DEFAULT_POLICY_FILES = ['/etc/fnjail/policy.json', shippedPolicy];
+/** The admin's policy (a directory of files, or one file) if present, else the one shipped with fnjail. */
+export const DEFAULT_POLICY_FILES = ['/etc/fnjail/policy.d', '/etc/fnjail/policy.json', shippedPolicy];
+
 export const DEFAULT_UID_RANGE = { first: 1_000_000, last: 1_065_535 };
 export const DEFAULT_MAX_CONCURRENT = 64;
 export const DEFAULT_PREPARED = 2;
@@ -15,4 +17,8 @@ export const DEFAULT_SANDBOX_REUSE = 64;
 /** FNJAIL_SOCKET overrides the default socket for the server, the CLI and the C library alike. */
 export function defaultSocket(): string {
   return process.env.FNJAIL_SOCKET || DEFAULT_SOCKET;
+}
+
+export function defaultPolicyPath(): string {
+  return DEFAULT_POLICY_FILES.find((f) => fs.existsSync(f)) ?? shippedPolicy;
 }

@@ -30,7 +30,9 @@ export class InvalidJsonFile extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+// verbose: errors carry their schema, so that an alternative (oneOf) that has
+// a description is reported as that description, not as each branch's failure.
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
 ajv.addFormat('absolute-path', /^\/(?!.*\0)/);
 const validators = new Map<string, ValidateFunction>();
 
@@ -67,6 +69,11 @@ function describe(error: ErrorObject): { pointer: string; message: string } {
   }
 }
 
+/** V8's message without what line:column says better (the offset, a snippet of the text). */
+function syntaxMessage(error: Error): string {
+  return error.message.replace(/, (\.\.\.)?".*" is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
+}
+
 /** Validates already-read JSON text; returns the value or throws InvalidJsonFile. */
 export function parseValidated<T>(text: string, file: string, schema: string): T {
   let value: unknown;
@@ -75,7 +82,7 @@ export function parseValidated<T>(text: string, file: string, schema: string): T
   } catch (error) {
     const position = syntaxErrorPosition(text, error as Error);
     throw new InvalidJsonFile(file, [
-      { file, pointer: '', line: position?.line, column: position?.column, message: `not valid JSON: ${(error as Error).message}` },
+      { file, pointer: '', line: position?.line, column: position?.column, message: `not valid JSON: ${syntaxMessage(error as Error)}` },
     ]);
   }
   const validate = schemaValidator(schema);
@@ -83,10 +90,18 @@ export function parseValidated<T>(text: string, file: string, schema: string): T
   const positions = jsonPositions(text);
   const seen = new Set<string>();
   const problems: Problem[] = [];
-  for (const error of validate.errors ?? []) {
-    // oneOf/anyOf branches repeat each other; their own summary line is noise.
-    if (error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if') continue;
-    const { pointer, message } = describe(error);
+  const errors = validate.errors ?? [];
+  // An alternative with a description says what is expected in one line; the
+  // failures of its branches below it are noise.
+  const described = errors.filter((e) => (e.keyword === 'oneOf' || e.keyword === 'anyOf') && typeof e.parentSchema?.description === 'string');
+  const underDescribed = (e: ErrorObject) => described.some((d) => d !== e && e.schemaPath.startsWith(`${d.schemaPath}/`) && e.instancePath.startsWith(d.instancePath));
+  for (const error of errors) {
+    if (underDescribed(error)) continue;
+    // Without a description, an alternative's summary line is noise: its branches say more.
+    if (!described.includes(error) && (error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if')) continue;
+    const { pointer, message } = described.includes(error)
+      ? { pointer: error.instancePath, message: `must be ${String(error.parentSchema!.description).replace(/^./, (c) => c.toLowerCase())}` }
+      : describe(error);
     const key = `${pointer}\0${message}`;
     if (seen.has(key)) continue;
     seen.add(key);

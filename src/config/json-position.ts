@@ -74,11 +74,75 @@ export function jsonPositions(text: string): Map<string, Position> {
   return positions;
 }
 
-/** The position of a JSON.parse syntax error ("... at position 42"), if given. */
+/** Where the text stops being JSON: the offset of the first character a
+ * strict JSON reader cannot accept (text.length if the text ends too early). */
+export function syntaxErrorOffset(text: string): number | undefined {
+  let i = 0;
+  class Stop extends Error {}
+  const fail = (): never => {
+    throw new Stop();
+  };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const expect = (c: string) => (text[i] === c ? i++ : fail());
+  const string = () => {
+    expect('"');
+    while (text[i] !== '"') {
+      if (i >= text.length || text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
+      }
+      i++;
+    }
+    i++;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (text[i] === close) return void i++;
+      for (;;) {
+        if (c === '{') {
+          ws();
+          string();
+          ws();
+          expect(':');
+        }
+        value();
+        ws();
+        if (text[i] === close) return void i++;
+        expect(',');
+      }
+    }
+    if (c === '"') return string();
+    const literal = /^(true|false|null|-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?)/.exec(text.slice(i, i + 400));
+    if (!literal) fail();
+    i += literal![0].length;
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : undefined;
+  } catch (error) {
+    if (error instanceof Stop) return i;
+    throw error;
+  }
+}
+
+/** The position of a JSON.parse syntax error: from its message ("... at
+ * position 42") when it says, else found by reading the text again. */
 export function syntaxErrorPosition(text: string, error: Error): Position | undefined {
   const match = /position (\d+)/.exec(error.message);
-  if (!match) return undefined;
-  const offset = Number(match[1]);
+  const offset = match ? Number(match[1]) : syntaxErrorOffset(text);
+  if (offset === undefined) return undefined;
   const before = text.slice(0, offset);
   const line = before.split('\n').length;
   return { line, column: offset - before.lastIndexOf('\n') };

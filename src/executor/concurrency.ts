@@ -33,8 +33,9 @@ export class Semaphore {
   }
 
   release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // the slot passes straight to the next waiter
+    // The slot passes straight to the next waiter, unless a lowered limit wants fewer running.
+    const next = this.active <= this.limit ? this.waiting.shift() : undefined;
+    if (next) next();
     else this.active--;
   }
 }

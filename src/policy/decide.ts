@@ -12,7 +12,7 @@ import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { libraryProblem } from './library-checks.js';
 import type { Policy, TenantPolicy } from './policy.js';
 import { functionRuleFor, type DirRule } from './rules.js';
-import { describePeer, matchTenant } from './tenants.js';
+import { matchTenant } from './tenants.js';
 
 /** Who asks: a peer's credentials (SO_PEERCRED, SO_PEERGROUPS). */
 export interface Tenant {
@@ -53,6 +53,10 @@ const refuse = (kind: Refusal['kind'], reason: string, rule?: string): never => 
   throw new Refused({ allowed: false, kind, reason, rule });
 };
 
+/** The reason of a denial names the file and the rule in it. */
+const deniedBy = (file: string, rule: string, detail: string) => `denied by policy '${file}', rule ${rule}: ${detail}`;
+const deny = (file: string, rule: string, detail: string): never => refuse('denied', deniedBy(file, rule, detail), rule);
+
 const listed = (dirs: DirRule[]) => (dirs.length ? dirs.map((d) => d.dir).join(', ') : 'none');
 
 /** Resolves `lexical` to a canonical regular file inside one of `dirs`. */
@@ -64,7 +68,8 @@ function canonicalFile(
   missingKind: Refusal['kind'],
 ): { file: string; rule: DirRule } {
   const field = what === 'library' ? 'libraryDirs' : 'inputDirs';
-  const denied = (detail: string) => refuse('denied', `denied by policy '${tenant.source}': ${detail}`, `${tenant.rule}.${field}`);
+  const origin = tenant.grant.origin[field];
+  const denied = (detail: string) => deny(origin.source, origin.rule, detail);
   if (!dirs.some((d) => d.contains(lexical))) {
     denied(`${what} ${lexical} is not in ${what === 'library' ? 'a library' : 'an input'} directory of ${tenant.label} (${field}: ${listed(dirs)})`);
   }
@@ -100,17 +105,17 @@ function checkFunction(tenant: TenantPolicy, library: string, fn: string): strin
   if (!rules) return undefined;
   const rule = functionRuleFor(rules, library);
   if (!rule) {
-    refuse('denied', `denied by policy '${tenant.source}': ${tenant.label} may call no function of ${library} (no functions rule covers it)`, `${tenant.rule}.functions`);
+    deny(tenant.grant.origin.functions.source, tenant.grant.origin.functions.rule, `${tenant.label} may call no function of ${library} (no entry covers it)`);
   }
   if (!rule!.allows(fn)) {
-    refuse('denied', `denied by policy '${rule!.source}': function '${fn}' of ${library} is not allowed for ${tenant.label} (${rule!.rule} allows ${rule!.patterns.join(', ')})`, rule!.rule);
+    deny(rule!.source, rule!.rule, `function '${fn}' of ${library} is not allowed for ${tenant.label} (allowed: ${rule!.patterns.join(', ')})`);
   }
   return rule!.rule;
 }
 
 export function decide(policy: Policy, command: Command, peer: Tenant): Decision {
   const match = matchTenant(policy, peer);
-  if (!match.tenant) return { allowed: false, kind: 'denied', reason: `denied by policy '${policy.path}': ${match.reason}`, rule: undefined, tenant: undefined };
+  if (!match.tenant) return { allowed: false, kind: 'denied', reason: deniedBy(policy.path, match.rule, match.reason), rule: match.rule, tenant: undefined };
   const tenant = match.tenant;
   try {
     const library = canonicalFile(tenant, tenant.grant.libraryDirs, libraryPath(tenant, command.library), 'library', 'load-error');

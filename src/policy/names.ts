@@ -3,12 +3,25 @@
 // like where configured).
 import { spawnSync } from 'node:child_process';
 
+function getent(database: 'passwd' | 'group', key: string): string[] | undefined {
+  const result = spawnSync('getent', [database, key], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.split('\n')[0]!.split(':') : undefined;
+}
+
 function lookup(database: 'passwd' | 'group', name: string): number | undefined {
-  const result = spawnSync('getent', [database, name], { encoding: 'utf8' });
-  if (result.status !== 0) return undefined;
-  const id = Number(result.stdout.split(':')[2]);
+  const id = Number(getent(database, name)?.[2]);
   return Number.isInteger(id) ? id : undefined;
 }
 
 export const userId = (name: string) => lookup('passwd', name);
 export const groupId = (name: string) => lookup('group', name);
+
+/** A user's account, by name or uid: what a peer of that user would present. */
+export function account(user: string | number): { name: string; uid: number; gid: number; groups: number[] } | undefined {
+  const entry = getent('passwd', String(user));
+  if (!entry) return undefined;
+  const [name, , uid, gid] = entry as [string, string, string, string];
+  const id = spawnSync('id', ['-G', name], { encoding: 'utf8' });
+  const groups = id.status === 0 ? id.stdout.trim().split(/\s+/).map(Number) : [];
+  return { name, uid: Number(uid), gid: Number(gid), groups: groups.filter((g) => g !== Number(gid)) };
+}

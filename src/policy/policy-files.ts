@@ -1,6 +1,6 @@
 // The policy as written: one file, or a directory of *.json files read in the
-// order of their names. Each file is a whole policy document, validated against
-// policies/policy.schema.json.
+// order of their names (hidden ones left out). Each file is a whole policy
+// document, validated against policies/policy.schema.json.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,18 +59,24 @@ export interface PolicySource {
 export interface PolicyFiles {
   /** What was given: the file or the directory. */
   path: string;
+  /** Every file, in policy order (valid or not). */
+  names: string[];
   sources: PolicySource[];
   /** sha256 of the files' names and contents, in order: names a policy in logs. */
   hash: string;
+  /** What is wrong with the files left out of sources (not JSON, or not valid). */
+  problems: Problem[];
 }
 
-/** Reads and validates every file; throws InvalidJsonFile with every problem of every file. */
+/** Reads and validates every file. The valid ones are returned with the
+ * problems of the others, so that a check reports everything at once. */
 export function readPolicyFiles(policyPath: string): PolicyFiles {
   const resolved = path.resolve(policyPath);
   const files = fs.statSync(resolved).isDirectory()
     ? fs
         .readdirSync(resolved)
-        .filter((name) => name.endsWith('.json'))
+        // Hidden names are editors' (Emacs's .#policy.json lock, swap files): never policy.
+        .filter((name) => name.endsWith('.json') && !name.startsWith('.'))
         .sort()
         .map((name) => path.join(resolved, name))
     : [resolved];
@@ -83,7 +89,13 @@ export function readPolicyFiles(policyPath: string): PolicyFiles {
   const sources: PolicySource[] = [];
   const problems: Problem[] = [];
   for (const file of files) {
-    const text = fs.readFileSync(file, 'utf8');
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push({ file, pointer: '', line: undefined, column: undefined, message: `cannot be read: ${(error as Error).message}` });
+      continue;
+    }
     hash.update(`${path.basename(file)}\0${text}\0`);
     try {
       sources.push({ file, document: parseValidated<PolicyDocument>(text, file, 'policy'), problemAt: problemLocator(file, text) });
@@ -92,6 +104,5 @@ export function readPolicyFiles(policyPath: string): PolicyFiles {
       problems.push(...error.problems);
     }
   }
-  if (problems.length) throw new InvalidJsonFile(resolved, problems);
-  return { path: resolved, sources, hash: hash.digest('hex') };
+  return { path: resolved, names: files, sources, hash: hash.digest('hex'), problems };
 }

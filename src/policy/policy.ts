@@ -8,7 +8,7 @@ import path from 'node:path';
 import { InvalidJsonFile, type Problem } from '../config/json-file.js';
 import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
-import { launcherFilter, NO_FILTER, type LauncherFilter } from '../seccomp/launcher-filter.js';
+import { launcherFilter, NO_FILTER, profileErrorDetail, type LauncherFilter } from '../seccomp/launcher-filter.js';
 import { groupId, userId } from './names.js';
 import { readPolicyFiles, type GrantFile, type LimitsFile, type PolicySource } from './policy-files.js';
 import { dirRule, functionRule, type DirRule, type FunctionRule } from './rules.js';
@@ -34,6 +34,9 @@ export interface Grant {
   seccomp: LauncherFilter;
   /** Calls of the tenant at once; undefined: only the server's limit. */
   maxConcurrent: number | undefined;
+  /** Where each list is written ("defaults.inputDirs" in a.json when a tenant
+   * inherits it), for the denials that name the list as a whole. */
+  origin: Record<'libraryDirs' | 'inputDirs' | 'functions', { rule: string; source: string }>;
 }
 
 export interface TenantPolicy {
@@ -92,8 +95,13 @@ export function isInside(dir: string, file: string): boolean {
 /** Builds the policy; throws InvalidJsonFile listing every problem, located. */
 export function loadPolicy(policyPath: string, options: LoadOptions = {}): Policy {
   const files = readPolicyFiles(policyPath);
-  const problems: Problem[] = [];
+  const problems: Problem[] = [...files.problems];
   const warnings: string[] = [];
+  // Whoever can change the policy decides who may run what: say so when that is not only its owner.
+  for (const file of new Set([files.path, ...files.sources.map((source) => source.file)])) {
+    const mode = fs.statSync(file).mode;
+    if (mode & 0o022) warnings.push(`${file} is writable by ${mode & 0o002 ? 'others' : 'its group'} (mode 0${(mode & 0o7777).toString(8)}): whoever can change the policy decides who may run what`);
+  }
 
   // Set once only: in two files, which one wins would depend on their order.
   const once = <K extends 'defaults' | 'trustedOwners'>(key: K) => {
@@ -124,12 +132,18 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const extra = (options.allowDirs ?? []).map((dir) => dirRule('--allow-dir', '(command line)', canonical(dir, '--allow-dir')));
   const dirs = (source: PolicySource, rule: string, list: string[] | undefined, field: string): DirRule[] | undefined =>
     list?.map((dir, i) => dirRule(`${rule}.${field}[${i}]`, source.file, canonical(dir, `${source.file}: ${rule}.${field}[${i}]`)));
-  const functions = (source: PolicySource, rule: string, list: GrantFile['functions']): FunctionRule[] | undefined =>
-    list?.map((entry, i) => {
-      const library = canonical(entry.library, `${source.file}: ${rule}.functions[${i}]`);
+  const functions = (source: PolicySource, rule: string, pointer: string, list: GrantFile['functions']): FunctionRule[] | undefined => {
+    const libraries = list?.map((entry, i) => canonical(entry.library, `${source.file}: ${rule}.functions[${i}]`));
+    return list?.map((entry, i) => {
+      const library = libraries![i]!;
+      const first = libraries!.indexOf(library);
+      if (first < i) {
+        problems.push(source.problemAt(`${pointer}/functions/${i}/library`, `${library} has an entry already (${rule}.functions[${first}]); put its functions in one entry`));
+      }
       const isDirectory = fs.existsSync(library) && fs.statSync(library).isDirectory();
       return functionRule(`${rule}.functions[${i}]`, source.file, library, isDirectory, entry.allow);
     });
+  };
   /** The profile named here (or by --seccomp), else base's, else the default one. */
   const profileOf = (source: PolicySource, pointer: string, named: string | undefined, base: Grant | undefined): LauncherFilter => {
     const name = options.seccomp ?? named ?? (base ? undefined : DEFAULT_SECCOMP_PROFILE);
@@ -137,10 +151,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     try {
       return launcherFilter(name);
     } catch (error) {
-      const detail =
-        error instanceof InvalidJsonFile
-          ? error.problems.map((p) => `\n  ${p.file}:${p.line ?? '?'}:${p.column ?? '?'}: ${p.pointer}: ${p.message}`).join('')
-          : (error as Error).message;
+      const detail = profileErrorDetail(error);
       const at = options.seccomp !== undefined ? pointer : `${pointer}/seccompProfile`;
       problems.push(source.problemAt(at, `seccomp profile '${name}' cannot be used: ${detail}`));
       return NO_FILTER;
@@ -148,14 +159,19 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   };
 
   /** A complete grant: the fields set here, else base's. */
-  const grantOf = (source: PolicySource, rule: string, pointer: string, file: GrantFile, base: Grant | undefined): Grant => ({
-    libraryDirs: [...(dirs(source, rule, file.libraryDirs, 'libraryDirs') ?? base?.libraryDirs.filter((d) => d.rule !== '--allow-dir') ?? []), ...extra],
-    inputDirs: [...(dirs(source, rule, file.inputDirs, 'inputDirs') ?? base?.inputDirs.filter((d) => d.rule !== '--allow-dir') ?? []), ...extra],
-    functions: functions(source, rule, file.functions) ?? base?.functions,
-    limits: limitsFrom(file.limits, base?.limits),
-    seccomp: profileOf(source, pointer, file.seccompProfile, base),
-    maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
-  });
+  const grantOf = (source: PolicySource, rule: string, pointer: string, file: GrantFile, base: Grant | undefined): Grant => {
+    const origin = (field: keyof Grant['origin']) =>
+      file[field] === undefined && base ? base.origin[field] : { rule: `${rule}.${field}`, source: source.file };
+    return {
+      libraryDirs: [...(dirs(source, rule, file.libraryDirs, 'libraryDirs') ?? base?.libraryDirs.filter((d) => d.rule !== '--allow-dir') ?? []), ...extra],
+      inputDirs: [...(dirs(source, rule, file.inputDirs, 'inputDirs') ?? base?.inputDirs.filter((d) => d.rule !== '--allow-dir') ?? []), ...extra],
+      functions: functions(source, rule, pointer, file.functions) ?? base?.functions,
+      limits: limitsFrom(file.limits, base?.limits),
+      seccomp: profileOf(source, pointer, file.seccompProfile, base),
+      maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
+      origin: { libraryDirs: origin('libraryDirs'), inputDirs: origin('inputDirs'), functions: origin('functions') },
+    };
+  };
 
   const defaults: TenantPolicy | undefined = defaultsSource && {
     name: 'default',
@@ -194,7 +210,8 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
         }
         const other = map.get(id);
         if (other && other !== tenant) {
-          problems.push(source.problemAt(at, `${what} (${id}) matches ${other.label} already (${other.source}); one id, one tenant`));
+          const named = what.startsWith('uid') || what.startsWith('gid') ? what : `${what} (${byUid === map ? 'uid' : 'gid'} ${id})`;
+          problems.push(source.problemAt(at, `${named} matches ${other.label} already (${other.source}); one id, one tenant`));
           return;
         }
         map.set(id, tenant);
@@ -209,7 +226,12 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     });
   }
 
-  if (problems.length) throw new InvalidJsonFile(files.path, problems);
+  if (problems.length) {
+    // As an admin reads them: file by file in policy order, top to bottom.
+    const order = (p: Problem) => [files.names.indexOf(p.file), p.line ?? 0, p.column ?? 0];
+    problems.sort((a, b) => order(a).reduce((diff, value, i) => diff || value - order(b)[i]!, 0));
+    throw new InvalidJsonFile(files.path, problems);
+  }
   return {
     path: files.path,
     files: files.sources.map((s) => s.file),

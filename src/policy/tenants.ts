@@ -5,7 +5,7 @@
 import type { Tenant } from './decide.js';
 import type { Policy, TenantPolicy } from './policy.js';
 
-export type TenantMatch = { tenant: TenantPolicy; by: string } | { tenant: undefined; reason: string };
+export type TenantMatch = { tenant: TenantPolicy; by: string } | { tenant: undefined; reason: string; rule: string };
 
 export function describePeer(peer: Tenant): string {
   const groups = peer.groups.length ? `, groups ${peer.groups.join(',')}` : '';
@@ -22,12 +22,14 @@ export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
     return { tenant: byGroup[0]!, by: `gid ${gid}` };
   }
   if (byGroup.length > 1) {
-    const which = byGroup.map((t) => `${t.label} (gid ${gids.find((g) => t.gids.includes(g))})`).join(' and ');
+    const which = byGroup.map((t) => `${t.label} (gid ${gids.find((g) => t.gids.includes(g))}, ${t.source})`).join(' and ');
     return {
       tenant: undefined,
+      // Named with their files when these differ: tenants[0] of a.json and of b.json are two tenants.
+      rule: byGroup.map((t) => `${t.rule}.match${new Set(byGroup.map((b) => b.source)).size > 1 ? ` (${t.source})` : ''}`).join(' and '),
       reason: `${describePeer(peer)} matches ${which} through its groups; give the user a tenant of its own (by uid or name), or remove the overlap`,
     };
   }
   if (policy.defaults) return { tenant: policy.defaults, by: 'no tenant matched' };
-  return { tenant: undefined, reason: `no tenant matches ${describePeer(peer)}, and the policy has no defaults` };
+  return { tenant: undefined, rule: 'tenants', reason: `no tenant matches ${describePeer(peer)}, and the policy has no defaults` };
 }

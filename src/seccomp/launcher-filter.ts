@@ -1,9 +1,11 @@
 // A profile as the launcher needs it: compiled once (supervised: refused calls
 // are named by the sandbox's supervisor), with the facts the executor acts on.
+import fs from 'node:fs';
+import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
 import { SECCOMP_RET, type Notify } from './actions.js';
 import { compileProfile } from './compile.js';
 import { outcome } from './outcomes.js';
-import { loadProfile, type Profile } from './profile.js';
+import { parseProfile, profilePath, SHIPPED_PROFILES_DIR, type Profile } from './profile.js';
 import { syscallNumber } from './syscalls.js';
 
 export interface LauncherFilter {
@@ -45,15 +47,37 @@ function letsThrough(profile: Profile, names: string[]): boolean {
 /** The calls that create what lives in an IPC namespace. */
 const IPC_CREATORS = ['shmget', 'semget', 'msgget', 'mq_open'];
 
+/** Compiled filters by file and text: a profile edited since is compiled again. */
 const cache = new Map<string, LauncherFilter>();
 
+/** The shipped profiles' names, for messages. */
+function shippedProfiles(): string[] {
+  return fs
+    .readdirSync(SHIPPED_PROFILES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length));
+}
+
 /** Loads and compiles a profile ("default", a path, or "none"); throws
- * InvalidJsonFile or ProgramTooLarge with what is wrong. */
+ * InvalidJsonFile or ProgramTooLarge with what is wrong, or an Error naming
+ * the profiles there are. */
 export function launcherFilter(nameOrPath: string): LauncherFilter {
   if (nameOrPath === 'none') return NO_FILTER;
-  let filter = cache.get(nameOrPath);
+  const file = profilePath(nameOrPath);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && file !== nameOrPath) {
+      throw new Error(`no such profile; shipped: ${shippedProfiles().join(', ')}; or an absolute path to a profile file, or none`);
+    }
+    throw new Error(`cannot read ${file}: ${code ?? (error as Error).message}`);
+  }
+  const key = `${file}\0${text}`;
+  let filter = cache.get(key);
   if (!filter) {
-    const profile = loadProfile(nameOrPath);
+    const profile = parseProfile(text, file);
     const compiled = compileProfile(profile, { supervised: true });
     filter = {
       name: profile.name,
@@ -62,7 +86,13 @@ export function launcherFilter(nameOrPath: string): LauncherFilter {
       allowsSockets: letsThrough(profile, ['socket']),
       allowsIpc: letsThrough(profile, IPC_CREATORS),
     };
-    cache.set(nameOrPath, filter);
+    cache.set(key, filter);
   }
   return filter;
+}
+
+/** What launcherFilter threw, in one message (each problem of a profile file on its own line). */
+export function profileErrorDetail(error: unknown): string {
+  if (error instanceof InvalidJsonFile) return error.problems.map((p) => `\n  ${formatProblem(p)}`).join('');
+  return (error as Error).message;
 }

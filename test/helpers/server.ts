@@ -20,6 +20,8 @@ export interface StartOptions {
   area?: TestArea;
   /** The policy, or a function making it for the area (default: the area's libraries and data). */
   policy?: object | ((area: TestArea) => object);
+  /** A policy file or directory made by the test, instead of policy. */
+  policyPath?: (area: TestArea) => string;
   args?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
@@ -28,7 +30,7 @@ export interface StartOptions {
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const area = options.area ?? createTestArea();
   const policy = typeof options.policy === 'function' ? options.policy(area) : options.policy;
-  const policyFile = writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
+  const policyFile = options.policyPath?.(area) ?? writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
   const socket = path.join(area.root, 'fnjail.sock');
   const range = uidRangeForThisProcess();
   const args = [
@@ -92,4 +94,28 @@ export function launcherPid(server: TestServer): number {
 
 export function readOutput(file: string): string {
   return fs.readFileSync(file, 'utf8');
+}
+
+/** The first `count` log lines from index `from` on that satisfy `match`, waiting for them up to timeoutMs. */
+export async function waitForLogs(
+  server: TestServer,
+  match: (line: Record<string, unknown>) => boolean,
+  options: { from?: number; count?: number; timeoutMs?: number } = {},
+): Promise<Array<Record<string, unknown>>> {
+  const { from = 0, count = 1, timeoutMs = 5000 } = options;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = server.logs.slice(from).filter(match);
+    if (found.length >= count) return found.slice(0, count);
+    if (Date.now() > deadline) throw new Error(`${found.length} of ${count} log lines within ${timeoutMs} ms; log:\n${server.logs.map((l) => JSON.stringify(l)).join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export async function waitForLog(
+  server: TestServer,
+  match: (line: Record<string, unknown>) => boolean,
+  options: { from?: number; timeoutMs?: number } = {},
+): Promise<Record<string, unknown>> {
+  return (await waitForLogs(server, match, options))[0]!;
 }

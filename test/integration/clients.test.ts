@@ -99,7 +99,7 @@ describe('the fnjail CLI', () => {
       () => assert.fail('should fail'),
       (error: { code: number; stderr: string }) => error,
     );
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 2);
     assert.match(result.stderr, /\[FNJ_USAGE\]\n {2}hint: see fnjail run --help/);
   });
 });

@@ -45,8 +45,8 @@ describe('the shipped default policy and example libraries', () => {
 
   it('allows nothing else', async () => {
     const { stdout } = await fnjail('/usr/lib/x86_64-linux-gnu/libc.so.6', 'getpid');
-    assert.match(stdout, /^Error: .* could not be executed\.\nReason: denied by policy '.*default-policy\.json': library .* is not in a library directory of the default tenant/);
+    assert.match(stdout, /^Error: .* could not be executed\.\nReason: denied by policy '.*default-policy\.json', rule defaults\.libraryDirs: library .* is not in a library directory of the default tenant/);
     const input = await fnjail('libbasic.so', 'cat', '/etc/hostname');
-    assert.match(input.stdout, /Reason: denied by policy '.*': input file \/etc\/hostname is not in an input directory of the default tenant/);
+    assert.match(input.stdout, /Reason: denied by policy '.*', rule defaults\.inputDirs: input file \/etc\/hostname is not in an input directory of the default tenant/);
   });
 });

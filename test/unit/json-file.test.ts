@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidJsonFile, parseValidated } from '../../src/config/json-file.js';
-import { jsonPositions } from '../../src/config/json-position.js';
+import { jsonPositions, syntaxErrorOffset } from '../../src/config/json-position.js';
 
 describe('JSON files people edit', () => {
   it('maps JSON pointers to lines and columns', () => {
@@ -27,5 +27,28 @@ describe('JSON files people edit', () => {
 
   it('locates a syntax error', () => {
     assert.throws(() => parseValidated('{\n  "defaults": {,}\n}', 'p.json', 'policy'), /^InvalidJsonFile: p\.json:2:16: \(top level\): not valid JSON/);
+  });
+
+  it('locates syntax errors whose message gives no position (a trailing comma in a list)', () => {
+    assert.throws(() => parseValidated('{\n  "tenants": [\n    {},\n  ]\n}', 'p.json', 'policy'), /^InvalidJsonFile: p\.json:4:3: \(top level\): not valid JSON: Unexpected token '\]'$/);
+    assert.equal(syntaxErrorOffset('{"a": tru}'), 6);
+    assert.equal(syntaxErrorOffset('"x\\q"'), 3);
+    assert.equal(syntaxErrorOffset('{"a": [1, {"b": null}], "c": -1.5e3, "d": "\\u00e9"}'), undefined);
+  });
+
+  it('finds a syntax error where V8 says it is, when V8 says', () => {
+    const broken = ['{"a":1,}', '{"a" 1}', '{"a":1', '[1 2]', '{"a":1}}', '{"a":"x\n"}', '[01]', '{"a":.5}', '', '  '];
+    for (const text of broken) {
+      let message = '';
+      try {
+        JSON.parse(text);
+        assert.fail(`${JSON.stringify(text)} parsed`);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      const v8 = /position (\d+)/.exec(message);
+      if (v8) assert.equal(syntaxErrorOffset(text), Number(v8[1]), `${JSON.stringify(text)}: ${message}`);
+      else assert.notEqual(syntaxErrorOffset(text), undefined, `${JSON.stringify(text)}: ${message}`);
+    }
   });
 });

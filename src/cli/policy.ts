@@ -1,0 +1,193 @@
+// fnjail policy: check a policy as the server would load it, or explain what
+// it decides for one command and one user, naming the rule.
+import { spawnSync } from 'node:child_process';
+import { defaultPolicyPath } from '../config/defaults.js';
+import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
+import { formatSize } from '../config/size.js';
+import { parseCommand } from '../executor/command.js';
+import type { Limits } from '../launcher/protocol.js';
+import { decide, type Tenant } from '../policy/decide.js';
+import { account } from '../policy/names.js';
+import { loadPolicy, type Policy, type TenantPolicy } from '../policy/policy.js';
+import { describePeer } from '../policy/tenants.js';
+import { parse, parseInteger, seccompOption, usageError } from './args.js';
+import { absolutize } from './run.js';
+
+export const POLICY_HELP = `usage: fnjail policy check [--policy PATH | PATH]
+       fnjail policy explain [options] <libname> [<funcname> [<filename>]]
+
+A policy is one JSON file, or a directory of *.json files read in the order of
+their names (docs/policy.md). Without a path, the server's default: the first
+that exists of /etc/fnjail/policy.d, /etc/fnjail/policy.json and the shipped
+policies/default-policy.json.
+
+commands:
+  check     validate the policy as the server would load it; print every
+            problem as file:line:column: /json/pointer: what is wrong.
+            Exit 0 if valid, 1 if not
+  explain   print what the policy decides for the command sent by a user, and
+            the rule that decides it. Exit 0 if allowed, 1 if refused
+
+options of explain:
+  --policy PATH     the policy (default: as above)
+  --uid N           the user asking (default: you); gid and groups from its account
+  --user NAME       the same, by name
+  --gid N           its primary group (default: from the account, else = uid)
+  --groups G,G,...  its supplementary groups, replacing the account's ('' for none)
+  --allow-dir DIR   as fnjail serve --allow-dir (repeatable)
+  --seccomp PROFILE as fnjail serve --seccomp
+  --help            this text
+`;
+
+export async function policyCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse('policy', args, {
+    policy: { type: 'string' },
+    uid: { type: 'string' },
+    user: { type: 'string' },
+    gid: { type: 'string' },
+    groups: { type: 'string' },
+    'allow-dir': { type: 'string', multiple: true },
+    seccomp: { type: 'string' },
+    help: { type: 'boolean' },
+  });
+  if (values.help) {
+    process.stdout.write(POLICY_HELP);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (command === 'check') {
+    const explainOnly = (['uid', 'user', 'gid', 'groups', 'allow-dir', 'seccomp'] as const).find((o) => values[o] !== undefined);
+    if (explainOnly) throw usageError('policy', `--${explainOnly} is an option of explain`);
+    if (rest.length > 1 || (rest.length === 1 && values.policy !== undefined)) throw usageError('policy', 'expected one policy: fnjail policy check <file|dir>');
+    return check(rest[0] ?? values.policy ?? defaultPolicyPath());
+  }
+  if (command === 'explain') {
+    if (rest.length < 1 || rest.length > 3) throw usageError('policy', 'expected the command: fnjail policy explain [options] <libname> [<funcname> [<filename>]]');
+    const peer = peerFrom(values);
+    const options = { allowDirs: values['allow-dir'], seccomp: seccompOption('policy', values.seccomp) };
+    const policyPath = values.policy ?? defaultPolicyPath();
+    const policy = loadOrReport(() => loadPolicy(policyPath, options), policyPath);
+    return policy ? explain(policy, peer, rest.map((word, i) => (i === 1 ? word : absolutize(word, i === 0))).join(' ')) : 1;
+  }
+  throw usageError('policy', command === undefined ? 'expected check or explain' : `unknown policy command '${command}'`);
+}
+
+/** Loads the policy; prints its problems and returns undefined if it is not valid. */
+function loadOrReport(load: () => Policy, policyPath: string): Policy | undefined {
+  try {
+    const policy = load();
+    for (const warning of policy.warnings) process.stderr.write(`warning: ${warning}\n`);
+    return policy;
+  } catch (error) {
+    if (error instanceof InvalidJsonFile) {
+      for (const problem of error.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+      const count = error.problems.length;
+      process.stderr.write(`${policyPath}: invalid: ${count} problem${count === 1 ? '' : 's'}\n`);
+      return undefined;
+    }
+    if ((error as NodeJS.ErrnoException).code !== undefined) {
+      process.stderr.write(`fnjail: cannot read the policy ${policyPath}: ${(error as Error).message}\n`);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+function check(policyPath: string): number {
+  const policy = loadOrReport(() => loadPolicy(policyPath), policyPath);
+  if (!policy) return 1;
+  const tenants = policy.tenants.map((t) => `  ${t.label} (${t.source}, ${t.rule}): ${matches(t)}`);
+  process.stdout.write(
+    [
+      `${policy.path}: valid (sha256 ${policy.hash})`,
+      `files: ${policy.files.join(', ')}`,
+      ...(tenants.length ? ['tenants:', ...tenants] : ['tenants: none']),
+      policy.defaults ? `defaults: ${policy.defaults.source}` : 'defaults: none (a user no tenant matches is refused)',
+    ].join('\n') + '\n',
+  );
+  return 0;
+}
+
+function matches(t: TenantPolicy): string {
+  const ids = [t.uids.length ? `uids ${t.uids.join(',')}` : '', t.gids.length ? `gids ${t.gids.join(',')}` : ''];
+  return `matches ${ids.filter(Boolean).join('; ')}`;
+}
+
+type PeerOptions = { uid?: string; user?: string; gid?: string; groups?: string };
+
+/** The credentials the server would see from the user: SO_PEERCRED and SO_PEERGROUPS. */
+function peerFrom(values: PeerOptions): Tenant {
+  if (values.uid !== undefined && values.user !== undefined) throw usageError('policy', 'give --uid or --user, not both');
+  const id = (option: string, text: string) => parseInteger('policy', option, text, 0, 4294967294);
+  let peer: Tenant;
+  if (values.user !== undefined) {
+    const found = account(values.user);
+    if (!found) throw usageError('policy', `unknown user '${values.user}'`);
+    peer = { uid: found.uid, gid: found.gid, groups: found.groups, pid: 0 };
+  } else if (values.uid !== undefined) {
+    const uid = id('uid', values.uid);
+    const found = account(uid);
+    peer = found ? { uid, gid: found.gid, groups: found.groups, pid: 0 } : { uid, gid: uid, groups: [], pid: 0 };
+  } else {
+    peer = { uid: process.getuid!(), gid: process.getgid!(), groups: process.getgroups!().filter((g) => g !== process.getgid!()), pid: process.pid };
+  }
+  if (values.gid !== undefined) peer.gid = id('gid', values.gid);
+  if (values.groups !== undefined) peer.groups = values.groups === '' ? [] : values.groups.split(',').map((g) => id('groups', g));
+  return peer;
+}
+
+function explain(policy: Policy, peer: Tenant, text: string): number {
+  const parsed = parseCommand(text);
+  if (!parsed.ok) throw usageError('policy', parsed.reason);
+  const decision = decide(policy, parsed.command, peer);
+  const lines = [`policy: ${policy.path} (sha256 ${policy.hash.slice(0, 12)})`, `user: ${describePeer(peer)}`, `command: ${parsed.text}`];
+  if (!decision.allowed) {
+    lines.push(
+      `tenant: ${decision.tenant ? `${decision.tenant.label} (${decision.tenant.source}, ${decision.tenant.rule})` : 'none'}`,
+      `decision: refused (${decision.kind})`,
+      `rule: ${decision.rule ?? '(none: a check that holds whatever the policy says)'}`,
+      `Reason: ${decision.reason}`,
+    );
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 1;
+  }
+  const input = decision.input === undefined ? undefined : inputAccess(decision.input, peer);
+  lines.push(
+    `tenant: ${decision.tenant.label} (${decision.tenant.source}, ${decision.tenant.rule})`,
+    `decision: ${input?.readable === false ? 'refused when run' : 'allowed'}`,
+    `rule: ${decision.rule}`,
+    `library: ${decision.library}`,
+    `function: ${decision.function}`,
+    ...(input ? [`input: ${decision.input} (${input.note})`] : []),
+    `limits: ${describeLimits(decision.limits)}`,
+    `seccomp profile: ${decision.seccomp.name}`,
+    `max concurrent: ${decision.tenant.grant.maxConcurrent ?? "the server's limit"}`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return input?.readable === false ? 1 : 0;
+}
+
+/**
+ * The server opens an input file with the tenant's credentials (sandbox/access.c);
+ * here a shell with them tries the same open. Only root can take other credentials.
+ */
+function inputAccess(file: string, peer: Tenant): { readable: boolean | undefined; note: string } {
+  if (process.getuid!() !== 0) return { readable: undefined, note: 'whether the user may read it is checked when the call runs; explain as root to check it now' };
+  const groups = peer.groups.length ? `--groups=${peer.groups.join(',')}` : '--clear-groups';
+  const result = spawnSync('setpriv', [`--reuid=${peer.uid}`, `--regid=${peer.gid}`, groups, 'sh', '-c', ': < "$1"', 'sh', file], { encoding: 'utf8' });
+  if (result.status === 0) return { readable: true, note: `uid ${peer.uid} can read it` };
+  const why = /: ([^:\n]+)\n?$/.exec(result.stderr)?.[1] ?? result.stderr.trim();
+  return { readable: false, note: `uid ${peer.uid} cannot read it: ${why}` };
+}
+
+function describeLimits(l: Limits): string {
+  return [
+    `timeout ${l.timeoutMs} ms`,
+    `CPU ${l.cpuMs} ms`,
+    `memory ${formatSize(l.memoryBytes)}`,
+    `processes ${l.maxProcs}`,
+    `open files ${l.maxFiles}`,
+    `output ${formatSize(l.outputBytes)}`,
+    `/tmp ${formatSize(l.tmpBytes)}`,
+  ].join(', ');
+}
