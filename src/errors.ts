@@ -13,6 +13,7 @@ export const errorCodes = {
   FNJ_SOCKET_IN_USE: 'another server is listening on the socket',
   FNJ_SOCKET_FAILED: 'the socket cannot be created',
   FNJ_OUTPUT_DIR_FAILED: 'the output directory cannot be prepared',
+  FNJ_METRICS_FAILED: 'the metrics listener cannot start',
   FNJ_CONNECT_FAILED: 'the client cannot reach the server',
   FNJ_NO_REPLY: 'the server closed the connection without a reply',
 } as const;

@@ -1,4 +1,5 @@
 // Where the installed parts of fnjail live, relative to this package.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,3 +8,8 @@ export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 export const launcherBinary = path.join(packageRoot, 'sandbox', 'build', 'fnjail-launcher');
 export const policiesDir = path.join(packageRoot, 'policies');
 export const shippedPolicy = path.join(policiesDir, 'default-policy.json');
+
+/** fnjail's version, from its package.json. */
+export function fnjailVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // fnjail: the command line. Subcommands live in their own files.
-import { createRequire } from 'node:module';
 import { FnjailError } from '../errors.js';
+import { fnjailVersion } from '../paths.js';
 import { policyCommand } from './policy.js';
 import { run } from './run.js';
 import { seccompCommand } from './seccomp.js';
 import { serve } from './serve.js';
+import { statsCommand } from './stats.js';
+import { topCommand } from './top.js';
 
 const HELP = `usage: fnjail <command> [options]
 
@@ -16,6 +18,8 @@ commands:
   run       run a function through the server        fnjail run --help
   policy    check a policy, explain its decisions    fnjail policy --help
   seccomp   compile or check a seccomp profile       fnjail seccomp --help
+  stats     show the server's counters and latency   fnjail stats --help
+  top       watch running executions live            fnjail top --help
   help      this text
   version   print the version
 `;
@@ -32,10 +36,13 @@ async function main(argv: string[]): Promise<number> {
       return policyCommand(args);
     case 'seccomp':
       return seccompCommand(args);
+    case 'stats':
+      return statsCommand(args);
+    case 'top':
+      return topCommand(args);
     case 'version':
     case '--version': {
-      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
-      process.stdout.write(`fnjail ${pkg.version}\n`);
+      process.stdout.write(`fnjail ${fnjailVersion()}\n`);
       return 0;
     }
     case undefined:

@@ -10,8 +10,12 @@ import {
   defaultPolicyPath,
   defaultSocket,
 } from '../config/defaults.js';
-import { createLogger } from '../log.js';
-import { launcherBinary } from '../paths.js';
+import { FnjailError } from '../errors.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { createLog, type LogFormat } from '../log.js';
+import { MetricsListener, parseListenAddress } from '../metrics/metrics-listener.js';
+import { renderMetrics } from '../metrics/prometheus.js';
+import { fnjailVersion, launcherBinary } from '../paths.js';
 import { FnjailServer } from '../server/server.js';
 import { parse, parseInteger, seccompOption, usageError } from './args.js';
 
@@ -20,7 +24,9 @@ export const SERVE_HELP = `usage: fnjail serve [options]
 Runs the fnjail server in the foreground: tenants connect to its UNIX socket and
 send "<libname> [<funcname> [<filename>]]"; each call runs in a fresh sandbox and
 the reply is the path of a file holding what the function printed.
-Must run as root. Logs JSON lines on stdout. Stops on SIGTERM or SIGINT.
+Must run as root. Logs JSON lines on stdout, one audit record per request
+among them (docs/monitoring.md). Stops on SIGTERM or SIGINT, answering the
+calls it accepted; SIGHUP reopens the log files (logrotate) and reloads the policy.
 
 options:
   --socket PATH          UNIX socket to listen on (default: $FNJAIL_SOCKET, else
@@ -49,8 +55,22 @@ options:
   --sandbox-reuse N      calls a sandbox serves one after the other, everything reset
                          in between (SECURITY.md), before it is replaced (default
                          ${DEFAULT_SANDBOX_REUSE}; 1: new namespaces for every call, slower)
+  --audit-log PATH       the audit log (a record per request, and the server's life
+                         events) in a file of its own, appended to, created 0600;
+                         default: among the other log lines
+  --audit-fsync          fsync the audit log after every record (survives a power
+                         loss; costs a disk flush per call)
+  --log-file PATH        the other log lines to a file instead of stdout
+  --log-level LEVEL      trace, debug, info (default), warn, error or fatal; audit
+                         records are written whatever the level
+  --log-format FORMAT    json, or pretty for a person at a terminal (default: pretty
+                         when stdout is a terminal, else json)
+  --metrics [HOST:]PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+                         (HOST default 127.0.0.1; anything else is warned about)
   --help                 this text
 `;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 export async function serve(args: string[]): Promise<void> {
   const { values, positionals } = parse('serve', args, {
@@ -65,6 +85,12 @@ export async function serve(args: string[]): Promise<void> {
     netns: { type: 'string' },
     seccomp: { type: 'string' },
     'sandbox-reuse': { type: 'string' },
+    'audit-log': { type: 'string' },
+    'audit-fsync': { type: 'boolean' },
+    'log-file': { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    metrics: { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -88,8 +114,28 @@ export async function serve(args: string[]): Promise<void> {
     }
     uidRange = { first, last };
   }
+  if (values['log-level'] !== undefined && !LOG_LEVELS.includes(values['log-level'])) {
+    throw usageError('serve', `--log-level accepts ${LOG_LEVELS.join(', ')}, not '${values['log-level']}'`);
+  }
+  if (values['log-format'] !== undefined && values['log-format'] !== 'json' && values['log-format'] !== 'pretty') {
+    throw usageError('serve', `--log-format accepts json or pretty, not '${values['log-format']}'`);
+  }
+  if (values['log-format'] === 'pretty' && values['log-file'] !== undefined) {
+    throw usageError('serve', '--log-format pretty is for a terminal; a --log-file gets json');
+  }
+  if (values['audit-fsync'] && values['audit-log'] === undefined) throw usageError('serve', '--audit-fsync needs --audit-log');
+  let metricsAddress: { host: string; port: number } | undefined;
+  if (values.metrics !== undefined) {
+    try {
+      metricsAddress = parseListenAddress(values.metrics);
+    } catch (error) {
+      throw usageError('serve', `--metrics: ${(error as Error).message}`);
+    }
+  }
   const policyFile = values.policy ?? defaultPolicyPath();
-  const logger = createLogger();
+  const log = createLog({ file: values['log-file'], level: values['log-level'], format: values['log-format'] as LogFormat | undefined });
+  const { logger } = log;
+  const audit = new AuditLog(log, { file: values['audit-log'], fsync: values['audit-fsync'] });
   const server = new FnjailServer({
     socket: values.socket ?? defaultSocket(),
     socketMode: 0o666,
@@ -106,15 +152,25 @@ export async function serve(args: string[]): Promise<void> {
     sandboxReuse: values['sandbox-reuse'] ? parseInteger('serve', 'sandbox-reuse', values['sandbox-reuse'], 1, 100000) : DEFAULT_SANDBOX_REUSE,
     launcherBinary,
     logger,
+    audit,
   });
+  const version = fnjailVersion();
+  const metrics =
+    metricsAddress &&
+    new MetricsListener({
+      ...metricsAddress,
+      logger,
+      render: () => renderMetrics(server.stats, { ...server.metricsContext(), version }),
+    });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: finishing running calls');
-    server.stop().then(
+    Promise.all([server.stop(), metrics?.stop()]).then(
       () => {
-        logger.info('stopped');
+        const { uptimeSeconds, executions } = server.snapshot();
+        audit.lifecycle('server-stop', { signal, uptimeSeconds, executions: executions.total }, 'stopped');
         process.exit(0);
       },
       (error) => {
@@ -125,10 +181,31 @@ export async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.reopen();
+    audit.reopen();
+    server.policies.reload();
+    logger.info('SIGHUP: log files reopened, policy reloaded');
+  });
+  // Before the socket: a metrics port that is taken stops the start before tenants can connect.
+  const metricsBound = await metrics?.start().catch((error: Error) => {
+    throw new FnjailError('FNJ_METRICS_FAILED', error.message, 'choose another port with --metrics, or stop what listens there');
+  });
   await server.start();
   const socket = values.socket ?? defaultSocket();
-  logger.info(
-    { socket, policy: policyFile, outputDir: values['output-dir'] ?? DEFAULT_OUTPUT_DIR, compat: values.compat ?? 'none' },
+  audit.lifecycle(
+    'server-start',
+    {
+      version,
+      socket,
+      policy: policyFile,
+      policyHash: server.policies.current.hash,
+      outputDir: values['output-dir'] ?? DEFAULT_OUTPUT_DIR,
+      compat: values.compat ?? 'none',
+      uidRange,
+      auditLog: values['audit-log'] ?? null,
+      metrics: metricsBound ? `http://${metricsBound.host.includes(':') ? `[${metricsBound.host}]` : metricsBound.host}:${metricsBound.port}/metrics` : null,
+    },
     `fnjail listening on ${socket}; try: npx fnjail run --cat /opt/fnlib/libbasic.so`,
   );
 }

@@ -1,13 +1,16 @@
 // The seam every front end uses: execute(command, tenant) -> result. It
 // decides (policy), prepares (output file), launches (sandbox), classifies
 // (result -> error lines) and records. Front ends only frame and answer.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Stats } from '../metrics/stats.js';
 import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
 import type { LauncherProcess } from '../launcher/launcher-process.js';
 import { decide, type Tenant } from '../policy/decide.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, type OutcomeKind } from './classify.js';
-import { parseCommand } from './command.js';
+import { displayCommand, parseCommand } from './command.js';
 import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { syscallName } from '../seccomp/syscalls.js';
 import { Semaphore } from './concurrency.js';
@@ -24,6 +27,8 @@ export interface ExecutorOptions {
   compat: CompatMode;
   maxConcurrent: number;
   logger: Logger;
+  audit: AuditLog;
+  stats: Stats;
   /** Network namespaces: 'auto' gives a call its own only when its seccomp
    * profile lets socket() through (else sandboxes share one empty namespace);
    * 'fresh' and 'shared' are the launcher's, whatever the profile. */
@@ -31,10 +36,14 @@ export interface ExecutorOptions {
 }
 
 export interface ExecutionResult {
-  /** Sequence number of the request in this server's life. */
-  requestId: number;
-  /** The command as received. */
+  /** Unique across restarts: this server's random id, then the request's number in its life. */
+  request: string;
+  /** The command as received, made printable. */
+  received: string;
+  /** The command's words joined by single spaces (for error lines). */
   command: string;
+  /** The policy's answer; none: the request was refused before (malformed, no output file). */
+  decision: 'allowed' | 'denied' | 'none';
   /** The output file, or undefined when none could be created. */
   outputPath: string | undefined;
   kind: OutcomeKind;
@@ -55,6 +64,8 @@ export class Executor {
   /** Per tenant with a maxConcurrent, by tenant name. */
   private readonly tenantSlots = new Map<string, Semaphore>();
   private requests = 0;
+  /** Names this server's requests in the audit log. */
+  private readonly serverId = randomBytes(4).toString('hex');
   private active = 0;
   private idleWaiters: Array<() => void> = [];
 
@@ -80,46 +91,22 @@ export class Executor {
     this.active++;
     try {
       const result = await this.handle(raw, tenant);
-      this.record(result, tenant);
+      this.options.stats.finished(result);
+      this.options.audit.execution(result, tenant);
       return result;
     } finally {
       if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
-  /** One log line per call, with the authoritative outcome (whatever the
-   * function printed into its output file). */
-  private record(result: ExecutionResult, tenant: Tenant): void {
-    const launch = result.launch;
-    this.options.logger.info(
-      {
-        request: result.requestId,
-        peer: tenant,
-        command: result.command,
-        outcome: result.kind,
-        reasons: result.reasons,
-        tenant: result.tenant,
-        rule: result.rule,
-        output: result.outputPath,
-        sandboxUid: launch?.sandboxUid,
-        learned: launch?.learned.length ? launch.learned.map((nr) => syscallName(nr) ?? String(nr)) : undefined,
-        exitCode: launch?.exitCode,
-        signal: launch?.signal,
-        queueMs: Math.round(result.queueMs * 1000) / 1000,
-        runMs: launch ? launch.runUs / 1000 : undefined,
-        totalMs: Math.round(result.totalMs * 1000) / 1000,
-      },
-      'call finished',
-    );
-  }
-
   private async handle(raw: string, tenant: Tenant): Promise<ExecutionResult> {
     const started = performance.now();
-    const requestId = ++this.requests;
     const parsed = parseCommand(raw);
     const result: ExecutionResult = {
-      requestId,
+      request: `${this.serverId}-${++this.requests}`,
+      received: displayCommand(raw),
       command: parsed.text,
+      decision: 'none',
       outputPath: undefined,
       kind: 'ok',
       reasons: [],
@@ -155,6 +142,7 @@ export class Executor {
     const decision = decide(policy, command, tenant);
     result.rule = decision.rule;
     result.tenant = decision.tenant?.name;
+    result.decision = decision.allowed ? 'allowed' : decision.kind === 'denied' ? 'denied' : 'none';
     if (!decision.allowed) {
       this.writeFailure(result, decision.kind, [decision.reason], false);
       return finish();
@@ -163,11 +151,16 @@ export class Executor {
     result.function = decision.function;
     result.input = decision.input;
 
+    const { stats } = this.options;
+    const tenantName = decision.tenant.name;
     const queuedAt = performance.now();
-    const tenantSlots = this.tenantSemaphore(decision.tenant.name, decision.tenant.grant.maxConcurrent);
+    const tenantSlots = this.tenantSemaphore(tenantName, decision.tenant.grant.maxConcurrent);
+    stats.enqueued(tenantName);
     await tenantSlots?.acquire();
     await this.slots.acquire();
+    stats.dequeued(tenantName);
     result.queueMs = performance.now() - queuedAt;
+    stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;
     try {
       launch = await this.options.launcher.run({
@@ -184,6 +177,7 @@ export class Executor {
       this.writeFailure(result, 'server-error', [(error as Error).message], false);
       return finish();
     } finally {
+      stats.ended(result.request);
       this.slots.release();
       tenantSlots?.release();
     }

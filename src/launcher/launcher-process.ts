@@ -5,12 +5,14 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.js';
 import { FnjailError } from '../errors.js';
 import {
   decodeReady,
   decodeResult,
   encodeCancel,
   encodeExec,
+  Feature,
   FrameReader,
   FrameType,
   Outcome,
@@ -32,6 +34,18 @@ export interface LauncherOptions {
   /** Calls a sandbox serves, reset in between, before it is replaced. */
   reuse: number;
   logger: Logger;
+  audit: AuditLog;
+}
+
+/** How each limit is enforced on this host, from READY's features: for the audit log and the operator. */
+export function enforcement(features: number) {
+  const cgroup = features & Feature.CgroupV2 ? 'cgroup v2' : 'cgroup v1';
+  return {
+    memory: features & Feature.CgroupMemory ? cgroup : 'RLIMIT_AS',
+    processes: features & Feature.CgroupPids ? cgroup : 'RLIMIT_NPROC',
+    cpu: features & Feature.CgroupCpu ? `${cgroup} and RLIMIT_CPU` : 'RLIMIT_CPU',
+    seccompNotify: (features & Feature.SeccompNotify) !== 0,
+  };
 }
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
@@ -172,7 +186,11 @@ export class LauncherProcess {
       }
       this.ready = ready;
       this.failedStarts = 0;
-      this.options.logger.info({ component: 'launcher', launcherPid: this.child?.pid, ...ready }, 'sandbox launcher ready');
+      this.options.audit.lifecycle(
+        'launcher-ready',
+        { component: 'launcher', launcherPid: this.child?.pid, restarts: this.restarts, ...ready, limits: enforcement(ready.features) },
+        'sandbox launcher ready',
+      );
       for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
     } else if (type === FrameType.Result) {
       const result = decodeResult(body);
@@ -196,12 +214,13 @@ export class LauncherProcess {
       outcome: Outcome.SupervisorLost,
       message: `the sandbox launcher stopped (${how}) while the call was running`,
     };
+    const callsLost = this.pending.size;
     for (const [id, resolve] of this.pending) resolve({ ...lost, id });
     this.pending.clear();
     if (this.stopping) return;
     if (!wasReady) this.failedStarts++;
     const detail = this.lastStderr.at(-1) ?? how;
-    this.options.logger.error({ component: 'launcher', code, signal }, `sandbox launcher ${how}; restarting it`);
+    this.options.audit.lifecycle('launcher-exit', { component: 'launcher', code, signal, callsLost }, `sandbox launcher ${how}; restarting it`, 'error');
     if (this.failedStarts >= MAX_FAILED_STARTS) {
       const error = new FnjailError('FNJ_LAUNCHER_FAILED', `the sandbox launcher cannot start: ${detail}`);
       for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);

@@ -45,6 +45,7 @@ export interface TenantFile extends GrantFile {
 export interface PolicyDocument {
   description?: string;
   trustedOwners?: Array<string | number>;
+  monitors?: MatchFile;
   defaults?: GrantFile;
   tenants?: TenantFile[];
 }

@@ -1,10 +1,12 @@
 // The policy in force, replaced while the server runs when its files change.
 // Editors replace a file by renaming a new one over it: the directory is
 // watched, not the file. A broken edit keeps the last good policy in force and
-// logs every problem with its file, line and column.
+// logs every problem with its file, line and column. Loads, reloads and
+// refusals are audit events, with the policy's hash.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.js';
 import { InvalidJsonFile } from '../config/json-file.js';
 import { FnjailError } from '../errors.js';
 import { loadPolicy, type LoadOptions, type Policy } from './policy.js';
@@ -27,14 +29,18 @@ export class PolicyStore {
   private policy: Policy;
   private watcher: fs.FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Policies put in force since the first, and edits refused. */
+  reloads = 0;
+  rejected = 0;
 
   constructor(
     private readonly policyPath: string,
     private readonly options: LoadOptions,
     private readonly logger: Logger,
+    private readonly audit: AuditLog,
   ) {
     this.policy = loadPolicyOrFail(policyPath, options);
-    this.announce('policy loaded');
+    this.announce('policy-load', 'policy loaded');
   }
 
   get current(): Policy {
@@ -62,16 +68,23 @@ export class PolicyStore {
       next = loadPolicy(this.policyPath, this.options);
     } catch (error) {
       const problems = error instanceof InvalidJsonFile ? error.message.split('\n') : [(error as Error).message];
-      this.logger.error({ policy: this.policyPath, problems }, `policy not reloaded, the previous one stays in force: ${problems[0]}`);
+      this.rejected++;
+      this.audit.lifecycle(
+        'policy-rejected',
+        { policy: this.policyPath, problems, policyHash: this.policy.hash },
+        `policy not reloaded, the previous one stays in force: ${problems[0]}`,
+        'error',
+      );
       return false;
     }
     if (next.hash === this.policy.hash) return true;
     this.policy = next;
-    this.announce('policy reloaded');
+    this.reloads++;
+    this.announce('policy-reload', 'policy reloaded');
     return true;
   }
 
-  private announce(what: string): void {
+  private announce(event: 'policy-load' | 'policy-reload', what: string): void {
     const p = this.policy;
     for (const warning of p.warnings) this.logger.warn({ policy: p.path }, warning);
     const tenants = [...p.tenants, ...(p.defaults ? [p.defaults] : [])].map((t) => ({
@@ -79,7 +92,7 @@ export class PolicyStore {
       seccompProfile: t.grant.seccomp.name,
       maxConcurrent: t.grant.maxConcurrent,
     }));
-    this.logger.info({ event: what.replace(' ', '-'), policy: p.path, files: p.files, policyHash: p.hash, tenants }, `${what} (sha256 ${p.hash.slice(0, 12)})`);
+    this.audit.lifecycle(event, { policy: p.path, files: p.files, policyHash: p.hash, tenants }, `${what} (sha256 ${p.hash.slice(0, 12)})`);
   }
 
   close(): void {

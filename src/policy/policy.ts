@@ -60,6 +60,8 @@ export interface Policy {
   hash: string;
   /** Uids that may own library files and their directories (root always). */
   trustedOwners: Set<number>;
+  /** Who may see the live statistics besides root: by uid, or by gid (primary or supplementary). */
+  monitors: { uids: Set<number>; gids: Set<number> };
   tenants: TenantPolicy[];
   defaults: TenantPolicy | undefined;
   /** Problems worth a log line that do not make the policy invalid. */
@@ -104,7 +106,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   }
 
   // Set once only: in two files, which one wins would depend on their order.
-  const once = <K extends 'defaults' | 'trustedOwners'>(key: K) => {
+  const once = <K extends 'defaults' | 'trustedOwners' | 'monitors'>(key: K) => {
     const setters = files.sources.filter((s) => s.document[key] !== undefined);
     for (const later of setters.slice(1)) {
       problems.push(later.problemAt(`/${key}`, `${key} are set again here; they are set in ${setters[0]!.file} already (set them in one file)`));
@@ -113,6 +115,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   };
   const defaultsSource = once('defaults');
   const ownersSource = once('trustedOwners');
+  const monitorsSource = once('monitors');
 
   const trustedOwners = new Set<number>([0]);
   ownersSource?.document.trustedOwners?.forEach((owner, i) => {
@@ -120,6 +123,19 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     if (uid === undefined) problems.push(ownersSource.problemAt(`/trustedOwners/${i}`, `unknown user '${owner}'`));
     else trustedOwners.add(uid);
   });
+
+  const monitors = { uids: new Set<number>(), gids: new Set<number>() };
+  const who = monitorsSource?.document.monitors;
+  const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
+    list?.forEach((entry, i) => {
+      const id = typeof entry === 'number' ? entry : what === 'user' ? userId(entry) : groupId(entry);
+      if (id === undefined) problems.push(monitorsSource!.problemAt(`/monitors/${field}/${i}`, `unknown ${what} '${entry}'`));
+      else into.add(id);
+    });
+  resolve(who?.uids, monitors.uids, 'uids', 'user');
+  resolve(who?.users, monitors.uids, 'users', 'user');
+  resolve(who?.gids, monitors.gids, 'gids', 'group');
+  resolve(who?.groups, monitors.gids, 'groups', 'group');
 
   const canonical = (dir: string, where: string) => {
     try {
@@ -237,6 +253,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     files: files.sources.map((s) => s.file),
     hash: files.hash,
     trustedOwners,
+    monitors,
     tenants,
     defaults,
     warnings,

@@ -33,3 +33,9 @@ export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
   if (policy.defaults) return { tenant: policy.defaults, by: 'no tenant matched' };
   return { tenant: undefined, rule: 'tenants', reason: `no tenant matches ${describePeer(peer)}, and the policy has no defaults` };
 }
+
+/** Whether the peer may see the live statistics: root, or a monitor of the policy. */
+export function isMonitor(policy: Policy, peer: Tenant): boolean {
+  const { uids, gids } = policy.monitors;
+  return peer.uid === 0 || uids.has(peer.uid) || [peer.gid, ...peer.groups].some((g) => gids.has(g));
+}

@@ -3,12 +3,15 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.js';
 import { FnjailError } from '../errors.js';
 import { Executor, type CompatMode } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import type { Tenant } from '../policy/decide.js';
+import { Stats, type StatsSnapshot } from '../metrics/stats.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
+import { isMonitor } from '../policy/tenants.js';
 import { peerCredentials } from './peer-credentials.js';
 import { Session } from './session.js';
 import { listenUnix } from './unix-listener.js';
@@ -32,6 +35,7 @@ export interface ServerOptions {
   sandboxReuse: number;
   launcherBinary: string;
   logger: Logger;
+  audit: AuditLog;
 }
 
 /** The output directory: root-owned, 0711, so tenants can open their own files by name but list nothing. */
@@ -51,6 +55,7 @@ export class FnjailServer {
   readonly executor: Executor;
   private readonly listener: net.Server;
   readonly policies: PolicyStore;
+  readonly stats = new Stats();
   private readonly sockets = new Map<net.Socket, Session>();
 
   constructor(private readonly options: ServerOptions) {
@@ -60,7 +65,7 @@ export class FnjailServer {
     if (!fs.existsSync(options.launcherBinary)) {
       throw new FnjailError('FNJ_LAUNCHER_MISSING', `the sandbox launcher ${options.launcherBinary} is missing`, 'run npm install in the fnjail directory: it builds the launcher');
     }
-    this.policies = new PolicyStore(options.policyFile, { allowDirs: options.allowDirs, seccomp: options.seccomp }, options.logger);
+    this.policies = new PolicyStore(options.policyFile, { allowDirs: options.allowDirs, seccomp: options.seccomp }, options.logger, options.audit);
     const range = options.uidRange;
     this.launcher = new LauncherProcess({
       binary: options.launcherBinary,
@@ -71,6 +76,7 @@ export class FnjailServer {
       freshNetns: options.netns === 'fresh',
       reuse: options.sandboxReuse,
       logger: options.logger,
+      audit: options.audit,
     });
     this.executor = new Executor({
       launcher: this.launcher,
@@ -80,6 +86,8 @@ export class FnjailServer {
       compat: options.compat,
       maxConcurrent: options.maxConcurrent,
       logger: options.logger,
+      audit: options.audit,
+      stats: this.stats,
       netns: options.netns,
     });
     if (options.netns === 'shared') {
@@ -105,9 +113,33 @@ export class FnjailServer {
       socket.destroy();
       return;
     }
-    const session = new Session(socket, tenant, (raw, who) => this.executor.execute(raw, who), this.options.logger);
+    const session = new Session(socket, tenant, (raw, who) => this.executor.execute(raw, who), (word, who) => this.control(word, who), this.options.logger);
     this.sockets.set(socket, session);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.stats.connectionOpened();
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.stats.connectionClosed();
+    });
+  }
+
+  /** Control commands of the session protocol: `stats`, for root and the policy's monitors. */
+  private control(word: string, peer: Tenant): (() => string) | undefined {
+    if (word !== 'stats') return undefined;
+    return () =>
+      isMonitor(this.policies.current, peer)
+        ? JSON.stringify(this.snapshot())
+        : JSON.stringify({ error: `stats: uid ${peer.uid} may not see the server's statistics (root and the policy's monitors may)` });
+  }
+
+  /** What the statistics need from the parts that keep it. */
+  metricsContext(): { policyHash: string; launcherPid: number | undefined; launcherRestarts: number } {
+    this.stats.policyReloads = this.policies.reloads;
+    this.stats.policyRejected = this.policies.rejected;
+    return { policyHash: this.policies.current.hash, launcherPid: this.launcher.pid, launcherRestarts: this.launcher.restarts };
+  }
+
+  snapshot(): StatsSnapshot {
+    return this.stats.snapshot(this.metricsContext());
   }
 
   get connections(): number {

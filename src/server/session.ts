@@ -2,7 +2,9 @@
 //   classic: one command sent without terminator (the classic client sends,
 //            then does a single recv); the reply is the path, no terminator;
 //   session: newline-terminated commands, one newline-terminated reply each,
-//            in order, until `exit` or `quit` (or the client closes).
+//            in order, until `exit` or `quit` (or the client closes). A line
+//            naming a control command (`stats`) is answered by the server
+//            itself, in its turn among the others.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { ExecutionResult } from '../executor/executor.js';
@@ -12,6 +14,9 @@ import type { Tenant } from '../policy/decide.js';
 export const MAX_LINE_BYTES = 64 * 1024;
 
 export type Execute = (raw: string, tenant: Tenant) => Promise<ExecutionResult>;
+
+/** The reply to a control command, or undefined if the line is not one. */
+export type Control = (word: string, tenant: Tenant) => (() => string) | undefined;
 
 /** The reply to a command: its output file, or an in-band error if none could be made. */
 export function replyText(result: ExecutionResult): string {
@@ -28,6 +33,7 @@ export class Session {
     private readonly socket: net.Socket,
     private readonly tenant: Tenant,
     private readonly execute: Execute,
+    private readonly control: Control,
     private readonly logger: Logger,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -67,6 +73,13 @@ export class Session {
       return;
     }
     if (word === '') return; // blank lines between commands are harmless
+    const answer = this.control(word, this.tenant);
+    if (answer) {
+      this.work = this.work.then(() => {
+        if (this.socket.writable) this.socket.write(`${answer()}\n`);
+      });
+      return;
+    }
     this.enqueue(line, '\n');
   }
 

@@ -22,7 +22,8 @@ export interface StartOptions {
   policy?: object | ((area: TestArea) => object);
   /** A policy file or directory made by the test, instead of policy. */
   policyPath?: (area: TestArea) => string;
-  args?: string[];
+  /** More arguments of fnjail serve, or a function making them for the area. */
+  args?: string[] | ((area: TestArea) => string[]);
   env?: Record<string, string>;
   timeoutMs?: number;
 }
@@ -40,7 +41,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     '--output-dir', area.outputDir,
     '--policy', policyFile,
     '--uid-range', `${range.first}-${range.last}`,
-    ...(options.args ?? []),
+    ...(typeof options.args === 'function' ? options.args(area) : (options.args ?? [])),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   const logs: Array<Record<string, unknown>> = [];

@@ -43,7 +43,7 @@ describe('policy: live reload of a file', () => {
   });
   after(() => server.stop());
 
-  const reloaded = (from: number) => waitForLog(server, (l) => l.event === 'policy-reloaded', { from });
+  const reloaded = (from: number) => waitForLog(server, (l) => l.event === 'policy-reload', { from });
   const refused = (from: number) => waitForLog(server, (l) => typeof l.msg === 'string' && l.msg.startsWith('policy not reloaded'), { from });
 
   it('follows an edit saved by rename from the next request on, and logs the new hash', async () => {
@@ -115,12 +115,12 @@ describe('policy: live reload of a directory of files', () => {
     from = server.logs.length;
     fs.rmSync(conflicting);
     fs.writeFileSync(path.join(dir, '20-limits.json'), JSON.stringify({ defaults: { libraryDirs: [] } }));
-    await waitForLog(server, (l) => l.event === 'policy-reloaded' && Array.isArray(l.files) && l.files.length === 2, { from });
+    await waitForLog(server, (l) => l.event === 'policy-reload' && Array.isArray(l.files) && l.files.length === 2, { from });
     assert.equal(await call(), 'run\n');
 
     from = server.logs.length;
     fs.rmSync(path.join(dir, '10-base.json'));
-    await waitForLog(server, (l) => l.event === 'policy-reloaded', { from });
+    await waitForLog(server, (l) => l.event === 'policy-reload', { from });
     assert.match(await call(), /Reason: denied by policy '\S+20-limits\.json', rule defaults\.libraryDirs: library \S+ is not in a library directory of the default tenant \(libraryDirs: none\)/);
   });
 });

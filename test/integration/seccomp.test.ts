@@ -83,7 +83,7 @@ describe('seccomp profile learn', () => {
     assert.match(readOutput(file), /ordinary ok\n$/);
     const entry = await record(server, file);
     assert.equal(entry.outcome, 'ok');
-    const learned = entry.learned as string[];
+    const learned = entry.learnedSyscalls as string[];
     for (const call of ['openat', 'mmap', 'clone', 'wait4', 'rt_sigaction']) assert.ok(learned.includes(call), `${call} in ${learned.join(',')}`);
   });
 });

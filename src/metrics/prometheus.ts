@@ -1,0 +1,130 @@
+// The server's statistics (stats.ts) in the Prometheus text exposition format,
+// version 0.0.4: what `GET /metrics` answers (metrics-listener.ts).
+//
+// Written by hand, without prom-client: the format is a few lines of text per
+// metric, and prom-client would bring its own registry to keep numbers Stats
+// already keeps (twice the bookkeeping on every call, and two sources that can
+// disagree). Names and units follow Prometheus's conventions: counters end in
+// `_total`, durations are histograms in seconds, sizes are in bytes.
+import { OUTCOMES, residentBytes, type Stats } from './stats.js';
+import type { Histogram } from './histogram.js';
+
+export interface MetricsContext {
+  /** Hash of the policy in force. */
+  policyHash: string;
+  /** The launcher's process id, undefined while it is not running. */
+  launcherPid: number | undefined;
+  launcherRestarts: number;
+  /** fnjail's version (package.json). */
+  version: string;
+}
+
+type Labels = Record<string, string>;
+
+/** One metric family: its HELP and TYPE lines, then its samples. */
+class Family {
+  private readonly lines: string[];
+
+  constructor(
+    readonly name: string,
+    type: 'counter' | 'gauge' | 'histogram',
+    help: string,
+  ) {
+    this.lines = [`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`];
+  }
+
+  /** A sample; `suffix` for a histogram's `_bucket`, `_sum` and `_count`. */
+  sample(value: number, labels: Labels = {}, suffix = ''): this {
+    this.lines.push(`${this.name}${suffix}${formatLabels(labels)} ${formatValue(value)}`);
+    return this;
+  }
+
+  histogram(histogram: Histogram): this {
+    for (const { le, count } of histogram.cumulative()) this.sample(count, { le: formatValue(le) }, '_bucket');
+    this.sample(histogram.sum, {}, '_sum');
+    return this.sample(histogram.count, {}, '_count');
+  }
+
+  toString(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export function renderMetrics(stats: Stats, context: MetricsContext): string {
+  const families: Family[] = [];
+  const family = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string): Family => {
+    const f = new Family(name, type, help);
+    families.push(f);
+    return f;
+  };
+
+  // Sorted so that successive scrapes list series in the same order (easier to
+  // read and to diff; Prometheus itself does not care).
+  const executions = family('fnjail_executions_total', 'counter', 'Requests answered, by tenant ("" when none matched) and outcome.');
+  const outcomes = stats.outcomes().sort((a, b) => compare(a.tenant, b.tenant) || OUTCOMES.indexOf(a.outcome) - OUTCOMES.indexOf(b.outcome));
+  for (const row of outcomes) executions.sample(row.count, { tenant: row.tenant, outcome: row.outcome });
+
+  const load = stats.tenantLoad().sort((a, b) => compare(a.tenant, b.tenant));
+  const running = family('fnjail_executions_running', 'gauge', 'Executions in a sandbox now, by tenant.');
+  for (const row of load) running.sample(row.running, { tenant: row.tenant });
+  const queued = family('fnjail_executions_queued', 'gauge', 'Executions waiting for a sandbox slot now, by tenant.');
+  for (const row of load) queued.sample(row.queued, { tenant: row.tenant });
+
+  family('fnjail_request_duration_seconds', 'histogram', 'Time from receipt of a request to its reply.').histogram(stats.requestSeconds);
+  family('fnjail_queue_duration_seconds', 'histogram', 'Time a launched execution waited for a sandbox slot.').histogram(stats.queueSeconds);
+  family('fnjail_run_duration_seconds', 'histogram', 'Time an execution spent in its sandbox, as the supervisor measured it.').histogram(stats.runSeconds);
+
+  const libraries = stats.libraryCalls();
+  const calls = family('fnjail_library_calls_total', 'counter', 'Executions started, by library.');
+  for (const row of libraries) calls.sample(row.calls, { library: row.library });
+  const libraryRunning = family('fnjail_library_executions_running', 'gauge', 'Executions in a sandbox now, by library.');
+  for (const row of libraries) libraryRunning.sample(row.running, { library: row.library });
+
+  family('fnjail_clients_connected', 'gauge', 'Client connections open now.').sample(stats.connected);
+  family('fnjail_connections_total', 'counter', 'Client connections accepted.').sample(stats.connectionsTotal);
+  family('fnjail_connections_refused_total', 'counter', 'Client connections refused.').sample(stats.connectionsRefused);
+
+  family('fnjail_policy_reloads_total', 'counter', 'Policy reloads, by result (rejected: the new policy was invalid and the old one stayed).')
+    .sample(stats.policyReloads, { result: 'ok' })
+    .sample(stats.policyRejected, { result: 'rejected' });
+  family('fnjail_launcher_restarts_total', 'counter', 'Times the sandbox launcher was restarted.').sample(context.launcherRestarts);
+
+  family('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process.').sample(process.memoryUsage.rss());
+  // No sample (rather than 0) when the launcher is down: 0 would draw a
+  // misleading dip on a graph, a gap says "unknown".
+  const launcherMemory = family('fnjail_launcher_resident_memory_bytes', 'gauge', 'Resident memory of the sandbox launcher process.');
+  const launcherBytes = context.launcherPid ? residentBytes(context.launcherPid) : null;
+  if (launcherBytes !== null) launcherMemory.sample(launcherBytes);
+  family('process_start_time_seconds', 'gauge', 'Start time of the server since the Unix epoch.').sample(stats.startedAt / 1000);
+  family('fnjail_build_info', 'gauge', 'Always 1; the labels say which version runs which policy.').sample(1, { version: context.version, policy_hash: context.policyHash });
+
+  // The format wants a line feed after the last line too.
+  return families.join('\n') + '\n';
+}
+
+/** Code-point order: stable whatever the locale. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function formatLabels(labels: Labels): string {
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`);
+  return pairs.length ? `{${pairs.join(',')}}` : '';
+}
+
+/** Label values: backslash, double quote and line feed are escaped. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : '\\n'));
+}
+
+/** HELP text: backslash and line feed are escaped (a quote is fine there). */
+function escapeHelp(text: string): string {
+  return text.replace(/[\\\n]/g, (c) => (c === '\\' ? '\\\\' : '\\n'));
+}
+
+/** Numbers as Prometheus clients write them: shortest round-trip form ("0.0005", "1", "2.5"), "+Inf", "-Inf", "NaN". */
+export function formatValue(value: number): string {
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value); // NaN -> "NaN"; exponents as "1e-7", which Prometheus parses
+}
