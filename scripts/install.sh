@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libseccomp: the tests compare fnjail's seccomp compiler with it.
-APT_PACKAGES=(libseccomp-dev)
+# libssl-dev: the C client library (clients/c) speaks TLS with OpenSSL.
+# openssl: the tests make their own CA and certificates with its CLI.
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -3,7 +3,10 @@
  * Send "<libname> [<funcname> [<filename>]]" with send_socket() on a connected
  * socket; recv_socket() then receives the path of the output file (without
  * terminator). The socket path is SOCKET_NAME unless the environment variable
- * FNJAIL_SOCKET names another. */
+ * FNJAIL_SOCKET names another. With FNJAIL_CONNECT=HOST:PORT the library
+ * connects over TCP instead, with mutual TLS (FNJAIL_TLS_CERT, FNJAIL_TLS_KEY,
+ * FNJAIL_TLS_CA), or in plain TCP to loopback only with FNJAIL_INSECURE=1: see
+ * ipc.c. Close with close_socket(), which also ends the TLS session. */
 #ifndef _IPC_H
 #define _IPC_H
 

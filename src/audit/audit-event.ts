@@ -28,7 +28,15 @@ export function executionEvent(result: ExecutionResult, peer: Tenant, outputByte
   return {
     event: 'execution' as const,
     request: result.request,
-    peer: { uid: peer.uid, gid: peer.gid, pid: peer.pid, groups: peer.groups, user: userName(peer.uid) ?? null, group: groupName(peer.gid) ?? null },
+    peer: {
+      uid: peer.uid,
+      gid: peer.gid,
+      pid: peer.pid,
+      groups: peer.groups,
+      user: userName(peer.uid) ?? null,
+      group: groupName(peer.gid) ?? null,
+      ...(peer.remote ? { remote: peer.remote } : {}),
+    },
     command: result.received,
     tenant: result.tenant ?? null,
     decision: result.decision,

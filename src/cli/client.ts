@@ -1,27 +1,30 @@
 // The client side of the socket protocol, for the CLI: one command, one reply.
-import net from 'node:net';
 import { FnjailError } from '../errors.js';
+import { openConnection, type Target } from './transport.js';
 
 /** Why the server cannot be reached, with what to do about it. */
-export function connectError(socketPath: string, error: NodeJS.ErrnoException): FnjailError {
+export function connectError(server: string, error: NodeJS.ErrnoException): FnjailError {
+  const tlsProblem = /certificate|CERT|SSL|TLS|alert/i.test(`${error.code ?? ''} ${error.message}`);
   const hint =
     error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
-      ? 'is the server running? Start it with: sudo npx fnjail serve (the socket comes from --socket or FNJAIL_SOCKET)'
+      ? 'is the server running? Start it with: sudo npx fnjail serve (the socket comes from --socket or FNJAIL_SOCKET; TCP from its --listen)'
       : error.code === 'EACCES'
         ? 'the socket exists but you may not connect to it: ask the admin about its mode'
-        : undefined;
-  return new FnjailError('FNJ_CONNECT_FAILED', `cannot connect to the fnjail server at ${socketPath}: ${error.message}`, hint);
+        : tlsProblem
+          ? "the TLS handshake failed: --tls-ca must be the CA of the server's certificate, issued for the host connected to, and the server must know the CA of --tls-cert"
+          : undefined;
+  return new FnjailError('FNJ_CONNECT_FAILED', `cannot connect to the fnjail server at ${server}: ${error.message}`, hint);
 }
 
 /** Sends one newline-terminated command and returns the reply line. */
-export function sendCommand(socketPath: string, command: string): Promise<string> {
+export function sendCommand(target: Target, command: string): Promise<string> {
+  const socketPath = target.name;
   return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    const chunks: Buffer[] = [];
-    socket.on('connect', () => {
+    const socket = openConnection(target, () => {
       socket.write(`${command}\n`);
       socket.end();
     });
+    const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => reject(connectError(socketPath, error)));
     socket.on('end', () => {

@@ -1,11 +1,11 @@
 // fnjail run: ask the server to run a function; print the output file's path.
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaultSocket } from '../config/defaults.js';
 import { parse, usageError } from './args.js';
 import { sendCommand } from './client.js';
+import { targetFrom, TRANSPORT_HELP, TRANSPORT_OPTIONS } from './transport.js';
 
-export const RUN_HELP = `usage: fnjail run [--socket PATH] [--cat] <libname> [<funcname> [<filename>]]
+export const RUN_HELP = `usage: fnjail run [options] <libname> [<funcname> [<filename>]]
 
 Asks the fnjail server to call <funcname> (default: run) from the shared library
 <libname>, with <filename> as its argument if given, in a fresh sandbox. Prints
@@ -17,9 +17,13 @@ name that the server looks up in the library directories its policy allows.
 A relative <filename> is made absolute here.
 
 options:
-  --socket PATH   the server's socket (default: $FNJAIL_SOCKET, else /run/fnjail/fnjail.sock)
-  --cat           print the output file's content instead of its path
-  --help          this text
+  --json               send a JSON request and print the server's JSON reply: the
+                       output file, the outcome, exit code or signal, reasons and
+                       durations (paths may then hold spaces); exit 0 only if the
+                       outcome is ok
+  --cat                print the output file's content instead of its path
+${TRANSPORT_HELP}
+  --help               this text
 `;
 
 /** Paths relative to the caller's directory mean nothing to the server: resolve them here. */
@@ -30,7 +34,8 @@ export function absolutize(word: string, bareAllowed: boolean): string {
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse('run', args, {
-    socket: { type: 'string' },
+    ...TRANSPORT_OPTIONS,
+    json: { type: 'boolean' },
     cat: { type: 'boolean' },
     help: { type: 'boolean' },
   });
@@ -41,11 +46,26 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 3) {
     throw usageError('run', 'expected <libname> [<funcname> [<filename>]]');
   }
-  const words = positionals.map((word, i) => (i === 1 ? word : absolutize(word, i === 0)));
-  if (words.some((w) => /\s/.test(w))) {
-    throw usageError('run', 'a path with blanks cannot be sent in a classic command');
+  if (values.cat && values.json) throw usageError('run', '--cat and --json exclude each other');
+  const target = targetFrom('run', values);
+  const [library, fn, input] = positionals.map((word, i) => (i === 1 ? word : absolutize(word, i === 0)));
+  if (values.json) {
+    const reply = await sendCommand(target, JSON.stringify({ library, ...(fn !== undefined ? { function: fn } : {}), ...(input !== undefined ? { input } : {}) }));
+    let outcome: unknown;
+    try {
+      ({ outcome } = JSON.parse(reply) as { outcome?: unknown });
+    } catch {
+      process.stderr.write(`fnjail: the server did not answer with JSON (is it older than this client?): ${reply}\n`);
+      return 1;
+    }
+    process.stdout.write(`${reply}\n`);
+    return outcome === 'ok' ? 0 : 1;
   }
-  const reply = await sendCommand(values.socket ?? defaultSocket(), words.join(' '));
+  const words = [library, fn, input].filter((w) => w !== undefined);
+  if (words.some((w) => /\s/.test(w))) {
+    throw usageError('run', 'a path with blanks cannot be sent in a classic command: use --json');
+  }
+  const reply = await sendCommand(target, words.join(' '));
   if (reply.startsWith('Error:')) {
     process.stderr.write(`${reply}\n`);
     return 1;

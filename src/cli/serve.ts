@@ -1,167 +1,102 @@
-// fnjail serve: run the server in the foreground.
-import {
-  DEFAULT_MAX_CONCURRENT,
-  DEFAULT_OUTPUT_DIR,
-  DEFAULT_OUTPUT_TEMPLATE,
-  DEFAULT_PREPARED,
-  DEFAULT_SANDBOX_REUSE,
-  DEFAULT_SOCKET,
-  DEFAULT_UID_RANGE,
-  defaultPolicyPath,
-  defaultSocket,
-} from '../config/defaults.js';
-import { FnjailError } from '../errors.js';
+// fnjail serve: run the server in the foreground, with the settings of the
+// config file and the flags over them (config/serve-options.ts).
+import fs from 'node:fs';
 import { AuditLog } from '../audit/audit-log.js';
-import { createLog, type LogFormat } from '../log.js';
-import { MetricsListener, parseListenAddress } from '../metrics/metrics-listener.js';
+import { DEFAULT_CONFIG_FILE, readConfigFile } from '../config/config-file.js';
+import { InvalidJsonFile } from '../config/json-file.js';
+import { parseListenAddress } from '../config/listen-address.js';
+import { BadValue, flagOf, optionsHelp, parseArgsOptions, readOption, SERVE_OPTIONS, type OptionName, type ServeValues } from '../config/serve-options.js';
+import { serveSettings, SettingsConflict, type ServeSettings } from '../config/serve-settings.js';
+import { FnjailError } from '../errors.js';
+import { createLog } from '../log.js';
+import { MetricsListener } from '../metrics/metrics-listener.js';
 import { renderMetrics } from '../metrics/prometheus.js';
 import { fnjailVersion, launcherBinary } from '../paths.js';
 import { FnjailServer } from '../server/server.js';
-import { parse, parseInteger, seccompOption, usageError } from './args.js';
+import { parse, seccompOption, usageError } from './args.js';
 
-export const SERVE_HELP = `usage: fnjail serve [options]
+export const SERVE_HELP = `usage: fnjail serve [--config FILE] [options]
 
-Runs the fnjail server in the foreground: tenants connect to its UNIX socket and
-send "<libname> [<funcname> [<filename>]]"; each call runs in a fresh sandbox and
-the reply is the path of a file holding what the function printed.
-Must run as root. Logs JSON lines on stdout, one audit record per request
-among them (docs/monitoring.md). Stops on SIGTERM or SIGINT, answering the
-calls it accepted; SIGHUP reopens the log files (logrotate) and reloads the policy.
+Runs the fnjail server in the foreground: tenants connect to its UNIX socket (or
+over TCP with TLS) and send "<libname> [<funcname> [<filename>]]", or a JSON
+request; each call runs in a fresh sandbox and the reply is the path of a file
+holding what the function printed. Must run as root.
+
+Logs JSON lines on stdout, one audit record per request among them
+(docs/monitoring.md). Stops on SIGTERM or SIGINT, answering the calls it
+accepted; SIGHUP reopens the log files (logrotate) and reloads the policy.
+
+Every option can be set in the config file too, under its name in camel case
+(--max-concurrent: "maxConcurrent", --allow-dir: "allowDirs"); a flag wins over
+the file. Durations: 500ms, 90s, 15m, 12h, 7d. Sizes: 4096, "512 KiB", "10 GiB".
 
 options:
-  --socket PATH          UNIX socket to listen on (default: $FNJAIL_SOCKET, else
-                         ${DEFAULT_SOCKET}); mode 0666: the policy decides
-                         what each connecting user may run
-  --output-dir DIR       where output files are created (default ${DEFAULT_OUTPUT_DIR});
-                         made root-owned 0711: tenants open their own files, list nothing
-  --policy PATH          the policy: a file, or a directory of *.json files
-                         (docs/policy.md); default: the first that exists of
-                         /etc/fnjail/policy.d, /etc/fnjail/policy.json, the shipped
-                         policies/default-policy.json. Reloaded when it changes
-  --allow-dir DIR        a directory whose libraries and input files every tenant may
-                         use, on top of the policy (repeatable)
-  --compat classic       byte-exact classic error files: "Error: <command> could not
-                         be executed." alone when the function did not run, nothing
-                         added when it did
-  --uid-range FIRST-LAST uids/gids given to sandboxes (default ${DEFAULT_UID_RANGE.first}-${DEFAULT_UID_RANGE.last})
-  --max-concurrent N     calls running at once; more wait in line (default ${DEFAULT_MAX_CONCURRENT})
-  --prepared N           sandboxes kept prepared while idle (default ${DEFAULT_PREPARED})
-  --seccomp PROFILE      the seccomp profile of every call, replacing the policy's:
-                         default, minimal, learn (allows all, logs what a profile
-                         would need), a profile file, or none (no filter)
-  --netns MODE           auto (default): one empty network namespace shared by all
-                         sandboxes when the seccomp profile refuses socket(), else
-                         one per call; fresh: one per call always; shared: never
-  --sandbox-reuse N      calls a sandbox serves one after the other, everything reset
-                         in between (SECURITY.md), before it is replaced (default
-                         ${DEFAULT_SANDBOX_REUSE}; 1: new namespaces for every call, slower)
-  --audit-log PATH       the audit log (a record per request, and the server's life
-                         events) in a file of its own, appended to, created 0600;
-                         default: among the other log lines
-  --audit-fsync          fsync the audit log after every record (survives a power
-                         loss; costs a disk flush per call)
-  --log-file PATH        the other log lines to a file instead of stdout
-  --log-level LEVEL      trace, debug, info (default), warn, error or fatal; audit
-                         records are written whatever the level
-  --log-format FORMAT    json, or pretty for a person at a terminal (default: pretty
-                         when stdout is a terminal, else json)
-  --metrics [HOST:]PORT  serve Prometheus metrics at http://HOST:PORT/metrics
-                         (HOST default 127.0.0.1; anything else is warned about)
-  --help                 this text
+${optionsHelp()}
 `;
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+/** The flags given, read as the table says; a bad value is a usage error naming its flag. */
+function readFlags(values: Record<string, unknown>): ServeValues {
+  const flags: Record<string, unknown> = {};
+  for (const name of Object.keys(SERVE_OPTIONS) as OptionName[]) {
+    const value = values[flagOf(name).slice(2)];
+    if (value === undefined) continue;
+    try {
+      flags[name] = readOption(name, value);
+    } catch (error) {
+      if (!(error instanceof BadValue)) throw error;
+      throw usageError('serve', `${flagOf(name)} ${error.message}`);
+    }
+  }
+  return flags as ServeValues;
+}
+
+/** The config file's settings: --config's, else the default file if there is one. */
+function readConfig(explicit: string | undefined): { file: string | undefined; values: ServeValues } {
+  const file = explicit ?? (fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (file === undefined) return { file, values: {} };
+  try {
+    return { file, values: readConfigFile(file) };
+  } catch (error) {
+    if (error instanceof InvalidJsonFile) {
+      throw new FnjailError('FNJ_CONFIG_INVALID', `invalid config file:\n${error.message}`, 'fix it (policies/config.schema.json says what each key takes), then start again');
+    }
+    throw new FnjailError('FNJ_CONFIG_UNREADABLE', `cannot read the config file ${file}: ${(error as Error).message}`);
+  }
+}
 
 export async function serve(args: string[]): Promise<void> {
-  const { values, positionals } = parse('serve', args, {
-    socket: { type: 'string' },
-    'output-dir': { type: 'string' },
-    policy: { type: 'string' },
-    'allow-dir': { type: 'string', multiple: true },
-    compat: { type: 'string' },
-    'uid-range': { type: 'string' },
-    'max-concurrent': { type: 'string' },
-    prepared: { type: 'string' },
-    netns: { type: 'string' },
-    seccomp: { type: 'string' },
-    'sandbox-reuse': { type: 'string' },
-    'audit-log': { type: 'string' },
-    'audit-fsync': { type: 'boolean' },
-    'log-file': { type: 'string' },
-    'log-level': { type: 'string' },
-    'log-format': { type: 'string' },
-    metrics: { type: 'string' },
-    help: { type: 'boolean' },
-  });
+  const { values, positionals } = parse('serve', args, { ...parseArgsOptions(), help: { type: 'boolean' } });
   if (values.help) {
     process.stdout.write(SERVE_HELP);
     return;
   }
   if (positionals.length) throw usageError('serve', `unexpected argument '${positionals[0]}'`);
-  if (values.compat !== undefined && values.compat !== 'classic') {
-    throw usageError('serve', `--compat accepts only 'classic', not '${values.compat}'`);
+  const flags = readFlags(values);
+  const config = readConfig(flags.config);
+  let settings: ServeSettings;
+  try {
+    settings = serveSettings(config.values, flags);
+  } catch (error) {
+    if (error instanceof SettingsConflict) throw usageError('serve', error.message);
+    throw error;
   }
-  if (values.netns !== undefined && !['auto', 'fresh', 'shared'].includes(values.netns)) {
-    throw usageError('serve', `--netns accepts auto, fresh or shared, not '${values.netns}'`);
-  }
-  let uidRange = DEFAULT_UID_RANGE;
-  if (values['uid-range'] !== undefined) {
-    const match = /^(\d+)-(\d+)$/.exec(values['uid-range']);
-    const first = Number(match?.[1]);
-    const last = Number(match?.[2]);
-    if (!match || first < 1 || last < first || last >= 0xffffffff) {
-      throw usageError('serve', `--uid-range must be FIRST-LAST with 0 < FIRST <= LAST, not '${values['uid-range']}'`);
-    }
-    uidRange = { first, last };
-  }
-  if (values['log-level'] !== undefined && !LOG_LEVELS.includes(values['log-level'])) {
-    throw usageError('serve', `--log-level accepts ${LOG_LEVELS.join(', ')}, not '${values['log-level']}'`);
-  }
-  if (values['log-format'] !== undefined && values['log-format'] !== 'json' && values['log-format'] !== 'pretty') {
-    throw usageError('serve', `--log-format accepts json or pretty, not '${values['log-format']}'`);
-  }
-  if (values['log-format'] === 'pretty' && values['log-file'] !== undefined) {
-    throw usageError('serve', '--log-format pretty is for a terminal; a --log-file gets json');
-  }
-  if (values['audit-fsync'] && values['audit-log'] === undefined) throw usageError('serve', '--audit-fsync needs --audit-log');
+  seccompOption('serve', settings.seccomp);
   let metricsAddress: { host: string; port: number } | undefined;
-  if (values.metrics !== undefined) {
+  if (settings.metrics !== undefined) {
     try {
-      metricsAddress = parseListenAddress(values.metrics);
+      metricsAddress = parseListenAddress(settings.metrics, 'metrics');
     } catch (error) {
       throw usageError('serve', `--metrics: ${(error as Error).message}`);
     }
   }
-  const policyFile = values.policy ?? defaultPolicyPath();
-  const log = createLog({ file: values['log-file'], level: values['log-level'], format: values['log-format'] as LogFormat | undefined });
+
+  const log = createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact });
   const { logger } = log;
-  const audit = new AuditLog(log, { file: values['audit-log'], fsync: values['audit-fsync'] });
-  const server = new FnjailServer({
-    socket: values.socket ?? defaultSocket(),
-    socketMode: 0o666,
-    outputDir: values['output-dir'] ?? DEFAULT_OUTPUT_DIR,
-    outputTemplate: DEFAULT_OUTPUT_TEMPLATE,
-    policyFile,
-    allowDirs: values['allow-dir'] ?? [],
-    compat: values.compat as 'classic' | undefined,
-    uidRange,
-    maxConcurrent: values['max-concurrent'] ? parseInteger('serve', 'max-concurrent', values['max-concurrent'], 1, 4096) : DEFAULT_MAX_CONCURRENT,
-    prepared: values.prepared ? parseInteger('serve', 'prepared', values.prepared, 0, 64) : DEFAULT_PREPARED,
-    netns: (values.netns as 'auto' | 'fresh' | 'shared' | undefined) ?? 'auto',
-    seccomp: seccompOption('serve', values.seccomp),
-    sandboxReuse: values['sandbox-reuse'] ? parseInteger('serve', 'sandbox-reuse', values['sandbox-reuse'], 1, 100000) : DEFAULT_SANDBOX_REUSE,
-    launcherBinary,
-    logger,
-    audit,
-  });
+  const audit = new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact });
+  const server = new FnjailServer({ settings, launcherBinary, logger, audit });
   const version = fnjailVersion();
-  const metrics =
-    metricsAddress &&
-    new MetricsListener({
-      ...metricsAddress,
-      logger,
-      render: () => renderMetrics(server.stats, { ...server.metricsContext(), version }),
-    });
+  const metrics = metricsAddress && new MetricsListener({ ...metricsAddress, logger, render: () => renderMetrics(server.stats, { ...server.metricsContext(), version }) });
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -192,20 +127,26 @@ export async function serve(args: string[]): Promise<void> {
     throw new FnjailError('FNJ_METRICS_FAILED', error.message, 'choose another port with --metrics, or stop what listens there');
   });
   await server.start();
-  const socket = values.socket ?? defaultSocket();
   audit.lifecycle(
     'server-start',
     {
       version,
-      socket,
-      policy: policyFile,
+      config: config.file ?? null,
+      socket: settings.socket,
+      listen: server.tcpAddresses,
+      tls: settings.tls !== undefined,
+      policy: settings.policy,
       policyHash: server.policies.current.hash,
-      outputDir: values['output-dir'] ?? DEFAULT_OUTPUT_DIR,
-      compat: values.compat ?? 'none',
-      uidRange,
-      auditLog: values['audit-log'] ?? null,
+      outputDir: settings.outputDir,
+      compat: settings.compat ?? 'none',
+      uidRange: settings.uidRange,
+      maxClients: settings.maxClients,
+      maxConcurrent: settings.maxConcurrent,
+      queueLength: settings.queueLength,
+      retention: settings.retention ?? null,
+      auditLog: settings.auditLog ?? null,
       metrics: metricsBound ? `http://${metricsBound.host.includes(':') ? `[${metricsBound.host}]` : metricsBound.host}:${metricsBound.port}/metrics` : null,
     },
-    `fnjail listening on ${socket}; try: npx fnjail run --cat /opt/fnlib/libbasic.so`,
+    `fnjail listening on ${[settings.socket, ...server.tcpAddresses].join(', ')}; try: npx fnjail run --cat /opt/fnlib/libbasic.so`,
   );
 }

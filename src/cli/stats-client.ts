@@ -2,10 +2,11 @@
 // one connection, kept open, asked `stats` as often as the caller wants. The
 // server answers each request with one line, in order: a StatsSnapshot as JSON,
 // or {"error": "..."} when this user may not see stats.
-import net from 'node:net';
+import type net from 'node:net';
 import { FnjailError } from '../errors.js';
 import type { StatsSnapshot } from '../metrics/stats.js';
 import { connectError } from './client.js';
+import { openConnection, type Target } from './transport.js';
 
 export const DEFAULT_STATS_TIMEOUT_MS = 5000;
 
@@ -41,15 +42,20 @@ export class StatsConnection {
   private connected = false;
   private readonly closed: Promise<void>;
 
+  /** The server, for messages. */
+  readonly socketPath: string;
+
+  /** target: where the server is; a string is the path of its UNIX socket. */
   constructor(
-    readonly socketPath: string,
+    target: Target | string,
     private readonly timeoutMs = DEFAULT_STATS_TIMEOUT_MS,
   ) {
-    this.socket = net.connect(socketPath);
+    const resolved: Target = typeof target === 'string' ? { kind: 'unix', name: target, path: target } : target;
+    const socketPath = (this.socketPath = resolved.name);
+    this.socket = openConnection(resolved, () => (this.connected = true));
     this.socket.setEncoding('utf8');
     this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
     this.socket.on('data', (chunk: string) => this.received(chunk));
-    this.socket.once('connect', () => (this.connected = true));
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.fail(connectionError(socketPath, error, this.connected)));
     this.socket.on('end', () => {
       if (!this.closing) this.fail(new FnjailError('FNJ_NO_REPLY', `the fnjail server at ${socketPath} closed the connection without a reply`, 'see the server log'));
@@ -120,8 +126,8 @@ export class StatsConnection {
 }
 
 /** Opens a connection, asks once, closes. */
-export async function fetchStats(socketPath: string, timeoutMs = DEFAULT_STATS_TIMEOUT_MS): Promise<StatsSnapshot> {
-  const connection = new StatsConnection(socketPath, timeoutMs);
+export async function fetchStats(target: Target | string, timeoutMs = DEFAULT_STATS_TIMEOUT_MS): Promise<StatsSnapshot> {
+  const connection = new StatsConnection(target, timeoutMs);
   try {
     return await connection.next();
   } finally {

@@ -1,14 +1,14 @@
 // fnjail stats: one `stats` request to the server, printed for a person (or
 // as JSON for a script). The small formatting helpers here are shared with
 // `fnjail top`, so the two commands show numbers the same way.
-import { defaultSocket } from '../config/defaults.js';
 import { formatSize } from '../config/size.js';
 import { OUTCOMES, type StatsSnapshot } from '../metrics/stats.js';
+import { targetFrom, TRANSPORT_HELP, TRANSPORT_OPTIONS } from './transport.js';
 import { parse, usageError } from './args.js';
 import { clean, formatBytes, formatMs, formatUptime, table, tenantTable } from './stats-format.js';
 import { fetchStats, StatsRefused, UnexpectedStatsReply } from './stats-client.js';
 
-export const STATS_HELP = `usage: fnjail stats [--socket PATH] [--json]
+export const STATS_HELP = `usage: fnjail stats [--socket PATH | --connect HOST:PORT ...] [--json]
 
 Asks the fnjail server for its counters and prints them: uptime, clients,
 executions by outcome, request latency, load per tenant, the most called
@@ -16,7 +16,7 @@ libraries, memory, policy and launcher. Only root and the users the policy
 names as monitors may see them.
 
 options:
-  --socket PATH   the server's socket (default: $FNJAIL_SOCKET, else /run/fnjail/fnjail.sock)
+${TRANSPORT_HELP}
   --json          print the server's reply as JSON instead (docs/monitoring.md)
   --help          this text
 `;
@@ -26,7 +26,7 @@ const TOP_LIBRARIES = 10;
 
 export async function statsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse('stats', args, {
-    socket: { type: 'string' },
+    ...TRANSPORT_OPTIONS,
     json: { type: 'boolean' },
     help: { type: 'boolean' },
   });
@@ -37,7 +37,7 @@ export async function statsCommand(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usageError('stats', `unexpected argument '${positionals[0]}'`);
   let snapshot: StatsSnapshot;
   try {
-    snapshot = await fetchStats(values.socket ?? defaultSocket());
+    snapshot = await fetchStats(targetFrom('stats', values));
   } catch (error) {
     return reportFailure(error);
   }

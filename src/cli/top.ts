@@ -1,14 +1,14 @@
 // fnjail top: the server's running executions, refreshed live over one `stats`
 // connection. On a terminal it redraws in place until 'q' or Ctrl-C; piped (or
 // with --once) it prints plain frames one after another, for logs and scripts.
-import { defaultSocket } from '../config/defaults.js';
 import type { StatsSnapshot } from '../metrics/stats.js';
+import { targetFrom, TRANSPORT_HELP, TRANSPORT_OPTIONS, type Target } from './transport.js';
 import { parse, parseInteger, usageError } from './args.js';
 import { StatsConnection } from './stats-client.js';
 import { reportFailure } from './stats.js';
 import { clean, formatBytes, formatMs, formatUptime, table, tenantName, tenantTable } from './stats-format.js';
 
-export const TOP_HELP = `usage: fnjail top [--socket PATH] [--interval SECONDS] [--iterations N] [--once]
+export const TOP_HELP = `usage: fnjail top [--socket PATH | --connect HOST:PORT ...] [--interval SECONDS] [--iterations N] [--once]
 
 Shows what the fnjail server is doing, refreshed every interval: uptime, clients,
 load, outcomes, latency and memory, then the running executions (longest first)
@@ -20,7 +20,7 @@ is not a terminal, frames are printed one after another, separated by a blank
 line, without escape codes.
 
 options:
-  --socket PATH        the server's socket (default: $FNJAIL_SOCKET, else /run/fnjail/fnjail.sock)
+${TRANSPORT_HELP}
   --interval SECONDS   time between frames (default: 1, at least 0.1)
   --iterations N       stop after N frames
   --once               print one plain frame and exit (as when piped)
@@ -37,7 +37,7 @@ const SHOW_CURSOR = '\x1b[?25h';
 
 export async function topCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse('top', args, {
-    socket: { type: 'string' },
+    ...TRANSPORT_OPTIONS,
     interval: { type: 'string' },
     iterations: { type: 'string' },
     once: { type: 'boolean' },
@@ -53,7 +53,7 @@ export async function topCommand(args: string[]): Promise<number> {
   const iterations = values.once ? 1 : values.iterations === undefined ? Infinity : parseInteger('top', 'iterations', values.iterations, 1, 1_000_000_000);
   const live = !values.once && process.stdout.isTTY === true;
   try {
-    await watch(values.socket ?? defaultSocket(), { intervalMs, iterations, live });
+    await watch(targetFrom('top', values), { intervalMs, iterations, live });
   } catch (error) {
     return reportFailure(error);
   }
@@ -75,8 +75,8 @@ interface WatchOptions {
   live: boolean;
 }
 
-async function watch(socketPath: string, options: WatchOptions): Promise<void> {
-  const connection = new StatsConnection(socketPath);
+async function watch(target: Target, options: WatchOptions): Promise<void> {
+  const connection = new StatsConnection(target);
   let stop!: () => void;
   const stopped = new Promise<'stop'>((resolve) => (stop = () => resolve('stop')));
   const restoreTerminal = options.live ? takeTerminal(stop) : () => {};

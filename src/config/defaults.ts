@@ -11,6 +11,8 @@ export const DEFAULT_POLICY_FILES = ['/etc/fnjail/policy.d', '/etc/fnjail/policy
 
 export const DEFAULT_UID_RANGE = { first: 1_000_000, last: 1_065_535 };
 export const DEFAULT_MAX_CONCURRENT = 64;
+export const DEFAULT_MAX_CLIENTS = 4096;
+export const DEFAULT_QUEUE_LENGTH = 4096;
 export const DEFAULT_PREPARED = 2;
 export const DEFAULT_SANDBOX_REUSE = 64;
 

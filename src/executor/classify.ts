@@ -18,6 +18,7 @@ export type OutcomeKind =
   | 'missing-function'
   | 'denied'
   | 'bad-request'
+  | 'busy'
   | 'server-error';
 
 export interface Classification {

@@ -24,6 +24,11 @@ export class Semaphore {
     return this.waiting.length;
   }
 
+  /** Whether an acquire now would get a slot without waiting. */
+  get free(): boolean {
+    return this.active < this.limit && this.waiting.length === 0;
+  }
+
   async acquire(): Promise<void> {
     if (this.active < this.limit) {
       this.active++;

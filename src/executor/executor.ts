@@ -2,6 +2,7 @@
 // decides (policy), prepares (output file), launches (sandbox), classifies
 // (result -> error lines) and records. Front ends only frame and answer.
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Stats } from '../metrics/stats.js';
@@ -10,7 +11,9 @@ import type { LauncherProcess } from '../launcher/launcher-process.js';
 import { decide, type Tenant } from '../policy/decide.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, type OutcomeKind } from './classify.js';
+import { Admission, type AdmissionOptions } from './admission.js';
 import { displayCommand, parseCommand } from './command.js';
+import { parseJsonRequest } from './json-request.js';
 import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { syscallName } from '../seccomp/syscalls.js';
 import { Semaphore } from './concurrency.js';
@@ -26,6 +29,8 @@ export interface ExecutorOptions {
   outputTemplate: string;
   compat: CompatMode;
   maxConcurrent: number;
+  /** The line of calls waiting for a sandbox. */
+  queue: AdmissionOptions;
   logger: Logger;
   audit: AuditLog;
   stats: Stats;
@@ -54,6 +59,8 @@ export interface ExecutionResult {
   rule: string | undefined;
   /** The policy's tenant the peer matched. */
   tenant: string | undefined;
+  /** A JSON request's id, echoed in its reply. */
+  id: string | number | undefined;
   launch: LaunchResult | undefined;
   queueMs: number;
   totalMs: number;
@@ -66,11 +73,15 @@ export class Executor {
   private requests = 0;
   /** Names this server's requests in the audit log. */
   private readonly serverId = randomBytes(4).toString('hex');
+  private readonly admission: Admission;
   private active = 0;
   private idleWaiters: Array<() => void> = [];
+  /** Output files from their creation until their reply is sent: retention leaves them alone. */
+  readonly outputsInUse = new Set<string>();
 
   constructor(private readonly options: ExecutorOptions) {
     this.slots = new Semaphore(options.maxConcurrent);
+    this.admission = new Admission(options.queue);
   }
 
   get running(): number {
@@ -78,7 +89,7 @@ export class Executor {
   }
 
   get queued(): number {
-    return this.slots.queued;
+    return this.admission.length;
   }
 
   /** Resolves when no command is being handled (for a graceful shutdown). */
@@ -87,21 +98,37 @@ export class Executor {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  async execute(raw: string, tenant: Tenant): Promise<ExecutionResult> {
+  /** Handles a classic command (`format` text) or a JSON request; the audit
+   * record is written before this returns, so before the reply is sent. */
+  async execute(raw: string, tenant: Tenant, format: 'text' | 'json' = 'text'): Promise<ExecutionResult> {
     this.active++;
+    const output: { path?: string } = {};
     try {
-      const result = await this.handle(raw, tenant);
+      const result = await this.handle(raw, tenant, format, output);
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
       return result;
     } finally {
+      if (output.path) this.released(output.path);
       if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
-  private async handle(raw: string, tenant: Tenant): Promise<ExecutionResult> {
+  /** The call is over: the file's age, for retention, counts from now (its
+   * client is about to read it), however long the call ran. */
+  private released(file: string): void {
+    this.outputsInUse.delete(file);
+    try {
+      const now = new Date();
+      fs.utimesSync(file, now, now);
+    } catch {
+      // removed meanwhile: nothing to keep
+    }
+  }
+
+  private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string }): Promise<ExecutionResult> {
     const started = performance.now();
-    const parsed = parseCommand(raw);
+    const parsed = format === 'json' ? parseJsonRequest(raw) : parseCommand(raw);
     const result: ExecutionResult = {
       request: `${this.serverId}-${++this.requests}`,
       received: displayCommand(raw),
@@ -115,6 +142,7 @@ export class Executor {
       input: undefined,
       rule: undefined,
       tenant: undefined,
+      id: (parsed as { id?: string | number }).id,
       launch: undefined,
       queueMs: 0,
       totalMs: 0,
@@ -126,6 +154,8 @@ export class Executor {
     const { outputDir, outputTemplate } = this.options;
     try {
       result.outputPath = createOutputFile(outputDir, outputTemplate, tenant.uid, tenant.gid);
+      this.outputsInUse.add(result.outputPath);
+      output.path = result.outputPath;
     } catch (error) {
       this.options.logger.error({ err: error, outputDir }, 'cannot create an output file');
       result.kind = 'server-error';
@@ -155,10 +185,18 @@ export class Executor {
     const tenantName = decision.tenant.name;
     const queuedAt = performance.now();
     const tenantSlots = this.tenantSemaphore(tenantName, decision.tenant.grant.maxConcurrent);
+    // Only a call that has to wait joins the line (and may find it full).
+    const waits = !this.slots.free || tenantSlots?.free === false;
+    if (waits && !(await this.admission.join())) {
+      result.queueMs = performance.now() - queuedAt;
+      this.writeFailure(result, 'busy', [this.admission.refusal()], false);
+      return finish();
+    }
     stats.enqueued(tenantName);
     await tenantSlots?.acquire();
     await this.slots.acquire();
     stats.dequeued(tenantName);
+    if (waits) this.admission.leave();
     result.queueMs = performance.now() - queuedAt;
     stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;

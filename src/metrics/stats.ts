@@ -6,7 +6,7 @@ import type { OutcomeKind } from '../executor/classify.js';
 import type { ExecutionResult } from '../executor/executor.js';
 import { Histogram } from './histogram.js';
 
-export const OUTCOMES: OutcomeKind[] = ['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp', 'load-error', 'missing-function', 'denied', 'bad-request', 'server-error'];
+export const OUTCOMES: OutcomeKind[] = ['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp', 'load-error', 'missing-function', 'denied', 'bad-request', 'busy', 'server-error'];
 
 /** Requests no tenant was found for (malformed, or no tenant matched). */
 export const NO_TENANT = '';

@@ -14,12 +14,16 @@ import type { Policy, TenantPolicy } from './policy.js';
 import { functionRuleFor, type DirRule } from './rules.js';
 import { matchTenant } from './tenants.js';
 
-/** Who asks: a peer's credentials (SO_PEERCRED, SO_PEERGROUPS). */
+/** Who asks: a local peer's credentials (SO_PEERCRED, SO_PEERGROUPS), or a
+ * TLS client's certificate and the account its tenant gives it. */
 export interface Tenant {
   uid: number;
   gid: number;
+  /** 0 for a peer over TCP. */
   pid: number;
   groups: number[];
+  /** A client over TCP: its certificate (TLS), or nothing known (--insecure). */
+  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined };
 }
 
 export type Decision =

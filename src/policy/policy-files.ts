@@ -35,11 +35,13 @@ export interface MatchFile {
   users?: string[];
   gids?: number[];
   groups?: string[];
+  tlsClients?: string[];
 }
 
 export interface TenantFile extends GrantFile {
   name: string;
   match: MatchFile;
+  account?: string;
 }
 
 export interface PolicyDocument {

@@ -9,7 +9,7 @@ import { InvalidJsonFile, type Problem } from '../config/json-file.js';
 import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
 import { launcherFilter, NO_FILTER, profileErrorDetail, type LauncherFilter } from '../seccomp/launcher-filter.js';
-import { groupId, userId } from './names.js';
+import { account, groupId, userId } from './names.js';
 import { readPolicyFiles, type GrantFile, type LimitsFile, type PolicySource } from './policy-files.js';
 import { dirRule, functionRule, type DirRule, type FunctionRule } from './rules.js';
 
@@ -49,6 +49,10 @@ export interface TenantPolicy {
   rule: string;
   uids: number[];
   gids: number[];
+  /** Certificate common names of its TLS clients. */
+  tlsClients: string[];
+  /** Who its TLS clients act as on this host (files opened, output owned). */
+  account: { uid: number; gid: number; groups: number[] } | undefined;
   grant: Grant;
 }
 
@@ -61,7 +65,7 @@ export interface Policy {
   /** Uids that may own library files and their directories (root always). */
   trustedOwners: Set<number>;
   /** Who may see the live statistics besides root: by uid, or by gid (primary or supplementary). */
-  monitors: { uids: Set<number>; gids: Set<number> };
+  monitors: { uids: Set<number>; gids: Set<number>; tlsClients: Set<string> };
   tenants: TenantPolicy[];
   defaults: TenantPolicy | undefined;
   /** Problems worth a log line that do not make the policy invalid. */
@@ -124,7 +128,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     else trustedOwners.add(uid);
   });
 
-  const monitors = { uids: new Set<number>(), gids: new Set<number>() };
+  const monitors = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(monitorsSource?.document.monitors?.tlsClients ?? []) };
   const who = monitorsSource?.document.monitors;
   const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
     list?.forEach((entry, i) => {
@@ -196,6 +200,8 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     rule: 'defaults',
     uids: [],
     gids: [],
+    tlsClients: [],
+    account: undefined,
     grant: grantOf(defaultsSource, 'defaults', '/defaults', defaultsSource.document.defaults!, undefined),
   };
 
@@ -204,6 +210,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const names = new Map<string, TenantPolicy>();
   const byUid = new Map<number, TenantPolicy>();
   const byGid = new Map<number, TenantPolicy>();
+  const byCommonName = new Map<string, TenantPolicy>();
   for (const source of files.sources) {
     source.document.tenants?.forEach((t, i) => {
       const pointer = `/tenants/${i}`;
@@ -217,8 +224,24 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
         rule,
         uids: [],
         gids: [],
+        tlsClients: [],
+        account: undefined,
         grant: grantOf(source, rule, pointer, t, defaults?.grant),
       };
+      if (t.account !== undefined) {
+        const found = account(t.account);
+        if (found) tenant.account = { uid: found.uid, gid: found.gid, groups: found.groups };
+        else problems.push(source.problemAt(`${pointer}/account`, `unknown user '${t.account}'`));
+      }
+      t.match.tlsClients?.forEach((name, j) => {
+        const other = byCommonName.get(name);
+        if (other) {
+          problems.push(source.problemAt(`${pointer}/match/tlsClients/${j}`, `TLS client '${name}' matches ${other.label} already (${other.source}); one certificate, one tenant`));
+          return;
+        }
+        byCommonName.set(name, tenant);
+        tenant.tlsClients.push(name);
+      });
       const claim = (map: Map<number, TenantPolicy>, id: number | undefined, what: string, at: string, list: number[]) => {
         if (id === undefined) {
           problems.push(source.problemAt(at, `unknown ${what}`));

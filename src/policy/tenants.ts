@@ -7,12 +7,34 @@ import type { Policy, TenantPolicy } from './policy.js';
 
 export type TenantMatch = { tenant: TenantPolicy; by: string } | { tenant: undefined; reason: string; rule: string };
 
+/** Who TCP clients that no tenant gives an account act as. */
+export const NOBODY = { uid: 65534, gid: 65534, groups: [] as number[] };
+
 export function describePeer(peer: Tenant): string {
+  if (peer.remote) {
+    return peer.remote.commonName !== undefined ? `TLS client '${peer.remote.commonName}' (${peer.remote.address})` : `anonymous TCP client ${peer.remote.address}`;
+  }
   const groups = peer.groups.length ? `, groups ${peer.groups.join(',')}` : '';
   return `uid ${peer.uid} (gid ${peer.gid}${groups})`;
 }
 
+/** A client over TCP: its certificate's common name picks its tenant, whose
+ * account gives the ids its files are opened and owned with. */
+export function remotePeer(policy: Policy, remote: NonNullable<Tenant['remote']>): Tenant {
+  const tenant = remote.commonName === undefined ? undefined : policy.tenants.find((t) => t.tlsClients.includes(remote.commonName!));
+  const ids = tenant?.account ?? NOBODY;
+  return { uid: ids.uid, gid: ids.gid, groups: ids.groups, pid: 0, remote };
+}
+
 export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
+  // A TCP client is who its certificate says, never the ids its tenant lends it.
+  if (peer.remote) {
+    const { commonName } = peer.remote;
+    const byName = commonName === undefined ? undefined : policy.tenants.find((t) => t.tlsClients.includes(commonName));
+    if (byName) return { tenant: byName, by: `TLS client '${commonName}'` };
+    if (policy.defaults) return { tenant: policy.defaults, by: 'no tenant matched' };
+    return { tenant: undefined, rule: 'tenants', reason: `no tenant matches ${describePeer(peer)}, and the policy has no defaults` };
+  }
   const byUid = policy.tenants.find((t) => t.uids.includes(peer.uid));
   if (byUid) return { tenant: byUid, by: `uid ${peer.uid}` };
   const gids = [peer.gid, ...peer.groups];
@@ -36,6 +58,7 @@ export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
 
 /** Whether the peer may see the live statistics: root, or a monitor of the policy. */
 export function isMonitor(policy: Policy, peer: Tenant): boolean {
-  const { uids, gids } = policy.monitors;
+  const { uids, gids, tlsClients } = policy.monitors;
+  if (peer.remote) return peer.remote.commonName !== undefined && tlsClients.has(peer.remote.commonName);
   return peer.uid === 0 || uids.has(peer.uid) || [peer.gid, ...peer.groups].some((g) => gids.has(g));
 }

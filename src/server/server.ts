@@ -1,38 +1,28 @@
-// The fnjail server: the UNIX socket listener, the sandbox launcher and the
-// executor between them.
+// The fnjail server: its listeners (the UNIX socket, TCP with TLS), the
+// sessions they open, and what they share: the policy, the executor, the
+// sandbox launcher, the statistics and the output retention.
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
-import { Executor, type CompatMode } from '../executor/executor.js';
+import { Executor } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
-import type { Tenant } from '../policy/decide.js';
 import { Stats, type StatsSnapshot } from '../metrics/stats.js';
+import type { Tenant } from '../policy/decide.js';
+import { groupId, userId } from '../policy/names.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
-import { isMonitor } from '../policy/tenants.js';
+import { describePeer, isMonitor, remotePeer } from '../policy/tenants.js';
 import { peerCredentials } from './peer-credentials.js';
+import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
+import { listenTcp, type Remote } from './tcp-listener.js';
 import { listenUnix } from './unix-listener.js';
 
 export interface ServerOptions {
-  socket: string;
-  socketMode: number;
-  outputDir: string;
-  outputTemplate: string;
-  policyFile: string;
-  allowDirs: string[];
-  compat: CompatMode;
-  uidRange: { first: number; last: number };
-  maxConcurrent: number;
-  prepared: number;
-  /** Network namespaces: see ExecutorOptions.netns. */
-  netns: 'auto' | 'fresh' | 'shared';
-  /** A seccomp profile replacing the policy's, or undefined. */
-  seccomp: string | undefined;
-  /** Calls a sandbox serves, reset in between (1: new namespaces for every call). */
-  sandboxReuse: number;
+  settings: ServeSettings;
   launcherBinary: string;
   logger: Logger;
   audit: AuditLog;
@@ -49,77 +39,155 @@ function prepareOutputDir(dir: string): void {
   }
 }
 
+/** A user or group setting as an id. */
+function idOf(value: string | number, kind: 'user' | 'group'): number {
+  if (typeof value === 'number') return value;
+  const id = kind === 'user' ? userId(value) : groupId(value);
+  if (id === undefined) throw new FnjailError('FNJ_USAGE', `unknown ${kind} '${value}' for the socket's ${kind === 'user' ? 'owner' : 'group'}`, 'see fnjail serve --help');
+  return id;
+}
 
 export class FnjailServer {
   readonly launcher: LauncherProcess;
   readonly executor: Executor;
-  private readonly listener: net.Server;
   readonly policies: PolicyStore;
   readonly stats = new Stats();
-  private readonly sockets = new Map<net.Socket, Session>();
+  private readonly unixListener: net.Server;
+  private readonly tcpListeners: net.Server[] = [];
+  /** The TCP addresses bound, once started. */
+  readonly tcpAddresses: string[] = [];
+  private readonly sessions = new Map<net.Socket, Session>();
+  private readonly retention: OutputRetention | undefined;
+  private readonly settings: ServeSettings;
 
   constructor(private readonly options: ServerOptions) {
+    const { settings, logger, audit } = options;
+    this.settings = settings;
     if (process.getuid?.() !== 0) {
       throw new FnjailError('FNJ_NOT_ROOT', 'the server must run as root (it creates namespaces and switches uids)', 'run it with sudo');
     }
     if (!fs.existsSync(options.launcherBinary)) {
       throw new FnjailError('FNJ_LAUNCHER_MISSING', `the sandbox launcher ${options.launcherBinary} is missing`, 'run npm install in the fnjail directory: it builds the launcher');
     }
-    this.policies = new PolicyStore(options.policyFile, { allowDirs: options.allowDirs, seccomp: options.seccomp }, options.logger, options.audit);
-    const range = options.uidRange;
+    this.policies = new PolicyStore(settings.policy, { allowDirs: settings.allowDirs, seccomp: settings.seccomp }, logger, audit);
+    const range = settings.uidRange;
     this.launcher = new LauncherProcess({
       binary: options.launcherBinary,
       uidRange: range,
-      maxSandboxes: Math.min(options.maxConcurrent, range.last - range.first + 1),
-      prepared: options.prepared,
+      maxSandboxes: Math.min(settings.maxConcurrent, range.last - range.first + 1),
+      prepared: settings.prepared,
       tmpBytes: DEFAULT_LIMITS.tmpBytes,
-      freshNetns: options.netns === 'fresh',
-      reuse: options.sandboxReuse,
-      logger: options.logger,
-      audit: options.audit,
+      freshNetns: settings.netns === 'fresh',
+      reuse: settings.sandboxReuse,
+      logger,
+      audit,
     });
     this.executor = new Executor({
       launcher: this.launcher,
       policy: () => this.policies.current,
-      outputDir: options.outputDir,
-      outputTemplate: options.outputTemplate,
-      compat: options.compat,
-      maxConcurrent: options.maxConcurrent,
-      logger: options.logger,
-      audit: options.audit,
+      outputDir: settings.outputDir,
+      outputTemplate: settings.outputTemplate,
+      compat: settings.compat,
+      maxConcurrent: settings.maxConcurrent,
+      queue: { queueLength: settings.queueLength, queueFull: settings.queueFull, queueWaitMs: settings.queueWaitMs },
+      logger,
+      audit,
       stats: this.stats,
-      netns: options.netns,
+      netns: settings.netns,
     });
-    if (options.netns === 'shared') {
-      options.logger.warn('--netns shared: every sandbox is in one network namespace whatever its seccomp profile; calls whose profile lets socket() through can reach each other over abstract UNIX sockets');
+    if (settings.retention) {
+      const template = /^(.*?)(X+)$/.exec(settings.outputTemplate)!;
+      this.retention = new OutputRetention({
+        dir: settings.outputDir,
+        prefix: template[1]!,
+        suffixLength: template[2]!.length,
+        ...settings.retention,
+        inUse: () => this.executor.outputsInUse,
+        logger,
+      });
     }
-    this.listener = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    if (settings.netns === 'shared') {
+      logger.warn('--netns shared: every sandbox is in one network namespace whatever its seccomp profile; calls whose profile lets socket() through can reach each other over abstract UNIX sockets');
+    }
+    this.unixListener = net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
   }
 
   async start(): Promise<void> {
-    prepareOutputDir(this.options.outputDir);
+    const { settings } = this;
+    prepareOutputDir(settings.outputDir);
+    const owner = idOf(settings.socketOwner, 'user');
+    const group = idOf(settings.socketGroup, 'group');
     // Listen first: clients may connect at once; their commands wait for the launcher.
-    await listenUnix(this.listener, { path: this.options.socket, mode: this.options.socketMode, backlog: 4096 });
+    await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, backlog: 4096 });
+    fs.chownSync(settings.socket, owner, group);
+    for (const address of settings.listen) {
+      const { server, bound } = await listenTcp({
+        address,
+        tls: settings.tls,
+        audit: this.options.audit,
+        onConnection: (socket, remote) => this.acceptRemote(socket, remote),
+      });
+      this.tcpListeners.push(server);
+      this.tcpAddresses.push(bound);
+    }
     this.policies.watch();
+    this.retention?.start();
     await this.launcher.start();
   }
 
-  private accept(socket: net.Socket): void {
-    let tenant: Tenant;
+  private acceptLocal(socket: net.Socket): void {
+    let peer: Tenant;
     try {
-      tenant = peerCredentials(socket);
+      peer = peerCredentials(socket);
     } catch (error) {
       this.options.logger.error({ err: error }, 'cannot identify a client; closing its connection');
       socket.destroy();
       return;
     }
-    const session = new Session(socket, tenant, (raw, who) => this.executor.execute(raw, who), (word, who) => this.control(word, who), this.options.logger);
-    this.sockets.set(socket, session);
+    this.open(socket, peer, 'unix');
+  }
+
+  private acceptRemote(socket: net.Socket, remote: Remote): void {
+    this.open(socket, remotePeer(this.policies.current, remote), remote.commonName === undefined ? 'tcp' : 'tls');
+  }
+
+  private open(socket: net.Socket, peer: Tenant, transport: 'unix' | 'tcp' | 'tls'): void {
+    if (this.sessions.size >= this.settings.maxClients) {
+      this.refuseBusy(socket, peer, transport);
+      return;
+    }
+    const session = new Session(socket, peer, {
+      execute: (raw, who, format) => this.executor.execute(raw, who, format),
+      control: (word, who) => this.control(word, who),
+      idleTimeoutMs: this.settings.idleTimeoutMs,
+      logger: this.options.logger,
+    });
+    this.sessions.set(socket, session);
     this.stats.connectionOpened();
     socket.on('close', () => {
-      this.sockets.delete(socket);
+      this.sessions.delete(socket);
       this.stats.connectionClosed();
     });
+  }
+
+  /** Too many connections: one clear line, after the client's first message (a
+   * classic client sends before it reads; closing first could lose the line). */
+  private refuseBusy(socket: net.Socket, peer: Tenant, transport: string): void {
+    const { maxClients } = this.settings;
+    this.stats.connectionsRefused++;
+    this.options.audit.lifecycle(
+      'connection-refused',
+      { transport, peer: describePeer(peer), reason: `${maxClients} clients connected (maxClients)` },
+      `connection of ${describePeer(peer)} refused: ${maxClients} clients connected already`,
+      'warn',
+    );
+    const answer = () => {
+      clearTimeout(timer);
+      socket.end(`Error: the server is busy: ${maxClients} clients are connected (its limit); try again later\n`);
+    };
+    const timer = setTimeout(answer, 1000);
+    socket.once('data', answer);
+    socket.on('error', () => clearTimeout(timer));
   }
 
   /** Control commands of the session protocol: `stats`, for root and the policy's monitors. */
@@ -128,7 +196,7 @@ export class FnjailServer {
     return () =>
       isMonitor(this.policies.current, peer)
         ? JSON.stringify(this.snapshot())
-        : JSON.stringify({ error: `stats: uid ${peer.uid} may not see the server's statistics (root and the policy's monitors may)` });
+        : JSON.stringify({ error: `stats: ${describePeer(peer)} may not see the server's statistics (root and the policy's monitors may)` });
   }
 
   /** What the statistics need from the parts that keep it. */
@@ -142,25 +210,24 @@ export class FnjailServer {
     return this.stats.snapshot(this.metricsContext());
   }
 
-  get connections(): number {
-    return this.sockets.size;
-  }
-
-  /** Stops accepting, lets running calls finish for graceMs, then cancels the
-   * rest; every accepted command is answered before its connection closes. */
-  async stop(graceMs = 5000): Promise<void> {
+  /** Stops accepting, lets running calls finish for the grace period, then
+   * cancels the rest; every accepted command is answered before its
+   * connection closes; the socket file is removed. */
+  async stop(): Promise<void> {
     this.policies.close();
-    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    for (const session of this.sockets.values()) session.drain();
+    this.retention?.stop();
+    const listeners = [this.unixListener, ...this.tcpListeners];
+    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    for (const session of this.sessions.values()) session.drain();
     const timeout = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-    await Promise.race([this.executor.whenIdle(), timeout(graceMs)]);
+    await Promise.race([this.executor.whenIdle(), timeout(this.settings.shutdownGraceMs)]);
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
     await this.launcher.stop();
     await Promise.race([closed, timeout(500)]);
-    for (const socket of this.sockets.keys()) socket.destroy();
+    for (const socket of this.sessions.keys()) socket.destroy();
     try {
-      fs.unlinkSync(this.options.socket);
+      fs.unlinkSync(this.settings.socket);
     } catch {
       // already gone
     }

@@ -2,25 +2,28 @@
 //   classic: one command sent without terminator (the classic client sends,
 //            then does a single recv); the reply is the path, no terminator;
 //   session: newline-terminated commands, one newline-terminated reply each,
-//            in order, until `exit` or `quit` (or the client closes). A line
-//            naming a control command (`stats`) is answered by the server
-//            itself, in its turn among the others.
+//            in order, until `exit` or `quit` (or the client closes).
+// In either, a command starting with `{` is a JSON request and gets a JSON
+// reply; a line naming a control command (`stats`) is answered by the server
+// itself, in its turn among the others. A connection that sends nothing for
+// the idle timeout while nothing of it runs is closed.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { ExecutionResult } from '../executor/executor.js';
+import { isJsonRequest } from '../executor/json-request.js';
 import type { Tenant } from '../policy/decide.js';
+import { replyJson, replyText } from './replies.js';
 
 /** A line longer than this without a newline ends the session. */
 export const MAX_LINE_BYTES = 64 * 1024;
 
-export type Execute = (raw: string, tenant: Tenant) => Promise<ExecutionResult>;
-
-/** The reply to a control command, or undefined if the line is not one. */
-export type Control = (word: string, tenant: Tenant) => (() => string) | undefined;
-
-/** The reply to a command: its output file, or an in-band error if none could be made. */
-export function replyText(result: ExecutionResult): string {
-  return result.outputPath ?? `Error: ${result.command} could not be executed: ${result.reasons.join('; ')}`;
+export interface SessionOptions {
+  execute: (raw: string, tenant: Tenant, format: 'text' | 'json') => Promise<ExecutionResult>;
+  /** The reply to a control command, or undefined if the line is not one. */
+  control: (word: string, tenant: Tenant) => (() => string) | undefined;
+  /** 0: never. */
+  idleTimeoutMs: number;
+  logger: Logger;
 }
 
 export class Session {
@@ -28,17 +31,27 @@ export class Session {
   private lineMode = false;
   private work: Promise<void> = Promise.resolve();
   private ending = false;
+  /** Commands accepted and not answered yet. */
+  private inFlight = 0;
 
   constructor(
     private readonly socket: net.Socket,
     private readonly tenant: Tenant,
-    private readonly execute: Execute,
-    private readonly control: Control,
-    private readonly logger: Logger,
+    private readonly options: SessionOptions,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
-    socket.on('error', (error) => logger.debug({ err: error, peer: tenant }, 'client connection error'));
+    socket.on('error', (error) => options.logger.debug({ err: error, peer: tenant }, 'client connection error'));
+    if (options.idleTimeoutMs > 0) {
+      socket.setTimeout(options.idleTimeoutMs);
+      socket.on('timeout', () => this.onIdle());
+    }
+  }
+
+  private onIdle(): void {
+    if (this.inFlight > 0) return; // waiting for its own call is not idleness
+    this.options.logger.debug({ peer: this.tenant, idleTimeoutMs: this.options.idleTimeoutMs }, 'closing an idle connection');
+    this.socket.destroy();
   }
 
   private onData(chunk: Buffer): void {
@@ -73,11 +86,9 @@ export class Session {
       return;
     }
     if (word === '') return; // blank lines between commands are harmless
-    const answer = this.control(word, this.tenant);
+    const answer = this.options.control(word, this.tenant);
     if (answer) {
-      this.work = this.work.then(() => {
-        if (this.socket.writable) this.socket.write(`${answer()}\n`);
-      });
+      this.work = this.work.then(() => this.write(`${answer()}\n`));
       return;
     }
     this.enqueue(line, '\n');
@@ -93,16 +104,25 @@ export class Session {
   }
 
   private enqueue(command: string, terminator: string): void {
+    const format = isJsonRequest(command) ? 'json' : 'text';
+    this.inFlight++;
     this.work = this.work.then(async () => {
       let reply: string;
       try {
-        reply = replyText(await this.execute(command, this.tenant));
+        const result = await this.options.execute(command, this.tenant, format);
+        reply = format === 'json' ? replyJson(result) : replyText(result);
       } catch (error) {
-        this.logger.error({ err: error }, 'execution failed unexpectedly');
-        reply = `Error: the server failed to handle the command: ${(error as Error).message}`;
+        this.options.logger.error({ err: error }, 'execution failed unexpectedly');
+        const message = `the server failed to handle the command: ${(error as Error).message}`;
+        reply = format === 'json' ? JSON.stringify({ outcome: 'server-error', reasons: [message] }) : `Error: ${message}`;
       }
-      if (this.socket.writable) this.socket.write(reply + terminator);
+      this.inFlight--;
+      this.write(reply + terminator);
     });
+  }
+
+  private write(text: string): void {
+    if (this.socket.writable) this.socket.write(text);
   }
 
   /** Stops taking commands; the connection ends once the accepted ones are answered. */

@@ -35,7 +35,7 @@ describe('live statistics', () => {
 
   before(async () => {
     server = await startServer({
-      policy: (area) => ({ monitors: { uids: [MONITOR] }, defaults: { libraryDirs: [area.libDir], limits: { timeoutMs: 3000 } } }),
+      policy: (area) => ({ monitors: { uids: [MONITOR] }, defaults: { libraryDirs: [area.libDir], limits: { timeoutMs: 1500 } } }),
       args: ['--metrics', '127.0.0.1:0'],
     });
     const start = await waitForLog(server, (l) => l.event === 'server-start');
@@ -93,13 +93,14 @@ describe('live statistics', () => {
   });
 
   it('fnjail top shows a call while it runs', async () => {
-    const running = callClassic(server.socket, `${lib('liblifecycle.so')} sleep_half`);
+    // Sleeps until the 1.5 s timeout: long enough for two CLI runs to see it.
+    const running = callClassic(server.socket, `${lib('liblifecycle.so')} sleep_long`);
     const deadline = Date.now() + 3000;
     while ((await stats()).executions.running === 0 && Date.now() < deadline);
     const top = await fnjail(['top', '--once', '--socket', server.socket]);
     await running;
     assert.equal(top.code, 0, top.stderr);
-    const row = top.stdout.split('\n').find((line) => line.includes('sleep_half'));
+    const row = top.stdout.split('\n').find((line) => line.includes('sleep_long'));
     assert.ok(row, top.stdout);
     assert.match(row, /\bdefault\b/);
     assert.match(row, /\b0\b/, 'the uid of the caller (root)');
@@ -117,6 +118,6 @@ describe('live statistics', () => {
     assert.equal((await stats(MONITOR)).executions.byOutcome.ok >= 5, true);
     const refused = await fnjail(['stats', '--socket', server.socket], NOT_MONITOR);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /stats: uid 4520 may not see the server's statistics \(root and the policy's monitors may\)/);
+    assert.match(refused.stderr, /stats: uid 4520 \(gid 4520\) may not see the server's statistics \(root and the policy's monitors may\)/);
   });
 });

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
-import { isLoopback, MetricsListener, parseListenAddress } from '../../../src/metrics/metrics-listener.js';
+import { isLoopback, parseListenAddress } from '../../../src/config/listen-address.js';
+import { MetricsListener } from '../../../src/metrics/metrics-listener.js';
 import { renderMetrics } from '../../../src/metrics/prometheus.js';
 import { Stats } from '../../../src/metrics/stats.js';
 
@@ -157,7 +158,7 @@ describe('parseListenAddress', () => {
   const invalid = ['', 'abc', '65536', '-1', '94.64', '127.0.0.1:', ':9464', '::1:9464', '[::1]9464', '[::1]', '[foo]:9464', 'host name:80', '1.2.3.4:99999', 'a_b:80', '-host:80', 'http://127.0.0.1:9464'];
   for (const text of invalid) {
     it(`refuses "${text}" with a clear message`, () => {
-      assert.throws(() => parseListenAddress(text), (error: Error) => {
+      assert.throws(() => parseListenAddress(text, 'metrics'), (error: Error) => {
         assert.ok(error.message.startsWith(`bad metrics address "${text}": `), error.message);
         assert.match(error.message, /e\.g\. 127\.0\.0\.1:9464/);
         return true;

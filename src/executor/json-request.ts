@@ -1,0 +1,42 @@
+// A structured request: one line of JSON (policies/request.schema.json)
+// instead of the classic words, so that paths may hold spaces, and the reply
+// is JSON with the authoritative outcome (server/replies.ts).
+import { InvalidJsonFile, parseValidated } from '../config/json-file.js';
+import { DEFAULT_FUNCTION, displayCommand, type ParsedCommand } from './command.js';
+
+export const MAX_JSON_REQUEST_BYTES = 16 * 1024;
+
+interface JsonRequest {
+  library: string;
+  function?: string;
+  input?: string;
+  id?: string | number;
+}
+
+/** Whether a line is a JSON request rather than classic words. */
+export function isJsonRequest(line: string): boolean {
+  return line.trimStart().startsWith('{');
+}
+
+/** Parses and validates; the id is what the client wants echoed, if it could be read. */
+export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | number } {
+  if (Buffer.byteLength(raw) > MAX_JSON_REQUEST_BYTES) {
+    return { ok: false, text: displayCommand(raw), reason: `JSON request is longer than ${MAX_JSON_REQUEST_BYTES} bytes` };
+  }
+  let request: JsonRequest;
+  try {
+    request = parseValidated<JsonRequest>(raw, 'request', 'request');
+  } catch (error) {
+    if (!(error instanceof InvalidJsonFile)) throw error;
+    const problems = error.problems.map((p) => `${p.pointer || '(top level)'}: ${p.message}`).join('; ');
+    return { ok: false, text: displayCommand(raw), reason: `invalid JSON request: ${problems} (policies/request.schema.json)` };
+  }
+  const fn = request.function ?? DEFAULT_FUNCTION;
+  const text = displayCommand([request.library, fn, request.input].filter((w) => w !== undefined).join(' '));
+  return {
+    ok: true,
+    text,
+    command: { text, library: request.library, function: fn, functionGiven: request.function !== undefined, input: request.input },
+    ...(request.id !== undefined ? { id: request.id } : {}),
+  };
+}

@@ -1,0 +1,366 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { pino } from 'pino';
+import { parseDuration } from '../../src/config/duration.js';
+import { OutputRetention, type RetentionOptions, type SweepReport } from '../../src/server/retention.js';
+
+const S = 1000;
+const MIN = 60 * S;
+const H = 60 * MIN;
+
+interface Line {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+function capture(): { logger: pino.Logger; lines: Line[] } {
+  const lines: Line[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
+  return { logger, lines };
+}
+
+describe('output retention', () => {
+  let root: string;
+  let dir: string;
+  let now: number;
+  let log: ReturnType<typeof capture>;
+  let inUse: Set<string>;
+
+  beforeEach(() => {
+    root = fs.mkdtempSync('/tmp/fnjail-retention-');
+    dir = path.join(root, 'output');
+    fs.mkdirSync(dir);
+    now = Date.now();
+    log = capture();
+    inUse = new Set();
+  });
+  afterEach(() => {
+    mock.restoreAll();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  /** Creates dir/name with `size` bytes and an mtime `ageMs` before now. */
+  function file(name: string, ageMs: number, size = 100, where = dir): string {
+    const p = path.join(where, name);
+    fs.writeFileSync(p, Buffer.alloc(size, 'x'));
+    const t = (now - ageMs) / 1000;
+    fs.utimesSync(p, t, t);
+    return p;
+  }
+  function retention(options: Partial<RetentionOptions> = {}): OutputRetention {
+    return new OutputRetention({
+      dir,
+      prefix: 'out-',
+      suffixLength: 6,
+      minAgeMs: MIN,
+      intervalMs: H,
+      inUse: () => inUse,
+      logger: log.logger,
+      ...options,
+    });
+  }
+  const left = (): string[] => fs.readdirSync(dir).sort();
+
+  it('removes exactly the files older than maxAgeMs', () => {
+    file('out-old001', 2 * H, 300);
+    file('out-old002', 25 * H, 200);
+    file('out-new001', 59 * MIN, 1000);
+    file('out-new002', 5 * S, 10);
+    const reports: SweepReport[] = [];
+    const report = retention({ maxAgeMs: H, onSweep: (r) => reports.push(r) }).sweep(now);
+    assert.deepEqual(left(), ['out-new001', 'out-new002']);
+    assert.equal(report.removed, 2);
+    assert.equal(report.removedBytes, 500);
+    assert.equal(report.byAge, 2);
+    assert.equal(report.bySize, 0);
+    assert.equal(report.keptFiles, 2);
+    assert.equal(report.keptBytes, 1010);
+    assert.deepEqual(report.errors, []);
+    assert.ok(report.durationMs >= 0);
+    assert.deepEqual(reports, [report]);
+    const info = log.lines.filter((l) => l.level === 30);
+    assert.equal(info.length, 1);
+    assert.equal(info[0]!.msg, 'removed 2 output files (500 bytes): 2 older than 1h');
+    assert.equal(log.lines.filter((l) => l.level >= 40).length, 0);
+  });
+
+  it('logs nothing when nothing was removed, but still reports', () => {
+    file('out-new001', MIN, 100);
+    const reports: SweepReport[] = [];
+    const report = retention({ maxAgeMs: H, maxTotalBytes: 1000, onSweep: (r) => reports.push(r) }).sweep(now);
+    assert.deepEqual(left(), ['out-new001']);
+    assert.equal(report.removed, 0);
+    assert.equal(report.keptFiles, 1);
+    assert.equal(report.keptBytes, 100);
+    assert.equal(reports.length, 1);
+    assert.deepEqual(log.lines, []);
+  });
+
+  it('removes the oldest first until the total is under maxTotalBytes', () => {
+    // Sizes do not follow ages: the order must come from the mtimes.
+    file('out-age050', 50 * MIN, 100);
+    file('out-age040', 40 * MIN, 250);
+    file('out-age030', 30 * MIN, 50);
+    file('out-age020', 20 * MIN, 100);
+    file('out-age010', 10 * MIN, 100);
+    file('out-age001', 30 * S, 100);
+    // total 700; the limit 320 is reached after removing the 3 oldest (400 bytes).
+    const report = retention({ maxTotalBytes: 320, minAgeMs: MIN }).sweep(now);
+    assert.deepEqual(left(), ['out-age001', 'out-age010', 'out-age020']);
+    assert.equal(report.bySize, 3);
+    assert.equal(report.byAge, 0);
+    assert.equal(report.removed, 3);
+    assert.equal(report.removedBytes, 400);
+    assert.equal(report.keptFiles, 3);
+    assert.equal(report.keptBytes, 300);
+    assert.equal(log.lines[0]!.msg, 'removed 3 output files (400 bytes): 3 to keep the total under 320 bytes');
+  });
+
+  it('never removes a file younger than minAgeMs for size: the total may stay above', () => {
+    file('out-age050', 50 * MIN, 1024);
+    file('out-age020', 20 * MIN, 1024);
+    file('out-age010', 10 * MIN, 1024);
+    file('out-age001', 30 * S, 1024);
+    const report = retention({ maxTotalBytes: 100, minAgeMs: 15 * MIN }).sweep(now);
+    assert.deepEqual(left(), ['out-age001', 'out-age010']);
+    assert.equal(report.bySize, 2);
+    assert.equal(report.keptFiles, 2);
+    assert.equal(report.keptBytes, 2048);
+    assert.ok(report.keptBytes > 100);
+    assert.equal(log.lines[0]!.msg, 'removed 2 output files (2 KiB): 2 to keep the total under 100 bytes');
+  });
+
+  it('applies age first, then size', () => {
+    file('out-age300', 300 * MIN, 100);
+    file('out-age050', 50 * MIN, 100);
+    file('out-age040', 40 * MIN, 100);
+    file('out-age001', 30 * S, 100);
+    const report = retention({ maxAgeMs: 2 * H, maxTotalBytes: 250, minAgeMs: MIN }).sweep(now);
+    assert.deepEqual(left(), ['out-age001', 'out-age040']);
+    assert.equal(report.byAge, 1);
+    assert.equal(report.bySize, 1);
+    assert.equal(report.removed, 2);
+    assert.equal(log.lines[0]!.msg, 'removed 2 output files (200 bytes): 1 older than 2h, 1 to keep the total under 250 bytes');
+  });
+
+  it('never removes a file in use, however old; it counts in the total', () => {
+    const busy = file('out-busy01', 100 * H, 500);
+    file('out-idle01', 100 * H, 500);
+    file('out-idle02', 50 * MIN, 500);
+    inUse.add(busy);
+    const report = retention({ maxAgeMs: H, maxTotalBytes: 0, minAgeMs: 0 }).sweep(now);
+    assert.deepEqual(left(), ['out-busy01']);
+    assert.equal(report.byAge, 1);
+    assert.equal(report.bySize, 1);
+    assert.equal(report.keptFiles, 1);
+    assert.equal(report.keptBytes, 500);
+    // However the directory is spelled in the in-use path.
+    inUse.clear();
+    inUse.add(path.join(root, '.', 'output', '..', 'output', 'out-busy01'));
+    retention({ maxAgeMs: H, maxTotalBytes: 0, minAgeMs: 0 }).sweep(now);
+    assert.deepEqual(left(), ['out-busy01']);
+    // Once the reply is sent, it goes.
+    inUse.clear();
+    retention({ maxAgeMs: H, minAgeMs: 0 }).sweep(now);
+    assert.deepEqual(left(), []);
+  });
+
+  it('never touches other files, directories or symlinks, nor what a symlink points to', () => {
+    const elsewhere = path.join(root, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    const target = file('out-target', 100 * H, 100, elsewhere);
+    const keep = ['out-abc', 'out-abcdefg', 'xut-abcdef', 'out-abc.de', 'out-abc-de', 'OUT-abcdef', 'notes.txt'];
+    for (const name of keep) file(name, 100 * H, 100);
+    fs.mkdirSync(path.join(dir, 'out-dir123'));
+    fs.utimesSync(path.join(dir, 'out-dir123'), (now - 100 * H) / 1000, (now - 100 * H) / 1000);
+    fs.symlinkSync(target, path.join(dir, 'out-link01'));
+    fs.symlinkSync(path.join(root, 'missing'), path.join(dir, 'out-dang01'));
+    for (const link of ['out-link01', 'out-dang01']) fs.lutimesSync(path.join(dir, link), (now - 100 * H) / 1000, (now - 100 * H) / 1000);
+    file('out-Real01', 100 * H, 100);
+    const report = retention({ maxAgeMs: H, maxTotalBytes: 0, minAgeMs: 0 }).sweep(now);
+    assert.deepEqual(left(), [...keep, 'out-dang01', 'out-dir123', 'out-link01'].sort());
+    assert.equal(report.removed, 1);
+    assert.equal(report.keptFiles, 0);
+    assert.equal(report.keptBytes, 0);
+    assert.equal(fs.readlinkSync(path.join(dir, 'out-link01')), target);
+    assert.equal(fs.readFileSync(target, 'utf8'), 'x'.repeat(100));
+    assert.ok(fs.lstatSync(path.join(dir, 'out-dir123')).isDirectory());
+  });
+
+  it('takes a file vanishing between readdir and unlink, or before lstat, in its stride', () => {
+    file('out-gone01', 100 * H, 100);
+    file('out-stay01', 100 * H, 100);
+    const lstat = fs.lstatSync;
+    mock.method(fs, 'lstatSync', (p: fs.PathLike) => {
+      const stat = lstat(p);
+      if (path.basename(String(p)) === 'out-gone01') fs.unlinkSync(p); // a client removed it meanwhile
+      return stat;
+    });
+    const readdir = fs.readdirSync;
+    mock.method(fs, 'readdirSync', (p: fs.PathLike) => [...(readdir(p) as string[]), 'out-ghost1']);
+    const report = retention({ maxAgeMs: H }).sweep(now);
+    mock.restoreAll();
+    assert.deepEqual(left(), []);
+    assert.deepEqual(report.errors, []);
+    assert.equal(report.removed, 1);
+    assert.equal(report.byAge, 1);
+    assert.equal(log.lines.filter((l) => l.level >= 40).length, 0);
+  });
+
+  it('counts a file vanishing during the size pass as gone, not as removed', () => {
+    file('out-age050', 50 * MIN, 100);
+    file('out-age040', 40 * MIN, 100);
+    file('out-age030', 30 * MIN, 100);
+    const lstat = fs.lstatSync;
+    mock.method(fs, 'lstatSync', (p: fs.PathLike) => {
+      const stat = lstat(p);
+      if (path.basename(String(p)) === 'out-age050') fs.unlinkSync(p);
+      return stat;
+    });
+    const report = retention({ maxTotalBytes: 200, minAgeMs: 0 }).sweep(now);
+    mock.restoreAll();
+    // Its vanishing brought the total to the limit: nothing else goes.
+    assert.deepEqual(left(), ['out-age030', 'out-age040']);
+    assert.equal(report.removed, 0);
+    assert.equal(report.bySize, 0);
+    assert.equal(report.keptFiles, 2);
+    assert.equal(report.keptBytes, 200);
+    assert.deepEqual(report.errors, []);
+    assert.deepEqual(log.lines, []);
+  });
+
+  it('reports and logs a file it cannot remove, and goes on with the next', () => {
+    file('out-stuck1', 100 * H, 100);
+    file('out-age050', 50 * MIN, 100);
+    file('out-age040', 40 * MIN, 100);
+    const unlink = fs.unlinkSync;
+    mock.method(fs, 'unlinkSync', (p: fs.PathLike) => {
+      if (path.basename(String(p)) === 'out-stuck1') throw Object.assign(new Error(`EBUSY: resource busy, unlink '${p}'`), { code: 'EBUSY' });
+      unlink(p);
+    });
+    const report = retention({ maxAgeMs: H, maxTotalBytes: 200, minAgeMs: 0 }).sweep(now);
+    mock.restoreAll();
+    // The stuck file stays and counts; the size pass does not retry it and removes the next oldest.
+    assert.deepEqual(left(), ['out-age040', 'out-stuck1']);
+    assert.equal(report.removed, 1);
+    assert.equal(report.bySize, 1);
+    assert.equal(report.byAge, 0);
+    assert.equal(report.keptFiles, 2);
+    assert.equal(report.keptBytes, 200);
+    assert.equal(report.errors.length, 1);
+    assert.match(report.errors[0]!, /cannot remove .*out-stuck1: EBUSY/);
+    const warn = log.lines.filter((l) => l.level === 40);
+    assert.equal(warn.length, 1);
+    assert.match(warn[0]!.msg, /out-stuck1/);
+  });
+
+  it('does not throw when the directory is missing', () => {
+    const report = retention({ dir: path.join(root, 'missing'), maxAgeMs: H }).sweep(now);
+    assert.equal(report.removed, 0);
+    assert.equal(report.errors.length, 1);
+    assert.match(report.errors[0]!, /cannot list .*missing: ENOENT/);
+    assert.equal(log.lines.filter((l) => l.level === 40).length, 1);
+  });
+
+  it('sweeps 20,000 files in bounded time', () => {
+    for (let i = 0; i < 20_000; i++) fs.writeFileSync(path.join(dir, `out-${String(i).padStart(6, '0')}`), 'x');
+    const report = retention({ maxAgeMs: 1000 * H, maxTotalBytes: 1_000_000 }).sweep(now);
+    assert.equal(report.keptFiles, 20_000);
+    assert.equal(report.keptBytes, 20_000);
+    assert.ok(report.durationMs < 3000, `took ${report.durationMs} ms`);
+  });
+
+  it('sweeps on its own once started, and stops', async () => {
+    const reports: SweepReport[] = [];
+    const r = retention({ maxAgeMs: H, intervalMs: 20, onSweep: (x) => reports.push(x) });
+    file('out-old001', 2 * H);
+    r.start();
+    r.start(); // idempotent: still one set of timers
+    try {
+      const deadline = Date.now() + 5000;
+      while (fs.existsSync(path.join(dir, 'out-old001')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(left(), []);
+      while (reports.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(reports.length >= 3, `${reports.length} sweeps`);
+    } finally {
+      r.stop();
+    }
+    const count = reports.length;
+    file('out-old002', 2 * H);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(reports.length, count);
+    assert.deepEqual(left(), ['out-old002']);
+  });
+
+  it('holds no timer that keeps the process alive', () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const r = retention({ maxAgeMs: H, intervalMs: H });
+    r.start();
+    try {
+      assert.equal(timers(), before);
+    } finally {
+      r.stop();
+    }
+  });
+
+  it('does not keep the process alive once started', () => {
+    const module = new URL('../../src/server/retention.js', import.meta.url).href;
+    const script = `
+      import { OutputRetention } from ${JSON.stringify(module)};
+      const logger = { info() {}, warn() {} };
+      new OutputRetention({ dir: ${JSON.stringify(dir)}, prefix: 'out-', suffixLength: 6, minAgeMs: 0, maxAgeMs: 3600000,
+        intervalMs: 3600000, inUse: () => new Set(), logger }).start();
+      console.log('started');
+    `;
+    const started = Date.now();
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(child.stderr, '');
+    assert.equal(child.stdout, 'started\n');
+    assert.equal(child.signal, null, 'the child had to be killed: the timers keep the process alive');
+    assert.equal(child.status, 0);
+    assert.ok(Date.now() - started < 10_000);
+  });
+
+  it('rejects inconsistent options with clear messages', () => {
+    assert.throws(() => retention({ maxAgeMs: 30 * S, minAgeMs: MIN }), {
+      message: 'output retention: the maximum age (30s) must not be below the minimum age (1m) a file is kept for its client',
+    });
+    assert.throws(() => retention({ intervalMs: 0 }), { message: 'output retention: the sweep interval must be above 0 ms, not 0' });
+    assert.throws(() => retention({ intervalMs: -5 }), /sweep interval must be above 0 ms, not -5/);
+    assert.throws(() => retention({ intervalMs: Number.NaN }), /sweep interval must be above 0 ms/);
+    assert.throws(() => retention({ intervalMs: 30 * 24 * H }), /sweep interval must be at most 24d20h31m24s, not 30d/);
+    assert.throws(() => retention({ suffixLength: 0 }), /suffixLength must be a positive integer/);
+    assert.throws(() => retention({ minAgeMs: -1 }), /minimum age must be 0 or more/);
+    assert.throws(() => retention({ maxTotalBytes: -1 }), /maximum total size must be 0 or more/);
+    assert.doesNotThrow(() => retention({ maxAgeMs: MIN, minAgeMs: MIN }));
+  });
+});
+
+describe('parseDuration', () => {
+  it('reads numbers as milliseconds and strings with units', () => {
+    assert.equal(parseDuration(1500), 1500);
+    assert.equal(parseDuration(0), 0);
+    assert.equal(parseDuration('5000'), 5000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('90s'), 90_000);
+    assert.equal(parseDuration('15m'), 15 * 60_000);
+    assert.equal(parseDuration('12h'), 12 * 3_600_000);
+    assert.equal(parseDuration('7d'), 7 * 86_400_000);
+    assert.equal(parseDuration('1d12h'), 36 * 3_600_000);
+    assert.equal(parseDuration(' 1h 30m '), 90 * 60_000);
+    assert.equal(parseDuration('1.5h'), 90 * 60_000);
+    assert.equal(parseDuration('1m30s'), 90_000);
+  });
+
+  it('rejects anything else with a clear message', () => {
+    for (const bad of ['', ' ', 'abc', '5 minutes', '-5s', '5x', 'h', '1d12', '1.s', '1e3', '5 s h']) {
+      assert.throws(() => parseDuration(bad), { message: `'${bad}' is not a duration (e.g. 5000 (ms), "90s", "15m", "12h", "7d", "1d12h")` }, bad);
+    }
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => parseDuration(bad), /is not a duration/);
+  });
+});
