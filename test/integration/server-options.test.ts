@@ -76,6 +76,22 @@ describe('config file', () => {
     }
   });
 
+  it('hides the fields it marks secret from the audit and the log', async () => {
+    const area = createTestArea();
+    const config = path.join(area.root, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ redact: ['peer.user', 'command'] }));
+    const server = await startServer({ area, args: ['--config', config] });
+    try {
+      const reply = await callClassic(server.socket, path.join(area.libDir, 'libbasic.so'));
+      const [record] = await waitForLogs(server, (l) => l.event === 'execution' && l.output === reply);
+      assert.equal(record!.command, '[redacted]');
+      assert.equal((record!.peer as Record<string, unknown>).user, '[redacted]');
+      assert.equal((record!.peer as Record<string, unknown>).uid, 0, 'the rest is there');
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('lists every option in --help, and the schema knows each', async () => {
     const { stdout } = await fnjail(['serve', '--help']);
     const schema = JSON.parse(fs.readFileSync(path.join(path.dirname(cliMain), '../../../policies/config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
