@@ -118,7 +118,8 @@ function loadgenLines(results: BenchResults): string[] {
 function settingsLine(r: BenchResults): string {
   const s = r.settings;
   return (
-    `medians of ${s.runs} runs (variants: ${s.variantRuns}), about ${s.callsPerPoint} calls per run (${Math.ceil(s.callsPerPoint / 2)} at 1 client); burst: ${s.burst.clients} clients, ` +
+    `medians of ${s.runs} runs (variants: ${s.variantRuns}), about ${s.callsPerPoint} calls per run (${Math.ceil(s.callsPerPoint / 2)} at 1 client); ` +
+    `output directories on ${s.outputs === 'disk' ? 'the disk' : 'a tmpfs'}; burst: ${s.burst.clients} clients, ` +
     `1 call each, random sleeps up to ${s.burst.sleepMaxMs} ms; loadgen CPU: the generator's CPU time over wall time, other CPU: ` +
     `that of processes outside the bench during the runs (100% = one core)`
   );

@@ -64,7 +64,7 @@ export interface BenchResults {
   date: string;
   durationS: number;
   machine: Machine;
-  settings: { runs: number; variantRuns: number; callsPerPoint: number; concurrency: number[]; burst: { clients: number; sleepMaxMs: number; timeoutMs: number } };
+  settings: { runs: number; variantRuns: number; callsPerPoint: number; concurrency: number[]; outputs: 'tmpfs' | 'disk'; burst: { clients: number; sleepMaxMs: number; timeoutMs: number } };
   trivial: PointResult[];
   burst: BurstResult[];
   variants: VariantResult[];

@@ -30,13 +30,15 @@ import { buildBaseline, fnjailServeHelp, hasOption, startBaseline, startFnjail, 
 import { summarize } from './stats.js';
 import { createWorkspace, type Workspace } from './workspace.js';
 
-const USAGE = `usage: npm run bench [-- --runs N] [--variant-runs N] [--calls N] [--no-variants] [--keep]
+const USAGE = `usage: npm run bench [-- --runs N] [--variant-runs N] [--calls N] [--no-variants] [--output-on-disk] [--keep]
 
   --runs N          runs per trivial-call point and per burst (default 5; medians
                     reported); the load generator check makes up to 3
   --variant-runs N  runs per point of the fnjail variants (default 3)
   --calls N         calls per trivial-call run (default 2000; half at 1 client)
   --no-variants     skip the fnjail variants (seccomp, network namespace)
+  --output-on-disk  output directories on the disk, not on the bench's tmpfs
+                    (measures the file system's file creation too; see workspace.ts)
   --keep            keep the workspace (logs, output files) under /var/lib/fnjail-bench
 Must run as root. Writes bench/results/latest.json, latest.svg and latest.md.
 `;
@@ -148,6 +150,7 @@ async function main(): Promise<number> {
       calls: { type: 'string', default: '2000' },
       'no-variants': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'output-on-disk': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -169,8 +172,8 @@ async function main(): Promise<number> {
 
   buildBaseline();
   const help = fnjailServeHelp();
-  const ws = createWorkspace({ keep: values.keep });
-  log(`workspace ${ws.root}`);
+  const ws = createWorkspace({ keep: values.keep, outputOnDisk: values['output-on-disk'] });
+  log(`workspace ${ws.root}, output directories on ${ws.outputs}`);
   const baseline = await startBaseline(ws);
   const fnjail = await startFnjail(ws);
   log(`servers ready: baseline pid ${baseline.pid}, fnjail pid ${fnjail.pid}; warming up`);
@@ -203,7 +206,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString(),
     durationS: secondsSinceStart(),
     machine,
-    settings: { runs, variantRuns, callsPerPoint: calls, concurrency: CONCURRENCY, burst: { clients: BURST.clients, sleepMaxMs: BURST.sleepMaxMs, timeoutMs: BURST.timeoutMs } },
+    settings: { runs, variantRuns, callsPerPoint: calls, concurrency: CONCURRENCY, outputs: ws.outputs, burst: { clients: BURST.clients, sleepMaxMs: BURST.sleepMaxMs, timeoutMs: BURST.timeoutMs } },
     trivial: trivialResults,
     burst: burstResults,
     variants: variantResults,

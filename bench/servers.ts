@@ -45,8 +45,7 @@ export function buildBaseline(): void {
 export function startBaseline(ws: Workspace): Promise<BenchServer> {
   const dir = ws.subdir('baseline');
   const socket = path.join(dir, 'server.sock');
-  const outputDir = path.join(dir, 'output');
-  fs.mkdirSync(outputDir, { mode: 0o755 });
+  const outputDir = ws.outputDir('baseline');
   return startProcess({
     kind: 'baseline',
     label: 'baseline',
@@ -67,7 +66,7 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = []): Promise<Be
   const index = fnjailInstances++;
   const dir = ws.subdir(`fnjail-${index}`);
   const socket = path.join(dir, 'server.sock');
-  const outputDir = path.join(dir, 'output');
+  const outputDir = ws.outputDir(`fnjail-${index}`);
   const firstUid = 1_300_000 + index * 2_000;
   return startProcess({
     kind: 'fnjail',
