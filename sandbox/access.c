@@ -1,13 +1,13 @@
-/* access.c - the input file, checked with the tenant's own credentials, and
+/* access.c - the input file, opened with the tenant's own credentials, and
  * made readable to the sandbox when only the tenant may read it.
  *
  * The server runs as root and could read anything: checking permission bits
  * itself would make it a confused deputy. So the launcher opens the input path
  * with the tenant's file-system uid, gid and groups (per-thread credentials; it
  * is single-threaded), which the kernel checks like any open by the tenant:
- * every directory on the way, the file's mode and ACLs. The file opened must be
- * the very one being mounted (same device and inode), so no path game between
- * the check and the mount counts.
+ * every directory on the way, the file's mode and ACLs. That one open, without
+ * following symbolic links (checked-open.c), is the only walk of the path: the
+ * mount the sandbox gets is cloned from its descriptor.
  *
  * Inside, the function runs as a sandbox uid, not the tenant's. A file others
  * may read needs nothing more; otherwise the mount is idmapped: the owner (when
@@ -27,37 +27,75 @@
 
 #include "launcher.h"
 
-/* Raw system calls: glibc's setgroups would change every thread's groups. */
-static void set_fs_credentials(uid_t uid, gid_t gid, size_t ngroups, const uint32_t *groups)
+/* Raw system calls: glibc's setgroups would change every thread's groups.
+ * setfsuid and setfsgid return the previous id whatever happens, so each
+ * switch is read back (an invalid id changes nothing and returns the current
+ * one). Returns 0, or -1 when the credentials are not what was asked. */
+static int set_fs_credentials(uid_t uid, gid_t gid, size_t ngroups, const uint32_t *groups)
 {
 	gid_t list[FNJ_MAX_GROUPS];
 	for (size_t i = 0; i < ngroups; i++)
 		list[i] = groups[i];
-	syscall(SYS_setgroups, ngroups, list);
+	if (syscall(SYS_setgroups, ngroups, list) < 0)
+		return -1;
 	syscall(SYS_setfsgid, gid);
+	if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid) {
+		errno = EPERM;
+		return -1;
+	}
 	syscall(SYS_setfsuid, uid);
+	if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
 }
 
-int tenant_may_read(const struct exec_spec *spec, int tree_fd, char *err, size_t errlen)
+/* Back to root's own file-system credentials. A launcher that cannot get them
+ * back would go on acting with a tenant's: it stops instead. */
+static void restore_fs_credentials(void)
+{
+	if (set_fs_credentials(0, 0, 0, NULL) < 0)
+		die("cannot switch back to root's file-system credentials after opening an input file: %s; stopping",
+		    strerror(errno));
+}
+
+int open_input_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen)
 {
 	const struct fnj_exec *h = &spec->head;
-	set_fs_credentials(h->tenant_uid, h->tenant_gid, h->tenant_groups, spec->groups);
-	int fd = open(spec->input, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	int saved = errno;
-	set_fs_credentials(0, 0, 0, NULL);
-	if (fd < 0) {
-		format_error(err, errlen, "uid %u cannot read input file %s: %s", h->tenant_uid, spec->input, strerror(saved));
-		return 0;
+	*denied = false;
+	if (set_fs_credentials(h->tenant_uid, h->tenant_gid, h->tenant_groups, spec->groups) < 0) {
+		format_error(err, errlen, "cannot take the file-system credentials of uid %u to open the input file: %s",
+			     h->tenant_uid, strerror(errno));
+		restore_fs_credentials();
+		return -1;
 	}
-	struct stat opened, mounted;
-	int same = fstat(fd, &opened) == 0 && fstat(tree_fd, &mounted) == 0 && opened.st_dev == mounted.st_dev &&
-		   opened.st_ino == mounted.st_ino;
+	char proc_path[64];
+	int fd = open_checked_path(spec->input, "input file", err, errlen);
+	if (fd < 0 && errno != ELOOP)
+		format_error(err, errlen, "uid %u cannot read input file %s: %s", h->tenant_uid, spec->input, strerror(errno));
+	int readable = -1;
+	struct stat st;
+	if (fd >= 0 && regular_file_or_error(fd, "input file", spec->input, &st, err, errlen) == 0) {
+		/* Reopening the descriptor checks read permission on that very inode,
+		 * as the tenant, without walking the path again. */
+		snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+		readable = open(proc_path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (readable < 0)
+			format_error(err, errlen, "uid %u cannot read input file %s: %s", h->tenant_uid, spec->input,
+				     strerror(errno));
+	}
+	restore_fs_credentials();
+	if (readable < 0) {
+		if (fd >= 0)
+			close(fd);
+		*denied = true;
+		return -1;
+	}
+	close(readable);
+	int tree = detached_mount_of(fd, false, "input file", spec->input, err, errlen);
 	close(fd);
-	if (!same) {
-		format_error(err, errlen, "input file %s changed while it was being opened", spec->input);
-		return 0;
-	}
-	return 1;
+	return tree;
 }
 
 /* A user namespace whose uid_map/gid_map say "from -> to", made by a child

@@ -45,29 +45,49 @@ static int write_file(const char *path, const char *text)
 }
 
 /* Reads "key value" lines (memory.events, pids.events, cpu.stat,
- * memory.oom_control) and returns the value of key, or 0. */
-static uint64_t read_key(int fd, const char *key)
+ * memory.oom_control) into *value: 0, or -1 (errno set) when the file cannot
+ * be read or has no such key. */
+static int read_key_checked(int fd, const char *key, uint64_t *value)
 {
 	char buf[1024];
 	ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-	if (n <= 0)
-		return 0;
+	if (n <= 0) {
+		if (n == 0 || fd < 0)
+			errno = ENODATA;
+		return -1;
+	}
 	buf[n] = '\0';
 	size_t klen = strlen(key);
-	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
-			return strtoull(line + klen + 1, NULL, 10);
-	return 0;
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			*value = strtoull(line + klen + 1, NULL, 10);
+			return 0;
+		}
+	}
+	errno = ENODATA;
+	return -1;
 }
 
-static uint64_t read_number(int fd)
+/* Event counters: a counter that cannot be read counts as 0, which can only
+ * miss an event, never invent one (they are compared as "grew since"). */
+static uint64_t read_key(int fd, const char *key)
+{
+	uint64_t value = 0;
+	return read_key_checked(fd, key, &value) < 0 ? 0 : value;
+}
+
+static int read_number_checked(int fd, uint64_t *value)
 {
 	char buf[64];
 	ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-	if (n <= 0)
-		return 0;
+	if (n <= 0) {
+		if (n == 0 || fd < 0)
+			errno = ENODATA;
+		return -1;
+	}
 	buf[n] = '\0';
-	return strtoull(buf, NULL, 10);
+	*value = strtoull(buf, NULL, 10);
+	return 0;
 }
 
 /* The launcher's own cgroup path in a hierarchy, from /proc/self/cgroup:
@@ -320,31 +340,30 @@ static int slot_open(const struct cgroups *cg, unsigned index, struct slot_cgrou
 	return 0;
 }
 
-uint64_t cgroup_read_cpu_us(int fd, int version)
+int cgroup_read_cpu_us(int fd, int version, uint64_t *us)
 {
-	if (fd < 0)
-		return 0;
-	return version == 2 ? read_key(fd, "usage_usec") : read_number(fd) / 1000u;
+	uint64_t value;
+	if (version == 2 ? read_key_checked(fd, "usage_usec", &value) < 0 : read_number_checked(fd, &value) < 0)
+		return -1;
+	*us = version == 2 ? value : value / 1000u;
+	return 0;
 }
 
-static uint64_t cgroup_cpu_us(const struct slot_cgroup *s)
-{
-	return cgroup_read_cpu_us(s->cpu_usage, s->version);
-}
-
-/* Records the counters' values, so that the next call's figures are its own. */
+/* Restarts the counters, or records their values, so that the next call's
+ * figures are its own. The peak memory cannot be taken as a difference: it is
+ * restarted (v1: max_usage_in_bytes; v2: memory.peak, per open file, since
+ * Linux 6.12), and where that fails it is unknown rather than another call's. */
 static void slot_reset(struct slot_cgroup *s)
 {
-	if (s->version == 1) {
-		/* v1 counters can be reset; v2 ones only read (baselines below). */
-		if (s->memory_peak >= 0)
-			write_text(s->memory_peak, "0");
-		if (s->cpu_usage >= 0)
-			write_text(s->cpu_usage, "0");
-	}
+	s->peak_reset = s->memory_peak >= 0 && write_text(s->memory_peak, s->version == 2 ? "reset" : "0") == 0;
+	if (s->version == 1 && s->cpu_usage >= 0)
+		write_text(s->cpu_usage, "0");
 	s->oom_base = read_key(s->memory_events, "oom_kill");
 	s->pids_base = read_key(s->pids_events, "max");
-	s->cpu_base_us = cgroup_cpu_us(s);
+	s->cpu_base_known = s->cpu_usage >= 0 && cgroup_read_cpu_us(s->cpu_usage, s->version, &s->cpu_base_us) == 0;
+	if (s->cpu_usage >= 0 && !s->cpu_base_known)
+		log_msg("cannot read the CPU time of cgroup %s: %s; the next call's CPU time is unknown", s->dir[CG_CPU],
+			strerror(errno));
 }
 
 int cgroup_slot_join(const struct cgroups *cg, unsigned index, struct slot_cgroup *s, pid_t pid,
@@ -407,10 +426,19 @@ void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r)
 		r->flags |= FNJ_RESULT_OOM_KILL;
 	if (s->pids_events >= 0 && read_key(s->pids_events, "max") > s->pids_base)
 		r->flags |= FNJ_RESULT_PROCESS_LIMIT;
-	if (s->memory_peak >= 0)
-		r->memory_peak_bytes = read_number(s->memory_peak);
-	if (s->cpu_usage >= 0)
-		r->cgroup_cpu_us = cgroup_cpu_us(s) - s->cpu_base_us;
+	uint64_t value;
+	if (s->peak_reset && read_number_checked(s->memory_peak, &value) == 0)
+		r->memory_peak_bytes = value;
+	if (s->cpu_base_known) {
+		int rc = cgroup_read_cpu_us(s->cpu_usage, s->version, &value);
+		if (rc == 0 && value < s->cpu_base_us)
+			rc = -1, errno = ERANGE; /* below the baseline: the counter was reset under us */
+		if (rc == 0)
+			r->cgroup_cpu_us = value - s->cpu_base_us;
+		else
+			log_msg("cannot read the CPU time of cgroup %s: %s; the call's CPU time is unknown", s->dir[CG_CPU],
+				strerror(errno));
+	}
 	slot_reset(s);
 }
 

@@ -6,9 +6,17 @@
  * what is specific to it. It holds no policy: the server decides what may run;
  * the launcher only checks that a spec is well formed.
  *
- * At start, the launcher enters its own mount namespace (so that nothing a
- * sandbox does to mounts reaches the host) and an empty network namespace that
- * sandboxes share unless a spec asks for a fresh one. */
+ * At start, the launcher checks the kernel features it needs (kernel-probe.c),
+ * enters its own mount namespace (so that nothing a sandbox does to mounts
+ * reaches the host) and an empty network namespace that sandboxes share unless
+ * a spec asks for a fresh one.
+ *
+ * It lives in a session of its own and ignores SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT: Ctrl-C at the server's terminal, `timeout`, or a service manager
+ * signalling every process of the server must not end the calls running now;
+ * the server lets them finish, then closes the launcher's stdin, and the
+ * launcher kills what is left and exits. If the server dies, the launcher
+ * follows (PR_SET_PDEATHSIG). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +42,9 @@
 #include "launcher.h"
 
 /* A supervisor that has not reported this long after its timeout is killed. */
-#define BACKSTOP_GRACE_US (2u * 1000u * 1000u)
+#define BACKSTOP_GRACE_US ((uint64_t)FNJ_BACKSTOP_GRACE_MS * 1000u)
+/* A request that found no prepared sandbox this long is failed. */
+#define QUEUE_DEADLINE_US ((uint64_t)FNJ_QUEUE_DEADLINE_MS * 1000u)
 /* Supervisors being prepared at once; more would only compete for the CPU. */
 #define MAX_PREPARING 4
 
@@ -52,6 +62,7 @@ struct sandbox {
 	uint64_t backstop_us;
 	bool cancelled;
 	bool backstopped;
+	bool prep_reported; /* it said why its preparation failed */
 };
 
 /* A request waiting for a prepared supervisor. */
@@ -81,6 +92,8 @@ static int sigfd;
 static uint8_t *uid_in_use;
 static uint32_t uid_cursor;
 static bool pool_broken; /* preparation failed while idle: wait for demand */
+/* Why the last preparation failed, for the requests it leaves waiting. */
+static char last_prep_error[FNJ_MAX_MESSAGE];
 
 /* Request data of every tenant passes through the launcher's memory, and each
  * supervisor starts as a copy of that memory. These buffers are marked
@@ -91,12 +104,15 @@ static size_t inlen;
 static uint8_t *outbuf;
 static size_t outlen;
 static bool out_watched;
-/* The library each sandbox has mounted (the path is a tenant's request data:
- * it lives in the wiped arena too). */
+/* The library each sandbox has mounted, kept for the next call only when it
+ * asks for the same file, comes from the same tenant and has no input (whose
+ * placement may share the library's tmpfs: rootfs.c). The path is a tenant's
+ * request data: it lives in the wiped arena too. */
 struct mounted_library {
 	char path[FNJ_MAX_PATH + 1];
 	dev_t dev;
 	ino_t ino;
+	uint32_t tenant_uid;
 };
 static struct mounted_library *mounted_libraries; /* one per sandbox slot */
 
@@ -104,7 +120,7 @@ static struct mounted_library *mounted_libraries; /* one per sandbox slot */
 static struct {
 	struct exec_spec spec;
 	uint8_t message[sizeof(struct fnj_sup_spec) + FNJ_MAX_FRAME];
-	uint8_t report[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_MESSAGE + 1024];
+	uint8_t report[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_RESULT_TAIL + 1]; /* + a terminator */
 	char error[FNJ_MAX_MESSAGE];
 } *scratch;
 #define INBUF_SIZE (2 * (FNJ_MAX_FRAME + sizeof(struct fnj_header)))
@@ -302,10 +318,10 @@ static void emit_result(struct fnj_result *r, const char *message, const uint16_
 	if (msglen >= FNJ_MAX_MESSAGE)
 		msglen = FNJ_MAX_MESSAGE - 1;
 	r->message_len = (uint16_t)msglen;
-	uint8_t tail[FNJ_MAX_MESSAGE + 1024];
+	uint8_t tail[FNJ_MAX_RESULT_TAIL];
+	if (r->learned_len > FNJ_MAX_LEARNED)
+		r->learned_len = FNJ_MAX_LEARNED;
 	size_t learned_bytes = (size_t)r->learned_len * sizeof(uint16_t);
-	if (msglen + learned_bytes > sizeof tail)
-		learned_bytes = 0, r->learned_len = 0;
 	if (msglen)
 		memcpy(tail, message, msglen);
 	if (learned_bytes)
@@ -426,30 +442,6 @@ static void fill_pool(void)
 	}
 }
 
-static int open_tree_readonly(const char *path, bool executable, const char *what, char *err, size_t errlen)
-{
-	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
-			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
-	if (fd < 0) {
-		format_error(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		format_error(err, errlen, "%s %s is not a regular file", what, path);
-		close(fd);
-		return -1;
-	}
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-					       (executable ? 0 : MOUNT_ATTR_NOEXEC) };
-	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
-		format_error(err, errlen, "cannot make %s %s read-only: %s", what, path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int open_output(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
@@ -462,6 +454,36 @@ static int open_output(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+/* The library, opened once without following symbolic links; its identity
+ * (device, inode) in *st. Returns the detached mount to send, or -1. */
+static int open_library(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	int fd = open_checked_path(path, "library", err, errlen);
+	if (fd < 0)
+		return -1;
+	int tree = -1;
+	if (regular_file_or_error(fd, "library", path, st, err, errlen) == 0)
+		tree = detached_mount_of(fd, true, "library", path, err, errlen);
+	close(fd);
+	return tree;
+}
+
+/* Whether the sandbox's mounted library serves this call as it is: the same
+ * file (a file renamed over it is another inode), the same tenant, no input. */
+static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
+{
+	if (!mounted->path[0] || spec->head.input_len || mounted->tenant_uid != spec->head.tenant_uid ||
+	    strcmp(mounted->path, spec->library) != 0)
+		return false;
+	char err[FNJ_MAX_MESSAGE];
+	struct stat st;
+	int fd = open_checked_path(spec->library, "library", err, sizeof err);
+	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == mounted->dev && st.st_ino == mounted->ino;
+	if (fd >= 0)
+		close(fd);
+	return same;
 }
 
 /* Hand one waiting request to a prepared supervisor. If the request fails
@@ -481,28 +503,29 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	unsigned index = (unsigned)(sb - sandboxes);
 	struct slot_cgroup *cg = &slot_cgroups[index];
 	struct mounted_library *mounted = &mounted_libraries[index];
-	/* The same library file as this sandbox's previous call: it is still
-	 * mounted there (a file renamed over it is another inode). */
-	struct stat st;
-	bool keep = mounted->path[0] && strcmp(mounted->path, spec->library) == 0 &&
-		    lstat(spec->library, &st) == 0 && st.st_dev == mounted->dev && st.st_ino == mounted->ino;
-	bool opened = false, have_uid = false;
+	bool keep = keeps_library(mounted, spec);
+	bool opened = false, have_uid = false, denied = false;
 	uint32_t outcome = FNJ_OUTCOME_LAUNCH_FAILED;
-	int input = -1;
+	int output = -1, library = -1, input = -1;
+	struct stat library_st;
 	if (!(have_uid = allocate_uid(&uid) == 0))
 		format_error(err, errlen, "no free sandbox uid in the range");
-	else if ((fds[nfds++] = open_output(spec->output, err, errlen)) < 0 ||
-		 (!keep && (fds[nfds++] = open_tree_readonly(spec->library, true, "library", err, errlen)) < 0) ||
-		 (spec->head.input_len &&
-		  (input = fds[nfds++] = open_tree_readonly(spec->input, false, "input file", err, errlen)) < 0))
+	else if ((output = open_output(spec->output, err, errlen)) < 0 ||
+		 (!keep && (library = open_library(spec->library, &library_st, err, errlen)) < 0))
 		; /* err says what */
-	else if (input >= 0 && (tenant_may_read(spec, input, err, errlen) != 1 ||
-				idmap_for_sandbox(spec, input, uid, err, errlen) < 0))
+	else if (spec->head.input_len && (input = open_input_as_tenant(spec, &denied, err, errlen)) < 0)
+		outcome = denied ? FNJ_OUTCOME_INPUT_DENIED : FNJ_OUTCOME_LAUNCH_FAILED;
+	else if (input >= 0 && idmap_for_sandbox(spec, input, uid, err, errlen) < 0)
 		outcome = FNJ_OUTCOME_INPUT_DENIED;
 	else
 		opened = cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0;
 	if (!opened && have_uid)
 		release_uid(uid);
+	/* The order the supervisor takes them in (protocol.h, fnj_sup_spec). */
+	const int owned[] = { output, library, input };
+	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+		if (owned[i] >= 0)
+			fds[nfds++] = owned[i];
 	/* The supervisor joined the slot's cgroups when it was created (or the
 	 * slot has none: then the rlimits stand in). */
 	struct fnj_sup_spec prefix = { .type = FNJ_SUP_SPEC,
@@ -510,7 +533,6 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 				       .memory_by_cgroup = cg->opened && cg->memory_limit >= 0,
 				       .pids_by_cgroup = cg->opened && cg->pids_max >= 0,
 				       .cgroup_version = (uint8_t)cgroups.version };
-	int owned = nfds; /* descriptors opened here, to close after sending */
 	if (opened && cg->opened && cg->cpu_usage >= 0) {
 		fds[nfds++] = cg->cpu_usage;
 		prefix.cpu_usage = 1;
@@ -524,21 +546,22 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		memcpy(msg + sizeof prefix + offsetof(struct fnj_exec, sandbox_uid), &uid, sizeof uid);
 		sent = send_with_fds(sb->ctl, msg, sizeof prefix + req->len, fds, nfds);
 		explicit_bzero(msg, sizeof prefix + req->len);
-	}
-	if (opened && !keep) {
-		/* What the supervisor will have mounted once it placed this one
-		 * (any failure there retires it, and its slot's record with it). */
-		struct stat now;
-		explicit_bzero(mounted->path, strlen(mounted->path));
-		if (fstat(fds[FNJ_SPEC_FD_LIBRARY], &now) == 0) {
-			snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
-			mounted->dev = now.st_dev;
-			mounted->ino = now.st_ino;
+		/* What the supervisor will have mounted after this call (any failure
+		 * there retires it, and its slot's record with it): the library, if
+		 * this call has no input (then the supervisor removes it). */
+		if (!keep) {
+			explicit_bzero(mounted, sizeof *mounted);
+			if (!spec->head.input_len) {
+				snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
+				mounted->dev = library_st.st_dev;
+				mounted->ino = library_st.st_ino;
+				mounted->tenant_uid = spec->head.tenant_uid;
+			}
 		}
 	}
-	for (int i = 0; i < owned; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+		if (owned[i] >= 0)
+			close(owned[i]);
 	uint32_t timeout_ms = spec->head.timeout_ms;
 	spec_clear(spec);
 	if (!opened) {
@@ -568,19 +591,47 @@ static void release_slot(struct pending *req)
 static struct sandbox *pick_sandbox(const struct pending *req)
 {
 	uint16_t len;
+	uint32_t tenant;
 	memcpy(&len, req->data + offsetof(struct fnj_exec, library_len), sizeof len);
+	memcpy(&tenant, req->data + offsetof(struct fnj_exec, tenant_uid), sizeof tenant);
 	const char *library = (const char *)req->data + sizeof(struct fnj_exec);
 	struct sandbox *any = NULL;
 	for (uint32_t i = 0; i < sandbox_slots; i++) {
 		if (sandboxes[i].state != SB_READY)
 			continue;
-		const char *mounted = mounted_libraries[i].path;
-		if (len <= FNJ_MAX_PATH && strncmp(mounted, library, len) == 0 && mounted[len] == '\0')
+		const struct mounted_library *mounted = &mounted_libraries[i];
+		if (len <= FNJ_MAX_PATH && mounted->tenant_uid == tenant && strncmp(mounted->path, library, len) == 0 &&
+		    mounted->path[len] == '\0')
 			return &sandboxes[i];
 		if (!any)
 			any = &sandboxes[i];
 	}
 	return any;
+}
+
+/* Fails the request at the head of the line (preparation failed for it, or
+ * it waited too long), with why. */
+static void fail_head(const char *why)
+{
+	struct pending *req = &queue[queue_head];
+	queue_head = (queue_head + 1) % queue_cap;
+	queue_len--;
+	emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, why);
+	release_slot(req);
+}
+
+/* Every request gets a result in bounded time: one that found no prepared
+ * sandbox within FNJ_QUEUE_DEADLINE_MS is failed, saying why if known. */
+static void expire_queue(void)
+{
+	uint64_t now = monotonic_us();
+	while (queue_len > 0 && now - queue[queue_head].received_us >= QUEUE_DEADLINE_US) {
+		char why[FNJ_MAX_MESSAGE + 128];
+		format_error(why, sizeof why, "no sandbox could be prepared within %u ms%s%s", FNJ_QUEUE_DEADLINE_MS,
+			     last_prep_error[0] ? ": " : "", last_prep_error);
+		log_msg("a request waited %u ms for a sandbox; failing it", FNJ_QUEUE_DEADLINE_MS);
+		fail_head(why);
+	}
 }
 
 static void dispatch_pending(void)
@@ -693,6 +744,19 @@ static void read_requests(void)
 	}
 }
 
+/* A sandbox could not be prepared: said loudly, and a waiting tenant is told
+ * why rather than left waiting; while nobody waits, the pool stops refilling
+ * until the next request. */
+static void preparation_failed(const char *why)
+{
+	log_msg("sandbox preparation failed: %s", why);
+	snprintf(last_prep_error, sizeof last_prep_error, "%s", why);
+	if (queue_len > 0)
+		fail_head(why);
+	else
+		pool_broken = true;
+}
+
 static void on_sandbox_message(struct sandbox *sb)
 {
 	uint8_t *buf = scratch->report;
@@ -710,36 +774,27 @@ static void on_sandbox_message(struct sandbox *sb)
 		const uint8_t *body = buf + sizeof type;
 		size_t len = (size_t)n - sizeof type;
 		if (type == FNJ_SUP_READY && (sb->state == SB_PREPARING || sb->state == SB_CLEANING)) {
+			if (sb->state == SB_PREPARING)
+				last_prep_error[0] = '\0';
 			sb->state = SB_READY;
 		} else if (type == FNJ_SUP_PREP_FAILED && sb->state == SB_PREPARING) {
 			buf[n] = '\0';
-			log_msg("sandbox preparation failed: %s", (const char *)body);
-			if (queue_len > 0) {
-				/* Tell a waiting tenant why, rather than let it wait. */
-				struct pending *req = &queue[queue_head];
-				queue_head = (queue_head + 1) % queue_cap;
-				queue_len--;
-				emit_failure(req->id, FNJ_OUTCOME_LAUNCH_FAILED, req->received_us, (const char *)body);
-				release_slot(req);
-			} else {
-				pool_broken = true;
-			}
+			sb->prep_reported = true;
+			preparation_failed((const char *)body);
 		} else if (type == FNJ_SUP_REPORT && sb->state == SB_RUNNING &&
 			   len >= sizeof(struct fnj_result)) {
 			struct fnj_result r;
 			memcpy(&r, body, sizeof r);
 			size_t msglen = r.message_len, learned = (size_t)r.learned_len * sizeof(uint16_t);
-			if (sizeof r + msglen + learned != len) {
+			if (sizeof r + msglen + learned != len || msglen >= FNJ_MAX_MESSAGE || r.learned_len > FNJ_MAX_LEARNED) {
 				log_msg("malformed report from supervisor %d", (int)sb->pid);
 				continue;
 			}
 			char message[FNJ_MAX_MESSAGE];
-			if (msglen >= sizeof message)
-				msglen = sizeof message - 1;
 			memcpy(message, body + sizeof r, msglen);
 			message[msglen] = '\0';
-			uint16_t learned_list[512];
-			memcpy(learned_list, body + sizeof r + r.message_len, learned < sizeof learned_list ? learned : sizeof learned_list);
+			uint16_t learned_list[FNJ_MAX_LEARNED];
+			memcpy(learned_list, body + sizeof r + msglen, learned);
 			r.id = sb->id;
 			r.sandbox_uid = sb->uid;
 			cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
@@ -750,6 +805,14 @@ static void on_sandbox_message(struct sandbox *sb)
 			sb->state = SB_CLEANING;
 		}
 	}
+}
+
+static void describe_exit(int status, char *out, size_t len)
+{
+	if (WIFSIGNALED(status))
+		format_error(out, len, "was killed by signal %d", WTERMSIG(status));
+	else
+		format_error(out, len, "exited with status %d", WEXITSTATUS(status));
 }
 
 /* A supervisor ended: free its slot, and report for it if it could not. */
@@ -778,8 +841,18 @@ static void on_supervisor_exit(struct sandbox *sb, int status)
 		cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
 		r.total_us = monotonic_us() - sb->received_us;
 		emit_result(&r, why, NULL);
-	} else if (sb->state == SB_PREPARING && WIFSIGNALED(status)) {
-		log_msg("sandbox supervisor %d died while preparing (signal %d)", (int)sb->pid, WTERMSIG(status));
+	} else if (sb->state == SB_PREPARING && !sb->prep_reported) {
+		char why[256];
+		describe_exit(status, why, sizeof why);
+		char message[384];
+		format_error(message, sizeof message, "the sandbox supervisor %s while preparing, without saying why",
+			     why);
+		preparation_failed(message);
+	} else if (sb->state == SB_READY || (sb->state == SB_CLEANING && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))) {
+		char why[256];
+		describe_exit(status, why, sizeof why);
+		log_msg("sandbox supervisor %d %s while %s; another takes its place", (int)sb->pid, why,
+			sb->state == SB_READY ? "waiting for a call" : "cleaning up after a call");
 	}
 	if (sb->state == SB_RUNNING)
 		release_uid(sb->uid); /* its namespace, and every process in it, is gone */
@@ -812,6 +885,8 @@ static int next_timeout(void)
 		if (sb->state == SB_RUNNING && !sb->backstopped && sb->backstop_us < next)
 			next = sb->backstop_us;
 	}
+	if (queue_len > 0 && queue[queue_head].received_us + QUEUE_DEADLINE_US < next)
+		next = queue[queue_head].received_us + QUEUE_DEADLINE_US;
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= now ? 0 : (int)((next - now + 999) / 1000);
@@ -838,7 +913,13 @@ static void setup_event_loop(void)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		die("signalfd: %s", strerror(errno));
-	signal(SIGPIPE, SIG_IGN);
+	/* Signals meant for the server's terminal or its whole service do not
+	 * end running calls: the server decides when the launcher stops. */
+	static const int ignored[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+		signal(ignored[i], SIG_IGN);
+	if (getsid(0) != getpid() && setsid() < 0)
+		die("cannot start a session of its own: %s", strerror(errno));
 	/* If the server dies, the launcher follows (and every sandbox with it). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() == 1)
@@ -861,6 +942,7 @@ int main(int argc, char **argv)
 {
 	log_init("fnjail-launcher");
 	parse_args(argc, argv);
+	kernel_probe();
 	enter_private_namespaces();
 	setup_memory();
 	setup_event_loop();
@@ -872,7 +954,7 @@ int main(int argc, char **argv)
 				   .max_sandboxes = config.max_sandboxes,
 				   .uid_first = config.uid_first,
 				   .uid_count = config.uid_count,
-				   .features = FNJ_FEATURE_SECCOMP_NOTIFY |
+				   .features = (kernel_has_process_accounting() ? FNJ_FEATURE_PROCESS_ACCOUNTING : 0) |
 					       (cgroups_have(&cgroups, CG_MEMORY) ? FNJ_FEATURE_CGROUP_MEMORY : 0) |
 					       (cgroups_have(&cgroups, CG_PIDS) ? FNJ_FEATURE_CGROUP_PIDS : 0) |
 					       (cgroups_have(&cgroups, CG_CPU) ? FNJ_FEATURE_CGROUP_CPU : 0) |
@@ -898,6 +980,7 @@ int main(int argc, char **argv)
 				on_sandbox_message(&sandboxes[tag - TAG_SANDBOX]);
 		}
 		check_backstops();
+		expire_queue();
 		dispatch_pending();
 		fill_pool();
 		dispatch_pending();

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "protocol.h"
@@ -58,6 +59,8 @@ struct slot_cgroup {
 	int memory_limit, memory_peak, memory_events, pids_max, pids_events, cpu_usage;
 	uint64_t memory_set, pids_set; /* limits written last */
 	uint64_t oom_base, pids_base, cpu_base_us;
+	bool peak_reset;     /* memory.peak restarted for this call (else unknown) */
+	bool cpu_base_known; /* cpu_base_us could be read */
 };
 
 void cgroups_init(struct cgroups *cg, char *summary, size_t len);
@@ -66,7 +69,8 @@ int cgroup_slot_join(const struct cgroups *cg, unsigned index, struct slot_cgrou
 		     char *err, size_t errlen);
 int cgroup_slot_prepare(struct slot_cgroup *s, const struct fnj_exec *limits, char *err, size_t errlen);
 void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r);
-uint64_t cgroup_read_cpu_us(int fd, int version);
+/* The CPU time of a cgroup in microseconds: 0, or -1 when it cannot be read. */
+int cgroup_read_cpu_us(int fd, int version, uint64_t *us);
 void cgroups_cleanup(const struct cgroups *cg, unsigned slots);
 
 /* log.c */
@@ -88,9 +92,31 @@ struct spec_fds {
 	bool pids_by_cgroup;
 };
 
-/* access.c: runs in the launcher. */
-int tenant_may_read(const struct exec_spec *spec, int tree_fd, char *err, size_t errlen);
+/* kernel-probe.c: runs in the launcher at start. */
+void kernel_probe(void); /* dies naming a missing feature */
+bool kernel_has_process_accounting(void);
+
+/* checked-open.c: runs in the launcher. */
+int open_checked_path(const char *path, const char *what, char *err, size_t errlen); /* O_PATH, no symlinks */
+int regular_file_or_error(int fd, const char *what, const char *path, struct stat *st, char *err, size_t errlen);
+int detached_mount_of(int fd, bool executable, const char *what, const char *path, char *err, size_t errlen);
+
+/* access.c: runs in the launcher. Returns the input's detached mount, or -1
+ * with *denied when the tenant may not read it (else a launch failure). */
+int open_input_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen);
 int idmap_for_sandbox(const struct exec_spec *spec, int tree_fd, uint32_t sandbox_id, char *err, size_t errlen);
+
+/* accounting.c: runs in the supervisor. */
+#define ACCOUNTING_UNAVAILABLE (-2)
+int accounting_start(const char *dir, char *err, size_t errlen); /* fd, -1, or ACCOUNTING_UNAVAILABLE */
+void accounting_collect(int fd, uint64_t cpu_rlimit_seconds, struct fnj_result *r);
+int accounting_clear(int fd);
+
+/* RLIMIT_CPU is in whole seconds: the worker's soft limit for a call's cpu_ms. */
+static inline uint64_t cpu_rlimit_seconds(uint64_t cpu_ms)
+{
+	return (cpu_ms + 999) / 1000;
+}
 
 /* wire.c */
 int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen);
@@ -102,27 +128,41 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int
 _Noreturn void supervisor_main(int ctl, const struct launcher_config *config);
 
 /* rootfs.c: runs in the supervisor. A file mounted into the root for a call,
- * and what was created to mount it on, so that it can be removed exactly. */
+ * and what was made to mount it on, so that it can be removed exactly. A file
+ * under a top directory of the root that stands for a host one (/var, /opt,
+ * ...) is placed in a fresh tmpfs mounted on that directory, so that the root
+ * itself never changes from call to call. */
 struct placement {
 	char path[FNJ_MAX_PATH + 1];
+	size_t top_len;       /* length of "/var" when this placement mounted the tmpfs there, else 0 */
+	bool in_fresh;        /* what it created is in a tmpfs made for this call (its own, the other
+				 placement's, or /tmp) */
 	size_t first_created; /* length of the first directory made for it, 0 if none */
 	bool file_created;    /* the empty file mounted on */
 	bool mounted;
 };
 
 /* What calls changed in the root. The library stays mounted between calls
- * while the same one is asked for (the launcher says so); the input is
- * removed after every call. */
+ * while the launcher asks to keep it (same file, same tenant, no input); the
+ * input, and with it the library of a call that had one, is removed after
+ * every call. */
 struct rootfs_call {
 	uint64_t tmp_bytes; /* the size /tmp is mounted with now */
 	struct placement library;
 	struct placement input;
+	bool changed; /* a placement created something in the root itself: the
+			 sandbox retires after this call */
 };
 
-int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size_t errlen);
-int rootfs_place(struct placement *p, int tree_fd, const char *path, char *err, size_t errlen);
+/* Returns its process accounting file's descriptor, or ACCOUNTING_UNAVAILABLE,
+ * in *accounting. */
+int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting, char *err, size_t errlen);
+int rootfs_place(struct rootfs_call *root, struct placement *p, const struct placement *other, int tree_fd,
+		 const char *path, char *err, size_t errlen);
 int rootfs_unplace(struct placement *p, char *err, size_t errlen);
 int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen);
+/* After a call: 0 when the root is as the next call must find it, 1 when the
+ * sandbox must retire (the root changed), -1 on error. */
 int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen);
 int set_oom_score_adj(int value);
 

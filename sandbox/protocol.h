@@ -13,13 +13,21 @@
 
 #include <stdint.h>
 
-#define FNJ_PROTOCOL_VERSION 1
+#define FNJ_PROTOCOL_VERSION 2
 
 #define FNJ_MAX_PATH 4095       /* bytes of a path, without terminator */
 #define FNJ_MAX_FUNCTION 255    /* bytes of a function name */
 #define FNJ_MAX_FILTER 4096     /* BPF instructions (the kernel's BPF_MAXINSNS) */
 #define FNJ_MAX_MESSAGE 1024    /* bytes of a result message, with terminator */
+#define FNJ_MAX_LEARNED 512     /* system call numbers a result lists (learn mode) */
 #define FNJ_MAX_FRAME (64 * 1024)
+
+/* How long the launcher keeps a request waiting for a prepared sandbox before
+ * it fails it, and how long after its timeout a sandbox's supervisor may take
+ * to report before the launcher kills it. With the timeout they bound how long
+ * the server can wait for a result. */
+#define FNJ_QUEUE_DEADLINE_MS 10000
+#define FNJ_BACKSTOP_GRACE_MS 2000
 
 /* Server <-> launcher frames: a header, then `length` bytes of body. */
 struct fnj_header {
@@ -79,8 +87,10 @@ struct fnj_ready {
 	uint32_t features; /* enum fnj_features */
 } __attribute__((packed));
 
+/* What this host lets the launcher enforce beyond what it needs to run at all
+ * (it refuses to start without those: see kernel-probe.c). */
 enum fnj_features {
-	FNJ_FEATURE_SECCOMP_NOTIFY = 1u << 0,
+	FNJ_FEATURE_PROCESS_ACCOUNTING = 1u << 1, /* every process's end is seen (limits of any process named) */
 	FNJ_FEATURE_CGROUP_MEMORY = 1u << 2, /* memory limited per sandbox, OOM kills detected */
 	FNJ_FEATURE_CGROUP_PIDS = 1u << 3,   /* process count limited per sandbox */
 	FNJ_FEATURE_CGROUP_CPU = 1u << 4,    /* CPU time of all the sandbox's processes limited */
@@ -98,6 +108,7 @@ enum fnj_outcome {
 	FNJ_OUTCOME_CPU_LIMIT = 6,        /* all processes together used their CPU time; killed */
 	FNJ_OUTCOME_STOPPED = 7,          /* the worker was stopped (term_signal says by what); killed */
 	FNJ_OUTCOME_INPUT_DENIED = 8,     /* the tenant may not read the input file: see message */
+	FNJ_OUTCOME_SUPERVISION_FAILED = 9, /* a limit could not be watched (see message); killed */
 };
 
 /* How far the worker got. Reported by the worker itself, so only advisory once
@@ -121,6 +132,10 @@ enum fnj_result_flags {
 	FNJ_RESULT_PROCESS_LIMIT = 1u << 3,  /* a fork or clone failed at the process limit */
 	FNJ_RESULT_OUTPUT_LIMIT = 1u << 4,   /* the output file reached its size limit */
 	FNJ_RESULT_TMP_FULL = 1u << 5,       /* the private /tmp was full at the end */
+	FNJ_RESULT_CPU_LIMIT = 1u << 6,      /* a process reached RLIMIT_CPU, or all together the call's CPU time */
+	FNJ_RESULT_FILE_SIZE_LIMIT = 1u << 7, /* a process was stopped by RLIMIT_FSIZE (SIGXFSZ) */
+	FNJ_RESULT_OUTPUT_DISK = 1u << 8,    /* the output file held more disk than the output limit
+						(released); output_disk_bytes says how much */
 };
 
 struct fnj_result {
@@ -135,8 +150,8 @@ struct fnj_result {
 	uint32_t sandbox_uid;
 	uint32_t procs_killed; /* processes still alive when the sandbox was torn down */
 	uint64_t fault_addr;
-	uint64_t user_us;
-	uint64_t sys_us;
+	uint64_t cpu_us;   /* user + system time of every process reaped (rusage) */
+	uint64_t output_disk_bytes; /* disk the output file held at the end (st_blocks) */
 	uint64_t maxrss_kb;
 	uint64_t run_us;   /* worker start to end */
 	uint64_t total_us; /* launcher received the request to result */
@@ -146,6 +161,13 @@ struct fnj_result {
 	uint16_t message_len;
 	uint16_t learned_len; /* learn mode: number of uint16_t syscall numbers after the message */
 } __attribute__((packed));
+
+/* What may follow a struct fnj_result: the message (without terminator) and the
+ * learned system call numbers. Everything here is sized from these. */
+#define FNJ_MAX_RESULT_TAIL ((FNJ_MAX_MESSAGE - 1) + FNJ_MAX_LEARNED * sizeof(uint16_t))
+_Static_assert(sizeof(struct fnj_header) + sizeof(struct fnj_result) + FNJ_MAX_RESULT_TAIL <= FNJ_MAX_FRAME,
+	       "a result with its message and learned calls must fit in a frame");
+_Static_assert(FNJ_MAX_LEARNED <= UINT16_MAX, "learned_len is 16 bits");
 
 /* Launcher <-> supervisor messages (SOCK_SEQPACKET, first uint32_t is the type). */
 enum fnj_sup_type {
@@ -158,7 +180,7 @@ enum fnj_sup_type {
 /* FNJ_SUP_SPEC starts with this, then struct fnj_exec and its strings. The
  * file descriptors travel with it, in this order: the output file, the library
  * mount (unless keep_library), the input mount (if input_len), and the CPU
- * usage file of the sandbox's cgroup (if cpu_usage). */
+ * usage file of the sandbox's cgroup (if cpu_usage); at most FNJ_SPEC_MAX_FDS. */
 struct fnj_sup_spec {
 	uint32_t type;
 	uint8_t keep_library; /* the library the supervisor has mounted is this one */
@@ -169,8 +191,7 @@ struct fnj_sup_spec {
 	uint8_t reserved[3];
 } __attribute__((packed));
 
-enum { FNJ_SPEC_FD_OUTPUT = 0, FNJ_SPEC_FD_LIBRARY = 1, FNJ_SPEC_FD_INPUT = 2 };
-#define FNJ_SPEC_MAX_FDS 8
+#define FNJ_SPEC_MAX_FDS 4
 
 /* Supervisor -> worker, on the handshake socket, with the output file's
  * descriptor: followed by the spec as the launcher sent it. */

@@ -9,19 +9,27 @@
  *   /proc        a fresh procfs of the sandbox's pid namespace, other users'
  *                processes invisible
  *   /tmp         a private, size-limited tmpfs
+ *   /var, /opt,  an empty directory for each other top directory of the host,
+ *   /home, ...   where the files of calls are placed
  * Placed per call, at the same paths as on the host: the library and the input
  * file, each a read-only bind mount received as a detached mount from the
- * launcher. Nothing else of the host is reachable: the old root is detached.
- * After the call, rootfs_reset() removes the input and renews /tmp if anything
- * was written there; the library stays until a call asks for another one. */
+ * launcher. The directories leading to them are made in a fresh tmpfs mounted
+ * on the top directory for the call (and read-only during it), so the root
+ * itself never changes from one call to the next: no inode number, time or
+ * entry of the root tells a call what an earlier one placed. Nothing else of
+ * the host is reachable: the old root is detached.
+ * After the call, rootfs_reset() removes the input (and then the library, which
+ * may share its tmpfs), and replaces /tmp by a fresh tmpfs; a library stays
+ * mounted only for the next call of the same tenant to the same file without
+ * an input (the launcher decides). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -145,6 +153,36 @@ static int add_dev(char *err, size_t errlen)
 	return 0;
 }
 
+/* An empty directory for each other top directory of the host, so that a
+ * call's files can be placed under /var, /opt, /home ... without creating
+ * anything in the root (the names are the host's, the same for every call). */
+static int add_top_directories(char *err, size_t errlen)
+{
+	DIR *d = opendir("/");
+	if (!d)
+		FAIL("cannot list the host's root directory: %s", strerror(errno));
+	struct dirent *e;
+	char stage[PATH_MAX];
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		static const char *const own[] = { ".", "..", "proc", "sys", "dev", "tmp", "etc" };
+		bool skip = false;
+		for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+			skip |= strcmp(e->d_name, own[i]) == 0;
+		struct stat st;
+		snprintf(stage, sizeof stage, STAGE "/%s", e->d_name);
+		if (skip || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    lstat(stage, &st) == 0)
+			continue; /* the sandbox's own, not a directory, or made already (/usr) */
+		if (mkdir(stage, 0755) < 0) {
+			format_error(err, errlen, "mkdir %s: %s", stage, strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
 static int mount_tmp(uint64_t bytes, unsigned long flags, const char *target, char *err,
 		     size_t errlen)
 {
@@ -155,7 +193,7 @@ static int mount_tmp(uint64_t bytes, unsigned long flags, const char *target, ch
 	return 0;
 }
 
-int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size_t errlen)
+int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting, char *err, size_t errlen)
 {
 	root->tmp_bytes = tmp_bytes;
 	static const char *const system_paths[] = { "usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32" };
@@ -175,11 +213,14 @@ int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size
 	for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++)
 		if (add_etc_file(etc_files[i], err, errlen) < 0)
 			return -1;
-	if (add_dev(err, errlen) < 0)
+	if (add_dev(err, errlen) < 0 || add_top_directories(err, errlen) < 0)
 		return -1;
 	if (mkdir(STAGE "/tmp", 01777) < 0 || mkdir(STAGE "/proc", 0555) < 0)
 		FAIL("mkdir /tmp, /proc: %s", strerror(errno));
 	if (mount_tmp(tmp_bytes, 0, STAGE "/tmp", err, errlen) < 0)
+		return -1;
+	/* The process accounting file's tmpfs goes where /proc covers it. */
+	if ((*accounting = accounting_start(STAGE "/proc", err, errlen)) == -1)
 		return -1;
 	/* The supervisor is pid 1 of the new pid namespace, so this procfs shows
 	 * the sandbox's processes only; hidepid hides the root-owned supervisor. */
@@ -195,7 +236,7 @@ int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, char *err, size
 /* Create the directories leading to path (0755, root-owned) and an empty file
  * to mount on, unless the path already exists (inside the host's /usr, say).
  * Records what it created, for rootfs_unplace(). */
-static int make_mountpoint(struct placement *p, const char *path, char *err, size_t errlen)
+static int make_mountpoint(struct rootfs_call *root, struct placement *p, const char *path, char *err, size_t errlen)
 {
 	char prefix[PATH_MAX];
 	size_t len = strlen(path);
@@ -209,6 +250,7 @@ static int make_mountpoint(struct placement *p, const char *path, char *err, siz
 		if (mkdir(prefix, 0755) == 0) {
 			if (!p->first_created)
 				p->first_created = i;
+			root->changed |= !p->in_fresh;
 			continue;
 		}
 		struct stat st;
@@ -226,13 +268,57 @@ static int make_mountpoint(struct placement *p, const char *path, char *err, siz
 	if (mknod(path, S_IFREG | 0644, 0) < 0)
 		FAIL("cannot create %s in the sandbox: %s", path, strerror(errno));
 	p->file_created = true;
+	root->changed |= !p->in_fresh;
 	return 0;
 }
 
-int rootfs_place(struct placement *p, int tree_fd, const char *path, char *err, size_t errlen)
+/* Where the directories for path go: a fresh tmpfs on its top directory (or
+ * the one the other placement of this call mounted there), /tmp (renewed after
+ * every call), or, failing those, the root itself (/etc, a top directory the
+ * host did not have when the sandbox was prepared), which then changes. */
+static int prepare_top(struct rootfs_call *root, struct placement *p, const struct placement *other,
+		       const char *path, char *err, size_t errlen)
+{
+	const char *slash = strchr(path + 1, '/');
+	size_t top_len = slash ? (size_t)(slash - path) : 0;
+	char top[PATH_MAX];
+	if (!top_len || top_len >= sizeof top)
+		return 0; /* a file in the root directory itself */
+	memcpy(top, path, top_len);
+	top[top_len] = '\0';
+	if (other && other->top_len == top_len && strncmp(other->path, path, top_len) == 0) {
+		p->in_fresh = true;
+		return 0;
+	}
+	struct stat here, rootdir;
+	if (lstat(top, &here) < 0) {
+		if (errno != ENOENT || mkdir(top, 0755) < 0)
+			FAIL("cannot create %s in the sandbox: %s", top, strerror(errno));
+		root->changed = true;
+		if (lstat(top, &here) < 0)
+			FAIL("cannot inspect %s in the sandbox: %s", top, strerror(errno));
+	}
+	if (lstat("/", &rootdir) < 0)
+		FAIL("cannot inspect the sandbox root: %s", strerror(errno));
+	if (!S_ISDIR(here.st_mode) || here.st_dev != rootdir.st_dev) {
+		/* A mount of its own: the host's /usr (the file exists there), or /tmp. */
+		p->in_fresh = strcmp(top, "/tmp") == 0;
+		return 0;
+	}
+	if (strcmp(top, "/etc") == 0)
+		return 0; /* the root's own files live there */
+	if (mount("fnjail-call", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k,nr_inodes=4096") < 0)
+		FAIL("cannot mount a tmpfs on %s in the sandbox: %s", top, strerror(errno));
+	p->top_len = top_len;
+	p->in_fresh = true;
+	return 0;
+}
+
+int rootfs_place(struct rootfs_call *root, struct placement *p, const struct placement *other, int tree_fd,
+		 const char *path, char *err, size_t errlen)
 {
 	snprintf(p->path, sizeof p->path, "%s", path);
-	if (make_mountpoint(p, path, err, errlen) < 0)
+	if (prepare_top(root, p, other, path, err, errlen) < 0 || make_mountpoint(root, p, path, err, errlen) < 0)
 		return -1;
 	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		FAIL("cannot mount %s into the sandbox: %s", path, strerror(errno));
@@ -240,23 +326,31 @@ int rootfs_place(struct placement *p, int tree_fd, const char *path, char *err, 
 	return 0;
 }
 
-/* Unmounts and removes what rootfs_place() made (the root must be writable). */
+/* Unmounts and removes what rootfs_place() made (the root must be writable):
+ * the tmpfs it mounted, with everything in it, or what it created elsewhere. */
 int rootfs_unplace(struct placement *p, char *err, size_t errlen)
 {
 	char *path = p->path;
 	if (p->mounted && umount2(path, MNT_DETACH) < 0)
 		FAIL("cannot unmount %s: %s", path, strerror(errno));
-	if (p->file_created && unlink(path) < 0)
-		FAIL("cannot remove %s: %s", path, strerror(errno));
-	size_t first = p->first_created;
-	for (size_t k = strlen(path); first && k > first;) {
-		while (k > first && path[--k] != '/')
-			;
-		path[k] = '\0';
-		if (rmdir(path) < 0)
+	if (p->top_len) {
+		path[p->top_len] = '\0';
+		if (umount2(path, MNT_DETACH) < 0)
+			FAIL("cannot unmount the tmpfs on %s: %s", path, strerror(errno));
+	} else if (!p->in_fresh || strncmp(path, "/tmp/", 5) == 0) {
+		/* In the root or /tmp; in the other placement's tmpfs, it goes with it. */
+		if (p->file_created && unlink(path) < 0)
 			FAIL("cannot remove %s: %s", path, strerror(errno));
+		size_t first = p->first_created;
+		for (size_t k = strlen(path); first && k > first;) {
+			while (k > first && path[--k] != '/')
+				;
+			path[k] = '\0';
+			if (rmdir(path) < 0)
+				FAIL("cannot remove %s: %s", path, strerror(errno));
+		}
 	}
-	explicit_bzero(p->path, strlen(p->path) + 1);
+	explicit_bzero(p->path, sizeof p->path);
 	*p = (struct placement){ .mounted = false };
 	return 0;
 }
@@ -275,11 +369,25 @@ static int write_file(const char *path, const char *text, char *err, size_t errl
 	return 0;
 }
 
+/* A placement's own tmpfs is read-only while the call runs. */
+static int seal_top(struct placement *p, char *err, size_t errlen)
+{
+	if (!p->top_len)
+		return 0;
+	char top[PATH_MAX];
+	memcpy(top, p->path, p->top_len);
+	top[p->top_len] = '\0';
+	if (mount(NULL, top, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		FAIL("cannot make %s read-only in the sandbox: %s", top, strerror(errno));
+	return 0;
+}
+
 int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen)
 {
 	char text[512];
 	uint32_t id = spec->head.sandbox_uid;
-	/* Some C library calls (getpwuid, getlogin) want a name for the user. */
+	/* Some C library calls (getpwuid, getlogin) want a name for the user.
+	 * Rewritten in place: same inodes, so the root's inode numbers stay. */
 	snprintf(text, sizeof text,
 		 "root:x:0:0:root:/:/usr/sbin/nologin\nfnjail:x:%u:%u:fnjail sandbox:/tmp:/usr/sbin/nologin\n",
 		 id, id);
@@ -293,28 +401,33 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 			return -1;
 		root->tmp_bytes = spec->head.tmp_bytes;
 	}
+	if (seal_top(&root->library, err, errlen) < 0 || seal_top(&root->input, err, errlen) < 0)
+		return -1;
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root read-only: %s", strerror(errno));
 	return 0;
 }
 
-/* After a call: the root writable again, the input removed (the library may
- * serve the next call), /tmp renewed if the call left anything in it. */
+/* After a call: the root writable again; the input removed, and the library
+ * with it when there was one (they may share a tmpfs; and a library is kept
+ * only for calls without input); /tmp replaced by a fresh tmpfs, whatever the
+ * call did there (even a file created and removed leaves the inode counter
+ * and the directory's times changed). */
 int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
 {
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
-	if (root->input.path[0] && rootfs_unplace(&root->input, err, errlen) < 0)
-		return -1;
-	/* A fresh tmpfs holds only its root directory. */
-	struct statvfs tmp;
-	if (statvfs("/tmp", &tmp) < 0)
-		FAIL("cannot inspect /tmp: %s", strerror(errno));
-	if (tmp.f_bfree != tmp.f_blocks || tmp.f_files - tmp.f_ffree > 1) {
-		if (umount2("/tmp", MNT_DETACH) < 0 || mount_tmp(root->tmp_bytes, 0, "/tmp", err, errlen) < 0)
-			FAIL("cannot renew /tmp: %s", strerror(errno));
+	if (root->input.path[0]) {
+		if (rootfs_unplace(&root->input, err, errlen) < 0)
+			return -1;
+		if (root->library.path[0] && rootfs_unplace(&root->library, err, errlen) < 0)
+			return -1;
 	}
-	return 0;
+	if (umount2("/tmp", MNT_DETACH) < 0)
+		FAIL("cannot unmount /tmp: %s", strerror(errno));
+	if (mount_tmp(root->tmp_bytes, 0, "/tmp", err, errlen) < 0)
+		return -1;
+	return root->changed ? 1 : 0;
 }
 
 int set_oom_score_adj(int value)

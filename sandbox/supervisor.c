@@ -10,9 +10,9 @@
  *      refused system calls, enforce the wall-clock and CPU limits;
  *   5. when the worker is gone (or must go): kill everything else in the pid
  *      namespace, reap it, report;
- *   6. reset: remove the input, renew /tmp if it was used, zero the call's
- *      memory; then back to 2 (up to --reuse calls; any doubt about the reset
- *      and it exits instead).
+ *   6. reset: remove the input (and the library of a call that had one), renew
+ *      /tmp, rewind the pid counter, zero the call's memory; then back to 2 (up
+ *      to --reuse calls; any doubt about the reset and it exits instead).
  * Creating and tearing down namespaces costs more than everything else a call
  * does; reusing them between calls, never at once, is what makes fnjail fast.
  * Nothing of a call survives into the next: SECURITY.md lists what is reset. */
@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,7 +42,6 @@
 #include "launcher.h"
 
 #define CTL_FD 3
-#define MAX_LEARNED 512
 /* How often the CPU time of all the sandbox's processes is checked. */
 #define CPU_CHECK_US (50u * 1000u)
 
@@ -59,53 +59,71 @@ struct run {
 	int cgroup_version;
 	uint64_t cpu_limit_us;
 	uint64_t cpu_base_us;
+	bool cpu_base_known;
 	uint64_t started_us;
 	uint64_t ended_us;
 	uint64_t cpu_us;      /* of the processes reaped during this call */
 	uint64_t maxrss_kb;
 	struct fnj_result result;
-	uint16_t learned[MAX_LEARNED];
+	uint16_t learned[FNJ_MAX_LEARNED];
 	char message[FNJ_MAX_MESSAGE];
 };
 
-static void send_message(uint32_t type, const void *body, size_t len)
+static void send_message_on(int fd, uint32_t type, const void *body, size_t len)
 {
-	uint8_t buf[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_MESSAGE +
-		    MAX_LEARNED * sizeof(uint16_t)];
+	uint8_t buf[sizeof(uint32_t) + sizeof(struct fnj_result) + FNJ_MAX_RESULT_TAIL];
 	if (len > sizeof buf - sizeof type)
 		len = sizeof buf - sizeof type;
 	memcpy(buf, &type, sizeof type);
 	memcpy(buf + sizeof type, body, len);
-	if (send_with_fds(CTL_FD, buf, sizeof type + len, NULL, 0) < 0)
+	if (send_with_fds(fd, buf, sizeof type + len, NULL, 0) < 0)
 		log_msg("cannot report to the launcher: %s", strerror(errno));
 }
 
-static _Noreturn void prep_failed(const char *message)
+static void send_message(uint32_t type, const void *body, size_t len)
 {
-	log_msg("%s", message);
-	send_message(FNJ_SUP_PREP_FAILED, message, strlen(message));
-	_exit(1);
+	send_message_on(CTL_FD, type, body, len);
 }
 
+/* Says why on the control socket (the launcher logs it and replaces this
+ * sandbox), then exits. */
+static _Noreturn void prep_failed_on(int ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static _Noreturn void prep_failed_on(int ctl, const char *fmt, ...)
+{
+	char message[FNJ_MAX_MESSAGE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	log_msg("%s", message);
+	send_message_on(ctl, FNJ_SUP_PREP_FAILED, message, strlen(message));
+	_exit(1);
+}
+#define prep_failed(...) prep_failed_on(CTL_FD, __VA_ARGS__)
+
 /* Inherited from the launcher: its descriptors (the server's pipes, other
- * sandboxes' sockets) and its signal mask. Keep the control socket as fd 3,
- * stderr for diagnostics, nothing else. */
+ * sandboxes' sockets), its signal mask and the signals it ignores. Keep the
+ * control socket as fd 3, stderr for diagnostics, nothing else. */
 static void detach_from_launcher(int ctl)
 {
 	if (ctl != CTL_FD && dup2(ctl, CTL_FD) < 0)
-		_exit(1);
+		prep_failed_on(ctl, "cannot move the control socket to fd %d: %s", CTL_FD, strerror(errno));
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0)
-		_exit(1);
+		prep_failed("cannot point stdin and stdout at /dev/null: %s", strerror(errno));
 	if (syscall(SYS_close_range, CTL_FD + 1, ~0U, 0) < 0)
-		_exit(1);
+		prep_failed("cannot close the launcher's descriptors: %s", strerror(errno));
 	/* If the launcher dies, so does the sandbox, whole: pid 1 takes its
 	 * namespace with it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "fnjail-sup", 0, 0, 0);
-	/* The launcher ignores SIGPIPE; a worker must not inherit that (this
-	 * process's own sends use MSG_NOSIGNAL). */
-	signal(SIGPIPE, SIG_DFL);
+	/* The launcher ignores SIGPIPE, SIGINT, SIGTERM, SIGHUP and SIGQUIT; a
+	 * worker must not inherit that (this process's own sends use
+	 * MSG_NOSIGNAL, and as pid 1 of its namespace it is immune to signals it
+	 * does not handle, from the host too, but SIGKILL). */
+	static const int inherited_ignored[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	for (size_t i = 0; i < sizeof inherited_ignored / sizeof inherited_ignored[0]; i++)
+		signal(inherited_ignored[i], SIG_DFL);
 }
 
 static void copy_message(struct run *run, const char *text, size_t max)
@@ -123,7 +141,7 @@ static void report(struct run *run)
 	struct fnj_result *r = &run->result;
 	size_t msglen = strlen(run->message);
 	r->message_len = (uint16_t)msglen;
-	uint8_t body[sizeof *r + FNJ_MAX_MESSAGE + MAX_LEARNED * sizeof(uint16_t)];
+	uint8_t body[sizeof *r + FNJ_MAX_RESULT_TAIL];
 	memcpy(body, r, sizeof *r);
 	memcpy(body + sizeof *r, run->message, msglen);
 	memcpy(body + sizeof *r + msglen, run->learned, r->learned_len * sizeof(uint16_t));
@@ -213,7 +231,7 @@ static bool on_notification(struct run *run)
 		bool seen = false;
 		for (uint16_t i = 0; i < run->result.learned_len; i++)
 			seen |= run->learned[i] == req.data.nr;
-		if (!seen && run->result.learned_len < MAX_LEARNED)
+		if (!seen && run->result.learned_len < FNJ_MAX_LEARNED)
 			run->learned[run->result.learned_len++] = (uint16_t)req.data.nr;
 		struct seccomp_notif_resp resp = { .id = req.id,
 						   .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
@@ -226,12 +244,29 @@ static bool on_notification(struct run *run)
 	return true;
 }
 
-/* True when all the sandbox's processes together used up their CPU time. */
-static bool cpu_exhausted(struct run *run)
+/* The CPU time of all the sandbox's processes since the call began, from the
+ * cgroup: 0, or -1 when it cannot be read (never a guess: a failed read taken
+ * for 0 would wrap around below the baseline). */
+static int cgroup_cpu_since_start(struct run *run, uint64_t *us)
 {
+	uint64_t now;
+	if (run->cpu_usage < 0 || !run->cpu_base_known || cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version, &now) < 0 ||
+	    now < run->cpu_base_us)
+		return -1;
+	*us = now - run->cpu_base_us;
+	return 0;
+}
+
+/* 1 when all the sandbox's processes together used up their CPU time, 0 when
+ * not, -1 when the usage cannot be read (the limit cannot be watched). */
+static int cpu_exhausted(struct run *run)
+{
+	uint64_t used;
 	if (run->cpu_usage < 0 || !run->cpu_limit_us)
-		return false;
-	return cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version) - run->cpu_base_us >= run->cpu_limit_us;
+		return 0;
+	if (cgroup_cpu_since_start(run, &used) < 0)
+		return -1;
+	return used >= run->cpu_limit_us;
 }
 
 static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
@@ -241,8 +276,12 @@ static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
 		reap(run, WNOHANG | WUNTRACED);
 		if (run->worker_done || run->result.outcome == FNJ_OUTCOME_STOPPED)
 			return;
-		if (cpu_exhausted(run)) {
-			run->result.outcome = FNJ_OUTCOME_CPU_LIMIT;
+		int exhausted = cpu_exhausted(run);
+		if (exhausted) {
+			run->result.outcome = exhausted > 0 ? FNJ_OUTCOME_CPU_LIMIT : FNJ_OUTCOME_SUPERVISION_FAILED;
+			if (exhausted < 0)
+				format_error(run->message, sizeof run->message,
+					     "the CPU time of the sandbox's cgroup could not be read: %s", strerror(errno));
 			return;
 		}
 		uint64_t now = monotonic_us();
@@ -277,16 +316,54 @@ static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
 	}
 }
 
+static int accounting = -1; /* the process accounting file (accounting.c), or < 0 */
+
+/* The disk the output file holds, counted against the output limit whatever
+ * made it hold it. Writes past the limit are stopped by RLIMIT_FSIZE, and the
+ * calls that reserve space past a file's end (fallocate modes, the preallocation
+ * ioctls) are refused by the launcher's own seccomp rules; whatever else may
+ * reserve blocks past the end is released here, after the call, and named when
+ * it held more than the limit (beyond what a file system preallocates on its
+ * own for a growing file: its size again, at least 1 MiB). */
+static void account_output_disk(struct fnj_result *r, int output_fd, uint64_t limit)
+{
+	struct stat st;
+	if (fstat(output_fd, &st) < 0) {
+		log_msg("cannot inspect the output file: %s", strerror(errno));
+		return;
+	}
+	r->output_bytes = (uint64_t)st.st_size;
+	r->output_disk_bytes = (uint64_t)st.st_blocks * 512u;
+	if (limit && r->output_bytes >= limit)
+		r->flags |= FNJ_RESULT_OUTPUT_LIMIT;
+	uint64_t slack = r->output_bytes > (1u << 20) ? r->output_bytes : (1u << 20);
+	if (limit && r->output_disk_bytes > limit + slack)
+		r->flags |= FNJ_RESULT_OUTPUT_DISK;
+	/* Truncating to its own size releases blocks reserved past the end. */
+	if (r->output_disk_bytes > r->output_bytes && ftruncate(output_fd, st.st_size) < 0)
+		log_msg("cannot release the disk the output file reserved past its end: %s", strerror(errno));
+}
+
+/* The CPU limit is the call's, all processes together; each process also has
+ * RLIMIT_CPU. Either reached, by whichever process, is named. */
+static void account_cpu(struct run *run, const struct exec_spec *spec)
+{
+	struct fnj_result *r = &run->result;
+	uint64_t total = run->cpu_us;
+	if (run->cpu_usage >= 0 && cgroup_cpu_since_start(run, &total) < 0)
+		total = run->cpu_us; /* the launcher logs an unreadable cgroup */
+	if (run->cpu_limit_us && total >= run->cpu_limit_us)
+		r->flags |= FNJ_RESULT_CPU_LIMIT;
+	accounting_collect(accounting, spec->head.cpu_ms ? cpu_rlimit_seconds(spec->head.cpu_ms) : 0, r);
+	r->cpu_us = run->cpu_us;
+}
+
 static void fill_result(struct run *run, const struct fnj_worker_state *state, const struct exec_spec *spec,
 			int output_fd)
 {
 	struct fnj_result *r = &run->result;
-	struct stat st;
-	if (fstat(output_fd, &st) == 0) {
-		r->output_bytes = (uint64_t)st.st_size;
-		if (spec->head.output_bytes && r->output_bytes >= spec->head.output_bytes)
-			r->flags |= FNJ_RESULT_OUTPUT_LIMIT;
-	}
+	account_output_disk(r, output_fd, spec->head.output_bytes);
+	account_cpu(run, spec);
 	struct statvfs tmp;
 	if (statvfs("/tmp", &tmp) == 0 && (tmp.f_bavail == 0 || tmp.f_favail == 0))
 		r->flags |= FNJ_RESULT_TMP_FULL;
@@ -312,12 +389,12 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 	case FNJ_PHASE_LOAD_FAILED:
 	case FNJ_PHASE_RESOLVE_FAILED:
 	case FNJ_PHASE_NOT_A_FUNCTION:
-		copy_message(run, state->message, sizeof state->message);
+		if (r->outcome == FNJ_OUTCOME_COMPLETED)
+			copy_message(run, state->message, sizeof state->message);
 		break;
 	default:
 		break;
 	}
-	r->user_us = run->cpu_us; /* user and system together */
 	r->maxrss_kb = run->maxrss_kb;
 	r->run_us = run->ended_us - run->started_us;
 }
@@ -408,10 +485,11 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 		if (!library->mounted || strcmp(library->path, spec->library) != 0)
 			launch_failed(run, "the launcher asked to keep a library this sandbox does not have");
 	} else if ((library->mounted && rootfs_unplace(library, err, sizeof err) < 0) ||
-		   rootfs_place(library, c->fds.library, spec->library, err, sizeof err) < 0) {
+		   rootfs_place(c->root, library, NULL, c->fds.library, spec->library, err, sizeof err) < 0) {
 		launch_failed(run, err);
 	}
-	if ((c->fds.input >= 0 && rootfs_place(&c->root->input, c->fds.input, spec->input, err, sizeof err) < 0) ||
+	if ((c->fds.input >= 0 &&
+	     rootfs_place(c->root, &c->root->input, library, c->fds.input, spec->input, err, sizeof err) < 0) ||
 	    rootfs_finish(c->root, spec, err, sizeof err) < 0)
 		launch_failed(run, err);
 	if (c->fds.library >= 0)
@@ -423,7 +501,13 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 	run->cpu_usage = c->fds.cpu_usage;
 	run->cgroup_version = c->fds.cgroup_version;
 	run->cpu_limit_us = spec->head.cpu_ms * 1000u;
-	run->cpu_base_us = cgroup_read_cpu_us(c->fds.cpu_usage, c->fds.cgroup_version);
+	if (run->cpu_usage >= 0) {
+		if (cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version, &run->cpu_base_us) < 0) {
+			format_error(err, sizeof err, "cannot read the CPU time of the sandbox's cgroup: %s", strerror(errno));
+			launch_failed(run, err);
+		}
+		run->cpu_base_known = true;
+	}
 	/* Go: the spec as the launcher sent it, and the output file. */
 	const size_t spec_offset = sizeof(struct fnj_sup_spec) - sizeof(struct fnj_worker_go);
 	struct fnj_worker_go go = { .memory_by_cgroup = c->fds.memory_by_cgroup, .pids_by_cgroup = c->fds.pids_by_cgroup };
@@ -453,8 +537,15 @@ static int end_call(struct call *c)
 		return -1;
 	}
 	char err[FNJ_MAX_MESSAGE];
-	if (rootfs_reset(c->root, err, sizeof err) < 0) {
+	int reset = rootfs_reset(c->root, err, sizeof err);
+	if (reset < 0) {
 		log_msg("%s; retiring this sandbox", err);
+		return -1;
+	}
+	if (reset > 0)
+		return -1; /* the root changed: a new sandbox for the next call */
+	if (accounting_clear(accounting) < 0) {
+		log_msg("cannot empty the process accounting file: %s; retiring this sandbox", strerror(errno));
 		return -1;
 	}
 	/* Only the bytes the call used: each page written here after the fork
@@ -503,27 +594,41 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 	char err[FNJ_MAX_MESSAGE];
 	call.root = mmap(NULL, sizeof *call.root, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (call.root == MAP_FAILED || madvise(call.root, sizeof *call.root, MADV_WIPEONFORK) < 0)
-		prep_failed("cannot map the sandbox's root state");
-	if (rootfs_prepare(call.root, config->tmp_bytes, err, sizeof err) < 0)
-		prep_failed(err);
+		prep_failed("cannot map the sandbox's root state: %s", strerror(errno));
+	if (rootfs_prepare(call.root, config->tmp_bytes, &accounting, err, sizeof err) < 0)
+		prep_failed("%s", err);
+	/* Every call's processes get the pids of a fresh namespace (pid 2 for the
+	 * function, then 3, 4, ...): how many processes earlier calls made is not
+	 * for the next one to count. */
+	int last_pid = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+	if (last_pid < 0)
+		prep_failed("cannot open the sandbox's ns_last_pid: %s", strerror(errno));
 	if (sethostname("fnjail", 6) < 0)
-		prep_failed("cannot set the sandbox's hostname");
+		prep_failed("cannot set the sandbox's hostname: %s", strerror(errno));
 	/* First in line for the out-of-memory killer, and so are the workers,
 	 * which inherit it (lowering it needs CAP_SYS_RESOURCE, which they lack). */
 	if (set_oom_score_adj(1000) < 0)
-		prep_failed("cannot set oom_score_adj");
+		prep_failed("cannot set oom_score_adj: %s", strerror(errno));
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	state = mmap(NULL, sizeof *state, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sfd < 0 || state == MAP_FAILED)
-		prep_failed("cannot set up the supervisor (signalfd, shared page)");
+		prep_failed("cannot set up the supervisor (signalfd, shared page): %s", strerror(errno));
 
 	for (uint32_t use = 0; use < config->reuse; use++) {
 		struct next_worker next;
+		if (pwrite(last_pid, "1", 1, 0) != 1) {
+			if (use == 0)
+				prep_failed("cannot rewind the sandbox's pid counter: %s", strerror(errno));
+			log_msg("cannot rewind the sandbox's pid counter: %s; retiring this sandbox", strerror(errno));
+			break;
+		}
 		if (fork_worker(&next) < 0) {
-			log_msg("cannot fork a worker: %s", strerror(errno));
+			if (use == 0)
+				prep_failed("cannot fork a worker: %s", strerror(errno));
+			log_msg("cannot fork a worker: %s; retiring this sandbox", strerror(errno));
 			break;
 		}
 		send_message(FNJ_SUP_READY, NULL, 0);

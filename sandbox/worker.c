@@ -117,7 +117,7 @@ static void set_limits(const struct fnj_exec *h, const struct spec_fds *fds)
 	if (h->cpu_ms) {
 		/* SIGXCPU at the limit (rounded up to a second, the rlimit's unit),
 		 * SIGKILL a second later if the function ignores it. */
-		rlim_t seconds = (rlim_t)((h->cpu_ms + 999) / 1000);
+		rlim_t seconds = (rlim_t)cpu_rlimit_seconds(h->cpu_ms);
 		set_limit(RLIMIT_CPU, seconds, seconds + 1, "RLIMIT_CPU");
 	}
 	/* The memory cgroup limits what is used, and its out-of-memory kills are

@@ -8,6 +8,7 @@ export const errorCodes = {
   FNJ_NOT_ROOT: 'the server must run as root',
   FNJ_LAUNCHER_MISSING: 'the sandbox launcher is not built',
   FNJ_LAUNCHER_FAILED: 'the sandbox launcher cannot start',
+  FNJ_UID_RANGE_IN_USE: 'the sandbox uid range is used by an account, a process, a file or another server',
   FNJ_POLICY_INVALID: 'the policy file is invalid',
   FNJ_POLICY_UNREADABLE: 'the policy file cannot be read',
   FNJ_SOCKET_IN_USE: 'another server is listening on the socket',

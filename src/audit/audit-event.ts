@@ -3,22 +3,10 @@
 // policies/audit-event.schema.json (tested against real records).
 import type { ExecutionResult } from '../executor/executor.js';
 import { signalName } from '../executor/signals.js';
-import { Outcome, type LaunchResult } from '../launcher/protocol.js';
+import { Outcome } from '../launcher/protocol.js';
 import type { Tenant } from '../policy/decide.js';
 import { syscallName } from '../seccomp/syscalls.js';
 import { groupName, userName } from './account-names.js';
-
-/** The limits a call ran into, whichever ended it. */
-function limitsHit(launch: LaunchResult): string[] {
-  const hit: string[] = [];
-  if (launch.outcome === Outcome.CpuLimit || (launch.signal !== null && signalName(launch.signal) === 'SIGXCPU')) hit.push('cpu');
-  if (launch.oomKilled) hit.push('memory');
-  if (launch.processLimitHit) hit.push('processes');
-  if (launch.outputLimitHit || (launch.signal !== null && signalName(launch.signal) === 'SIGXFSZ')) hit.push('output');
-  if (launch.tmpFull) hit.push('tmp');
-  if (launch.outcome === Outcome.TimedOut) hit.push('time');
-  return hit;
-}
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
@@ -50,13 +38,13 @@ export function executionEvent(result: ExecutionResult, peer: Tenant, outputByte
     exitCode: launch?.exitCode ?? null,
     signal: launch?.signal != null ? signalName(launch.signal) : null,
     syscall: launch?.seccompNr != null ? (syscallName(launch.seccompNr) ?? String(launch.seccompNr)) : null,
-    limitsHit: launch ? limitsHit(launch) : [],
+    limitsHit: result.limitsHit,
     learnedSyscalls: launch?.learned.length ? launch.learned.map((nr) => syscallName(nr) ?? String(nr)) : undefined,
     queueMs: round(result.queueMs),
     runMs: ran ? launch.runUs / 1000 : null,
     totalMs: round(result.totalMs),
     // The cgroup's figures cover every process of the sandbox; rusage, where cgroups are missing, the function's.
-    cpuMs: ran ? (launch.cgroupCpuUs || launch.userUs + launch.sysUs) / 1000 : null,
+    cpuMs: ran ? (launch.cgroupCpuUs || launch.cpuUs) / 1000 : null,
     peakMemoryBytes: ran ? launch.memoryPeakBytes || launch.maxRssKb * 1024 : null,
     output: result.outputPath ?? null,
     outputBytes,

@@ -2,6 +2,7 @@
 import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
 import { compileProfile, ProgramTooLarge, type Compiled } from '../seccomp/compile.js';
 import { disassemble } from '../seccomp/disassemble.js';
+import { withBaseline } from '../seccomp/baseline.js';
 import { loadProfile, profilePath, type Profile } from '../seccomp/profile.js';
 import { parse, usageError } from './args.js';
 
@@ -17,8 +18,10 @@ commands:
   check     validate the profile (exit 0 if valid, 1 if not)
 
 options:
-  --supervised   compile as the launcher installs it: refused calls (or, in a
-                 profile that logs, logged calls) notify the supervisor
+  --supervised   compile as the launcher installs it: with the baseline rules
+                 every sandbox gets (no disk reserved past a file's end, no
+                 file locks), and refused calls (or, in a profile that logs,
+                 logged calls) notify the supervisor
   --help         this text
 `;
 
@@ -56,7 +59,7 @@ export async function seccompCommand(args: string[]): Promise<number> {
 function load(nameOrPath: string, supervised: boolean): { profile: Profile; compiled: Compiled } | undefined {
   try {
     const profile = loadProfile(nameOrPath);
-    return { profile, compiled: compileProfile(profile, { supervised }) };
+    return { profile, compiled: compileProfile(supervised ? withBaseline(profile) : profile, { supervised }) };
   } catch (error) {
     if (error instanceof InvalidJsonFile) {
       for (const problem of error.problems) process.stderr.write(`${formatProblem(problem)}\n`);

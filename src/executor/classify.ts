@@ -1,30 +1,47 @@
-// How an execution ended, turned into an outcome kind and the detail lines a
-// person can act on. One ordered chain: the first matching case gives the kind
-// and the first reason; limits hit along the way add their own lines. The
-// authoritative facts (launcher outcome, exit status, signal, cgroup counters,
-// refused system call) come before what the worker reported about itself.
+// How a request ended: its outcome kind, the detail lines a person can act on
+// and the limits it ran into, decided here and only here. Everything else
+// (the executor's error lines, the reply, the audit record, the statistics)
+// reads a Classification.
+//
+// A request refused before anything ran (malformed, denied, busy, no output
+// file) is `refused()`. A launched one goes through one ordered chain in
+// `classify()`: the first matching case gives the kind and the first reason;
+// limits hit along the way add their own lines. The authoritative facts
+// (launcher outcome, exit status, signal, cgroup counters, the end of every
+// process of the call, refused system call) come before what the worker
+// reported about itself.
 import { formatSize } from '../config/size.js';
 import { Outcome, Phase, type LaunchResult, type Limits } from '../launcher/protocol.js';
 import { describeSignal, signalName } from './signals.js';
 
-export type OutcomeKind =
-  | 'ok'
-  | 'exit'
-  | 'signal'
-  | 'timeout'
-  | 'limit'
-  | 'seccomp'
-  | 'load-error'
-  | 'missing-function'
-  | 'denied'
-  | 'bad-request'
-  | 'busy'
-  | 'server-error';
+/** Every outcome a request can have, in the order reports list them. The
+ * audit log's schema, the statistics and the metrics use this list. */
+export const OUTCOMES = [
+  'ok',
+  'exit',
+  'signal',
+  'timeout',
+  'limit',
+  'seccomp',
+  'load-error',
+  'missing-function',
+  'denied',
+  'bad-request',
+  'busy',
+  'server-error',
+] as const;
+export type OutcomeKind = (typeof OUTCOMES)[number];
+
+/** The limits a call can run into, as the audit log names them. */
+export const LIMIT_NAMES = ['time', 'cpu', 'memory', 'processes', 'output', 'tmp'] as const;
+export type LimitName = (typeof LIMIT_NAMES)[number];
 
 export interface Classification {
   kind: OutcomeKind;
   /** Detail lines, without the leading "Reason: ". */
   reasons: string[];
+  /** Every limit the call ran into, whichever ended it; never empty for 'limit'. */
+  limitsHit: LimitName[];
   /** Whether the function itself was called: classic mode then keeps its output untouched. */
   functionRan: boolean;
 }
@@ -35,6 +52,11 @@ export interface ClassifyContext {
   limits: Limits;
   seccompProfile: string | undefined;
   syscallName: (nr: number) => string | undefined;
+}
+
+/** A request that ended before anything ran. */
+export function refused(kind: Exclude<OutcomeKind, 'ok'>, reason: string): Classification {
+  return { kind, reasons: [reason], limitsHit: [], functionRan: false };
 }
 
 export function formatDuration(us: number): string {
@@ -67,31 +89,51 @@ function withoutPath(message: string, library: string): string {
   return message.startsWith(`${library}: `) ? message.slice(library.length + 2) : message;
 }
 
-type Verdict = { kind: OutcomeKind; reason: string; functionRan?: boolean; covers?: Array<keyof Notes> };
-
 /** Limits hit that deserve a line even when something else ended the call. */
-interface Notes {
-  processLimit: string;
-  tmpFull: string;
-  outputLimit: string;
-  oom: string;
+type NoteKey = 'cpu' | 'oom' | 'processLimit' | 'outputLimit' | 'fileSize' | 'outputDisk' | 'tmpFull';
+interface Note {
+  limit: LimitName;
+  reason: string;
 }
+type Notes = Partial<Record<NoteKey, Note>>;
 
-function notes(r: LaunchResult, ctx: ClassifyContext): Partial<Notes> {
+type Verdict = { kind: OutcomeKind; reason: string; functionRan?: boolean; limit?: LimitName; covers?: NoteKey[] };
+
+/** CPU time of the call's processes: the cgroup's figure covers them all;
+ * without cgroups, what the supervisor reaped. */
+const callCpuUs = (r: LaunchResult) => r.cgroupCpuUs || r.cpuUs;
+
+function notes(r: LaunchResult, ctx: ClassifyContext): Notes {
   const { limits } = ctx;
-  const found: Partial<Notes> = {};
+  const output = formatSize(limits.outputBytes);
+  const found: Notes = {};
+  if (r.cpuLimitHit) {
+    found.cpu = { limit: 'cpu', reason: `CPU time limit of ${formatSeconds(limits.cpuMs)} exceeded by the call's processes (${formatDuration(callCpuUs(r))} of CPU time)` };
+  }
+  if (r.oomKilled) found.oom = { limit: 'memory', reason: `memory limit of ${formatSize(limits.memoryBytes)} exceeded (killed by the out-of-memory killer)` };
   if (r.processLimitHit) {
-    found.processLimit = `process limit of ${limits.maxProcs} reached: creating a process or thread failed`;
+    found.processLimit = { limit: 'processes', reason: `process limit of ${limits.maxProcs} reached: creating a process or thread failed` };
   }
-  if (r.tmpFull) found.tmpFull = `private /tmp limit of ${formatSize(limits.tmpBytes)} reached: writes failed with "No space left on device"`;
   if (r.outputLimitHit) {
-    found.outputLimit = `output limit of ${formatSize(limits.outputBytes)} exceeded; output truncated at ${r.outputBytes} bytes`;
+    found.outputLimit = { limit: 'output', reason: `output limit of ${output} exceeded; output truncated at ${r.outputBytes} bytes` };
   }
-  if (r.oomKilled) found.oom = `memory limit of ${formatSize(limits.memoryBytes)} exceeded (killed by the out-of-memory killer)`;
+  if (r.fileSizeLimitHit) {
+    found.fileSize = {
+      limit: 'output',
+      reason: `output limit of ${output} exceeded: a process of the call wrote or reserved past it and was stopped (SIGXFSZ; the limit applies to every file the function writes)`,
+    };
+  }
+  if (r.outputDiskExceeded) {
+    found.outputDisk = {
+      limit: 'output',
+      reason: `output limit of ${output} exceeded: the output file held ${formatSize(r.outputDiskBytes)} of disk (space reserved past its end, released since)`,
+    };
+  }
+  if (r.tmpFull) found.tmpFull = { limit: 'tmp', reason: `private /tmp limit of ${formatSize(limits.tmpBytes)} reached: writes failed with "No space left on device"` };
   return found;
 }
 
-function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): Verdict | undefined {
+function primary(r: LaunchResult, ctx: ClassifyContext, found: Notes): Verdict | undefined {
   const after = ` after ${formatDuration(r.runUs)}`;
   const { limits } = ctx;
   switch (r.outcome) {
@@ -99,6 +141,8 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
       return { kind: 'server-error', reason: `the sandbox could not be set up: ${r.message}`, functionRan: false };
     case Outcome.SupervisorLost:
       return { kind: 'server-error', reason: r.message || 'the sandbox supervisor was lost' };
+    case Outcome.SupervisionFailed:
+      return { kind: 'server-error', reason: `the sandbox's limits could not be watched (${r.message}); the sandbox was killed` };
     case Outcome.Cancelled:
       return { kind: 'server-error', reason: `the call was cancelled by the server (${r.message})` };
     case Outcome.InputDenied:
@@ -108,7 +152,7 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
         r.procsKilled === 1 ? '; 1 process in the sandbox was killed'
         : r.procsKilled > 1 ? `; ${r.procsKilled} processes in the sandbox were killed`
         : '; the sandbox was killed';
-      return { kind: 'timeout', reason: `timed out after ${limits.timeoutMs} ms (wall clock limit)${killed}` };
+      return { kind: 'timeout', reason: `timed out after ${limits.timeoutMs} ms (wall clock limit)${killed}`, limit: 'time' };
     }
     case Outcome.Seccomp: {
       const nr = r.seccompNr ?? -1;
@@ -119,6 +163,8 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
       return {
         kind: 'limit',
         reason: `CPU time limit of ${formatSeconds(limits.cpuMs)} exceeded by the sandbox's processes together; the sandbox was killed${after}`,
+        limit: 'cpu',
+        covers: ['cpu'],
       };
     case Outcome.Stopped:
       return {
@@ -129,7 +175,7 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
       break;
   }
   // The cgroup saw the out-of-memory killer take the worker.
-  if (found.oom && r.signal === 9) return { kind: 'limit', reason: found.oom, covers: ['oom'] };
+  if (found.oom && r.signal === 9) return { kind: 'limit', reason: found.oom.reason, limit: 'memory', covers: ['oom'] };
 
   switch (r.phase) {
     case Phase.SetupFailed:
@@ -145,14 +191,16 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
   }
 
   const sig = r.signal !== null ? signalName(r.signal) : undefined;
-  if (sig === 'SIGXCPU' || (sig === 'SIGKILL' && limits.cpuMs > 0 && (r.userUs + r.sysUs) / 1000 >= limits.cpuMs)) {
+  if (sig === 'SIGXCPU' || (sig === 'SIGKILL' && limits.cpuMs > 0 && r.cpuUs / 1000 >= limits.cpuMs)) {
     const how = sig === 'SIGXCPU' ? 'SIGXCPU' : 'killed at the hard limit';
-    return { kind: 'limit', reason: `CPU time limit of ${formatSeconds(limits.cpuMs)} exceeded (${how})${after}` };
+    return { kind: 'limit', reason: `CPU time limit of ${formatSeconds(limits.cpuMs)} exceeded (${how})${after}`, limit: 'cpu', covers: ['cpu'] };
   }
   if (sig === 'SIGXFSZ' || (found.outputLimit && r.signal === null)) {
     // RLIMIT_FSIZE holds the output limit, and it applies to every file written.
-    const reason = found.outputLimit ?? `file size limit of ${formatSize(limits.outputBytes)} exceeded (SIGXFSZ) by a file other than the output (the output limit applies to every file the function writes)`;
-    return { kind: 'limit', reason, covers: ['outputLimit'] };
+    const reason =
+      found.outputLimit?.reason ??
+      `output limit of ${formatSize(limits.outputBytes)} exceeded: the function wrote or reserved past it and was stopped (SIGXFSZ; the limit applies to every file it writes)`;
+    return { kind: 'limit', reason, limit: 'output', covers: ['outputLimit', 'fileSize'] };
   }
   if (r.signal !== null) {
     const at = r.faultAddress !== null ? ` at address 0x${r.faultAddress.toString(16)}` : '';
@@ -165,10 +213,11 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
   if (r.phase < Phase.Running) {
     return { kind: 'exit', reason: `the process ended with status 0${when(r.phase) || ', before the function ran'}`, functionRan: false };
   }
-  // The function ran to completion, but a limit stopped part of what it did.
-  for (const key of ['oom', 'processLimit', 'tmpFull'] as const) {
-    const reason = found[key];
-    if (reason) return { kind: 'limit', reason, covers: [key] };
+  // The function ran to completion, but a limit stopped part of what it did
+  // (in it, or in another process of the call).
+  for (const key of ['cpu', 'oom', 'processLimit', 'fileSize', 'outputDisk', 'tmpFull'] as const) {
+    const note = found[key];
+    if (note) return { kind: 'limit', reason: note.reason, limit: note.limit, covers: [key] };
   }
   return undefined;
 }
@@ -176,12 +225,15 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Partial<Notes>): 
 export function classify(r: LaunchResult, ctx: ClassifyContext): Classification {
   const found = notes(r, ctx);
   const verdict = primary(r, ctx, found);
-  if (!verdict) return { kind: 'ok', reasons: [], functionRan: true };
-  const covered = new Set(verdict.covers ?? []);
-  const extra = (Object.keys(found) as Array<keyof Notes>).filter((k) => !covered.has(k)).map((k) => found[k]!);
+  const covered = new Set(verdict?.covers ?? []);
+  const extra = (Object.keys(found) as NoteKey[]).filter((k) => !covered.has(k)).map((k) => found[k]!);
+  const hit = new Set<LimitName>([...(verdict?.limit ? [verdict.limit] : []), ...Object.values(found).map((n) => n.limit)]);
+  const limitsHit = LIMIT_NAMES.filter((l) => hit.has(l));
+  if (!verdict) return { kind: 'ok', reasons: [], limitsHit, functionRan: true };
   return {
     kind: verdict.kind,
-    reasons: [verdict.reason, ...extra],
+    reasons: [verdict.reason, ...extra.map((n) => n.reason)],
+    limitsHit,
     functionRan: verdict.functionRan ?? r.phase >= Phase.Running,
   };
 }

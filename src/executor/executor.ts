@@ -10,7 +10,7 @@ import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
 import type { LauncherProcess } from '../launcher/launcher-process.js';
 import { decide, type Tenant } from '../policy/decide.js';
 import type { Policy } from '../policy/policy.js';
-import { classify, type OutcomeKind } from './classify.js';
+import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
 import { displayCommand, parseCommand } from './command.js';
 import { parseJsonRequest } from './json-request.js';
@@ -51,8 +51,10 @@ export interface ExecutionResult {
   decision: 'allowed' | 'denied' | 'none';
   /** The output file, or undefined when none could be created. */
   outputPath: string | undefined;
+  /** From the classifier (classify.ts), and only from it. */
   kind: OutcomeKind;
   reasons: string[];
+  limitsHit: LimitName[];
   library: string | undefined;
   function: string | undefined;
   input: string | undefined;
@@ -137,6 +139,7 @@ export class Executor {
       outputPath: undefined,
       kind: 'ok',
       reasons: [],
+      limitsHit: [],
       library: undefined,
       function: undefined,
       input: undefined,
@@ -158,13 +161,12 @@ export class Executor {
       output.path = result.outputPath;
     } catch (error) {
       this.options.logger.error({ err: error, outputDir }, 'cannot create an output file');
-      result.kind = 'server-error';
-      result.reasons = [`cannot create an output file in ${outputDir}: ${(error as Error).message}`];
+      this.conclude(result, refused('server-error', `cannot create an output file in ${outputDir}: ${(error as Error).message}`));
       return finish();
     }
 
     if (!parsed.ok) {
-      this.writeFailure(result, 'bad-request', [parsed.reason], false);
+      this.conclude(result, refused('bad-request', parsed.reason));
       return finish();
     }
     const command = parsed.command;
@@ -174,7 +176,7 @@ export class Executor {
     result.tenant = decision.tenant?.name;
     result.decision = decision.allowed ? 'allowed' : decision.kind === 'denied' ? 'denied' : 'none';
     if (!decision.allowed) {
-      this.writeFailure(result, decision.kind, [decision.reason], false);
+      this.conclude(result, refused(decision.kind, decision.reason));
       return finish();
     }
     result.library = decision.library;
@@ -189,7 +191,7 @@ export class Executor {
     const waits = !this.slots.free || tenantSlots?.free === false;
     if (waits && !(await this.admission.join())) {
       result.queueMs = performance.now() - queuedAt;
-      this.writeFailure(result, 'busy', [this.admission.refusal()], false);
+      this.conclude(result, refused('busy', this.admission.refusal()));
       return finish();
     }
     stats.enqueued(tenantName);
@@ -212,7 +214,7 @@ export class Executor {
         tenant: { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups },
       });
     } catch (error) {
-      this.writeFailure(result, 'server-error', [(error as Error).message], false);
+      this.conclude(result, refused('server-error', (error as Error).message));
       return finish();
     } finally {
       stats.ended(result.request);
@@ -220,15 +222,13 @@ export class Executor {
       tenantSlots?.release();
     }
     result.launch = launch;
-    const verdict = classify(launch, {
+    this.conclude(result, classify(launch, {
       library: decision.library,
       function: decision.function,
       limits: decision.limits,
       seccompProfile: decision.seccomp.name,
       syscallName,
-    });
-    if (verdict.kind === 'ok') return finish();
-    this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
+    }));
     return finish();
   }
 
@@ -257,14 +257,15 @@ export class Executor {
     return flags;
   }
 
-  /** The error lines: "Error: <command> could not be executed." then the reasons,
-   * after whatever the function printed; in classic mode byte-exact classic
-   * files (the line alone before the function ran, nothing added after). */
-  private writeFailure(result: ExecutionResult, kind: OutcomeKind, reasons: string[], functionRan: boolean): void {
-    result.kind = kind;
-    result.reasons = reasons;
+  /** Takes the classifier's verdict; for a failure, writes the error lines:
+   * "Error: <command> could not be executed." then the reasons, after whatever
+   * the function printed; in classic mode byte-exact classic files (the line
+   * alone before the function ran, nothing added after). */
+  private conclude(result: ExecutionResult, verdict: Classification): void {
+    const { kind, reasons, limitsHit, functionRan } = verdict;
+    Object.assign(result, { kind, reasons, limitsHit });
     const file = result.outputPath;
-    if (!file) return;
+    if (kind === 'ok' || !file) return;
     const errorLine = `Error: ${result.command} could not be executed.`;
     try {
       if (this.options.compat === 'classic') {

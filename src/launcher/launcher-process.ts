@@ -1,7 +1,13 @@
 // The server's side of fnjail-launcher: starts it, restarts it when it dies,
 // and matches results to requests. A request in flight when the launcher dies
 // gets a result saying so (the executor turns it into an error line), never
-// silence.
+// silence; so does one the launcher leaves unanswered past every bound it
+// has, and a request made while no launcher gets ready.
+//
+// The launcher runs in a session of its own (and ignores the terminal's and a
+// service manager's stop signals): Ctrl-C or `systemctl stop` reach the server,
+// which lets running calls finish within --shutdown-grace, then closes the
+// launcher's stdin.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -9,6 +15,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { FnjailError } from '../errors.js';
 import {
   decodeReady,
+  BACKSTOP_GRACE_MS,
   decodeResult,
   encodeCancel,
   encodeExec,
@@ -18,6 +25,7 @@ import {
   Outcome,
   Phase,
   PROTOCOL_VERSION,
+  QUEUE_DEADLINE_MS,
   type ExecSpec,
   type LaunchResult,
   type Ready,
@@ -44,7 +52,9 @@ export function enforcement(features: number) {
     memory: features & Feature.CgroupMemory ? cgroup : 'RLIMIT_AS',
     processes: features & Feature.CgroupPids ? cgroup : 'RLIMIT_NPROC',
     cpu: features & Feature.CgroupCpu ? `${cgroup} and RLIMIT_CPU` : 'RLIMIT_CPU',
-    seccompNotify: (features & Feature.SeccompNotify) !== 0,
+    // The launcher refuses to start without seccomp user notification
+    // (sandbox/kernel-probe.c): refused calls are always named.
+    seccompNotify: true,
   };
 }
 
@@ -53,6 +63,11 @@ type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 const RESTART_DELAY_MS = [50, 200, 1000, 5000];
 /** Consecutive failed starts after which waiting requests are failed. */
 const MAX_FAILED_STARTS = 3;
+/** How long a request waits for a launcher to be ready (through its restarts). */
+export const READY_TIMEOUT_MS = 20_000;
+/** Beyond the launcher's own bounds (queue deadline, timeout, backstop): time
+ * for a result to cross a loaded machine. Past it the call is abandoned. */
+const ANSWER_MARGIN_MS = 5000;
 
 export class LauncherProcess {
   private child: Child | undefined;
@@ -83,13 +98,25 @@ export class LauncherProcess {
     return this.child?.pid;
   }
 
-  /** Runs one execution; the id of the spec is assigned here. */
+  /** Runs one execution; the id of the spec is assigned here. Always
+   * resolves: past what the launcher itself bounds (its queue deadline, the
+   * call's timeout, its backstop) the call is cancelled and reported lost. */
   async run(spec: Omit<ExecSpec, 'id'>): Promise<LaunchResult> {
-    await this.whenReady();
+    await this.whenReady(READY_TIMEOUT_MS);
     const id = this.allocateId();
     const frame = encodeExec({ ...spec, id });
+    const boundMs = QUEUE_DEADLINE_MS + spec.limits.timeoutMs + BACKSTOP_GRACE_MS + ANSWER_MARGIN_MS;
     return new Promise<LaunchResult>((resolve) => {
-      this.pending.set(id, resolve);
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        this.options.logger.error({ component: 'launcher', boundMs }, 'the sandbox launcher did not answer a call in time; cancelling it');
+        this.child?.stdin.write(encodeCancel(id));
+        resolve({ ...emptyResult(id), outcome: Outcome.SupervisorLost, message: `the sandbox launcher did not answer within ${boundMs} ms; the call was cancelled` });
+      }, boundMs);
+      this.pending.set(id, (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
       this.child!.stdin.write(frame);
     });
   }
@@ -117,9 +144,28 @@ export class LauncherProcess {
     clearTimeout(timer);
   }
 
-  private whenReady(): Promise<void> {
+  private whenReady(timeoutMs?: number): Promise<void> {
     if (this.ready) return Promise.resolve();
-    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.readyWaiters.push(waiter);
+      if (timeoutMs === undefined) return;
+      const timer = setTimeout(() => {
+        const index = this.readyWaiters.indexOf(waiter);
+        if (index === -1) return;
+        this.readyWaiters.splice(index, 1);
+        const detail = this.lastStderr.at(-1);
+        reject(new FnjailError('FNJ_LAUNCHER_FAILED', `the sandbox launcher is not ready after ${timeoutMs} ms${detail ? `: ${detail}` : ''}`));
+      }, timeoutMs);
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      waiter.reject = (error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+    });
   }
 
   private allocateId(): number {
@@ -146,7 +192,9 @@ export class LauncherProcess {
     const { logger } = this.options;
     // An empty environment: sandboxes are forked from the launcher and must
     // not find the server's environment in their memory.
-    const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    // A session of its own: the terminal's Ctrl-C and signals to the
+    // server's process group do not reach it (it ignores them anyway).
+    const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe'], env: {}, detached: true });
     this.child = child;
     this.ready = undefined;
     this.lastStderr = [];
@@ -247,6 +295,10 @@ export function emptyResult(id: number): LaunchResult {
     processLimitHit: false,
     outputLimitHit: false,
     tmpFull: false,
+    cpuLimitHit: false,
+    fileSizeLimitHit: false,
+    outputDiskExceeded: false,
+    outputDiskBytes: 0,
     memoryPeakBytes: 0,
     cgroupCpuUs: 0,
     outputBytes: 0,
@@ -254,8 +306,7 @@ export function emptyResult(id: number): LaunchResult {
     seccompArch: 0,
     sandboxUid: 0,
     procsKilled: 0,
-    userUs: 0,
-    sysUs: 0,
+    cpuUs: 0,
     maxRssKb: 0,
     runUs: 0,
     totalUs: 0,

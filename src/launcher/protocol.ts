@@ -1,10 +1,25 @@
 // The binary frames between the server and fnjail-launcher. The C side is
 // sandbox/protocol.h: keep the two in step (test/unit/launcher-protocol.test.ts
-// checks the sizes against the header).
+// compiles the header and checks every constant and struct layout here
+// against it, and that no constant of the header is left unchecked).
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const HEADER_SIZE = 8;
 export const MAX_FRAME = 64 * 1024;
+/** Bytes of a path and of a function name, without terminator. */
+export const MAX_PATH = 4095;
+export const MAX_FUNCTION = 255;
+/** BPF instructions of a seccomp filter. */
+export const MAX_FILTER = 4096;
+export const MAX_GROUPS = 256;
+/** Bytes of a result's message, with terminator, and learned system calls. */
+export const MAX_MESSAGE = 1024;
+export const MAX_LEARNED = 512;
+/** How long the launcher lets a request wait for a prepared sandbox, and how
+ * long past its timeout a sandbox may take to report before it is killed:
+ * with the timeout they bound how long a result can take. */
+export const QUEUE_DEADLINE_MS = 10_000;
+export const BACKSTOP_GRACE_MS = 2000;
 
 /** Byte offsets of struct fnj_exec's fields, and its size. */
 export const EXEC_LAYOUT = {
@@ -18,7 +33,7 @@ export const EXEC_LAYOUT = {
 /** Byte offsets of struct fnj_result's fields, and its size. */
 export const RESULT_LAYOUT = {
   id: 0, outcome: 4, phase: 8, flags: 12, exit_code: 16, term_signal: 20, seccomp_nr: 24, seccomp_arch: 28,
-  sandbox_uid: 32, procs_killed: 36, fault_addr: 40, user_us: 48, sys_us: 56, maxrss_kb: 64, run_us: 72,
+  sandbox_uid: 32, procs_killed: 36, fault_addr: 40, cpu_us: 48, output_disk_bytes: 56, maxrss_kb: 64, run_us: 72,
   total_us: 80, memory_peak_bytes: 88, cgroup_cpu_us: 96, output_bytes: 104, message_len: 112, learned_len: 114,
   size: 116,
 } as const;
@@ -28,18 +43,22 @@ export const READY_LAYOUT = { version: 0, max_sandboxes: 4, uid_first: 8, uid_co
 
 export const FrameType = { Exec: 1, Cancel: 2, Ready: 100, Result: 101 } as const;
 
-const ResultFlag = {
+export const ResultFlag = {
   FaultAddress: 1 << 0,
   StackOverflow: 1 << 1,
   OomKill: 1 << 2,
   ProcessLimit: 1 << 3,
   OutputLimit: 1 << 4,
   TmpFull: 1 << 5,
+  CpuLimit: 1 << 6,
+  FileSizeLimit: 1 << 7,
+  OutputDisk: 1 << 8,
 } as const;
 
-/** What the launcher can enforce on this host (READY's features). */
+/** What the launcher can enforce on this host beyond what it needs to run at
+ * all (READY's features; it refuses to start without those). */
 export const Feature = {
-  SeccompNotify: 1 << 0,
+  ProcessAccounting: 1 << 1,
   CgroupMemory: 1 << 2,
   CgroupPids: 1 << 3,
   CgroupCpu: 1 << 4,
@@ -65,6 +84,7 @@ export enum Outcome {
   CpuLimit = 6,
   Stopped = 7,
   InputDenied = 8,
+  SupervisionFailed = 9,
 }
 
 /** How far the worker got (reported from inside: advisory once the library ran). */
@@ -118,6 +138,14 @@ export interface LaunchResult {
   processLimitHit: boolean;
   outputLimitHit: boolean;
   tmpFull: boolean;
+  /** A process reached RLIMIT_CPU, or all together the call's CPU time. */
+  cpuLimitHit: boolean;
+  /** A process of the call was stopped by the file size limit (SIGXFSZ). */
+  fileSizeLimitHit: boolean;
+  /** The output file held more disk than the output limit (released since). */
+  outputDiskExceeded: boolean;
+  /** The disk the output file held at the end. */
+  outputDiskBytes: number;
   /** Peak memory of the sandbox's cgroup, or 0 when not known. */
   memoryPeakBytes: number;
   /** CPU time of all the sandbox's processes (cgroup), or 0 when not known. */
@@ -127,8 +155,8 @@ export interface LaunchResult {
   seccompArch: number;
   sandboxUid: number;
   procsKilled: number;
-  userUs: number;
-  sysUs: number;
+  /** User and system time of every process of the call the supervisor reaped. */
+  cpuUs: number;
   maxRssKb: number;
   runUs: number;
   totalUs: number;
@@ -155,6 +183,11 @@ function frame(type: number, body: Buffer): Buffer {
 export function encodeExec(spec: ExecSpec): Buffer {
   const L = EXEC_LAYOUT;
   const [library, fn, input, output] = [spec.library, spec.function, spec.input ?? '', spec.output].map((s) => Buffer.from(s)) as [Buffer, Buffer, Buffer, Buffer];
+  for (const [what, bytes, max] of [['library path', library, MAX_PATH], ['function name', fn, MAX_FUNCTION], ['input path', input, MAX_PATH], ['output path', output, MAX_PATH]] as const) {
+    if (bytes.length > max) throw new RangeError(`${what} of ${bytes.length} bytes exceeds ${max}`);
+  }
+  if (spec.filter.length % 8 !== 0 || spec.filter.length / 8 > MAX_FILTER) throw new RangeError(`seccomp filter of ${spec.filter.length} bytes is not up to ${MAX_FILTER} instructions`);
+  if (spec.tenant.groups.length > MAX_GROUPS) throw new RangeError(`${spec.tenant.groups.length} supplementary groups exceed ${MAX_GROUPS}`);
   const head = Buffer.alloc(L.size);
   head.writeUInt32LE(spec.id >>> 0, L.id);
   head.writeUInt32LE(spec.flags, L.flags);
@@ -204,6 +237,7 @@ export function decodeResult(body: Buffer): LaunchResult {
   const messageLen = body.readUInt16LE(L.message_len);
   const learnedLen = body.readUInt16LE(L.learned_len);
   if (body.length !== L.size + messageLen + learnedLen * 2) throw new Error('RESULT frame lengths do not add up');
+  if (messageLen >= MAX_MESSAGE || learnedLen > MAX_LEARNED) throw new Error('RESULT frame exceeds the message or learned-calls limit');
   const learned: number[] = [];
   for (let i = 0; i < learnedLen; i++) learned.push(body.readUInt16LE(L.size + messageLen + i * 2));
   const exitCode = body.readInt32LE(L.exit_code);
@@ -223,12 +257,15 @@ export function decodeResult(body: Buffer): LaunchResult {
     processLimitHit: (flags & ResultFlag.ProcessLimit) !== 0,
     outputLimitHit: (flags & ResultFlag.OutputLimit) !== 0,
     tmpFull: (flags & ResultFlag.TmpFull) !== 0,
+    cpuLimitHit: (flags & ResultFlag.CpuLimit) !== 0,
+    fileSizeLimitHit: (flags & ResultFlag.FileSizeLimit) !== 0,
+    outputDiskExceeded: (flags & ResultFlag.OutputDisk) !== 0,
+    outputDiskBytes: u64(L.output_disk_bytes),
     seccompNr: seccompNr >= 0 ? seccompNr : null,
     seccompArch: body.readUInt32LE(L.seccomp_arch),
     sandboxUid: body.readUInt32LE(L.sandbox_uid),
     procsKilled: body.readUInt32LE(L.procs_killed),
-    userUs: u64(L.user_us),
-    sysUs: u64(L.sys_us),
+    cpuUs: u64(L.cpu_us),
     maxRssKb: u64(L.maxrss_kb),
     runUs: u64(L.run_us),
     totalUs: u64(L.total_us),

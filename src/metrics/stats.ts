@@ -2,11 +2,11 @@
 // executor and the server as things happen (a few map updates per call), read
 // by the `stats` command, `fnjail top` and the Prometheus endpoint.
 import fs from 'node:fs';
-import type { OutcomeKind } from '../executor/classify.js';
+import { OUTCOMES, type OutcomeKind } from '../executor/classify.js';
 import type { ExecutionResult } from '../executor/executor.js';
 import { Histogram } from './histogram.js';
 
-export const OUTCOMES: OutcomeKind[] = ['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp', 'load-error', 'missing-function', 'denied', 'bad-request', 'busy', 'server-error'];
+export { OUTCOMES };
 
 /** Requests no tenant was found for (malformed, or no tenant matched). */
 export const NO_TENANT = '';

@@ -1,8 +1,10 @@
-// A profile as the launcher needs it: compiled once (supervised: refused calls
-// are named by the sandbox's supervisor), with the facts the executor acts on.
+// A profile as the launcher needs it: with the baseline rules every sandbox
+// gets (baseline.ts), compiled once (supervised: refused calls are named by the
+// sandbox's supervisor), with the facts the executor acts on.
 import fs from 'node:fs';
 import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
 import { SECCOMP_RET, type Notify } from './actions.js';
+import { baselineOnly, withBaseline } from './baseline.js';
 import { compileProfile } from './compile.js';
 import { outcome } from './outcomes.js';
 import { parseProfile, profilePath, SHIPPED_PROFILES_DIR, type Profile } from './profile.js';
@@ -21,10 +23,10 @@ export interface LauncherFilter {
   allowsIpc: boolean;
 }
 
-/** No filter at all (`none`): every call needs its own namespaces. */
+/** No profile (`none`): only the baseline rules; every call needs its own namespaces. */
 export const NO_FILTER: LauncherFilter = {
   name: 'none',
-  program: Buffer.alloc(0),
+  program: compileProfile(baselineOnly(), { supervised: true }).program,
   notify: 'none',
   allowsSockets: true,
   allowsIpc: true,
@@ -78,7 +80,7 @@ export function launcherFilter(nameOrPath: string): LauncherFilter {
   let filter = cache.get(key);
   if (!filter) {
     const profile = parseProfile(text, file);
-    const compiled = compileProfile(profile, { supervised: true });
+    const compiled = compileProfile(withBaseline(profile), { supervised: true });
     filter = {
       name: profile.name,
       program: compiled.program,

@@ -9,6 +9,7 @@ import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
 import { Executor } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
+import { claimUidRange, type UidRangeClaim } from '../launcher/uid-range.js';
 import { Stats, type StatsSnapshot } from '../metrics/stats.js';
 import type { Tenant } from '../policy/decide.js';
 import { groupId, userId } from '../policy/names.js';
@@ -59,6 +60,7 @@ export class FnjailServer {
   private readonly sessions = new Map<net.Socket, Session>();
   private readonly retention: OutputRetention | undefined;
   private readonly settings: ServeSettings;
+  private uidRange: UidRangeClaim | undefined;
 
   constructor(private readonly options: ServerOptions) {
     const { settings, logger, audit } = options;
@@ -114,6 +116,7 @@ export class FnjailServer {
 
   async start(): Promise<void> {
     const { settings } = this;
+    this.uidRange = claimUidRange(settings.uidRange, { stateDirs: [settings.outputDir] });
     prepareOutputDir(settings.outputDir);
     const owner = idOf(settings.socketOwner, 'user');
     const group = idOf(settings.socketGroup, 'group');
@@ -224,6 +227,7 @@ export class FnjailServer {
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
     await this.launcher.stop();
+    this.uidRange?.release();
     await Promise.race([closed, timeout(500)]);
     for (const socket of this.sessions.keys()) socket.destroy();
     try {

@@ -43,9 +43,19 @@ export function createTestArea(): TestArea {
   return { root, libDir, dataDir, outputDir, cleanup: () => fs.rmSync(root, { recursive: true, force: true }) };
 }
 
-/** A uid range of its own for each test process, so concurrent test servers never share sandbox uids. */
+/** The sandbox uids of this test process: a block of 1000 of its own, so that
+ * concurrent test processes never share sandbox uids (fnjail refuses a range
+ * another server on the host uses). */
 export function uidRangeForThisProcess(): { first: number; last: number } {
-  const first = 1_100_000 + (process.pid % 4096) * 200;
+  const first = 2_000_000 + (process.pid % 8000) * 1000;
+  return { first, last: first + 999 };
+}
+
+let nextSlice = 0;
+/** A range of 200 uids of this process's block for one server: up to five
+ * servers of one test process may run at once. */
+export function nextUidRange(): { first: number; last: number } {
+  const first = uidRangeForThisProcess().first + (nextSlice++ % 5) * 200;
   return { first, last: first + 199 };
 }
 

@@ -2,12 +2,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cliMain, createTestArea, defaultTestPolicy, uidRangeForThisProcess, writePolicy, type TestArea } from './environment.js';
+import { cliMain, createTestArea, defaultTestPolicy, nextUidRange, writePolicy, type TestArea } from './environment.js';
 
 export interface TestServer {
   area: TestArea;
   socket: string;
   policyFile: string;
+  /** The sandbox uids it was given. */
+  uidRange: { first: number; last: number };
   process: ChildProcess;
   /** Every log line so far, parsed. */
   logs: Array<Record<string, unknown>>;
@@ -33,7 +35,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const policy = typeof options.policy === 'function' ? options.policy(area) : options.policy;
   const policyFile = options.policyPath?.(area) ?? writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
   const socket = path.join(area.root, 'fnjail.sock');
-  const range = uidRangeForThisProcess();
+  const range = nextUidRange();
   const args = [
     cliMain,
     'serve',
@@ -70,6 +72,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     area,
     socket,
     policyFile,
+    uidRange: range,
     process: child,
     logs,
     stderr: () => stderr,

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { callClassic } from '../helpers/client.js';
-import { cliMain, createTestArea, defaultTestPolicy, uidRangeForThisProcess, writePolicy } from '../helpers/environment.js';
+import { cliMain, createTestArea, defaultTestPolicy, nextUidRange, writePolicy } from '../helpers/environment.js';
 import { readOutput, startServer } from '../helpers/server.js';
 
 const exec = promisify(execFile);
@@ -17,7 +17,7 @@ describe('fnjail serve', () => {
   it('accepts connections right after it starts, and serves once the launcher is ready', async () => {
     const area = createTestArea();
     const socket = path.join(area.root, 'fnjail.sock');
-    const range = uidRangeForThisProcess();
+    const range = nextUidRange();
     const started = Date.now();
     const child = spawn(process.execPath, [cliMain, 'serve', '--socket', socket, '--output-dir', area.outputDir,
       '--policy', writePolicy(area, defaultTestPolicy(area)), '--uid-range', `${range.first}-${range.last}`], { stdio: 'ignore' });

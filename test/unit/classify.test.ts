@@ -16,7 +16,7 @@ const result = (fields: Partial<LaunchResult>): LaunchResult => ({ ...emptyResul
 
 describe('classify', () => {
   it('a function that returned is ok', () => {
-    assert.deepEqual(classify(result({ phase: Phase.Returned, exitCode: 0 }), ctx), { kind: 'ok', reasons: [], functionRan: true });
+    assert.deepEqual(classify(result({ phase: Phase.Returned, exitCode: 0 }), ctx), { kind: 'ok', reasons: [], limitsHit: [], functionRan: true });
   });
 
   it('names the signal, its meaning, the fault address and the duration', () => {
