@@ -1,6 +1,6 @@
 // Runs the unmodified classic C client as another user (uid, gid, groups), so
 // that the server sees that user's credentials through SO_PEERCRED.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { clientsBuild, type TestArea } from './environment.js';
@@ -20,11 +20,41 @@ export interface User {
   groups?: number[];
 }
 
+const setprivArgs = (client: string, user: User, words: string[]) => [
+  `--reuid=${user.uid}`,
+  `--regid=${user.gid}`,
+  user.groups?.length ? `--groups=${user.groups.join(',')}` : '--clear-groups',
+  client,
+  ...words,
+];
+
+function outputPath(user: User, status: number | null, stdout: string, stderr: string): string {
+  const match = /^Output file: (\S+)\n$/.exec(stdout);
+  if (status !== 0 || !match) throw new Error(`classic client as uid ${user.uid} failed: ${stdout}${stderr}`);
+  return match[1]!;
+}
+
 /** The classic client's call as `user`; returns the output file's path. */
 export function callAs(client: string, socket: string, user: User, words: string[]): string {
-  const args = [`--reuid=${user.uid}`, `--regid=${user.gid}`, user.groups?.length ? `--groups=${user.groups.join(',')}` : '--clear-groups', client, ...words];
-  const result = spawnSync('setpriv', args, { env: { FNJAIL_SOCKET: socket }, encoding: 'utf8' });
-  const match = /^Output file: (\S+)\n$/.exec(result.stdout);
-  if (result.status !== 0 || !match) throw new Error(`classic client as uid ${user.uid} failed: ${result.stdout}${result.stderr}`);
-  return match[1]!;
+  const result = spawnSync('setpriv', setprivArgs(client, user, words), { env: { FNJAIL_SOCKET: socket }, encoding: 'utf8' });
+  return outputPath(user, result.status, result.stdout, result.stderr);
+}
+
+/** callAs without blocking the test's event loop, for calls that overlap. */
+export function callAsAsync(client: string, socket: string, user: User, words: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', setprivArgs(client, user, words), { env: { FNJAIL_SOCKET: socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      try {
+        resolve(outputPath(user, status, stdout, stderr));
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
 }

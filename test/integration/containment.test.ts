@@ -21,6 +21,10 @@ interface Case {
   outcome: string;
   /** The limit it must end within (a margin is added). */
   limitMs: number;
+  /** The limits the audit record names. */
+  limitsHit?: string[];
+  /** More to check on the output file once the reply came. */
+  check?: (file: string) => void;
 }
 
 const DUR = '[\\d.]+ m?s';
@@ -67,6 +71,44 @@ const cases: Case[] = [
     output: new RegExp(`^x{1048576}\\n${ERR('flood_stdout')}Reason: output limit of 1 MiB exceeded; output truncated at 1048576 bytes\\n$`),
     outcome: 'limit',
     limitMs: 1000,
+  },
+  {
+    name: 'disk reserved past the end of the output (fallocate KEEP_SIZE, the ioctl) is refused; growing it past the limit is named',
+    command: (lib) => `${lib('libreserve.so')} reserve_disk`,
+    output: new RegExp(
+      '^fallocate\\(stdout, KEEP_SIZE\\): EOPNOTSUPP\nfallocate\\(dup of stdout, KEEP_SIZE\\): EOPNOTSUPP\n' +
+        'fallocate\\(stdout, ZERO_RANGE \\| KEEP_SIZE\\): EOPNOTSUPP\nopen\\(/proc/self/fd/1\\): EACCES\n' +
+        'ioctl\\(stdout, FS_IOC_RESVSP64\\): ENOTTY\nposix_fallocate past the limit\n' +
+        `${ERR('reserve_disk')}Reason: output limit of 1 MiB exceeded: the function wrote or reserved past it and was stopped \\(SIGXFSZ; the limit applies to every file it writes\\)\n$`,
+    ),
+    outcome: 'limit',
+    limitMs: 1000,
+    limitsHit: ['output'],
+    check: (file) => {
+      const held = fs.statSync(file).blocks * 512;
+      assert.ok(held <= 1 << 20, `the output file holds ${held} bytes of disk, more than its 1 MiB limit`);
+    },
+  },
+  {
+    name: 'a vfork\'d child stopped at the CPU limit is named, though the function returns',
+    command: (lib) => `${lib('libchildlimits.so')} vfork_spin`,
+    output: new RegExp(
+      `^vforking a spinning child\\n(child ended by XCPU\\n${ERR('vfork_spin')}Reason: CPU time limit of 1 s exceeded by the call's processes \\(${DUR} of CPU time\\)` +
+        `|${ERR('vfork_spin')}Reason: CPU time limit of 1 s exceeded by the sandbox's processes together; the sandbox was killed after ${DUR})\\n$`,
+    ),
+    outcome: 'limit',
+    limitMs: LIMITS.cpuMs,
+    limitsHit: ['cpu'],
+  },
+  {
+    name: 'a child stopped by the file size limit is named, though the function returns',
+    command: (lib) => `${lib('libchildlimits.so')} child_writes_past_limit`,
+    output: new RegExp(
+      `^forking a writing child\\nchild ended by XFSZ\\n${ERR('child_writes_past_limit')}Reason: output limit of 1 MiB exceeded: a process of the call wrote or reserved past it and was stopped \\(SIGXFSZ; the limit applies to every file the function writes\\)\\n$`,
+    ),
+    outcome: 'limit',
+    limitMs: 1000,
+    limitsHit: ['output'],
   },
   {
     name: 'filling /tmp stops at its size',
@@ -127,7 +169,8 @@ const cases: Case[] = [
   {
     name: 'host and server secrets are out of reach',
     command: (lib) => `${lib('libhostile.so')} steal`,
-    output: /^(\/[^\n:]+: No such file or directory\n){6}$/,
+    // /root is there as an empty stand-in for the host's top directory.
+    output: /^(\/[^\n:]+: No such file or directory\n){2}\/root: a directory of 0 entries\n(\/[^\n:]+: No such file or directory\n){3}$/,
     outcome: 'ok',
     limitMs: 1000,
   },
@@ -207,6 +250,8 @@ describe('containment of hostile libraries', () => {
       const record = server.logs.find((l) => l.msg === 'call finished' && l.output === file);
       assert.ok(record, 'the call is in the log');
       assert.match(String(record.outcome), new RegExp(`^(${c.outcome})$`));
+      if (c.limitsHit) assert.deepEqual(record.limitsHit, c.limitsHit);
+      c.check?.(file);
     });
   }
 

@@ -48,6 +48,20 @@ describe('seccomp profile default', () => {
     });
   }
 
+  for (const option of ['set_seccomp', 'set_mm', 'set_ptracer']) {
+    it(`names a refused prctl(PR_${option.toUpperCase()})`, async () => {
+      const file = await callClassic(server.socket, `${lib} try_prctl_${option}`);
+      assert.match(readOutput(file), /^calling prctl_\w+\nError: \S+ \S+ could not be executed\.\nReason: blocked system call prctl \(157\) by seccomp profile 'default'\n$/);
+      assert.equal((await record(server, file)).outcome, 'seccomp');
+    });
+  }
+
+  it('lets a library name its threads (pthread_setname_np) and use the harmless prctl options', async () => {
+    const file = await callClassic(server.socket, `${lib} thread_names`);
+    assert.equal(readOutput(file), 'main name: fnjail-main (set)\nthread name: fnjail-worker2\ndumpable: 1\nno_new_privs: 1\npdeathsig set: ok\npdeathsig get: ok\nthread names ok\n');
+    assert.equal((await record(server, file)).outcome, 'ok');
+  });
+
   it('refuses clone with a namespace flag', async () => {
     const output = readOutput(await callClassic(server.socket, `${lib} try_clone_newuser`));
     assert.match(output, /Reason: blocked system call clone \(56\) by seccomp profile 'default'\n$/);

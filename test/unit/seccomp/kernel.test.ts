@@ -170,3 +170,24 @@ describe('learn', () => {
     assert.equal(r.exitCode, 0);
   });
 });
+
+describe('default: prctl by option', () => {
+  const supervised = compiled('default', true).program;
+
+  test('naming threads (pthread_setname_np) and the harmless options run', () => {
+    const r = runFiltered('refusals', supervised, 'thread_names');
+    assert.equal(r.refused, undefined, r.report);
+    assert.equal(
+      r.stdout,
+      'main name: fnjail-main (set)\nthread name: fnjail-worker2\ndumpable: 1\nno_new_privs: 1\npdeathsig set: ok\npdeathsig get: ok\nthread names ok\n',
+    );
+  });
+
+  for (const fn of ['try_prctl_set_seccomp', 'try_prctl_set_mm', 'try_prctl_set_ptracer']) {
+    test(`${fn.slice(4)}: refused and named`, () => {
+      const r = runFiltered('refusals', supervised, fn);
+      assert.equal(r.refused, nr('prctl'), r.report);
+      assert.ok(!/returned/.test(r.stdout), r.stdout);
+    });
+  }
+});
