@@ -28,6 +28,8 @@ export interface StartOptions {
   args?: string[] | ((area: TestArea) => string[]);
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** In a process group (and session) of its own, as a shell runs a command: for Ctrl-C tests. */
+  detached?: boolean;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
@@ -45,7 +47,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     '--uid-range', `${range.first}-${range.last}`,
     ...(typeof options.args === 'function' ? options.args(area) : (options.args ?? [])),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, detached: options.detached ?? false });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   let partial = '';
