@@ -30,6 +30,10 @@ export interface StartOptions {
   timeoutMs?: number;
   /** In a process group (and session) of its own, as a shell runs a command: for Ctrl-C tests. */
   detached?: boolean;
+  /** Its sandbox uids (default: a range of this test process's own). */
+  uidRange?: { first: number; last: number };
+  /** A command that runs the server (e.g. under a seccomp program): its words before node's. */
+  wrapper?: string[];
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
@@ -37,7 +41,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const policy = typeof options.policy === 'function' ? options.policy(area) : options.policy;
   const policyFile = options.policyPath?.(area) ?? writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
   const socket = path.join(area.root, 'fnjail.sock');
-  const range = nextUidRange();
+  const range = options.uidRange ?? nextUidRange();
   const args = [
     cliMain,
     'serve',
@@ -47,7 +51,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     '--uid-range', `${range.first}-${range.last}`,
     ...(typeof options.args === 'function' ? options.args(area) : (options.args ?? [])),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, detached: options.detached ?? false });
+  const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, detached: options.detached ?? false });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   let partial = '';

@@ -54,8 +54,9 @@ describe('fnjail serve', () => {
     const first = await startServer();
     try {
       // Another server on the same socket: refused, the first keeps serving.
+      const range = nextUidRange();
       const second = await exec(process.execPath, [cliMain, 'serve', '--socket', first.socket, '--output-dir', first.area.outputDir,
-        '--policy', first.policyFile]).then(
+        '--policy', first.policyFile, '--uid-range', `${range.first}-${range.last}`]).then(
         () => assert.fail('a second server started on a live socket'),
         (error: { code: number; stderr: string }) => error,
       );
