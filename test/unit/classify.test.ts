@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classify, type ClassifyContext } from '../../src/executor/classify.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { classify, LIMIT_NAMES, OUTCOMES, refused, type ClassifyContext } from '../../src/executor/classify.js';
+import { policiesDir } from '../../src/paths.js';
 import { emptyResult } from '../../src/launcher/launcher-process.js';
 import { DEFAULT_LIMITS } from '../../src/policy/policy.js';
 import { Outcome, Phase, type LaunchResult } from '../../src/launcher/protocol.js';
@@ -57,5 +60,67 @@ describe('classify', () => {
   it('a launcher failure is a server error', () => {
     const v = classify(result({ outcome: Outcome.LaunchFailed, message: 'cannot open library /x: ENOENT' }), ctx);
     assert.deepEqual([v.kind, v.reasons[0], v.functionRan], ['server-error', 'the sandbox could not be set up: cannot open library /x: ENOENT', false]);
+  });
+});
+
+describe('classify: limits hit by any process of the call', () => {
+  const limits = { ...ctx, limits: { ...ctx.limits, cpuMs: 1000, outputBytes: 1 << 20 } };
+
+  it('a CPU limit reached by a child, while the function returned, is a limit', () => {
+    const v = classify(result({ phase: Phase.Returned, exitCode: 0, cpuLimitHit: true, cgroupCpuUs: 1_020_000 }), limits);
+    assert.deepEqual([v.kind, v.reasons, v.limitsHit], ['limit', ["CPU time limit of 1 s exceeded by the call's processes (1020 ms of CPU time)"], ['cpu']]);
+  });
+
+  it('a child stopped by the file size limit names the output limit', () => {
+    const v = classify(result({ phase: Phase.Returned, exitCode: 0, fileSizeLimitHit: true }), limits);
+    assert.equal(v.kind, 'limit');
+    assert.match(v.reasons[0]!, /^output limit of 1 MiB exceeded: a process of the call wrote or reserved past it and was stopped \(SIGXFSZ/);
+    assert.deepEqual(v.limitsHit, ['output']);
+  });
+
+  it('disk held past the output limit is named, with how much', () => {
+    const v = classify(result({ phase: Phase.Returned, exitCode: 0, outputDiskExceeded: true, outputDiskBytes: 64 << 20 }), limits);
+    assert.deepEqual([v.kind, v.reasons, v.limitsHit], ['limit', ['output limit of 1 MiB exceeded: the output file held 64 MiB of disk (space reserved past its end, released since)'], ['output']]);
+  });
+
+  it('the worker stopped by SIGXFSZ is one output line, not two', () => {
+    const v = classify(result({ phase: Phase.Running, signal: 25, fileSizeLimitHit: true }), limits);
+    assert.equal(v.reasons.length, 1);
+    assert.deepEqual(v.limitsHit, ['output']);
+  });
+
+  it('a supervision failure is a server error with its reason', () => {
+    const v = classify(result({ outcome: Outcome.SupervisionFailed, message: 'the CPU time of the sandbox\'s cgroup could not be read: EIO' }), limits);
+    assert.deepEqual([v.kind, v.reasons[0]], ['server-error', "the sandbox's limits could not be watched (the CPU time of the sandbox's cgroup could not be read: EIO); the sandbox was killed"]);
+  });
+
+  it('every combination of facts: "limit" always names a limit, and every named limit has a reason line', () => {
+    const flags = ['cpuLimitHit', 'fileSizeLimitHit', 'outputDiskExceeded', 'oomKilled', 'processLimitHit', 'outputLimitHit', 'tmpFull'] as const;
+    for (const outcome of [Outcome.Completed, Outcome.TimedOut, Outcome.CpuLimit, Outcome.Seccomp]) {
+      for (const signal of [null, 9, 11, 24, 25]) {
+        for (let mask = 0; mask < 1 << flags.length; mask++) {
+          const facts = Object.fromEntries(flags.map((f, i) => [f, (mask & (1 << i)) !== 0]));
+          const v = classify(result({ outcome, signal, phase: Phase.Running, exitCode: signal === null ? 0 : null, ...facts }), limits);
+          if (v.kind === 'limit') assert.ok(v.limitsHit.length > 0, JSON.stringify({ outcome, signal, facts }));
+          assert.ok(v.reasons.length >= v.limitsHit.length || v.kind === 'timeout', JSON.stringify({ outcome, signal, facts, v }));
+          if (v.kind === 'ok') assert.deepEqual(v.limitsHit, []);
+        }
+      }
+    }
+  });
+});
+
+describe('the outcome list exists once', () => {
+  const schema = JSON.parse(fs.readFileSync(path.join(policiesDir, 'audit-event.schema.json'), 'utf8')) as {
+    definitions: { outcome: { enum: string[] }; execution: { properties: { limitsHit: { items: { enum: string[] } } } } };
+  };
+
+  it('the audit schema lists the classifier\'s outcomes and limits, in order', () => {
+    assert.deepEqual(schema.definitions.outcome.enum, [...OUTCOMES]);
+    assert.deepEqual(schema.definitions.execution.properties.limitsHit.items.enum, [...LIMIT_NAMES]);
+  });
+
+  it('refusals are classified here too', () => {
+    assert.deepEqual(refused('busy', 'the server is busy'), { kind: 'busy', reasons: ['the server is busy'], limitsHit: [], functionRan: false });
   });
 });

@@ -1,5 +1,7 @@
 // The TypeScript side of the launcher protocol must lay out every field where
-// sandbox/protocol.h puts it: compile a program that prints the C offsets.
+// sandbox/protocol.h puts it, and agree on every constant: compile programs
+// that print the C offsets and values; a constant of the header that the
+// TypeScript side neither mirrors nor declares C-only fails the test.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -7,35 +9,97 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  BACKSTOP_GRACE_MS,
   decodeResult,
   encodeExec,
   EXEC_LAYOUT,
   ExecFlag,
+  Feature,
   FrameReader,
   FrameType,
   HEADER_SIZE,
+  MAX_FILTER,
+  MAX_FRAME,
+  MAX_FUNCTION,
+  MAX_GROUPS,
+  MAX_LEARNED,
+  MAX_MESSAGE,
+  MAX_PATH,
   Outcome,
   Phase,
+  PROTOCOL_VERSION,
+  QUEUE_DEADLINE_MS,
   READY_LAYOUT,
   RESULT_LAYOUT,
+  ResultFlag,
 } from '../../src/launcher/protocol.js';
 import { packageRoot } from '../../src/paths.js';
 
-function cLayout(struct: string, fields: string[]): Record<string, number> {
+const header = path.join(packageRoot, 'sandbox', 'protocol.h');
+
+/** Compiles and runs a program that prints a JSON object with protocol.h included. */
+function cJson(printfs: string[]): Record<string, number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fnjail-layout-'));
   try {
     const source = path.join(dir, 'layout.c');
-    const lines = fields.map((f) => `printf("\\"${f}\\":%zu,", offsetof(struct ${struct}, ${f}));`);
     fs.writeFileSync(
       source,
-      `#include <stddef.h>\n#include <stdio.h>\n#include "protocol.h"\nint main(void){printf("{");${lines.join('')}printf("\\"size\\":%zu}", sizeof(struct ${struct}));return 0;}\n`,
+      `#include <stddef.h>\n#include <stdio.h>\n#include "protocol.h"\nint main(void){printf("{");${printfs.join('printf(",");')}printf("}");return 0;}\n`,
     );
-    execFileSync('cc', ['-o', path.join(dir, 'layout'), source, `-I${path.join(packageRoot, 'sandbox')}`]);
+    execFileSync('cc', ['-o', path.join(dir, 'layout'), source, `-I${path.dirname(header)}`]);
     return JSON.parse(execFileSync(path.join(dir, 'layout'), { encoding: 'utf8' })) as Record<string, number>;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+function cLayout(struct: string, fields: string[]): Record<string, number> {
+  return cJson([...fields.map((f) => `printf("\\"${f}\\":%zu", offsetof(struct ${struct}, ${f}));`), `printf("\\"size\\":%zu", sizeof(struct ${struct}));`]);
+}
+
+/** Every FNJ_ constant of the header: #defines and enum members. */
+function cConstantNames(): string[] {
+  const text = fs.readFileSync(header, 'utf8');
+  const names = new Set<string>();
+  for (const match of text.matchAll(/^#define (FNJ_\w+)\s/gm)) names.add(match[1]!);
+  for (const match of text.matchAll(/^\s+(FNJ_\w+)\s*=/gm)) names.add(match[1]!);
+  return [...names].sort();
+}
+
+/** "NotAFunction" -> "NOT_A_FUNCTION", "CgroupV2" -> "CGROUP_V2". */
+const snake = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toUpperCase();
+const mirrored = (prefix: string, values: object) =>
+  Object.fromEntries(Object.entries(values).filter(([key]) => Number.isNaN(Number(key))).map(([key, value]) => [`${prefix}${snake(key)}`, value as number]));
+
+/** The TypeScript value of each constant of the header, by its C name. */
+const TS_CONSTANTS: Record<string, number> = {
+  FNJ_PROTOCOL_VERSION: PROTOCOL_VERSION,
+  FNJ_MAX_PATH: MAX_PATH,
+  FNJ_MAX_FUNCTION: MAX_FUNCTION,
+  FNJ_MAX_FILTER: MAX_FILTER,
+  FNJ_MAX_MESSAGE: MAX_MESSAGE,
+  FNJ_MAX_LEARNED: MAX_LEARNED,
+  FNJ_MAX_FRAME: MAX_FRAME,
+  FNJ_MAX_GROUPS: MAX_GROUPS,
+  FNJ_QUEUE_DEADLINE_MS: QUEUE_DEADLINE_MS,
+  FNJ_BACKSTOP_GRACE_MS: BACKSTOP_GRACE_MS,
+  ...mirrored('FNJ_FRAME_', FrameType),
+  ...mirrored('FNJ_EXEC_', ExecFlag),
+  ...mirrored('FNJ_FEATURE_', Feature),
+  ...mirrored('FNJ_OUTCOME_', Outcome),
+  ...mirrored('FNJ_PHASE_', Phase),
+  ...mirrored('FNJ_RESULT_', ResultFlag),
+};
+
+/** Constants the server never sees, and why. */
+const C_ONLY: Record<string, string> = {
+  FNJ_SUP_READY: 'launcher <-> supervisor message',
+  FNJ_SUP_PREP_FAILED: 'launcher <-> supervisor message',
+  FNJ_SUP_SPEC: 'launcher <-> supervisor message',
+  FNJ_SUP_REPORT: 'launcher <-> supervisor message',
+  FNJ_SPEC_MAX_FDS: 'descriptors passed to a supervisor',
+  FNJ_MAX_RESULT_TAIL: 'derived from FNJ_MAX_MESSAGE and FNJ_MAX_LEARNED, which are checked',
+};
 
 const fieldsOf = (layout: object) => Object.keys(layout).filter((k) => k !== 'size');
 
@@ -45,6 +109,21 @@ describe('launcher protocol layout', () => {
       assert.deepEqual(cLayout(struct, fieldsOf(layout)), { ...layout });
     });
   }
+
+  it('the frame header matches', () => {
+    assert.deepEqual(cLayout('fnj_header', ['length', 'type']), { length: 0, type: 4, size: HEADER_SIZE });
+  });
+
+  it('every constant of sandbox/protocol.h has the same value here, or is declared C-only', () => {
+    const names = cConstantNames();
+    const values = cJson(names.map((n) => `printf("\\"${n}\\":%lld", (long long)(${n}));`));
+    const unchecked = names.filter((n) => !(n in TS_CONSTANTS) && !(n in C_ONLY));
+    assert.deepEqual(unchecked, [], 'constants of protocol.h that TypeScript neither mirrors nor declares C-only');
+    const missing = Object.keys(TS_CONSTANTS).filter((n) => !names.includes(n));
+    assert.deepEqual(missing, [], 'TypeScript constants with no counterpart in protocol.h');
+    for (const [name, value] of Object.entries(TS_CONSTANTS)) assert.equal(value, values[name], name);
+    assert.ok(names.length > 40, `${names.length} constants found: is the header parsed?`);
+  });
 
   it('encodes an execution spec with its strings and filter after the fixed part', () => {
     const frame = encodeExec({
