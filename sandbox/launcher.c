@@ -105,9 +105,10 @@ static uint8_t *outbuf;
 static size_t outlen;
 static bool out_watched;
 /* The library each sandbox has mounted, kept for the next call only when it
- * asks for the same file, comes from the same tenant and has no input (whose
- * placement may share the library's tmpfs: rootfs.c). The path is a tenant's
- * request data: it lives in the wiped arena too. */
+ * asks for the same file, comes from the same tenant, and has no input under
+ * the same top directory (whose placement would share the library's tmpfs,
+ * and take it down after the call: rootfs.c). The path is a tenant's request
+ * data: it lives in the wiped arena too. */
 struct mounted_library {
 	char path[FNJ_MAX_PATH + 1];
 	dev_t dev;
@@ -470,11 +471,18 @@ static int open_library(const char *path, struct stat *st, char *err, size_t err
 	return tree;
 }
 
+/* Whether a call's input shares the top directory of its library. */
+static bool input_beside_library(const struct exec_spec *spec)
+{
+	return spec->head.input_len && same_top_directory(spec->library, spec->input);
+}
+
 /* Whether the sandbox's mounted library serves this call as it is: the same
- * file (a file renamed over it is another inode), the same tenant, no input. */
+ * file (a file renamed over it is another inode), the same tenant, no input
+ * beside it. */
 static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
 {
-	if (!mounted->path[0] || spec->head.input_len || mounted->tenant_uid != spec->head.tenant_uid ||
+	if (!mounted->path[0] || input_beside_library(spec) || mounted->tenant_uid != spec->head.tenant_uid ||
 	    strcmp(mounted->path, spec->library) != 0)
 		return false;
 	char err[FNJ_MAX_MESSAGE];
@@ -547,11 +555,11 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		sent = send_with_fds(sb->ctl, msg, sizeof prefix + req->len, fds, nfds);
 		explicit_bzero(msg, sizeof prefix + req->len);
 		/* What the supervisor will have mounted after this call (any failure
-		 * there retires it, and its slot's record with it): the library, if
-		 * this call has no input (then the supervisor removes it). */
-		if (!keep) {
+		 * there retires it, and its slot's record with it): the library,
+		 * unless this call's input is beside it (then both are removed). */
+		if (!keep || input_beside_library(spec)) {
 			explicit_bzero(mounted, sizeof *mounted);
-			if (!spec->head.input_len) {
+			if (!input_beside_library(spec)) {
 				snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
 				mounted->dev = library_st.st_dev;
 				mounted->ino = library_st.st_ino;

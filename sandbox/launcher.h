@@ -121,6 +121,10 @@ static inline uint64_t cpu_rlimit_seconds(uint64_t cpu_ms)
 /* wire.c */
 int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen);
 void spec_clear(struct exec_spec *spec);
+/* Whether two absolute paths start with the same directory (/var/a, /var/b):
+ * then their placements may share a tmpfs, and a call's input takes the
+ * library's mount down with it (rootfs.c). */
+bool same_top_directory(const char *a, const char *b);
 ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 
@@ -143,9 +147,9 @@ struct placement {
 };
 
 /* What calls changed in the root. The library stays mounted between calls
- * while the launcher asks to keep it (same file, same tenant, no input); the
- * input, and with it the library of a call that had one, is removed after
- * every call. */
+ * while the launcher asks to keep it (same file, same tenant, no input under
+ * its top directory); the input, and with it a library beside it, is removed
+ * after every call. */
 struct rootfs_call {
 	uint64_t tmp_bytes; /* the size /tmp is mounted with now */
 	struct placement library;

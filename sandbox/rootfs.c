@@ -326,18 +326,27 @@ int rootfs_place(struct rootfs_call *root, struct placement *p, const struct pla
 	return 0;
 }
 
+/* Whether p was placed in the tmpfs the other placement mounted. */
+static bool shares_top(const struct placement *p, const struct placement *other)
+{
+	return other->top_len && !p->top_len && p->in_fresh && strncmp(p->path, other->path, other->top_len) == 0 &&
+	       p->path[other->top_len] == '/';
+}
+
 /* Unmounts and removes what rootfs_place() made (the root must be writable):
- * the tmpfs it mounted, with everything in it, or what it created elsewhere. */
+ * the tmpfs it mounted, with everything in it and mounted on it (a detaching
+ * unmount takes the whole tree), or what it created elsewhere. */
 int rootfs_unplace(struct placement *p, char *err, size_t errlen)
 {
 	char *path = p->path;
-	if (p->mounted && umount2(path, MNT_DETACH) < 0)
-		FAIL("cannot unmount %s: %s", path, strerror(errno));
 	if (p->top_len) {
 		path[p->top_len] = '\0';
 		if (umount2(path, MNT_DETACH) < 0)
 			FAIL("cannot unmount the tmpfs on %s: %s", path, strerror(errno));
-	} else if (!p->in_fresh || strncmp(path, "/tmp/", 5) == 0) {
+	} else if (p->mounted && umount2(path, MNT_DETACH) < 0) {
+		FAIL("cannot unmount %s: %s", path, strerror(errno));
+	}
+	if (!p->top_len && (!p->in_fresh || strncmp(path, "/tmp/", 5) == 0)) {
 		/* In the root or /tmp; in the other placement's tmpfs, it goes with it. */
 		if (p->file_created && unlink(path) < 0)
 			FAIL("cannot remove %s: %s", path, strerror(errno));
@@ -409,8 +418,7 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 }
 
 /* After a call: the root writable again; the input removed, and the library
- * with it when there was one (they may share a tmpfs; and a library is kept
- * only for calls without input); /tmp replaced by a fresh tmpfs, whatever the
+ * with it when it is beside it (they may share a tmpfs); /tmp replaced by a fresh tmpfs, whatever the
  * call did there (even a file created and removed leaves the inode counter
  * and the directory's times changed). */
 int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
@@ -418,9 +426,16 @@ int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
 	if (root->input.path[0]) {
-		if (rootfs_unplace(&root->input, err, errlen) < 0)
+		/* An input beside the library (may be) in its tmpfs: both go. The
+		 * launcher applies the same rule when it decides to keep a library. */
+		bool beside = root->library.path[0] && same_top_directory(root->library.path, root->input.path);
+		if (shares_top(&root->input, &root->library)) {
+			explicit_bzero(root->input.path, sizeof root->input.path);
+			root->input = (struct placement){ .mounted = false };
+		}
+		else if (rootfs_unplace(&root->input, err, errlen) < 0)
 			return -1;
-		if (root->library.path[0] && rootfs_unplace(&root->library, err, errlen) < 0)
+		if (beside && rootfs_unplace(&root->library, err, errlen) < 0)
 			return -1;
 	}
 	if (umount2("/tmp", MNT_DETACH) < 0)

@@ -165,6 +165,12 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int
 	return n;
 }
 
+bool same_top_directory(const char *a, const char *b)
+{
+	size_t len = strcspn(a + 1, "/") + 1;
+	return strncmp(a, b, len) == 0 && (b[len] == '/' || b[len] == '\0');
+}
+
 /* Zeroes what a spec held, touching only the bytes it used (the supervisor's
  * pages are shared with the worker it forked: every page written costs). */
 void spec_clear(struct exec_spec *spec)

@@ -29,11 +29,11 @@ describe('sandbox reuse', () => {
   const call = async (server: TestServer, command: string) => readOutput(await callClassic(server.socket, command));
 
   before(async () => {
-    // One sandbox, calls one at a time: every call lands in the same one.
+    // One sandbox, calls one at a time, none prepared ahead: every call lands in the same one.
     // Without the seccomp filter, which would refuse SysV IPC and message
     // queues: the reset must hold even for a profile that allows them.
     [reused, fresh] = await Promise.all([
-      startServer({ args: ['--sandbox-reuse', '1000', '--max-concurrent', '1', '--prepared', '1', '--seccomp', 'none'] }),
+      startServer({ args: ['--sandbox-reuse', '1000', '--max-concurrent', '1', '--prepared', '0', '--seccomp', 'none'] }),
       startServer({ args: ['--sandbox-reuse', '1', '--seccomp', 'none'] }),
     ]);
   });
