@@ -635,8 +635,9 @@ static void expire_queue(void)
 	uint64_t now = monotonic_us();
 	while (queue_len > 0 && now - queue[queue_head].received_us >= QUEUE_DEADLINE_US) {
 		char why[FNJ_MAX_MESSAGE + 128];
-		format_error(why, sizeof why, "no sandbox could be prepared within %u ms%s%s", FNJ_QUEUE_DEADLINE_MS,
-			     last_prep_error[0] ? ": " : "", last_prep_error);
+		format_error(why, sizeof why, "no sandbox was ready for the call within %u ms (%u running%s%s)",
+			     FNJ_QUEUE_DEADLINE_MS, count_state(SB_RUNNING),
+			     last_prep_error[0] ? "; the last preparation failed: " : "", last_prep_error);
 		log_msg("a request waited %u ms for a sandbox; failing it", FNJ_QUEUE_DEADLINE_MS);
 		fail_head(why);
 	}

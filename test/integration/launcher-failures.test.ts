@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { callAs, installClient } from '../helpers/as-user.js';
 import { callClassic } from '../helpers/client.js';
-import { createTestArea, writeData } from '../helpers/environment.js';
+import { createTestArea, nextUidRange, writeData } from '../helpers/environment.js';
 import { buildHelper } from '../helpers/seccomp/native.js';
 import { launcherPid, readOutput, startServer, waitForLog, type StartOptions, type TestServer } from '../helpers/server.js';
 import { compileProfile } from '../../src/seccomp/compile.js';
@@ -88,6 +88,20 @@ describe('launcher failures', () => {
     await withServer(failing('close_range', 'EPERM', [{ index: 0, op: 'eq', value: 4 }]), async (server) => {
       const output = readOutput(await callClassic(server.socket, path.join(server.area.libDir, 'libbasic.so')));
       assert.match(output, /Reason: the sandbox could not be set up: cannot close the launcher's descriptors: Operation not permitted\n$/);
+    });
+  });
+
+  it('a call waiting in the launcher for a sandbox is answered at its deadline, not left waiting', async () => {
+    // One uid: one sandbox at a time, while the server lets two calls through.
+    const range = nextUidRange();
+    await withServer({ uidRange: { first: range.first, last: range.first }, args: ['--max-concurrent', '2', '--prepared', '0'], timeoutMs: 30_000 }, async (server) => {
+      const sleeper = callClassic(server.socket, `${path.join(server.area.libDir, 'liblifecycle.so')} sleep_long`, 60_000);
+      sleeper.catch(() => {}); // cancelled when the server stops
+      const running = () => fs.readdirSync(server.area.outputDir).some((f) => readOutput(path.join(server.area.outputDir, f)).startsWith('going to sleep'));
+      for (let i = 0; i < 500 && !running(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(running(), 'the first call runs');
+      const output = readOutput(await callClassic(server.socket, path.join(server.area.libDir, 'libbasic.so'), 30_000));
+      assert.match(output, /Reason: the sandbox could not be set up: no sandbox was ready for the call within 10000 ms \(1 running\)\n$/);
     });
   });
 
