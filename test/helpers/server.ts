@@ -130,3 +130,15 @@ export async function waitForLog(
 ): Promise<Record<string, unknown>> {
   return (await waitForLogs(server, match, options))[0]!;
 }
+
+/** The output files of this server's calls whose content satisfies `match`,
+ * once there are `count` of them: how a test sees that calls are running. */
+export async function waitForOutputs(server: TestServer, match: (content: string) => boolean, count = 1): Promise<string[]> {
+  for (let i = 0; i < 1000; i++) {
+    const files = fs.readdirSync(server.area.outputDir).map((f) => path.join(server.area.outputDir, f));
+    const found = files.filter((f) => match(readOutput(f)));
+    if (found.length >= count) return found;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`fewer than ${count} matching output files after 10 s`);
+}

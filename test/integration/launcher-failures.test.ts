@@ -13,7 +13,8 @@ import { callAs, installClient } from '../helpers/as-user.js';
 import { callClassic } from '../helpers/client.js';
 import { createTestArea, nextUidRange, writeData } from '../helpers/environment.js';
 import { buildHelper } from '../helpers/seccomp/native.js';
-import { launcherPid, readOutput, startServer, waitForLog, type StartOptions, type TestServer } from '../helpers/server.js';
+import { childrenOf } from '../helpers/processes.js';
+import { launcherPid, readOutput, startServer, waitForLog, waitForOutputs, type StartOptions, type TestServer } from '../helpers/server.js';
 import { compileProfile } from '../../src/seccomp/compile.js';
 import { parseProfile } from '../../src/seccomp/profile.js';
 
@@ -97,9 +98,7 @@ describe('launcher failures', () => {
     await withServer({ uidRange: { first: range.first, last: range.first }, args: ['--max-concurrent', '2', '--prepared', '0'], timeoutMs: 30_000 }, async (server) => {
       const sleeper = callClassic(server.socket, `${path.join(server.area.libDir, 'liblifecycle.so')} sleep_long`, 60_000);
       sleeper.catch(() => {}); // cancelled when the server stops
-      const running = () => fs.readdirSync(server.area.outputDir).some((f) => readOutput(path.join(server.area.outputDir, f)).startsWith('going to sleep'));
-      for (let i = 0; i < 500 && !running(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.ok(running(), 'the first call runs');
+      await waitForOutputs(server, (content) => content.startsWith('going to sleep'));
       const output = readOutput(await callClassic(server.socket, path.join(server.area.libDir, 'libbasic.so'), 30_000));
       assert.match(output, /Reason: the sandbox could not be set up: no sandbox was ready for the call within 10000 ms \(1 running\)\n$/);
     });
@@ -119,16 +118,14 @@ describe('launcher failures', () => {
 /** A child of the launcher (a supervisor), once one is there. */
 async function readySupervisor(launcher: number): Promise<number> {
   for (let i = 0; i < 500; i++) {
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
+    const supervisor = childrenOf(launcher).find((pid) => {
       try {
-        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const [, , ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        if (Number(ppid) === launcher && fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'fnjail-sup') return Number(entry);
+        return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'fnjail-sup';
       } catch {
-        // ended meanwhile
+        return false; // ended meanwhile
       }
-    }
+    });
+    if (supervisor !== undefined) return supervisor;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error('no supervisor appeared');

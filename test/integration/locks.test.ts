@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import koffi from 'koffi';
 import { callAsAsync, installClient } from '../helpers/as-user.js';
 import { callClassic } from '../helpers/client.js';
 import { writeData } from '../helpers/environment.js';
-import { readOutput, startServer, type TestServer } from '../helpers/server.js';
+import { readOutput, startServer, waitForOutputs, type TestServer } from '../helpers/server.js';
 
 const ANA = { uid: 4331, gid: 4331 };
 const BOB = { uid: 4332, gid: 4332 };
@@ -44,16 +43,6 @@ function hostLocks(file: string): string {
   }
 }
 
-/** The output file (of this server's) that holds `text`: the call is still running. */
-async function outputHolding(server: TestServer, text: string, count: number): Promise<string[]> {
-  for (let i = 0; i < 1000; i++) {
-    const found = fs.readdirSync(server.area.outputDir).map((f) => path.join(server.area.outputDir, f)).filter((f) => readOutput(f).includes(text));
-    if (found.length >= count) return found;
-    await sleep(10);
-  }
-  throw new Error(`no ${count} output files with '${text}' after 10 s`);
-}
-
 describe('file locks across tenants and with the host', () => {
   let server: TestServer;
   let client: string;
@@ -75,7 +64,7 @@ describe('file locks across tenants and with the host', () => {
     const shared = writeData(server.area, 'shared-locks.txt', 'wait\n', 0o644);
     const ana = callAsAsync(client, server.socket, ANA, [library, 'hold_locks', own]);
     const bob = callAsAsync(client, server.socket, BOB, [library, 'hold_locks', shared]);
-    await outputHolding(server, 'holding\n', 2);
+    await waitForOutputs(server, (content) => content.includes('holding\n'), 2);
 
     for (const file of [own, shared, library, SYSTEM_FILE]) {
       assert.equal(hostLocks(file), `${path.basename(file)}: flock ok, write lock ok, open for writing ok`);

@@ -5,37 +5,18 @@
 // those signals; the server lets running calls finish within --shutdown-grace,
 // then stops the launcher itself.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { callClassic } from '../helpers/client.js';
-import { launcherPid, readOutput, startServer, type TestServer } from '../helpers/server.js';
-
-/** The children of a process, from /proc (the launcher's are the sandboxes' supervisors). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return children;
-}
+import { childrenOf } from '../helpers/processes.js';
+import { launcherPid, readOutput, startServer, waitForOutputs, type TestServer } from '../helpers/server.js';
 
 /** Starts a half-second call and resolves once it runs (its first line is in its output file). */
 async function callRunning(server: TestServer): Promise<{ reply: Promise<string> }> {
   const reply = callClassic(server.socket, `${path.join(server.area.libDir, 'liblifecycle.so')} sleep_half`);
-  for (let i = 0; i < 500; i++) {
-    // Wrapped: an async function returning the promise itself would wait for it.
-    if (fs.readdirSync(server.area.outputDir).some((f) => readOutput(path.join(server.area.outputDir, f)) === 'before sleep\n')) return { reply };
-    await sleep(10);
-  }
-  throw new Error('the call did not start within 5 s');
+  await waitForOutputs(server, (content) => content === 'before sleep\n');
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { reply };
 }
 
 const exited = (server: TestServer) =>
