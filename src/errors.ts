@@ -13,6 +13,7 @@ export const errorCodes = {
   FNJ_SOCKET_IN_USE: 'another server is listening on the socket',
   FNJ_SOCKET_FAILED: 'the socket cannot be created',
   FNJ_OUTPUT_DIR_FAILED: 'the output directory cannot be prepared',
+  FNJ_LOG_FAILED: 'a log or audit file cannot be opened',
   FNJ_METRICS_FAILED: 'the metrics listener cannot start',
   FNJ_TLS_FAILED: 'the TLS certificate, key or CA cannot be used',
   FNJ_CONFIG_INVALID: 'the config file is invalid',

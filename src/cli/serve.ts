@@ -90,10 +90,17 @@ export async function serve(args: string[]): Promise<void> {
     }
   }
 
-  const log = createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact });
+  const opening = <T>(what: string, open: () => T): T => {
+    try {
+      return open();
+    } catch (error) {
+      throw new FnjailError('FNJ_LOG_FAILED', `cannot open the ${what}: ${(error as Error).message}`);
+    }
+  };
+  const log = opening('log', () => createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact }));
   const { logger } = log;
-  const audit = new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact });
-  const server = new FnjailServer({ settings, launcherBinary, logger, audit });
+  const audit = opening('audit log', () => new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact }));
+  const server = new FnjailServer({ settings, launcherBinary, logger, log, audit });
   const version = fnjailVersion();
   const metrics = metricsAddress && new MetricsListener({ ...metricsAddress, logger, render: () => renderMetrics(server.stats, { ...server.metricsContext(), version }) });
 

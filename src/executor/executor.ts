@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Stats } from '../metrics/stats.js';
 import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
 import type { LauncherProcess } from '../launcher/launcher-process.js';
-import { decide, type Tenant } from '../policy/decide.js';
+import { decide, type Decision, type Tenant } from '../policy/decide.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
@@ -104,7 +104,7 @@ export class Executor {
     this.active++;
     const output: { path?: string } = {};
     try {
-      const result = await this.handle(raw, tenant, format, output);
+      const result = await this.handle(raw, tenant, format, output).catch((error: Error) => this.unexpected(raw, error, output.path));
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
       return result;
@@ -112,6 +112,36 @@ export class Executor {
       if (output.path) this.released(output.path);
       if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
+  }
+
+  /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
+  private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
+    this.options.logger.error({ err: error }, 'execution failed unexpectedly');
+    const result = this.newResult(raw, displayCommand(raw), undefined);
+    result.outputPath = outputPath;
+    this.writeFailure(result, 'server-error', [`the server failed to handle the request: ${error.message}`], false);
+    return result;
+  }
+
+  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
+    return {
+      request: `${this.serverId}-${++this.requests}`,
+      received: displayCommand(raw),
+      command,
+      decision: 'none',
+      outputPath: undefined,
+      kind: 'ok',
+      reasons: [],
+      library: undefined,
+      function: undefined,
+      input: undefined,
+      rule: undefined,
+      tenant: undefined,
+      id,
+      launch: undefined,
+      queueMs: 0,
+      totalMs: 0,
+    };
   }
 
   /** The call is over: the file's age, for retention, counts from now (its
@@ -129,24 +159,7 @@ export class Executor {
   private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string }): Promise<ExecutionResult> {
     const started = performance.now();
     const parsed = format === 'json' ? parseJsonRequest(raw) : parseCommand(raw);
-    const result: ExecutionResult = {
-      request: `${this.serverId}-${++this.requests}`,
-      received: displayCommand(raw),
-      command: parsed.text,
-      decision: 'none',
-      outputPath: undefined,
-      kind: 'ok',
-      reasons: [],
-      library: undefined,
-      function: undefined,
-      input: undefined,
-      rule: undefined,
-      tenant: undefined,
-      id: (parsed as { id?: string | number }).id,
-      launch: undefined,
-      queueMs: 0,
-      totalMs: 0,
-    };
+    const result = this.newResult(raw, parsed.text, (parsed as { id?: string | number }).id);
     const finish = () => {
       result.totalMs = performance.now() - started;
       return result;
@@ -168,18 +181,9 @@ export class Executor {
       return finish();
     }
     const command = parsed.command;
-    const policy = this.options.policy();
-    const decision = decide(policy, command, tenant);
-    result.rule = decision.rule;
-    result.tenant = decision.tenant?.name;
-    result.decision = decision.allowed ? 'allowed' : decision.kind === 'denied' ? 'denied' : 'none';
-    if (!decision.allowed) {
-      this.writeFailure(result, decision.kind, [decision.reason], false);
-      return finish();
-    }
-    result.library = decision.library;
-    result.function = decision.function;
-    result.input = decision.input;
+    let policy = this.options.policy();
+    let decision = this.decided(result, decide(policy, command, tenant));
+    if (!decision) return finish();
 
     const { stats } = this.options;
     const tenantName = decision.tenant.name;
@@ -198,6 +202,20 @@ export class Executor {
     stats.dequeued(tenantName);
     if (waits) this.admission.leave();
     result.queueMs = performance.now() - queuedAt;
+    // The policy may have changed while the call waited (a tenant revoked):
+    // what runs is what the policy in force allows now.
+    if (this.options.policy() !== policy) {
+      policy = this.options.policy();
+      decision = this.decided(result, decide(policy, command, tenant));
+    }
+    // No call runs without its record.
+    const unaudited = decision && this.options.audit.beforeRun(result, tenant);
+    if (!decision || unaudited) {
+      this.slots.release();
+      tenantSlots?.release();
+      if (unaudited) this.writeFailure(result, 'server-error', [unaudited], false);
+      return finish();
+    }
     stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;
     try {
@@ -230,6 +248,22 @@ export class Executor {
     if (verdict.kind === 'ok') return finish();
     this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
     return finish();
+  }
+
+  /** Records the policy's decision in the result; a refusal is written to the output file (and undefined returned). */
+  private decided(result: ExecutionResult, decision: Decision): Extract<Decision, { allowed: true }> | undefined {
+    result.rule = decision.rule;
+    result.tenant = decision.tenant?.name;
+    result.decision = decision.allowed ? 'allowed' : decision.kind === 'denied' ? 'denied' : 'none';
+    if (!decision.allowed) {
+      result.library = result.function = result.input = undefined;
+      this.writeFailure(result, decision.kind, [decision.reason], false);
+      return undefined;
+    }
+    result.library = decision.library;
+    result.function = decision.function;
+    result.input = decision.input;
+    return decision;
   }
 
   /** The tenant's own limit on calls at once: waiting on it first keeps one

@@ -6,15 +6,10 @@
 // already keeps (twice the bookkeeping on every call, and two sources that can
 // disagree). Names and units follow Prometheus's conventions: counters end in
 // `_total`, durations are histograms in seconds, sizes are in bytes.
-import { OUTCOMES, residentBytes, type Stats } from './stats.js';
+import { OUTCOMES, residentBytes, type Stats, type StatsContext } from './stats.js';
 import type { Histogram } from './histogram.js';
 
-export interface MetricsContext {
-  /** Hash of the policy in force. */
-  policyHash: string;
-  /** The launcher's process id, undefined while it is not running. */
-  launcherPid: number | undefined;
-  launcherRestarts: number;
+export interface MetricsContext extends StatsContext {
   /** fnjail's version (package.json). */
   version: string;
 }
@@ -88,6 +83,17 @@ export function renderMetrics(stats: Stats, context: MetricsContext): string {
     .sample(stats.policyReloads, { result: 'ok' })
     .sample(stats.policyRejected, { result: 'rejected' });
   family('fnjail_launcher_restarts_total', 'counter', 'Times the sandbox launcher was restarted.').sample(context.launcherRestarts);
+
+  if (context.logs) {
+    const { audit, operational } = context.logs;
+    family('fnjail_log_writable', 'gauge', '1 when the log can be written, 0 while writes fail (audit: calls are refused meanwhile).')
+      .sample(audit.ok ? 1 : 0, { log: 'audit' })
+      .sample(operational.ok ? 1 : 0, { log: 'operational' });
+    family('fnjail_log_write_failures_total', 'counter', 'Lines that could not be written.')
+      .sample(audit.failures, { log: 'audit' })
+      .sample(operational.failures, { log: 'operational' });
+    family('fnjail_calls_refused_unaudited_total', 'counter', 'Calls refused because their audit record could not be written.').sample(audit.refusedCalls);
+  }
 
   family('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process.').sample(process.memoryUsage.rss());
   // No sample (rather than 0) when the launcher is down: 0 would draw a

@@ -27,6 +27,23 @@ interface TenantCounts {
   byOutcome: Map<OutcomeKind, number>;
 }
 
+/** Whether a log destination can be written, as log-sink.ts reports it. */
+export interface LogHealth {
+  ok: boolean;
+  failures: number;
+  error: string | null;
+  since: number | null;
+}
+
+/** What the statistics need from the parts that keep it. */
+export interface StatsContext {
+  policyHash: string;
+  launcherPid: number | undefined;
+  launcherRestarts: number;
+  /** The audit log (with the calls refused because it could not be written) and the operational log. */
+  logs?: { audit: LogHealth & { refusedCalls: number }; operational: LogHealth };
+}
+
 /** The `stats` reply (docs/monitoring.md). */
 export interface StatsSnapshot {
   time: string;
@@ -47,6 +64,11 @@ export interface StatsSnapshot {
   memory: { serverRssBytes: number; launcherRssBytes: number | null };
   policy: { hash: string; reloads: number; rejected: number };
   launcher: { pid: number | null; restarts: number };
+  /** Whether the audit and operational logs can be written (a call does not run while its record cannot be). */
+  logs?: {
+    audit: { writable: boolean; failures: number; error: string | null; failingSince: string | null; refusedCalls: number };
+    operational: { writable: boolean; failures: number; error: string | null; failingSince: string | null };
+  };
 }
 
 export class Stats {
@@ -135,7 +157,7 @@ export class Stats {
     return [...this.libraries].map(([library, c]) => ({ library, ...c })).sort((a, b) => b.calls - a.calls || a.library.localeCompare(b.library));
   }
 
-  snapshot(context: { policyHash: string; launcherPid: number | undefined; launcherRestarts: number }): StatsSnapshot {
+  snapshot(context: StatsContext): StatsSnapshot {
     const now = Date.now();
     const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<OutcomeKind, number>;
     let total = 0;
@@ -168,8 +190,20 @@ export class Stats {
       memory: { serverRssBytes: process.memoryUsage.rss(), launcherRssBytes: context.launcherPid ? residentBytes(context.launcherPid) : null },
       policy: { hash: context.policyHash, reloads: this.policyReloads, rejected: this.policyRejected },
       launcher: { pid: context.launcherPid ?? null, restarts: context.launcherRestarts },
+      ...(context.logs
+        ? {
+            logs: {
+              audit: { ...logState(context.logs.audit), refusedCalls: context.logs.audit.refusedCalls },
+              operational: logState(context.logs.operational),
+            },
+          }
+        : {}),
     };
   }
+}
+
+function logState(health: LogHealth) {
+  return { writable: health.ok, failures: health.failures, error: health.error, failingSince: health.since === null ? null : new Date(health.since).toISOString() };
 }
 
 /** A process's resident memory (VmRSS), or null if it is gone. */

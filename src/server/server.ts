@@ -5,11 +5,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Log } from '../log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
 import { Executor } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
-import { Stats, type StatsSnapshot } from '../metrics/stats.js';
+import { Stats, type StatsContext, type StatsSnapshot } from '../metrics/stats.js';
 import type { Tenant } from '../policy/decide.js';
 import { groupId, userId } from '../policy/names.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
@@ -25,6 +26,8 @@ export interface ServerOptions {
   settings: ServeSettings;
   launcherBinary: string;
   logger: Logger;
+  /** The operational log (its destination's health is in the statistics). */
+  log: Log;
   audit: AuditLog;
 }
 
@@ -200,10 +203,15 @@ export class FnjailServer {
   }
 
   /** What the statistics need from the parts that keep it. */
-  metricsContext(): { policyHash: string; launcherPid: number | undefined; launcherRestarts: number } {
+  metricsContext(): StatsContext {
     this.stats.policyReloads = this.policies.reloads;
     this.stats.policyRejected = this.policies.rejected;
-    return { policyHash: this.policies.current.hash, launcherPid: this.launcher.pid, launcherRestarts: this.launcher.restarts };
+    return {
+      policyHash: this.policies.current.hash,
+      launcherPid: this.launcher.pid,
+      launcherRestarts: this.launcher.restarts,
+      logs: { audit: this.options.audit.health, operational: this.options.log.destination.health },
+    };
   }
 
   snapshot(): StatsSnapshot {
