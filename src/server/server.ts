@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
 import { describePeer, isMonitor, remotePeer } from '../policy/tenants.js';
 import { peerCredentials } from './peer-credentials.js';
+import { prepareOutputDir } from './output-dir.js';
 import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
 import { listenTcp, type Remote } from './tcp-listener.js';
@@ -29,17 +30,6 @@ export interface ServerOptions {
   /** The operational log (its destination's health is in the statistics). */
   log: Log;
   audit: AuditLog;
-}
-
-/** The output directory: root-owned, 0711, so tenants can open their own files by name but list nothing. */
-function prepareOutputDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
-    fs.chownSync(dir, 0, 0);
-    fs.chmodSync(dir, 0o711);
-  } catch (error) {
-    throw new FnjailError('FNJ_OUTPUT_DIR_FAILED', `cannot prepare the output directory ${dir}: ${(error as Error).message}`);
-  }
 }
 
 /** A user or group setting as an id. */
