@@ -49,7 +49,7 @@ export interface StatsSnapshot {
   time: string;
   startedAt: string;
   uptimeSeconds: number;
-  clients: { connected: number; total: number; refused: number };
+  clients: { connected: number; total: number; refused: number; throttledRequests?: number };
   executions: {
     total: number;
     running: number;
@@ -76,6 +76,8 @@ export class Stats {
   connected = 0;
   connectionsTotal = 0;
   connectionsRefused = 0;
+  /** Requests refused without being handled: a peer's or a connection's budget of refused requests spent. */
+  requestsThrottled = 0;
   policyReloads = 0;
   policyRejected = 0;
   /** From receipt of the command to the reply. */
@@ -181,7 +183,7 @@ export class Stats {
       time: new Date(now).toISOString(),
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
-      clients: { connected: this.connected, total: this.connectionsTotal, refused: this.connectionsRefused },
+      clients: { connected: this.connected, total: this.connectionsTotal, refused: this.connectionsRefused, throttledRequests: this.requestsThrottled },
       executions: { total, running, queued, byOutcome },
       tenants,
       latencyMs: p ? { window: this.requestSeconds.window, p50: ms(p[0]!), p90: ms(p[1]!), p99: ms(p[2]!), max: ms(p[3]!) } : null,
