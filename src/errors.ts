@@ -20,6 +20,8 @@ export const errorCodes = {
   FNJ_CONFIG_UNREADABLE: 'the config file cannot be read',
   FNJ_CONNECT_FAILED: 'the client cannot reach the server',
   FNJ_NO_REPLY: 'the server closed the connection without a reply',
+  FNJ_REPLY_REFUSED: 'the reply names a file the CLI will not print',
+  FNJ_SERVER_UNTRUSTED: 'a root client refuses a server that is not root',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

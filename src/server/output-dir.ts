@@ -40,25 +40,33 @@ function componentProblem(dir: string, st: fs.Stats, last: boolean): string | un
   return undefined;
 }
 
+/** Walks the directory's path from /, checking each component (and making
+ * the missing ones when `make`); returns the last one's status, or why the
+ * path cannot be trusted. */
+export function trustedDirectory(dir: string, make: boolean): { stat: fs.Stats } | { problem: string } {
+  if (!path.isAbsolute(dir)) return { problem: 'it must be an absolute path' };
+  const parts = path.resolve(dir).split('/').filter(Boolean);
+  let current = '/';
+  let last = fs.lstatSync('/');
+  let problem = componentProblem('/', last, parts.length === 0);
+  for (let i = 0; i < parts.length && !problem; i++) {
+    current = path.join(current, parts[i]!);
+    const isLast = i === parts.length - 1;
+    last = make ? lstatOrMake(current, isLast ? 0o711 : 0o755) : fs.lstatSync(current);
+    problem = componentProblem(current, last, isLast);
+  }
+  return problem ? { problem } : { stat: last };
+}
+
 export function prepareOutputDir(dir: string): void {
   const fail = (why: string): never => {
     throw new FnjailError('FNJ_OUTPUT_DIR_FAILED', `cannot prepare the output directory ${dir}: ${why}`, 'choose a directory whose path is made of root-owned directories, without symbolic links');
   };
-  if (!path.isAbsolute(dir)) fail('it must be an absolute path');
   const target = path.resolve(dir);
-  const parts = target.split('/').filter(Boolean);
   try {
-    let current = '/';
-    let checked = componentProblem('/', fs.lstatSync('/'), parts.length === 0);
-    if (checked) fail(checked);
-    let last = fs.lstatSync('/');
-    parts.forEach((part, i) => {
-      current = path.join(current, part);
-      const isLast = i === parts.length - 1;
-      last = lstatOrMake(current, isLast ? 0o711 : 0o755);
-      checked = componentProblem(current, last, isLast);
-      if (checked) fail(checked);
-    });
+    const checked = trustedDirectory(dir, true);
+    if ('problem' in checked) return fail(checked.problem);
+    const last = checked.stat;
     const fd = fs.openSync(target, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
     try {
       const opened = fs.fstatSync(fd);

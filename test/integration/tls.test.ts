@@ -136,7 +136,11 @@ describe('plain TCP (--insecure)', () => {
     try {
       const start = await waitForLog(server, (l) => l.event === 'server-start');
       const address = (start.listen as string[])[0]!;
-      const result = await run(process.execPath, [cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
+      // As root the CLI refuses plain TCP (any user could be listening there); another user may use it.
+      const asRoot = await run(process.execPath, [cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
+      assert.equal(asRoot.code, 1);
+      assert.match(asRoot.stderr, /plain TCP \(--insecure, FNJAIL_INSECURE=1\) is refused as root: .*\[FNJ_SERVER_UNTRUSTED\]/);
+      const result = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(fs.statSync(result.stdout.trim()).uid, 65534, 'an anonymous client acts as nobody');
       const [record] = await waitForLogs(server, (l) => l.event === 'execution');
