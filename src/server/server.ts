@@ -149,6 +149,7 @@ export class FnjailServer {
         tls: settings.tls,
         handshakeTimeoutMs,
         admit: (raw, from) => this.admit(raw, settings.tls ? 'tls' : 'tcp', () => ({ remote: { address: from } }), `ip ${hostOf(from)}`),
+        handshakeOver: (raw) => this.connections.delete(raw),
         onConnection: (socket, remote) => this.acceptRemote(socket, remote),
         onHandshakeRefused: (from, reason, code) => {
           this.stats.connectionsRefused++;
@@ -186,9 +187,14 @@ export class FnjailServer {
       );
       return false;
     }
+    this.track(socket);
+    return true;
+  }
+
+  /** Counts a connection until it closes. */
+  private track(socket: net.Socket): void {
     this.connections.add(socket);
     socket.once('close', () => this.connections.delete(socket));
-    return true;
   }
 
   private acceptLocal(socket: net.Socket): void {
@@ -208,6 +214,7 @@ export class FnjailServer {
   }
 
   private acceptRemote(socket: net.Socket, remote: Remote): void {
+    if (!this.connections.has(socket)) this.track(socket); // a TLS socket: its raw connection counted until now
     this.open(socket, remotePeer(this.policies.current, remote));
   }
 

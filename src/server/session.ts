@@ -35,6 +35,8 @@ import { replyJson, replyText, type Refusal } from './replies.js';
 export const MAX_LINE_BYTES = 64 * 1024;
 /** Replies not yet read by the client, at most, before the connection is no longer read. */
 export const MAX_UNSENT_BYTES = 64 * 1024;
+/** How long a connection the server ended may stay open. */
+const END_GRACE_MS = 2000;
 
 export interface SessionOptions {
   execute: (raw: string, tenant: Tenant, format: 'text' | 'json') => Promise<ExecutionResult>;
@@ -66,6 +68,8 @@ export class Session {
   private paused = false;
   /** The client closed its side. */
   private ended = false;
+  /** Closed for too many refused requests: the commands it still has queued do not run. */
+  private cutOff = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -199,7 +203,7 @@ export class Session {
     const format = isJsonRequest(command) ? 'json' : 'text';
     this.inFlight++;
     this.work = this.work.then(async () => {
-      if (this.socket.destroyed) return this.reply(''); // the client is gone: nothing to run for it
+      if (this.socket.destroyed || this.cutOff) return this.reply(''); // the client is gone, or cut off: nothing more runs for it
       const refusal = this.options.admit();
       if (refusal) return this.reply((format === 'json' ? JSON.stringify({ outcome: refusal.outcome, reasons: [refusal.reason] }) : `Error: ${refusal.reason}`) + terminator);
       let reply: string;
@@ -214,7 +218,8 @@ export class Session {
         reply = format === 'json' ? JSON.stringify({ outcome: 'server-error', reasons: [message] }) : `Error: ${message}`;
       }
       this.reply(reply + terminator);
-      if (last !== undefined) {
+      if (last !== undefined && !this.cutOff) {
+        this.cutOff = true;
         if (this.lineMode) this.write(`${last}\n`);
         this.finish();
       }
@@ -237,12 +242,18 @@ export class Session {
     this.finish();
   }
 
-  /** Ends the connection once every accepted command has been answered. */
+  /** Ends the connection once every accepted command has been answered; a
+   * client that neither closes nor reads its last replies is cut off after
+   * END_GRACE_MS (what it still sends meanwhile is read and dropped). */
   private finish(): void {
     if (this.ending) return;
     this.ending = true;
     this.stopClassicTimer();
     this.buffer = Buffer.alloc(0);
-    void this.work.then(() => this.socket.end());
+    this.setReading(true);
+    void this.work.then(() => {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
+    });
   }
 }

@@ -23,6 +23,8 @@ export interface TcpListenerOptions {
   tls: { cert: string; key: string; ca: string } | undefined;
   /** A connection accepted, before TLS; false: it is destroyed at once (the caller says why). */
   admit: (raw: net.Socket, address: string) => boolean;
+  /** A TLS handshake is over (done or failed): the raw connection admitted for it no longer counts (its close is never reported; the TLS socket's is). */
+  handshakeOver: (raw: net.Socket) => void;
   /** A connection ready for requests (after the handshake, with TLS). */
   onConnection: (socket: net.Socket, remote: Remote) => void;
   /** A TLS handshake that failed: the client's address and why, in words and as the error's code. */
@@ -65,6 +67,8 @@ function tlsServer(files: { cert: string; key: string; ca: string }, options: Tc
     server = tls.createServer(
       { ...context, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', allowHalfOpen: true, handshakeTimeout: options.handshakeTimeoutMs },
       (socket) => {
+        const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+        if (raw) options.handshakeOver(raw);
         const certificate = socket.getPeerCertificate();
         const commonName = typeof certificate.subject?.CN === 'string' ? certificate.subject.CN : undefined;
         options.onConnection(socket, { address: addressOf(socket), commonName, fingerprint: certificate.fingerprint256 });
@@ -89,6 +93,12 @@ function tlsServer(files: { cert: string; key: string; ca: string }, options: Tc
     if (raw && refused.has(raw)) return; // refused before its handshake, and said so then
     const address = (raw && addresses.get(raw)) ?? addressOf(socket);
     options.onHandshakeRefused(address, handshakeFailure(error, options.handshakeTimeoutMs), (error as NodeJS.ErrnoException).code);
+    // Node ends the TLS socket but not always the connection under it (a handshake timeout left it open): close it.
+    socket.destroy();
+    if (raw) {
+      raw.destroy();
+      options.handshakeOver(raw);
+    }
   });
   return server;
 }
