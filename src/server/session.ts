@@ -64,7 +64,8 @@ export class Session {
   private ending = false;
   /** Commands accepted and not answered yet. */
   private inFlight = 0;
-  private classicTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending quiet window, if one runs. */
+  private classicTimer: (() => void) | undefined;
   private paused = false;
   /** The client closed its side. */
   private ended = false;
@@ -142,7 +143,17 @@ export class Session {
         this.finish();
         break;
       }
-      if (this.buffer.length > 0 && !this.lineMode && !this.classicTimer) this.classicTimer = setTimeout(() => this.classicMessage(), this.options.classicWaitMs);
+      if (this.buffer.length > 0 && !this.lineMode && !this.classicTimer) {
+        // 0: the next turn of the event loop (what the reads so far held).
+        const wait = this.options.classicWaitMs;
+        if (wait > 0) {
+          const timer = setTimeout(() => this.classicMessage(), wait);
+          this.classicTimer = () => clearTimeout(timer);
+        } else {
+          const immediate = setImmediate(() => this.classicMessage());
+          this.classicTimer = () => clearImmediate(immediate);
+        }
+      }
       break;
     }
     this.setReading(!this.full());
@@ -166,7 +177,7 @@ export class Session {
   }
 
   private stopClassicTimer(): void {
-    clearTimeout(this.classicTimer);
+    this.classicTimer?.();
     this.classicTimer = undefined;
   }
 

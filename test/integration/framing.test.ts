@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { callAs, installClient } from '../helpers/as-user.js';
 import { writeData } from '../helpers/environment.js';
 import { readOutput, startServer, type TestServer } from '../helpers/server.js';
 
@@ -87,5 +88,17 @@ describe('framing', () => {
     assert.equal(replies.length, 2, 'two lines, two replies');
     assert.match(readOutput(replies[0]!), /Reason: command is longer than 8192 bytes\n$/);
     assert.equal(readOutput(replies[1]!), 'run\n');
+  });
+
+  it('serves the unmodified classic client at once: ipc.h closes its sending side when it waits for the reply', { timeout: 120_000 }, async () => {
+    const patient = await startServer({ args: ['--classic-wait', '1h'] });
+    try {
+      const client = installClient(patient.area);
+      const input = writeData(patient.area, 'in.txt', 'the input\n');
+      // With an hour's window, only the half-close can end the message.
+      assert.equal(readOutput(callAs(client, patient.socket, { uid: 0, gid: 0 }, [path.join(patient.area.libDir, 'libbasic.so'), 'cat', input])), 'the input\n');
+    } finally {
+      await patient.stop();
+    }
   });
 });
