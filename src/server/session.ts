@@ -42,7 +42,7 @@ export interface SessionOptions {
   execute: (raw: string, tenant: Tenant, format: 'text' | 'json') => Promise<ExecutionResult>;
   /** The reply to a control command, or undefined if the line is not one. */
   control: (word: string, tenant: Tenant) => (() => string) | undefined;
-  /** Before a command runs: why it may not (the peer or the connection made too many refused requests), or undefined. */
+  /** Before a command runs: why it may not (the peer made too many refused requests), or undefined; a refusal also ends the connection. */
   admit: () => Refusal | undefined;
   /** After a command was answered (to count what it made the server create). Returns a line that ends the connection, or undefined. */
   answered: (result: ExecutionResult) => string | undefined;
@@ -216,7 +216,13 @@ export class Session {
     this.work = this.work.then(async () => {
       if (this.socket.destroyed || this.cutOff) return this.reply(''); // the client is gone, or cut off: nothing more runs for it
       const refusal = this.options.admit();
-      if (refusal) return this.reply((format === 'json' ? JSON.stringify({ outcome: refusal.outcome, reasons: [refusal.reason] }) : `Error: ${refusal.reason}`) + terminator);
+      if (refusal) {
+        // Answered in-band, and the connection ends: a throttled peer's pipeline costs one line, not one per command.
+        this.cutOff = true;
+        this.reply((format === 'json' ? JSON.stringify({ outcome: refusal.outcome, reasons: [refusal.reason] }) : `Error: ${refusal.reason}`) + terminator);
+        this.finish();
+        return;
+      }
       let reply: string;
       let last: string | undefined;
       try {
