@@ -114,36 +114,6 @@ export class Executor {
     }
   }
 
-  /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
-  private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
-    this.options.logger.error({ err: error }, 'execution failed unexpectedly');
-    const result = this.newResult(raw, displayCommand(raw), undefined);
-    result.outputPath = outputPath;
-    this.writeFailure(result, 'server-error', [`the server failed to handle the request: ${error.message}`], false);
-    return result;
-  }
-
-  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
-    return {
-      request: `${this.serverId}-${++this.requests}`,
-      received: displayCommand(raw),
-      command,
-      decision: 'none',
-      outputPath: undefined,
-      kind: 'ok',
-      reasons: [],
-      library: undefined,
-      function: undefined,
-      input: undefined,
-      rule: undefined,
-      tenant: undefined,
-      id,
-      launch: undefined,
-      queueMs: 0,
-      totalMs: 0,
-    };
-  }
-
   /** The call is over: the file's age, for retention, counts from now (its
    * client is about to read it), however long the call ran. */
   private released(file: string): void {
@@ -248,6 +218,36 @@ export class Executor {
     if (verdict.kind === 'ok') return finish();
     this.writeFailure(result, verdict.kind, verdict.reasons, verdict.functionRan);
     return finish();
+  }
+
+  /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
+  private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
+    this.options.logger.error({ err: error }, 'execution failed unexpectedly');
+    const result = this.newResult(raw, displayCommand(raw), undefined);
+    result.outputPath = outputPath;
+    this.writeFailure(result, 'server-error', [`the server failed to handle the request: ${error.message}`], false);
+    return result;
+  }
+
+  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
+    return {
+      request: `${this.serverId}-${++this.requests}`,
+      received: displayCommand(raw),
+      command,
+      decision: 'none',
+      outputPath: undefined,
+      kind: 'ok',
+      reasons: [],
+      library: undefined,
+      function: undefined,
+      input: undefined,
+      rule: undefined,
+      tenant: undefined,
+      id,
+      launch: undefined,
+      queueMs: 0,
+      totalMs: 0,
+    };
   }
 
   /** Records the policy's decision in the result; a refusal is written to the output file (and undefined returned). */
