@@ -18,6 +18,8 @@ export interface LoadgenOptions {
   requests: number; // per client
   timeoutMs: number;
   sleepMaxMs?: number;
+  /** recv(2) instead of recv_socket(): a classic client without ipc.h (no half-close; the server's quiet window ends the message). */
+  rawRecv?: boolean;
   workloads: string[];
 }
 
@@ -52,6 +54,7 @@ export function runLoadgen(options: LoadgenOptions): Promise<LoadgenRun> {
     '--requests', String(options.requests),
     '--timeout-ms', String(options.timeoutMs),
     ...(options.sleepMaxMs ? ['--sleep-max-ms', String(options.sleepMaxMs)] : []),
+    ...(options.rawRecv ? ['--raw-recv'] : []),
     ...options.workloads,
   ];
   // Its own process group, so that a stuck run (and its shell) can be killed whole.

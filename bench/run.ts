@@ -51,13 +51,13 @@ function inTurn<T>(items: T[], round: number): T[] {
   return round % 2 ? [...items].reverse() : items;
 }
 
-async function trivialPoints(ws: Workspace, servers: BenchServer[], clientsList: number[], runs: number, calls: number, points: Points) {
+async function trivialPoints(ws: Workspace, servers: BenchServer[], clientsList: number[], runs: number, calls: number, points: Points, rawRecv: (server: BenchServer) => boolean = () => false) {
   for (let round = 0; round < runs; round++) {
     for (const clients of clientsList) {
       for (const server of inTurn(servers, round)) {
         const n = pointCalls(calls, clients);
         await points.measure(`${server.label}, ${clientsText(clients)}, run ${round + 1}/${runs}`, server, clients, requestsPerClient(n, clients), () =>
-          runTrivial(server, ws, clients, n),
+          runTrivial(server, ws, clients, n, rawRecv(server)),
         );
       }
     }
@@ -111,7 +111,7 @@ async function variants(ws: Workspace, help: string, runs: number, calls: number
     }
     const servers: BenchServer[] = [];
     try {
-      for (const side of sides) servers.push(await startFnjail(ws, side.args));
+      for (const side of v.sides) servers.push(await startFnjail(ws, [...side.args, ...(pinned?.args ?? [])], side.rawRecv ? ' (clients without ipc.h)' : ''));
       for (const s of servers) await warmUp(s, ws);
     } catch (error) {
       if (isCleaningUp()) throw error;
@@ -123,7 +123,7 @@ async function variants(ws: Workspace, help: string, runs: number, calls: number
     }
     try {
       const points = new Points(ws, problems);
-      await trivialPoints(ws, servers, VARIANT_CLIENTS, runs, calls, points);
+      await trivialPoints(ws, servers, VARIANT_CLIENTS, runs, calls, points, (server) => v.sides[servers.indexOf(server)]?.rawRecv === true);
       const measured = points.results();
       result.available = true;
       sides.forEach((side, i) => {

@@ -41,13 +41,14 @@ export function requestsPerClient(calls: number, clients: number): number {
 }
 
 /** One closed-loop run of the trivial call; the output directory is emptied after. */
-export async function runTrivial(server: BenchServer, ws: Workspace, clients: number, calls: number): Promise<LoadgenRun> {
+export async function runTrivial(server: BenchServer, ws: Workspace, clients: number, calls: number, rawRecv = false): Promise<LoadgenRun> {
   try {
     return await runLoadgen({
       socket: server.socket,
       clients,
       requests: requestsPerClient(calls, clients),
       timeoutMs: CALL_TIMEOUT_MS,
+      rawRecv,
       workloads: trivialWorkloads(ws),
     });
   } finally {
@@ -130,6 +131,8 @@ export async function runTrivialSplit(server: BenchServer, ws: Workspace, client
 export interface VariantSide {
   label: string;
   args: string[];
+  /** Its clients recv(2) without ipc.h: no half-close, the server's quiet window ends each classic message. */
+  rawRecv?: boolean;
 }
 export interface Variant {
   name: string;
@@ -150,6 +153,26 @@ export const VARIANTS: Variant[] = [
     // without a filter refusing socket(), --netns auto gives each call a fresh
     // network namespace: pin it, so that only the filter differs
     pinned: { option: '--netns', args: ['--netns', 'fresh'], why: 'both with a fresh network namespace per call' },
+  },
+  {
+    // What framing costs a classic client: one written against ipc.h half-closes
+    // before its recv (ipc.c), one that calls recv(2) itself waits for the quiet window.
+    name: 'classic framing, client',
+    option: '--classic-wait',
+    sides: [
+      { label: 'ipc.h client', args: [] },
+      { label: 'raw recv client', args: [], rawRecv: true },
+    ],
+  },
+  {
+    // The window itself, for raw clients: the default against 0 (the next turn
+    // of the event loop: what a read happened to hold, as before the window).
+    name: 'classic framing, window',
+    option: '--classic-wait',
+    sides: [
+      { label: 'raw, default window', args: [], rawRecv: true },
+      { label: 'raw, --classic-wait 0', args: ['--classic-wait', '0'], rawRecv: true },
+    ],
   },
   {
     name: 'network namespace',

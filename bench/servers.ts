@@ -62,7 +62,7 @@ export function startBaseline(ws: Workspace): Promise<BenchServer> {
 let fnjailInstances = 0;
 
 /** fnjail with its default sandbox plus extraArgs (a variant), on its own uid range. */
-export function startFnjail(ws: Workspace, extraArgs: string[] = []): Promise<BenchServer> {
+export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = ''): Promise<BenchServer> {
   const index = fnjailInstances++;
   const dir = ws.subdir(`fnjail-${index}`);
   const socket = path.join(dir, 'server.sock');
@@ -70,7 +70,7 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = []): Promise<Be
   const firstUid = 1_300_000 + index * 2_000;
   return startProcess({
     kind: 'fnjail',
-    label: ['fnjail', ...extraArgs].join(' '),
+    label: ['fnjail', ...extraArgs].join(' ') + labelSuffix,
     extraArgs,
     dir,
     socket,

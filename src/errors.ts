@@ -14,12 +14,15 @@ export const errorCodes = {
   FNJ_SOCKET_IN_USE: 'another server is listening on the socket',
   FNJ_SOCKET_FAILED: 'the socket cannot be created',
   FNJ_OUTPUT_DIR_FAILED: 'the output directory cannot be prepared',
+  FNJ_LOG_FAILED: 'a log or audit file cannot be opened',
   FNJ_METRICS_FAILED: 'the metrics listener cannot start',
   FNJ_TLS_FAILED: 'the TLS certificate, key or CA cannot be used',
   FNJ_CONFIG_INVALID: 'the config file is invalid',
   FNJ_CONFIG_UNREADABLE: 'the config file cannot be read',
   FNJ_CONNECT_FAILED: 'the client cannot reach the server',
   FNJ_NO_REPLY: 'the server closed the connection without a reply',
+  FNJ_REPLY_REFUSED: 'the reply names a file the CLI will not print',
+  FNJ_SERVER_UNTRUSTED: 'a root client refuses a server that is not root',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

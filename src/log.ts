@@ -1,11 +1,13 @@
 // The server's logs, with pino: the operational log (what a person watching
 // the server wants: stdout by default) and, through the same machinery, the
-// audit log (src/audit/). Destinations are written synchronously (write(2) per
-// line): a record is in the kernel before the reply goes out, so a crash of
-// the server loses none. A file destination is opened for appending and can be
-// reopened (SIGHUP, after logrotate moved it).
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import pretty from 'pino-pretty';
+// audit log (src/audit/). Lines go through a LineSink (log-sink.ts): written
+// synchronously (write(2) per line, so a record is in the kernel before the
+// reply goes out), failures handled and reported instead of thrown or lost,
+// files opened by log-file.ts's rules and reopened on SIGHUP.
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { redactionHooks } from './log-redact.js';
+import { LineSink, writeStderr, type SinkHealth } from './log-sink.js';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -15,16 +17,22 @@ export interface LogOptions {
   level?: string;
   /** pretty: for a person at a terminal (pino-pretty); default: pretty when stdout is a terminal and no file is given. */
   format?: LogFormat | undefined;
-  /** fsync after every line (survives a power loss, at a cost per line). */
-  fsync?: boolean;
-  /** Paths of fields to hide (pino redact syntax, e.g. "peer.user"), replaced by "[redacted]". */
+  /** Paths of fields to hide (pino redact syntax, e.g. "peer.user"), replaced by "[redacted]", wherever else their values appear too. */
   redact?: string[];
+}
+
+/** Where lines go: `write` never throws, `writeOrThrow` says why a line could not be written. */
+export interface LineDestination {
+  write(line: string): void;
+  writeOrThrow(line: string): void;
+  readonly health: SinkHealth;
+  reopen(): void;
 }
 
 export interface Log {
   logger: Logger;
   /** Where the lines go (shared with the audit log when it has no file of its own). */
-  destination: DestinationStream;
+  destination: LineDestination;
   /** Reopens a file destination (logrotate); nothing for stdout. */
   reopen(): void;
   /** Whether lines go to stdout. */
@@ -37,24 +45,56 @@ export function loggerOptions(options: LogOptions): LoggerOptions {
     level: options.level ?? 'info',
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-    ...(options.redact?.length ? { redact: { paths: options.redact, censor: '[redacted]' } } : {}),
+    ...(options.redact?.length ? { redact: { paths: options.redact, censor: '[redacted]' }, hooks: redactionHooks(options.redact) } : {}),
   };
 }
 
-/** A synchronous, append-only destination: a file (created 0600) or stdout. */
-export function openDestination(file: string | undefined, fsync = false): { stream: DestinationStream; reopen: () => void } {
-  const boom = pino.destination({ dest: file ?? 1, sync: true, append: true, mkdir: file !== undefined, fsync, ...(file ? { mode: 0o600 } : {}) });
-  return { stream: boom, reopen: () => (file ? boom.reopen() : undefined) };
+/** pino-pretty's rendering in front of a sink: for a person at a terminal. */
+class PrettyDestination implements LineDestination {
+  private readonly render = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
+
+  constructor(private readonly sink: LineSink) {}
+
+  get health(): SinkHealth {
+    return this.sink.health;
+  }
+
+  write(line: string): void {
+    this.sink.write(this.render(line));
+  }
+
+  writeOrThrow(line: string): void {
+    this.sink.writeOrThrow(this.render(line));
+  }
+
+  reopen(): void {
+    this.sink.reopen();
+  }
+}
+
+/** Reports on stderr that a destination stopped (or went on) working: it cannot say so itself. */
+export function reportOnStderr(what: string): (health: SinkHealth, error: string | undefined) => void {
+  return (health, error) =>
+    writeStderr(
+      JSON.stringify({
+        level: error ? 50 : 30,
+        time: new Date().toISOString(),
+        pid: process.pid,
+        msg: error ? `the ${what} cannot be written: ${error}; lines are lost until it can` : `the ${what} can be written again (${health.failures} lines lost)`,
+      }),
+    );
 }
 
 export function createLog(options: LogOptions = {}): Log {
   const format = options.format ?? (options.file === undefined && process.stdout.isTTY ? 'pretty' : 'json');
   const level = options.level ?? process.env.FNJAIL_LOG_LEVEL ?? 'info';
-  if (format === 'pretty') {
-    if (options.file !== undefined) throw new Error('the pretty format is for a terminal: it cannot go to a file');
-    const destination = pretty({ sync: true, destination: 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
-    return { logger: pino(loggerOptions({ ...options, level }), destination), destination, reopen: () => undefined, toStdout: true };
-  }
-  const { stream, reopen } = openDestination(options.file, options.fsync);
-  return { logger: pino(loggerOptions({ ...options, level }), stream), destination: stream, reopen, toStdout: options.file === undefined };
+  if (format === 'pretty' && options.file !== undefined) throw new Error('the pretty format is for a terminal: it cannot go to a file');
+  const sink = new LineSink(options.file ?? 1, { onChange: reportOnStderr(options.file ? `log file ${options.file}` : 'log on stdout') });
+  const destination: LineDestination = format === 'pretty' ? new PrettyDestination(sink) : sink;
+  return {
+    logger: pino(loggerOptions({ ...options, level }), destination),
+    destination,
+    reopen: () => destination.reopen(),
+    toStdout: options.file === undefined,
+  };
 }

@@ -73,6 +73,23 @@ struct tcp_conn {
  * before the close(). Atomic accesses make that hand-over well defined. */
 static struct tcp_conn *conns[FD_LIMIT];
 
+/* A classic message has no terminator: the server cannot tell it is complete
+ * until nothing more comes for a while (its --classic-wait), or the client
+ * closes its sending side. So once a plain (not TLS) connection has sent a
+ * message that does not end in a newline and waits for the reply, recv_socket()
+ * half-closes it first (shutdown(SHUT_WR)): the server runs the command at
+ * once. A connection whose last send ended in a newline is a session (more
+ * commands may follow) and is left alone. Indexed by fd, like conns: 1 means
+ * "an unterminated message was sent", reset by create_socket() and
+ * close_socket(). */
+static unsigned char unterminated[FD_LIMIT];
+
+static void set_unterminated(int fd, unsigned char value)
+{
+	if (fd >= 0 && fd < FD_LIMIT)
+		__atomic_store_n(&unterminated[fd], value, __ATOMIC_RELAXED);
+}
+
 static struct tcp_conn *conn_of(int fd)
 {
 	if (fd < 0 || fd >= FD_LIMIT)
@@ -344,6 +361,7 @@ int create_socket(void)
 	if (!endpoint) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		conn_set(fd, NULL);
+		set_unterminated(fd, 0);
 		return fd;
 	}
 
@@ -364,6 +382,7 @@ int create_socket(void)
 		return fail(EMFILE, "fd %d is beyond the %d TCP connections this library tracks", fd, FD_LIMIT);
 	}
 	conn_set(fd, c);
+	set_unterminated(fd, 0);
 	return fd;
 }
 
@@ -606,6 +625,8 @@ ssize_t send_socket(int fd, const char *buf, size_t len)
 		}
 		sent += (size_t)n;
 	}
+	if (len > 0)
+		set_unterminated(fd, buf[len - 1] != '\n');
 	return (ssize_t)sent;
 }
 
@@ -634,6 +655,8 @@ ssize_t recv_socket(int fd, char *buf, size_t len)
 		return tls_failure(c, rc, err, "read");
 	}
 
+	if (fd >= 0 && fd < FD_LIMIT && __atomic_exchange_n(&unterminated[fd], 0, __ATOMIC_RELAXED))
+		shutdown(fd, SHUT_WR); /* the message is complete: see `unterminated` */
 	do
 		n = recv(fd, buf, len, 0);
 	while (n < 0 && errno == EINTR);
@@ -648,6 +671,7 @@ void close_socket(int fd)
 		return;
 	/* Taken out of the table before close(): once fd is closed, its number
 	 * may be another thread's new socket. */
+	set_unterminated(fd, 0);
 	if (fd < FD_LIMIT)
 		c = __atomic_exchange_n(&conns[fd], NULL, __ATOMIC_ACQ_REL);
 	if (c && c->ssl && c->connected && !c->broken) {

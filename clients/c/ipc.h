@@ -6,7 +6,9 @@
  * FNJAIL_SOCKET names another. With FNJAIL_CONNECT=HOST:PORT the library
  * connects over TCP instead, with mutual TLS (FNJAIL_TLS_CERT, FNJAIL_TLS_KEY,
  * FNJAIL_TLS_CA), or in plain TCP to loopback only with FNJAIL_INSECURE=1: see
- * ipc.c. Close with close_socket(), which also ends the TLS session. */
+ * ipc.c. Close with close_socket(), which also ends the TLS session. A
+ * command sent without terminator is one classic message: recv_socket() then
+ * closes the sending side (shutdown), so the server runs it at once. */
 #ifndef _IPC_H
 #define _IPC_H
 

@@ -33,6 +33,10 @@ struct workload {
 static struct workload *plan; /* expanded by weight */
 static size_t plan_len;
 static int clients = 1, requests = 100, timeout_ms = 5000, sleep_max_ms = 0;
+/* --raw-recv: recv(2) instead of recv_socket(), as a classic client written
+ * without ipc.h does: the server then ends the message with its quiet window
+ * instead of the half-close recv_socket() makes (bench/ measures both). */
+static int raw_recv;
 static double *latencies; /* ms, one per request */
 static int *failed;       /* one per request */
 static pthread_mutex_t samples_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -151,7 +155,7 @@ static int one_call(const struct workload *w)
 		return -1;
 	}
 	memset(buf, 0, BUFSIZE);
-	ssize_t n = recv_socket(fd, buf, BUFSIZE - 1);
+	ssize_t n = raw_recv ? recv(fd, buf, BUFSIZE - 1, 0) : recv_socket(fd, buf, BUFSIZE - 1);
 	close_socket(fd);
 	if (n <= 0) {
 		record_error("'%s': %s", w->command, n == 0 ? "connection closed without a reply" : (errno == EAGAIN ? "no reply within the timeout" : strerror(errno)));
@@ -202,7 +206,7 @@ static double percentile(const double *sorted, size_t n, double p)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: fnjail-loadgen [--clients N] [--requests N] [--timeout-ms MS] [--sleep-max-ms MS]\n"
+	fprintf(out, "usage: fnjail-loadgen [--clients N] [--requests N] [--timeout-ms MS] [--sleep-max-ms MS] [--raw-recv]\n"
 		     "                      'WEIGHT|EXPECT|COMMAND' ...\n"
 		     "EXPECT: =TEXT exact output, ^TEXT prefix, ~TEXT substring, * anything (\\n = newline).\n"
 		     "The socket is $FNJAIL_SOCKET, else " SOCKET_NAME ".\n");
@@ -213,7 +217,8 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{ "clients", required_argument, NULL, 'c' },   { "requests", required_argument, NULL, 'r' },
 		{ "timeout-ms", required_argument, NULL, 't' }, { "sleep-max-ms", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },             { NULL, 0, NULL, 0 },
+		{ "raw-recv", no_argument, NULL, 'w' },        { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -222,6 +227,7 @@ int main(int argc, char **argv)
 		case 'r': requests = atoi(optarg); break;
 		case 't': timeout_ms = atoi(optarg); break;
 		case 's': sleep_max_ms = atoi(optarg); break;
+		case 'w': raw_recv = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

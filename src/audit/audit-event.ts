@@ -10,21 +10,24 @@ import { groupName, userName } from './account-names.js';
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-export function executionEvent(result: ExecutionResult, peer: Tenant, outputBytes: number | null) {
-  const launch = result.launch;
-  const ran = launch !== undefined && launch.outcome !== Outcome.Cancelled && launch.outcome !== Outcome.LaunchFailed;
+/** Who connected, as every record names a peer (so that --redact finds the same fields everywhere). */
+export function peerFields(peer: Tenant) {
   return {
-    event: 'execution' as const,
+    uid: peer.uid,
+    gid: peer.gid,
+    pid: peer.pid,
+    groups: peer.groups,
+    user: userName(peer.uid) ?? null,
+    group: groupName(peer.gid) ?? null,
+    ...(peer.remote ? { remote: peer.remote } : {}),
+  };
+}
+
+/** What the request asked and what the policy said, as both of its records carry it. */
+function requestFields(result: ExecutionResult, peer: Tenant) {
+  return {
     request: result.request,
-    peer: {
-      uid: peer.uid,
-      gid: peer.gid,
-      pid: peer.pid,
-      groups: peer.groups,
-      user: userName(peer.uid) ?? null,
-      group: groupName(peer.gid) ?? null,
-      ...(peer.remote ? { remote: peer.remote } : {}),
-    },
+    peer: peerFields(peer),
     command: result.received,
     tenant: result.tenant ?? null,
     decision: result.decision,
@@ -32,6 +35,20 @@ export function executionEvent(result: ExecutionResult, peer: Tenant, outputByte
     library: result.library ?? null,
     function: result.function ?? null,
     input: result.input ?? null,
+  };
+}
+
+/** The record written before the function runs: the call does not run unless it is written. */
+export function executionStartEvent(result: ExecutionResult, peer: Tenant) {
+  return { event: 'execution-start' as const, ...requestFields(result, peer), output: result.outputPath ?? null };
+}
+
+export function executionEvent(result: ExecutionResult, peer: Tenant, outputBytes: number | null) {
+  const launch = result.launch;
+  const ran = launch !== undefined && launch.outcome !== Outcome.Cancelled && launch.outcome !== Outcome.LaunchFailed;
+  return {
+    event: 'execution' as const,
+    ...requestFields(result, peer),
     sandboxUid: ran ? launch.sandboxUid : null,
     outcome: result.kind,
     reasons: result.reasons,

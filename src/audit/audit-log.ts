@@ -1,17 +1,26 @@
-// The audit log: one record per request and one per event in the server's
-// life (start, stop, launcher ready or restarted, policy loaded, reloaded or
-// refused), JSON lines, each with an "event" field. By default it shares the
-// operational log's destination (stdout); with a file of its own
-// (--audit-log) it is opened append-only, written synchronously before the
-// reply, and reopened on SIGHUP. Its records are never filtered by the log
-// level: an audit trail with holes is not one. The function's output is never
-// in it.
+// The audit log: records of requests and of events in the server's life
+// (start, stop, launcher ready or restarted, policy loaded, reloaded or
+// refused, connections and requests refused), JSON lines, each with an
+// "event" field. By default it shares the operational log's destination
+// (stdout); with a file of its own (--audit-log) it is opened by
+// log-file.ts's rules, written synchronously and reopened on SIGHUP. Its
+// records are never filtered by the log level: an audit trail with holes is
+// not one. The function's output is never in it.
+//
+// A call runs only once its record is written: `beforeRun` writes the
+// `execution-start` record (who, what, under which rule, which output file)
+// and, when that fails (a full disk, an I/O error with --audit-fsync, a
+// removed directory), says why, and the executor refuses the call. The other
+// records (the outcome, life events) never throw: a failure is counted,
+// reported once on another destination, and visible in the statistics; the
+// server goes on, and calls run again as soon as a record can be written.
 import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { ExecutionResult } from '../executor/executor.js';
-import { loggerOptions, openDestination, type Log } from '../log.js';
+import { loggerOptions, reportOnStderr, type LineDestination, type Log } from '../log.js';
+import { LineSink, type SinkHealth } from '../log-sink.js';
 import type { Tenant } from '../policy/decide.js';
-import { executionEvent } from './audit-event.js';
+import { executionEvent, executionStartEvent } from './audit-event.js';
 
 export type LifecycleEvent =
   | 'server-start'
@@ -21,7 +30,8 @@ export type LifecycleEvent =
   | 'policy-load'
   | 'policy-reload'
   | 'policy-rejected'
-  | 'connection-refused';
+  | 'connection-refused'
+  | 'requests-refused';
 
 export interface AuditOptions {
   /** The audit log's own file; undefined: the operational log's destination. */
@@ -30,11 +40,17 @@ export interface AuditOptions {
   redact?: string[];
 }
 
+export interface AuditHealth extends SinkHealth {
+  /** Calls refused because their record could not be written. */
+  refusedCalls: number;
+}
+
 export class AuditLog {
   private readonly out: Logger;
-  private readonly reopenFile: () => void;
+  private readonly destination: LineDestination;
   /** Whether the audit log has a destination of its own. */
   readonly separate: boolean;
+  private refusedCalls = 0;
 
   constructor(
     private readonly log: Log,
@@ -42,30 +58,62 @@ export class AuditLog {
   ) {
     this.separate = options.file !== undefined;
     const base = { ...loggerOptions({ redact: options.redact }), level: 'info' };
-    if (options.file !== undefined) {
-      const { stream, reopen } = openDestination(options.file, options.fsync);
-      this.out = pino(base, stream);
-      this.reopenFile = reopen;
-    } else {
-      this.out = pino(base, log.destination);
-      this.reopenFile = () => undefined;
+    this.destination =
+      options.file !== undefined ? new LineSink(options.file, { fsync: options.fsync, onChange: (health, error) => this.changed(health, error) }) : log.destination;
+    // Every write says whether it worked: the callers decide what a failure means.
+    const destination = this.destination;
+    this.out = pino(base, { write: (line: string) => destination.writeOrThrow(line) });
+  }
+
+  get health(): AuditHealth {
+    return { ...this.destination.health, refusedCalls: this.refusedCalls };
+  }
+
+  /** The record written before a call runs. Returns why the call must not run, or undefined once the record is written. */
+  beforeRun(result: ExecutionResult, peer: Tenant): string | undefined {
+    try {
+      this.out.info(executionStartEvent(result, peer), 'call starting');
+      return undefined;
+    } catch (error) {
+      this.refusedCalls++;
+      return `the audit log cannot be written (${(error as Error).message}); calls are refused until it can, and this one did not run`;
     }
   }
 
   /** The record of a request, written before its reply. */
   execution(result: ExecutionResult, peer: Tenant): void {
-    this.out.info(executionEvent(result, peer, outputSize(result.outputPath)), 'call finished');
+    this.quietly(() => this.out.info(executionEvent(result, peer, outputSize(result.outputPath)), 'call finished'));
   }
 
   /** An event in the server's life: in the audit log, and in the operational log when that is elsewhere. */
   lifecycle(event: LifecycleEvent, fields: Record<string, unknown>, message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
-    this.out[level]({ event, ...fields }, message);
+    this.quietly(() => this.out[level]({ event, ...fields }, message));
     if (this.separate) this.log.logger[level]({ event, ...fields }, message);
   }
 
   /** After logrotate moved the file: go on in a new one at the same path. */
   reopen(): void {
-    this.reopenFile();
+    if (this.separate) this.destination.reopen();
+  }
+
+  /** A failed write is counted by the destination and reported when the destination changes state. */
+  private quietly(write: () => void): void {
+    try {
+      write();
+    } catch {
+      // counted in health; reported by changed()
+    }
+  }
+
+  /** The audit file stopped (or went on) working: say so where someone will see it. */
+  private changed(health: SinkHealth, error: string | undefined): void {
+    const file = this.options.file;
+    if (this.log.destination.health.ok) {
+      if (error) this.log.logger.error({ component: 'audit', auditLog: file, error }, `the audit log ${file} cannot be written (${error}): calls are refused until it can`);
+      else this.log.logger.warn({ component: 'audit', auditLog: file, lost: health.failures, refusedCalls: this.refusedCalls }, `the audit log ${file} can be written again; calls run again`);
+    } else {
+      reportOnStderr(`audit log ${file}`)(health, error);
+    }
   }
 }
 

@@ -26,7 +26,7 @@ export function sendCommand(target: Target, command: string): Promise<string> {
     });
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => reject(connectError(socketPath, error)));
+    socket.on('error', (error: NodeJS.ErrnoException) => reject(error instanceof FnjailError ? error : connectError(socketPath, error)));
     socket.on('end', () => {
       const reply = Buffer.concat(chunks).toString('utf8');
       const line = reply.split('\n')[0] ?? '';

@@ -1,7 +1,8 @@
 // fnjail run: ask the server to run a function; print the output file's path.
-import fs from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_OUTPUT_DIR } from '../config/defaults.js';
 import { parse, usageError } from './args.js';
+import { readReplyFile } from './reply-file.js';
 import { sendCommand } from './client.js';
 import { targetFrom, TRANSPORT_HELP, TRANSPORT_OPTIONS } from './transport.js';
 
@@ -21,7 +22,10 @@ options:
                        output file, the outcome, exit code or signal, reasons and
                        durations (paths may then hold spaces); exit 0 only if the
                        outcome is ok
-  --cat                print the output file's content instead of its path
+  --cat                print the output file's content instead of its path (only a
+                       file of the output directory owned by you, never a link)
+  --output-dir DIR     the server's output directory, for --cat (default:
+                       ${DEFAULT_OUTPUT_DIR})
 ${TRANSPORT_HELP}
   --help               this text
 `;
@@ -37,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
     ...TRANSPORT_OPTIONS,
     json: { type: 'boolean' },
     cat: { type: 'boolean' },
+    'output-dir': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -70,7 +75,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`${reply}\n`);
     return 1;
   }
-  if (values.cat) process.stdout.write(fs.readFileSync(reply));
+  if (values.cat) process.stdout.write(readReplyFile(reply, values['output-dir'] ?? DEFAULT_OUTPUT_DIR));
   else process.stdout.write(`${reply}\n`);
   return 0;
 }

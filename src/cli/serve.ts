@@ -10,6 +10,7 @@ import { serveSettings, SettingsConflict, type ServeSettings } from '../config/s
 import { FnjailError } from '../errors.js';
 import { createLog } from '../log.js';
 import { MetricsListener } from '../metrics/metrics-listener.js';
+import { readMetricsToken } from '../metrics/metrics-token.js';
 import { renderMetrics } from '../metrics/prometheus.js';
 import { fnjailVersion, launcherBinary } from '../paths.js';
 import { FnjailServer } from '../server/server.js';
@@ -90,12 +91,21 @@ export async function serve(args: string[]): Promise<void> {
     }
   }
 
-  const log = createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact });
+  const opening = <T>(what: string, open: () => T): T => {
+    try {
+      return open();
+    } catch (error) {
+      throw new FnjailError('FNJ_LOG_FAILED', `cannot open the ${what}: ${(error as Error).message}`);
+    }
+  };
+  const log = opening('log', () => createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact }));
   const { logger } = log;
-  const audit = new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact });
-  const server = new FnjailServer({ settings, launcherBinary, logger, audit });
+  const audit = opening('audit log', () => new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact }));
+  const server = new FnjailServer({ settings, launcherBinary, logger, log, audit });
   const version = fnjailVersion();
-  const metrics = metricsAddress && new MetricsListener({ ...metricsAddress, logger, render: () => renderMetrics(server.stats, { ...server.metricsContext(), version }) });
+  const token = settings.metricsToken === undefined ? undefined : readMetricsToken(settings.metricsToken);
+  const metrics =
+    metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
 
   let stopping = false;
   const stop = (signal: string) => {

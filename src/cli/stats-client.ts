@@ -157,6 +157,7 @@ function unexpected(line: string, socketPath: string): UnexpectedStatsReply {
 
 /** As client.ts says it; "lost" once the connection was up. */
 function connectionError(socketPath: string, error: NodeJS.ErrnoException, wasConnected: boolean): FnjailError {
+  if (error instanceof FnjailError) return error;
   if (wasConnected) return new FnjailError('FNJ_CONNECT_FAILED', `lost the connection to the fnjail server at ${socketPath}: ${error.message}`, 'see the server log');
   return connectError(socketPath, error);
 }

@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { defaultSocket } from '../config/defaults.js';
 import { isLoopback, parseListenAddress } from '../config/listen-address.js';
 import { FnjailError } from '../errors.js';
+import { peerCredentials } from '../server/peer-credentials.js';
 import { usageError } from './args.js';
 
 export type Target =
@@ -62,6 +63,9 @@ export function targetFrom(command: string, values: TransportValues, env: NodeJS
   if (insecure && (cert || key || ca)) throw usageError(command, 'plain TCP (--insecure, FNJAIL_INSECURE=1) and TLS settings exclude each other');
   if (insecure) {
     if (!isLoopback(address.host)) throw usageError(command, `plain TCP (--insecure) only to a server on loopback, not ${address.host}`);
+    if (runsAsRoot()) {
+      throw new FnjailError('FNJ_SERVER_UNTRUSTED', `plain TCP (--insecure, FNJAIL_INSECURE=1) is refused as root: any local user may be the one listening on ${name}`, 'use TLS (--tls-cert, --tls-key, --tls-ca), or the UNIX socket');
+    }
     return { kind: 'tcp', name: `tcp://${name}`, ...address, tls: undefined };
   }
   if (!cert || !key || !ca) {
@@ -70,9 +74,29 @@ export function targetFrom(command: string, values: TransportValues, env: NodeJS
   return { kind: 'tcp', name: `tls://${name}`, ...address, tls: { cert, key, ca } };
 }
 
+const runsAsRoot = () => process.geteuid?.() === 0;
+
+/** A client running as root talks only to a server running as root: a socket
+ * named by FNJAIL_SOCKET may be any user's, whose fake server could answer
+ * anything (SO_PEERCRED says who listens, whatever the file says). */
+function checkServerIsRoot(socket: net.Socket, target: Target): void {
+  const { uid } = peerCredentials(socket);
+  if (uid !== 0) {
+    socket.destroy(
+      new FnjailError('FNJ_SERVER_UNTRUSTED', `the server on ${target.name} runs as uid ${uid}, not root: refused, as this client runs as root`, 'check --socket or FNJAIL_SOCKET: the fnjail server runs as root'),
+    );
+  }
+}
+
 /** Opens the connection; `ready` is called once it can carry commands (after the TLS handshake). */
 export function openConnection(target: Target, ready: () => void): net.Socket {
-  if (target.kind === 'unix') return net.connect(target.path, ready);
+  if (target.kind === 'unix') {
+    const socket = net.connect(target.path, () => {
+      if (runsAsRoot()) checkServerIsRoot(socket, target);
+      if (!socket.destroyed) ready();
+    });
+    return socket;
+  }
   if (!target.tls) return net.connect({ host: target.host, port: target.port }, ready);
   let files: { cert: Buffer; key: Buffer; ca: Buffer };
   try {

@@ -15,6 +15,8 @@ export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_QUEUE_LENGTH = 4096;
 export const DEFAULT_PREPARED = 2;
 export const DEFAULT_SANDBOX_REUSE = 64;
+/** The quiet window ending a message without a newline (docs/protocol.md: its cost, measured). */
+export const DEFAULT_CLASSIC_WAIT_MS = 10;
 
 /** FNJAIL_SOCKET overrides the default socket for the server, the CLI and the C library alike. */
 export function defaultSocket(): string {

@@ -4,7 +4,7 @@
 // replaces the file's list. The table is the one place a setting is added.
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
+import { DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
 
 /** What a flag's or a file's value is read as. */
 type Reader<T> = (value: unknown) => T;
@@ -118,6 +118,7 @@ export const SERVE_OPTIONS = {
   queueFull: { key: 'queueFull', arg: 'refuse|wait', read: oneOf('refuse', 'wait'), shownDefault: 'refuse', help: 'when the line is full: refuse the call at once, or wait up to --queue-wait for room, then refuse' },
   queueWait: { key: 'queueWait', arg: 'DURATION', read: duration, shownDefault: '5s', help: 'with --queue-full wait: how long a call may wait for room in the line' },
   idleTimeout: { key: 'idleTimeout', arg: 'DURATION', read: duration, shownDefault: '60s', help: 'close a connection that sends nothing for this long while nothing of it runs (0: never)' },
+  classicWait: { key: 'classicWait', arg: 'DURATION', read: duration, shownDefault: `${DEFAULT_CLASSIC_WAIT_MS}ms`, help: 'how long a message without a newline waits for more bytes before it runs as one classic command; a newline, or the client closing its side, ends it at once (docs/protocol.md)' },
   prepared: { key: 'prepared', arg: 'N', read: integer(0, 64), shownDefault: String(DEFAULT_PREPARED), help: 'sandboxes kept prepared while idle' },
   seccomp: { key: 'seccomp', arg: 'PROFILE', read: text, shownDefault: "each tenant's seccompProfile", help: 'the seccomp profile of every call: default, minimal, learn, a profile file, or none' },
   netns: { key: 'netns', arg: 'MODE', read: oneOf('auto', 'fresh', 'shared'), shownDefault: 'auto', help: 'auto: one shared empty network namespace while the profile refuses socket(), else one per call; fresh: one per call; shared: never' },
@@ -133,7 +134,8 @@ export const SERVE_OPTIONS = {
   logLevel: { key: 'logLevel', arg: 'LEVEL', read: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal'), shownDefault: 'info', help: 'audit records are written whatever the level' },
   logFormat: { key: 'logFormat', arg: 'FORMAT', read: oneOf('json', 'pretty'), shownDefault: 'pretty at a terminal, else json', help: 'pretty: for a person at a terminal' },
   redact: { key: 'redact', arg: 'FIELD', repeatable: true, read: list(text), help: 'a log field to hide, e.g. peer.user (repeatable; pino redact paths)' },
-  metrics: { key: 'metrics', arg: '[HOST:]PORT', read: text, help: 'Prometheus metrics at http://HOST:PORT/metrics (HOST default 127.0.0.1)' },
+  metrics: { key: 'metrics', arg: '[HOST:]PORT', read: text, help: 'Prometheus metrics at http://HOST:PORT/metrics (HOST default 127.0.0.1); without the token, totals only: no tenant, no library' },
+  metricsToken: { key: 'metricsToken', arg: 'FILE', read: absolute, help: 'a file (root, 0600) holding the bearer token that shows the metrics by tenant and library (as stats shows monitors)' },
 } satisfies Record<string, Option<unknown>>;
 
 export type OptionName = keyof typeof SERVE_OPTIONS;

@@ -1,6 +1,6 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import type { LogFormat } from '../log.js';
 
@@ -26,6 +26,8 @@ export interface ServeSettings {
   queueWaitMs: number;
   /** 0: never. */
   idleTimeoutMs: number;
+  /** The quiet window that ends a message without a newline (a classic command). */
+  classicWaitMs: number;
   prepared: number;
   seccomp: string | undefined;
   netns: 'auto' | 'fresh' | 'shared';
@@ -39,6 +41,7 @@ export interface ServeSettings {
   logFormat: LogFormat | undefined;
   redact: string[];
   metrics: string | undefined;
+  metricsToken: string | undefined;
 }
 
 /** Two settings that do not go together: says so with both flags and both config keys. */
@@ -72,6 +75,7 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
   if (v.retentionMaxAge !== undefined && v.retentionMaxAge < minAgeMs) {
     throw new SettingsConflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${minAgeMs} ms): a client may not have read a younger file yet`);
   }
+  if (v.metricsToken !== undefined && v.metrics === undefined) throw new SettingsConflict(`${both('metricsToken')} is for ${both('metrics')}`);
   if (v.retentionInterval === 0) throw new SettingsConflict(`${both('retentionInterval')} must be more than 0`);
 
   return {
@@ -94,6 +98,7 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     queueFull: v.queueFull ?? 'refuse',
     queueWaitMs: v.queueWait ?? 5000,
     idleTimeoutMs: v.idleTimeout ?? 60_000,
+    classicWaitMs: v.classicWait ?? DEFAULT_CLASSIC_WAIT_MS,
     prepared: v.prepared ?? DEFAULT_PREPARED,
     seccomp: v.seccomp,
     netns: v.netns ?? 'auto',
@@ -109,5 +114,6 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     logFormat: v.logFormat,
     redact: v.redact ?? [],
     metrics: v.metrics,
+    metricsToken: v.metricsToken,
   };
 }

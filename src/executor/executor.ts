@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Stats } from '../metrics/stats.js';
 import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
 import type { LauncherProcess } from '../launcher/launcher-process.js';
-import { decide, type Tenant } from '../policy/decide.js';
+import { decide, type Decision, type Tenant } from '../policy/decide.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
@@ -106,7 +106,7 @@ export class Executor {
     this.active++;
     const output: { path?: string } = {};
     try {
-      const result = await this.handle(raw, tenant, format, output);
+      const result = await this.handle(raw, tenant, format, output).catch((error: Error) => this.unexpected(raw, error, output.path));
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
       return result;
@@ -131,25 +131,7 @@ export class Executor {
   private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string }): Promise<ExecutionResult> {
     const started = performance.now();
     const parsed = format === 'json' ? parseJsonRequest(raw) : parseCommand(raw);
-    const result: ExecutionResult = {
-      request: `${this.serverId}-${++this.requests}`,
-      received: displayCommand(raw),
-      command: parsed.text,
-      decision: 'none',
-      outputPath: undefined,
-      kind: 'ok',
-      reasons: [],
-      limitsHit: [],
-      library: undefined,
-      function: undefined,
-      input: undefined,
-      rule: undefined,
-      tenant: undefined,
-      id: (parsed as { id?: string | number }).id,
-      launch: undefined,
-      queueMs: 0,
-      totalMs: 0,
-    };
+    const result = this.newResult(raw, parsed.text, (parsed as { id?: string | number }).id);
     const finish = () => {
       result.totalMs = performance.now() - started;
       return result;
@@ -170,18 +152,9 @@ export class Executor {
       return finish();
     }
     const command = parsed.command;
-    const policy = this.options.policy();
-    const decision = decide(policy, command, tenant);
-    result.rule = decision.rule;
-    result.tenant = decision.tenant?.name;
-    result.decision = decision.allowed ? 'allowed' : decision.kind === 'denied' ? 'denied' : 'none';
-    if (!decision.allowed) {
-      this.conclude(result, refused(decision.kind, decision.reason));
-      return finish();
-    }
-    result.library = decision.library;
-    result.function = decision.function;
-    result.input = decision.input;
+    let policy = this.options.policy();
+    let decision = this.decided(result, decide(policy, command, tenant));
+    if (!decision) return finish();
 
     const { stats } = this.options;
     const tenantName = decision.tenant.name;
@@ -200,6 +173,20 @@ export class Executor {
     stats.dequeued(tenantName);
     if (waits) this.admission.leave();
     result.queueMs = performance.now() - queuedAt;
+    // The policy may have changed while the call waited (a tenant revoked):
+    // what runs is what the policy in force allows now.
+    if (this.options.policy() !== policy) {
+      policy = this.options.policy();
+      decision = this.decided(result, decide(policy, command, tenant));
+    }
+    // No call runs without its record.
+    const unaudited = decision && this.options.audit.beforeRun(result, tenant);
+    if (!decision || unaudited) {
+      this.slots.release();
+      tenantSlots?.release();
+      if (unaudited) this.conclude(result, refused('server-error', unaudited));
+      return finish();
+    }
     stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;
     try {
@@ -230,6 +217,53 @@ export class Executor {
       syscallName,
     }));
     return finish();
+  }
+
+  /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
+  private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
+    this.options.logger.error({ err: error }, 'execution failed unexpectedly');
+    const result = this.newResult(raw, displayCommand(raw), undefined);
+    result.outputPath = outputPath;
+    this.conclude(result, refused('server-error', `the server failed to handle the request: ${error.message}`));
+    return result;
+  }
+
+  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
+    return {
+      request: `${this.serverId}-${++this.requests}`,
+      received: displayCommand(raw),
+      command,
+      decision: 'none',
+      outputPath: undefined,
+      kind: 'ok',
+      reasons: [],
+      limitsHit: [],
+      library: undefined,
+      function: undefined,
+      input: undefined,
+      rule: undefined,
+      tenant: undefined,
+      id,
+      launch: undefined,
+      queueMs: 0,
+      totalMs: 0,
+    };
+  }
+
+  /** Records the policy's decision in the result; a refusal is written to the output file (and undefined returned). */
+  private decided(result: ExecutionResult, decision: Decision): Extract<Decision, { allowed: true }> | undefined {
+    result.rule = decision.rule;
+    result.tenant = decision.tenant?.name;
+    result.decision = decision.allowed ? 'allowed' : decision.kind === 'denied' ? 'denied' : 'none';
+    if (!decision.allowed) {
+      result.library = result.function = result.input = undefined;
+      this.conclude(result, refused(decision.kind, decision.reason));
+      return undefined;
+    }
+    result.library = decision.library;
+    result.function = decision.function;
+    result.input = decision.input;
+    return decision;
   }
 
   /** The tenant's own limit on calls at once: waiting on it first keeps one

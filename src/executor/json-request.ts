@@ -6,6 +6,29 @@ import { DEFAULT_FUNCTION, displayCommand, type ParsedCommand } from './command.
 
 export const MAX_JSON_REQUEST_BYTES = 16 * 1024;
 
+/** A request is one flat object; deeper nesting is refused before any parser (or validator) recurses into it. */
+export const MAX_JSON_DEPTH = 8;
+
+/** Whether the JSON text opens more than `limit` arrays and objects inside each other (brackets inside strings do not count). */
+export function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 interface JsonRequest {
   library: string;
   function?: string;
@@ -22,6 +45,9 @@ export function isJsonRequest(line: string): boolean {
 export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | number } {
   if (Buffer.byteLength(raw) > MAX_JSON_REQUEST_BYTES) {
     return { ok: false, text: displayCommand(raw), reason: `JSON request is longer than ${MAX_JSON_REQUEST_BYTES} bytes` };
+  }
+  if (nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
+    return { ok: false, text: displayCommand(raw), reason: `JSON request is nested deeper than ${MAX_JSON_DEPTH} levels` };
   }
   let request: JsonRequest;
   try {

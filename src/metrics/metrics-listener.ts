@@ -1,8 +1,11 @@
 // The optional HTTP listener of `fnjail serve --metrics ADDRESS`: answers
 // `GET /metrics` with renderMetrics's text for a Prometheus scraper, and
 // nothing else. Plain node:http (one route: a framework would be more code than
-// the route). Loopback by default: the metrics name tenants and library paths,
-// which are not for everyone on the network.
+// the route). Loopback is no boundary on a host shared by tenants: any local
+// user can connect. So the page names no tenant and no library unless the
+// request carries the metrics token (`Authorization: Bearer <token>`, from
+// --metrics-token FILE), the same information `stats` gives only to monitors.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -13,8 +16,10 @@ const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export interface MetricsListenerOptions {
   host: string;
   port: number;
-  /** The page (renderMetrics with the server's current context). */
-  render: () => string;
+  /** The page (renderMetrics with the server's current context); detailed: with tenants and libraries. */
+  render: (detailed: boolean) => string;
+  /** The token that unlocks the detailed page; undefined: nobody gets it. */
+  token?: string | undefined;
   logger: Logger;
 }
 
@@ -29,7 +34,7 @@ export class MetricsListener {
   start(): Promise<{ host: string; port: number }> {
     const { host, port, logger } = this.options;
     if (!isLoopback(host)) {
-      logger.warn({ host, port }, 'metrics listener is not on a loopback address: the metrics name tenants and library paths; put a firewall in front or use a loopback address');
+      logger.warn({ host, port }, 'metrics listener is not on a loopback address: put a firewall in front or use a loopback address');
     }
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
@@ -57,6 +62,16 @@ export class MetricsListener {
     });
   }
 
+  /** Whether the request holds the token (compared in constant time). */
+  private authorized(request: http.IncomingMessage): boolean {
+    const { token } = this.options;
+    const given = bearer(request);
+    if (token === undefined || given === undefined) return false;
+    const a = createHash('sha256').update(given).digest();
+    const b = createHash('sha256').update(token).digest();
+    return timingSafeEqual(a, b);
+  }
+
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -68,7 +83,7 @@ export class MetricsListener {
     }
     let body: string;
     try {
-      body = this.options.render();
+      body = this.options.render(this.authorized(request));
     } catch (error) {
       this.options.logger.error({ err: error }, 'rendering the metrics failed');
       return reply(response, 500, 'text/plain; charset=utf-8', 'rendering the metrics failed (see the server log)\n');
@@ -76,6 +91,11 @@ export class MetricsListener {
     // For HEAD, node:http sends the headers (Content-Length included) and no body.
     reply(response, 200, CONTENT_TYPE, body);
   }
+}
+
+function bearer(request: http.IncomingMessage): string | undefined {
+  const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
+  return match?.[1];
 }
 
 function reply(response: http.ServerResponse, status: number, contentType: string, body: string): void {

@@ -6,15 +6,10 @@
 // already keeps (twice the bookkeeping on every call, and two sources that can
 // disagree). Names and units follow Prometheus's conventions: counters end in
 // `_total`, durations are histograms in seconds, sizes are in bytes.
-import { OUTCOMES, residentBytes, type Stats } from './stats.js';
+import { OUTCOMES, residentBytes, type Stats, type StatsContext } from './stats.js';
 import type { Histogram } from './histogram.js';
 
-export interface MetricsContext {
-  /** Hash of the policy in force. */
-  policyHash: string;
-  /** The launcher's process id, undefined while it is not running. */
-  launcherPid: number | undefined;
-  launcherRestarts: number;
+export interface MetricsContext extends StatsContext {
   /** fnjail's version (package.json). */
   version: string;
 }
@@ -50,7 +45,10 @@ class Family {
   }
 }
 
-export function renderMetrics(stats: Stats, context: MetricsContext): string {
+/** The page. `detailed`: with the series that name tenants and libraries,
+ * which only a scraper holding the metrics token may see (the same
+ * information `stats` gives only to monitors); without, their totals. */
+export function renderMetrics(stats: Stats, context: MetricsContext, detailed = true): string {
   const families: Family[] = [];
   const family = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string): Family => {
     const f = new Family(name, type, help);
@@ -60,34 +58,58 @@ export function renderMetrics(stats: Stats, context: MetricsContext): string {
 
   // Sorted so that successive scrapes list series in the same order (easier to
   // read and to diff; Prometheus itself does not care).
-  const executions = family('fnjail_executions_total', 'counter', 'Requests answered, by tenant ("" when none matched) and outcome.');
   const outcomes = stats.outcomes().sort((a, b) => compare(a.tenant, b.tenant) || OUTCOMES.indexOf(a.outcome) - OUTCOMES.indexOf(b.outcome));
-  for (const row of outcomes) executions.sample(row.count, { tenant: row.tenant, outcome: row.outcome });
-
   const load = stats.tenantLoad().sort((a, b) => compare(a.tenant, b.tenant));
-  const running = family('fnjail_executions_running', 'gauge', 'Executions in a sandbox now, by tenant.');
-  for (const row of load) running.sample(row.running, { tenant: row.tenant });
-  const queued = family('fnjail_executions_queued', 'gauge', 'Executions waiting for a sandbox slot now, by tenant.');
-  for (const row of load) queued.sample(row.queued, { tenant: row.tenant });
+  if (detailed) {
+    const executions = family('fnjail_executions_total', 'counter', 'Requests answered, by tenant ("" when none matched) and outcome.');
+    for (const row of outcomes) executions.sample(row.count, { tenant: row.tenant, outcome: row.outcome });
+    const running = family('fnjail_executions_running', 'gauge', 'Executions in a sandbox now, by tenant.');
+    for (const row of load) running.sample(row.running, { tenant: row.tenant });
+    const queued = family('fnjail_executions_queued', 'gauge', 'Executions waiting for a sandbox slot now, by tenant.');
+    for (const row of load) queued.sample(row.queued, { tenant: row.tenant });
+  } else {
+    const executions = family('fnjail_executions_total', 'counter', 'Requests answered, by outcome (by tenant with the metrics token).');
+    for (const outcome of OUTCOMES) {
+      const count = outcomes.filter((row) => row.outcome === outcome).reduce((sum, row) => sum + row.count, 0);
+      if (count > 0) executions.sample(count, { outcome });
+    }
+    const sum = (key: 'running' | 'queued') => load.reduce((total, row) => total + row[key], 0);
+    family('fnjail_executions_running', 'gauge', 'Executions in a sandbox now.').sample(sum('running'));
+    family('fnjail_executions_queued', 'gauge', 'Executions waiting for a sandbox slot now.').sample(sum('queued'));
+  }
 
   family('fnjail_request_duration_seconds', 'histogram', 'Time from receipt of a request to its reply.').histogram(stats.requestSeconds);
   family('fnjail_queue_duration_seconds', 'histogram', 'Time a launched execution waited for a sandbox slot.').histogram(stats.queueSeconds);
   family('fnjail_run_duration_seconds', 'histogram', 'Time an execution spent in its sandbox, as the supervisor measured it.').histogram(stats.runSeconds);
 
-  const libraries = stats.libraryCalls();
-  const calls = family('fnjail_library_calls_total', 'counter', 'Executions started, by library.');
-  for (const row of libraries) calls.sample(row.calls, { library: row.library });
-  const libraryRunning = family('fnjail_library_executions_running', 'gauge', 'Executions in a sandbox now, by library.');
-  for (const row of libraries) libraryRunning.sample(row.running, { library: row.library });
+  if (detailed) {
+    const libraries = stats.libraryCalls();
+    const calls = family('fnjail_library_calls_total', 'counter', 'Executions started, by library.');
+    for (const row of libraries) calls.sample(row.calls, { library: row.library });
+    const libraryRunning = family('fnjail_library_executions_running', 'gauge', 'Executions in a sandbox now, by library.');
+    for (const row of libraries) libraryRunning.sample(row.running, { library: row.library });
+  }
 
   family('fnjail_clients_connected', 'gauge', 'Client connections open now.').sample(stats.connected);
   family('fnjail_connections_total', 'counter', 'Client connections accepted.').sample(stats.connectionsTotal);
   family('fnjail_connections_refused_total', 'counter', 'Client connections refused.').sample(stats.connectionsRefused);
+  family('fnjail_requests_throttled_total', 'counter', 'Requests refused unhandled: a peer or a connection made too many refused requests.').sample(stats.requestsThrottled);
 
   family('fnjail_policy_reloads_total', 'counter', 'Policy reloads, by result (rejected: the new policy was invalid and the old one stayed).')
     .sample(stats.policyReloads, { result: 'ok' })
     .sample(stats.policyRejected, { result: 'rejected' });
   family('fnjail_launcher_restarts_total', 'counter', 'Times the sandbox launcher was restarted.').sample(context.launcherRestarts);
+
+  if (context.logs) {
+    const { audit, operational } = context.logs;
+    family('fnjail_log_writable', 'gauge', '1 when the log can be written, 0 while writes fail (audit: calls are refused meanwhile).')
+      .sample(audit.ok ? 1 : 0, { log: 'audit' })
+      .sample(operational.ok ? 1 : 0, { log: 'operational' });
+    family('fnjail_log_write_failures_total', 'counter', 'Lines that could not be written.')
+      .sample(audit.failures, { log: 'audit' })
+      .sample(operational.failures, { log: 'operational' });
+    family('fnjail_calls_refused_unaudited_total', 'counter', 'Calls refused because their audit record could not be written.').sample(audit.refusedCalls);
+  }
 
   family('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process.').sample(process.memoryUsage.rss());
   // No sample (rather than 0) when the launcher is down: 0 would draw a

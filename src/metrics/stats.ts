@@ -27,12 +27,29 @@ interface TenantCounts {
   byOutcome: Map<OutcomeKind, number>;
 }
 
+/** Whether a log destination can be written, as log-sink.ts reports it. */
+export interface LogHealth {
+  ok: boolean;
+  failures: number;
+  error: string | null;
+  since: number | null;
+}
+
+/** What the statistics need from the parts that keep it. */
+export interface StatsContext {
+  policyHash: string;
+  launcherPid: number | undefined;
+  launcherRestarts: number;
+  /** The audit log (with the calls refused because it could not be written) and the operational log. */
+  logs?: { audit: LogHealth & { refusedCalls: number }; operational: LogHealth };
+}
+
 /** The `stats` reply (docs/monitoring.md). */
 export interface StatsSnapshot {
   time: string;
   startedAt: string;
   uptimeSeconds: number;
-  clients: { connected: number; total: number; refused: number };
+  clients: { connected: number; total: number; refused: number; throttledRequests?: number };
   executions: {
     total: number;
     running: number;
@@ -47,6 +64,11 @@ export interface StatsSnapshot {
   memory: { serverRssBytes: number; launcherRssBytes: number | null };
   policy: { hash: string; reloads: number; rejected: number };
   launcher: { pid: number | null; restarts: number };
+  /** Whether the audit and operational logs can be written (a call does not run while its record cannot be). */
+  logs?: {
+    audit: { writable: boolean; failures: number; error: string | null; failingSince: string | null; refusedCalls: number };
+    operational: { writable: boolean; failures: number; error: string | null; failingSince: string | null };
+  };
 }
 
 export class Stats {
@@ -54,6 +76,8 @@ export class Stats {
   connected = 0;
   connectionsTotal = 0;
   connectionsRefused = 0;
+  /** Requests refused without being handled: a peer's or a connection's budget of refused requests spent. */
+  requestsThrottled = 0;
   policyReloads = 0;
   policyRejected = 0;
   /** From receipt of the command to the reply. */
@@ -135,7 +159,7 @@ export class Stats {
     return [...this.libraries].map(([library, c]) => ({ library, ...c })).sort((a, b) => b.calls - a.calls || a.library.localeCompare(b.library));
   }
 
-  snapshot(context: { policyHash: string; launcherPid: number | undefined; launcherRestarts: number }): StatsSnapshot {
+  snapshot(context: StatsContext): StatsSnapshot {
     const now = Date.now();
     const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<OutcomeKind, number>;
     let total = 0;
@@ -159,7 +183,7 @@ export class Stats {
       time: new Date(now).toISOString(),
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
-      clients: { connected: this.connected, total: this.connectionsTotal, refused: this.connectionsRefused },
+      clients: { connected: this.connected, total: this.connectionsTotal, refused: this.connectionsRefused, throttledRequests: this.requestsThrottled },
       executions: { total, running, queued, byOutcome },
       tenants,
       latencyMs: p ? { window: this.requestSeconds.window, p50: ms(p[0]!), p90: ms(p[1]!), p99: ms(p[2]!), max: ms(p[3]!) } : null,
@@ -168,8 +192,20 @@ export class Stats {
       memory: { serverRssBytes: process.memoryUsage.rss(), launcherRssBytes: context.launcherPid ? residentBytes(context.launcherPid) : null },
       policy: { hash: context.policyHash, reloads: this.policyReloads, rejected: this.policyRejected },
       launcher: { pid: context.launcherPid ?? null, restarts: context.launcherRestarts },
+      ...(context.logs
+        ? {
+            logs: {
+              audit: { ...logState(context.logs.audit), refusedCalls: context.logs.audit.refusedCalls },
+              operational: logState(context.logs.operational),
+            },
+          }
+        : {}),
     };
   }
+}
+
+function logState(health: LogHealth) {
+  return { writable: health.ok, failures: health.failures, error: health.error, failingSince: health.since === null ? null : new Date(health.since).toISOString() };
 }
 
 /** A process's resident memory (VmRSS), or null if it is gone. */

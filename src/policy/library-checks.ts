@@ -1,9 +1,9 @@
 // What holds for every library whatever the policy says: an ELF shared object
 // for this machine, and nobody but root or a trusted owner able to change it or
-// any directory above it (as sudo and sshd's StrictModes require of their
-// files). The policy cannot allow a library that fails these.
+// any directory above it (file-trust.ts). The policy cannot allow a library
+// that fails these.
 import fs from 'node:fs';
-import path from 'node:path';
+import { trustProblem } from './file-trust.js';
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 const ELFCLASS64 = 2;
@@ -28,23 +28,14 @@ function elfProblem(file: string): string | undefined {
   return undefined;
 }
 
-function writableBy(mode: number): string | undefined {
-  if (mode & 0o002) return 'others';
-  if (mode & 0o020) return 'its group';
-  return undefined;
-}
-
 /** Returns why the library may not be loaded, or undefined. */
 export function libraryProblem(file: string, trustedOwners: Set<number>): string | undefined {
   const elf = elfProblem(file);
   if (elf) return `library ${file} ${elf}: only ELF shared objects for 64-bit x86 are loaded`;
-  const rationale = 'only libraries that nobody but root or a trusted owner can change are loaded';
-  for (let p = file; ; p = path.dirname(p)) {
-    const st = fs.lstatSync(p);
-    const what = p === file ? `library ${file}` : `directory ${p} above library ${file}`;
-    if (!trustedOwners.has(st.uid)) return `${what} is owned by uid ${st.uid}, not by root or a trusted owner: ${rationale}`;
-    const who = writableBy(st.mode);
-    if (who) return `${what} is writable by ${who} (mode 0${(st.mode & 0o7777).toString(8)}): ${rationale}`;
-    if (p === '/') return undefined;
-  }
+  return trustProblem(file, {
+    owners: trustedOwners,
+    noun: `library ${file}`,
+    above: `library ${file}`,
+    rationale: 'only libraries that nobody but root or a trusted owner can change are loaded',
+  });
 }

@@ -1,10 +1,13 @@
 // The policy as written: one file, or a directory of *.json files read in the
 // order of their names (hidden ones left out). Each file is a whole policy
-// document, validated against policies/policy.schema.json.
+// document, validated against policies/policy.schema.json, and read only if
+// nobody untrusted can change it (policyTrust): a file that fails is refused,
+// as invalid JSON is, never read with a warning.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidJsonFile, parseValidated, problemLocator, type Problem } from '../config/json-file.js';
+import { statProblem, trustProblem, type TrustRule } from './file-trust.js';
 
 export interface LimitsFile {
   timeoutMs?: number;
@@ -71,11 +74,47 @@ export interface PolicyFiles {
   problems: Problem[];
 }
 
+/** Whoever can change the policy decides who may run what: its files, and
+ * every directory above them, must be root's (or, for `fnjail policy check`
+ * run by another user on a draft, that user's) and writable by nobody else. */
+function policyTrust(file: string): TrustRule {
+  return {
+    owners: new Set([0, process.geteuid?.() ?? 0]),
+    noun: `policy file ${file}`,
+    above: `policy file ${file}`,
+    rationale: 'whoever can change the policy decides who may run what',
+  };
+}
+
+/** The text of a policy file, read only if it can be trusted (file-trust.ts):
+ * its real path checked up to /, then opened without following a link and
+ * checked again on the open file, so that what is read is what was checked. */
+function readTrusted(file: string, realDir: string | undefined): string {
+  const real = fs.realpathSync(file);
+  if (realDir !== undefined && !real.startsWith(`${realDir}/`)) {
+    throw new Error(`is a symbolic link to ${real}, outside the policy directory: refused (a link may only name another file of the directory)`);
+  }
+  const rule = policyTrust(real);
+  const chain = trustProblem(real, rule);
+  if (chain) throw new Error(`refused: ${chain}`);
+  const fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error('is not a regular file');
+    const now = statProblem(st, rule);
+    if (now) throw new Error(`refused: policy file ${real} ${now}: ${rule.rationale}`);
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads and validates every file. The valid ones are returned with the
  * problems of the others, so that a check reports everything at once. */
 export function readPolicyFiles(policyPath: string): PolicyFiles {
   const resolved = path.resolve(policyPath);
-  const files = fs.statSync(resolved).isDirectory()
+  const isDirectory = fs.statSync(resolved).isDirectory();
+  const files = isDirectory
     ? fs
         .readdirSync(resolved)
         // Hidden names are editors' (Emacs's .#policy.json lock, swap files): never policy.
@@ -88,15 +127,17 @@ export function readPolicyFiles(policyPath: string): PolicyFiles {
       { file: resolved, pointer: '', line: undefined, column: undefined, message: 'the policy directory holds no *.json file' },
     ]);
   }
+  const realDir = isDirectory ? fs.realpathSync(resolved) : undefined;
   const hash = createHash('sha256');
   const sources: PolicySource[] = [];
   const problems: Problem[] = [];
   for (const file of files) {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = readTrusted(file, realDir);
     } catch (error) {
-      problems.push({ file, pointer: '', line: undefined, column: undefined, message: `cannot be read: ${(error as Error).message}` });
+      const message = (error as Error).message;
+      problems.push({ file, pointer: '', line: undefined, column: undefined, message: /^(is |refused)/.test(message) ? message : `cannot be read: ${message}` });
       continue;
     }
     hash.update(`${path.basename(file)}\0${text}\0`);

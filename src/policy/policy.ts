@@ -103,11 +103,6 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const files = readPolicyFiles(policyPath);
   const problems: Problem[] = [...files.problems];
   const warnings: string[] = [];
-  // Whoever can change the policy decides who may run what: say so when that is not only its owner.
-  for (const file of new Set([files.path, ...files.sources.map((source) => source.file)])) {
-    const mode = fs.statSync(file).mode;
-    if (mode & 0o022) warnings.push(`${file} is writable by ${mode & 0o002 ? 'others' : 'its group'} (mode 0${(mode & 0o7777).toString(8)}): whoever can change the policy decides who may run what`);
-  }
 
   // Set once only: in two files, which one wins would depend on their order.
   const once = <K extends 'defaults' | 'trustedOwners' | 'monitors'>(key: K) => {

@@ -1,9 +1,11 @@
-// The rules of a tenant, compiled with ajv from what the policy says: each
-// allowed directory and each function pattern becomes a JSON Schema, and a
-// request is allowed by the first rule whose schema it satisfies. What is
-// enforced is thus the policy's own text, turned into validators; the decision
-// names the rule (e.g. "tenants[1].libraryDirs[0]").
+// The rules of a tenant, compiled from what the policy says: each allowed
+// directory becomes a JSON Schema (ajv), each function pattern a glob matcher
+// (glob.ts: linear time, no regular expression), and a request is allowed by
+// the first rule it satisfies. What is enforced is thus the policy's own text,
+// turned into validators; the decision names the rule (e.g.
+// "tenants[1].libraryDirs[0]").
 import { Ajv, type ValidateFunction } from 'ajv';
+import { globMatcher } from './glob.js';
 
 const ajv = new Ajv({ strict: true });
 
@@ -14,15 +16,6 @@ function escapeRegExp(text: string): string {
 /** A directory and everything below it: /opt/lib allows /opt/lib/x.so, never /opt/library. */
 export function insideSchema(dir: string): object {
   return { type: 'string', pattern: dir === '/' ? '^/' : `^${escapeRegExp(dir)}(/|$)` };
-}
-
-/** A function-name glob: * any characters, ? one. */
-export function globSchema(glob: string): object {
-  const pattern = glob
-    .split('')
-    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : escapeRegExp(c)))
-    .join('');
-  return { type: 'string', pattern: `^${pattern}$` };
 }
 
 const compiled = new Map<string, ValidateFunction>();
@@ -66,7 +59,8 @@ export interface FunctionRule {
 
 export function functionRule(rule: string, source: string, library: string, isDirectory: boolean, patterns: string[]): FunctionRule {
   const scope = compile(isDirectory ? insideSchema(library) : { type: 'string', const: library });
-  const names = patterns.map((p) => compile(globSchema(p)));
+  // Globs are matched by glob.ts, never as regular expressions (they would backtrack on a tenant's names).
+  const names = patterns.map(globMatcher);
   return {
     rule,
     source,

@@ -4,6 +4,12 @@
 import type { ExecutionResult } from '../executor/executor.js';
 import { signalName } from '../executor/signals.js';
 
+/** A request refused before it reached the executor (too many refused requests): answered in-band, no output file made. */
+export interface Refusal {
+  outcome: 'busy';
+  reason: string;
+}
+
 /** The classic reply: the output file, or an in-band error if none could be made. */
 export function replyText(result: ExecutionResult): string {
   return result.outputPath ?? `Error: ${result.command} could not be executed: ${result.reasons.join('; ')}`;

@@ -6,15 +6,29 @@
 //   followed by exactly as many suffix characters as the template has X's
 //   (out-XXXXXX: "out-" then 6 of [A-Za-z0-9]). Anything else an admin keeps
 //   in the directory is never touched.
+// - A file is owned by the tenant that asked for it, who may truncate it,
+//   extend it sparsely or set its times: nothing its owner controls may decide
+//   the fate of another tenant's file. So:
+//   - its size is the disk space it really uses (st_blocks, which counts what
+//     fallocate reserved too), never st_size (a sparse "1 TiB");
+//   - its age counts from the earlier of its mtime and its ctime: the kernel
+//     sets ctime to the present on every change (utimes included), so an owner
+//     can make its own file look older (and lose it sooner), or refresh it to
+//     now, but never make it look younger than its last change;
+//   - under the size limit, each owner (st_uid, which a tenant cannot give
+//     away) has an equal share of maxTotalBytes: files are removed only from
+//     owners above their share, the owner using most first, its oldest file
+//     first. An owner at or below its share loses nothing to the size limit,
+//     whatever the others do (a tenant whose files cannot be removed yet stays
+//     above its share, and the total above the limit: the report says so).
 // - A file still being written (from its creation until the reply naming it is
-//   sent; inUse()) is never removed, however old its mtime: a long call that
-//   prints nothing for a while must not lose its output file.
-// - Age: a file whose mtime is older than maxAgeMs is removed.
-// - Size: then, while the total size of the considered files (those in use
-//   included: they take space too) is above maxTotalBytes, the oldest are
-//   removed first, but never one younger than minAgeMs: its client may have
-//   just received the path and not yet read the file. So the total can stay
-//   above the limit; the report's keptBytes says by how much.
+//   sent; inUse()) is never removed, however old: a long call that prints
+//   nothing for a while must not lose its output file.
+// - Age: a file older than maxAgeMs is removed.
+// - Size: then, while the total of the considered files (those in use
+//   included: they take space too) is above maxTotalBytes, files are removed
+//   as above, but never one younger than minAgeMs: its client may have just
+//   received the path and not yet read the file.
 // - A file that vanishes before it is removed (the client or an admin removed
 //   it) is not an error; other failures are reported and logged, and a sweep
 //   never throws: it runs from a timer in the server.
@@ -74,8 +88,11 @@ const SUFFIX = /^[A-Za-z0-9]+$/; // randomName's alphabet (executor/output-file.
 interface Entry {
   name: string;
   file: string;
+  /** Bytes of disk it uses (st_blocks). */
   size: number;
-  mtimeMs: number;
+  /** Its age counts from here: min(mtime, ctime). */
+  changedMs: number;
+  owner: number;
   /** Could not be removed in this sweep: not tried again. */
   failed?: boolean;
 }
@@ -175,8 +192,8 @@ export class OutputRetention {
         continue;
       }
       if (!stat.isFile()) continue;
-      const entry: Entry = { name, file, size: stat.size, mtimeMs: stat.mtimeMs };
-      if (!inUse.has(name) && maxAgeMs !== undefined && now - entry.mtimeMs > maxAgeMs) {
+      const entry: Entry = { name, file, size: stat.blocks * 512, changedMs: Math.min(stat.mtimeMs, stat.ctimeMs), owner: stat.uid };
+      if (!inUse.has(name) && maxAgeMs !== undefined && now - entry.changedMs > maxAgeMs) {
         const outcome = remove(entry);
         if (outcome === 'removed') report.byAge++;
         if (outcome !== 'failed') continue;
@@ -186,20 +203,32 @@ export class OutputRetention {
     }
 
     if (maxTotalBytes !== undefined && total > maxTotalBytes) {
-      const candidates = kept
-        .filter((e) => !e.failed && !inUse.has(e.name) && now - e.mtimeMs >= minAgeMs)
-        .sort((a, b) => a.mtimeMs - b.mtimeMs);
-      const gone = new Set<Entry>();
-      for (const entry of candidates) {
-        if (total <= maxTotalBytes) break;
+      const owners = new Map<number, { used: number; removable: Entry[] }>();
+      for (const entry of kept) {
+        const owner = owners.get(entry.owner) ?? { used: 0, removable: [] };
+        owner.used += entry.size;
+        if (!entry.failed && !inUse.has(entry.name) && now - entry.changedMs >= minAgeMs) owner.removable.push(entry);
+        owners.set(entry.owner, owner);
+      }
+      for (const owner of owners.values()) owner.removable.sort((a, b) => a.changedMs - b.changedMs);
+      const share = maxTotalBytes / owners.size;
+      let gone = 0;
+      while (total > maxTotalBytes) {
+        let heaviest: { used: number; removable: Entry[] } | undefined;
+        for (const owner of owners.values()) {
+          if (owner.used > share && owner.removable.length > 0 && (!heaviest || owner.used > heaviest.used)) heaviest = owner;
+        }
+        if (!heaviest) break;
+        const entry = heaviest.removable.shift()!;
         const outcome = remove(entry);
         if (outcome === 'removed') report.bySize++;
         if (outcome !== 'failed') {
           total -= entry.size;
-          gone.add(entry);
+          heaviest.used -= entry.size;
+          gone++;
         }
       }
-      report.keptFiles = kept.length - gone.size;
+      report.keptFiles = kept.length - gone;
     } else {
       report.keptFiles = kept.length;
     }

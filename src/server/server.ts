@@ -5,18 +5,23 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Log } from '../log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
 import { Executor } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import { claimUidRange, type UidRangeClaim } from '../launcher/uid-range.js';
-import { Stats, type StatsSnapshot } from '../metrics/stats.js';
+import { Stats, type StatsContext, type StatsSnapshot } from '../metrics/stats.js';
 import type { Tenant } from '../policy/decide.js';
 import { groupId, userId } from '../policy/names.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
+import { peerFields } from '../audit/audit-event.js';
+import { RefusalLog } from '../audit/refusal-log.js';
 import { describePeer, isMonitor, remotePeer } from '../policy/tenants.js';
+import { MAX_REFUSED_PER_CONNECTION, PEER_BURST, PEER_REFILL_PER_SECOND, PeerBudget, refusedBeforeRunning } from './request-budget.js';
 import { peerCredentials } from './peer-credentials.js';
+import { prepareOutputDir } from './output-dir.js';
 import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
 import { listenTcp, type Remote } from './tcp-listener.js';
@@ -26,18 +31,9 @@ export interface ServerOptions {
   settings: ServeSettings;
   launcherBinary: string;
   logger: Logger;
+  /** The operational log (its destination's health is in the statistics). */
+  log: Log;
   audit: AuditLog;
-}
-
-/** The output directory: root-owned, 0711, so tenants can open their own files by name but list nothing. */
-function prepareOutputDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
-    fs.chownSync(dir, 0, 0);
-    fs.chmodSync(dir, 0o711);
-  } catch (error) {
-    throw new FnjailError('FNJ_OUTPUT_DIR_FAILED', `cannot prepare the output directory ${dir}: ${(error as Error).message}`);
-  }
 }
 
 /** A user or group setting as an id. */
@@ -46,6 +42,26 @@ function idOf(value: string | number, kind: 'user' | 'group'): number {
   const id = kind === 'user' ? userId(value) : groupId(value);
   if (id === undefined) throw new FnjailError('FNJ_USAGE', `unknown ${kind} '${value}' for the socket's ${kind === 'user' ? 'owner' : 'group'}`, 'see fnjail serve --help');
   return id;
+}
+
+type Transport = 'unix' | 'tcp' | 'tls';
+
+/** A TLS handshake takes at most this long (less with a shorter --idle-timeout). */
+const MAX_HANDSHAKE_MS = 10_000;
+/** Commands of one connection accepted and not answered, at most (session.ts). */
+const MAX_PENDING_PER_CONNECTION = 16;
+/** Connections refused for --max-clients that are still being answered, at most. */
+const MAX_ANSWERING_BUSY = 64;
+/** How long a refused connection may take to send its first message, and then to go. */
+const BUSY_ANSWER_MS = 1000;
+
+/** The host part of HOST:PORT (an IPv6 address in brackets or not). */
+const hostOf = (address: string) => address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+
+/** Whose budget a request spends: a local uid, a TLS client, an anonymous TCP address. */
+function budgetKey(peer: Tenant): string {
+  if (!peer.remote) return `uid ${peer.uid}`;
+  return peer.remote.commonName !== undefined ? `tls client ${peer.remote.commonName}` : `ip ${hostOf(peer.remote.address)}`;
 }
 
 export class FnjailServer {
@@ -58,6 +74,11 @@ export class FnjailServer {
   /** The TCP addresses bound, once started. */
   readonly tcpAddresses: string[] = [];
   private readonly sessions = new Map<net.Socket, Session>();
+  /** Every connection accepted and not closed (sessions, TLS handshakes): what --max-clients counts. */
+  private readonly connections = new Set<net.Socket>();
+  private answeringBusy = 0;
+  private readonly peerBudget = new PeerBudget();
+  private readonly refusals: RefusalLog;
   private readonly retention: OutputRetention | undefined;
   private readonly settings: ServeSettings;
   private uidRange: UidRangeClaim | undefined;
@@ -71,6 +92,7 @@ export class FnjailServer {
     if (!fs.existsSync(options.launcherBinary)) {
       throw new FnjailError('FNJ_LAUNCHER_MISSING', `the sandbox launcher ${options.launcherBinary} is missing`, 'run npm install in the fnjail directory: it builds the launcher');
     }
+    this.refusals = new RefusalLog(audit);
     this.policies = new PolicyStore(settings.policy, { allowDirs: settings.allowDirs, seccomp: settings.seccomp }, logger, audit);
     const range = settings.uidRange;
     this.launcher = new LauncherProcess({
@@ -115,7 +137,7 @@ export class FnjailServer {
   }
 
   async start(): Promise<void> {
-    const { settings } = this;
+    const { settings, options } = this;
     this.uidRange = claimUidRange(settings.uidRange, { stateDirs: [settings.outputDir] });
     prepareOutputDir(settings.outputDir);
     const owner = idOf(settings.socketOwner, 'user');
@@ -123,19 +145,59 @@ export class FnjailServer {
     // Listen first: clients may connect at once; their commands wait for the launcher.
     await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, backlog: 4096 });
     fs.chownSync(settings.socket, owner, group);
+    const handshakeTimeoutMs = settings.idleTimeoutMs > 0 ? Math.min(settings.idleTimeoutMs, MAX_HANDSHAKE_MS) : MAX_HANDSHAKE_MS;
     for (const address of settings.listen) {
       const { server, bound } = await listenTcp({
         address,
         tls: settings.tls,
-        audit: this.options.audit,
+        handshakeTimeoutMs,
+        admit: (raw, from) => this.admit(raw, settings.tls ? 'tls' : 'tcp', () => ({ remote: { address: from } }), `ip ${hostOf(from)}`),
+        handshakeOver: (raw) => this.connections.delete(raw),
         onConnection: (socket, remote) => this.acceptRemote(socket, remote),
+        onHandshakeRefused: (from, reason, code) => {
+          this.stats.connectionsRefused++;
+          this.refusals.refuse(
+            'connection-refused',
+            `tls ${hostOf(from)} ${code}`,
+            { transport: 'tls', peer: { remote: { address: from } }, reason, error: code ?? null, listen: address },
+            `TLS client ${from} refused at the handshake: ${reason}`,
+          );
+        },
       });
       this.tcpListeners.push(server);
       this.tcpAddresses.push(bound);
     }
+    // Errors of a listener once it listens (EMFILE on accept, say) are logged: the server goes on.
+    for (const listener of [this.unixListener, ...this.tcpListeners]) {
+      listener.on('error', (error) => options.logger.error({ err: error }, `listener error: ${error.message}`));
+    }
     this.policies.watch();
     this.retention?.start();
     await this.launcher.start();
+  }
+
+  /** Every connection counts against --max-clients from the moment it is accepted
+   * (a TLS one during its handshake too). Beyond, it is refused: false. */
+  private admit(socket: net.Socket, transport: Transport, peer: () => Record<string, unknown>, source: string): boolean {
+    const { maxClients } = this.settings;
+    if (this.connections.size >= maxClients) {
+      this.stats.connectionsRefused++;
+      this.refusals.refuse(
+        'connection-refused',
+        `busy ${transport} ${source}`,
+        { transport, peer: peer(), reason: `${maxClients} clients connected (maxClients)` },
+        `connection of ${source} refused: ${maxClients} clients connected already`,
+      );
+      return false;
+    }
+    this.track(socket);
+    return true;
+  }
+
+  /** Counts a connection until it closes. */
+  private track(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.once('close', () => this.connections.delete(socket));
   }
 
   private acceptLocal(socket: net.Socket): void {
@@ -147,22 +209,43 @@ export class FnjailServer {
       socket.destroy();
       return;
     }
-    this.open(socket, peer, 'unix');
+    if (!this.admit(socket, 'unix', () => peerFields(peer), `uid ${peer.uid}`)) {
+      this.refuseBusy(socket);
+      return;
+    }
+    this.open(socket, peer);
   }
 
   private acceptRemote(socket: net.Socket, remote: Remote): void {
-    this.open(socket, remotePeer(this.policies.current, remote), remote.commonName === undefined ? 'tcp' : 'tls');
+    if (!this.connections.has(socket)) this.track(socket); // a TLS socket: its raw connection counted until now
+    this.open(socket, remotePeer(this.policies.current, remote));
   }
 
-  private open(socket: net.Socket, peer: Tenant, transport: 'unix' | 'tcp' | 'tls'): void {
-    if (this.sessions.size >= this.settings.maxClients) {
-      this.refuseBusy(socket, peer, transport);
-      return;
-    }
+  private open(socket: net.Socket, peer: Tenant): void {
+    const key = budgetKey(peer);
+    let refusedHere = 0;
     const session = new Session(socket, peer, {
       execute: (raw, who, format) => this.executor.execute(raw, who, format),
       control: (word, who) => this.control(word, who),
+      admit: () => {
+        if (this.peerBudget.allows(key)) return undefined;
+        this.stats.requestsThrottled++;
+        const reason = `too many requests from ${describePeer(peer)} were refused (more than ${PEER_BURST}, ${PEER_REFILL_PER_SECOND} a second): this one is not handled; try again later`;
+        this.refusals.refuse('requests-refused', `peer ${key}`, { scope: 'peer', peer: peerFields(peer), reason }, `request of ${describePeer(peer)} refused: ${reason}`);
+        return { outcome: 'busy', reason };
+      },
+      answered: (result) => {
+        if (!refusedBeforeRunning(result)) return undefined;
+        this.peerBudget.spend(key);
+        if (++refusedHere < MAX_REFUSED_PER_CONNECTION) return undefined;
+        this.stats.requestsThrottled++;
+        const reason = `${MAX_REFUSED_PER_CONNECTION} requests of this connection were refused: it is closed`;
+        this.refusals.refuse('requests-refused', `connection ${key}`, { scope: 'connection', peer: peerFields(peer), reason }, `connection of ${describePeer(peer)} closed: ${reason}`);
+        return `Error: ${reason}`;
+      },
       idleTimeoutMs: this.settings.idleTimeoutMs,
+      classicWaitMs: this.settings.classicWaitMs,
+      maxPending: MAX_PENDING_PER_CONNECTION,
       logger: this.options.logger,
     });
     this.sessions.set(socket, session);
@@ -174,23 +257,29 @@ export class FnjailServer {
   }
 
   /** Too many connections: one clear line, after the client's first message (a
-   * classic client sends before it reads; closing first could lose the line). */
-  private refuseBusy(socket: net.Socket, peer: Tenant, transport: string): void {
+   * classic client sends before it reads; closing first could lose the line),
+   * then closed, whatever the client does. At most MAX_ANSWERING_BUSY such
+   * connections are held at once; beyond, they are closed without a word. */
+  private refuseBusy(socket: net.Socket): void {
+    if (this.answeringBusy >= MAX_ANSWERING_BUSY) {
+      socket.destroy();
+      return;
+    }
+    this.answeringBusy++;
     const { maxClients } = this.settings;
-    this.stats.connectionsRefused++;
-    this.options.audit.lifecycle(
-      'connection-refused',
-      { transport, peer: describePeer(peer), reason: `${maxClients} clients connected (maxClients)` },
-      `connection of ${describePeer(peer)} refused: ${maxClients} clients connected already`,
-      'warn',
-    );
     const answer = () => {
-      clearTimeout(timer);
+      clearTimeout(wait);
       socket.end(`Error: the server is busy: ${maxClients} clients are connected (its limit); try again later\n`);
     };
-    const timer = setTimeout(answer, 1000);
+    const wait = setTimeout(answer, BUSY_ANSWER_MS);
+    const close = setTimeout(() => socket.destroy(), 2 * BUSY_ANSWER_MS);
     socket.once('data', answer);
-    socket.on('error', () => clearTimeout(timer));
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      clearTimeout(wait);
+      clearTimeout(close);
+      this.answeringBusy--;
+    });
   }
 
   /** Control commands of the session protocol: `stats`, for root and the policy's monitors. */
@@ -203,10 +292,15 @@ export class FnjailServer {
   }
 
   /** What the statistics need from the parts that keep it. */
-  metricsContext(): { policyHash: string; launcherPid: number | undefined; launcherRestarts: number } {
+  metricsContext(): StatsContext {
     this.stats.policyReloads = this.policies.reloads;
     this.stats.policyRejected = this.policies.rejected;
-    return { policyHash: this.policies.current.hash, launcherPid: this.launcher.pid, launcherRestarts: this.launcher.restarts };
+    return {
+      policyHash: this.policies.current.hash,
+      launcherPid: this.launcher.pid,
+      launcherRestarts: this.launcher.restarts,
+      logs: { audit: this.options.audit.health, operational: this.options.log.destination.health },
+    };
   }
 
   snapshot(): StatsSnapshot {
@@ -219,6 +313,7 @@ export class FnjailServer {
   async stop(): Promise<void> {
     this.policies.close();
     this.retention?.stop();
+    this.refusals.stop();
     const listeners = [this.unixListener, ...this.tcpListeners];
     const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     for (const session of this.sessions.values()) session.drain();
@@ -229,7 +324,7 @@ export class FnjailServer {
     await this.launcher.stop();
     this.uidRange?.release();
     await Promise.race([closed, timeout(500)]);
-    for (const socket of this.sessions.keys()) socket.destroy();
+    for (const socket of [...this.sessions.keys(), ...this.connections]) socket.destroy();
     try {
       fs.unlinkSync(this.settings.socket);
     } catch {

@@ -73,12 +73,12 @@ describe('the fnjail CLI', () => {
     const lib = path.join(server.area.libDir, 'libbasic.so');
     const { stdout } = await exec(process.execPath, [cliMain, 'run', '--socket', server.socket, lib]);
     assert.equal(readOutput(stdout.trim()), 'run\n');
-    const cat = await exec(process.execPath, [cliMain, 'run', '--socket', server.socket, '--cat', lib]);
+    const cat = await exec(process.execPath, [cliMain, 'run', '--socket', server.socket, '--cat', '--output-dir', server.area.outputDir, lib]);
     assert.equal(cat.stdout, 'run\n');
   });
 
   it('takes the socket from FNJAIL_SOCKET and makes a relative input path absolute', async () => {
-    const { stdout } = await exec(process.execPath, [cliMain, 'run', '--cat', 'libbasic.so', 'cat', 'hello.txt'], {
+    const { stdout } = await exec(process.execPath, [cliMain, 'run', '--cat', '--output-dir', server.area.outputDir, 'libbasic.so', 'cat', 'hello.txt'], {
       cwd: server.area.dataDir,
       env: { ...process.env, FNJAIL_SOCKET: server.socket },
     });

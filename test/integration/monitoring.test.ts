@@ -3,6 +3,7 @@
 // shows a call while it runs; only root and the policy's monitors may look.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatsSnapshot } from '../../src/metrics/stats.js';
@@ -11,6 +12,7 @@ import { cliMain } from '../helpers/environment.js';
 import { startServer, waitForLog, type TestServer } from '../helpers/server.js';
 
 const MONITOR = 4521;
+const METRICS_TOKEN = 'a-secret-token-for-the-scraper';
 const NOT_MONITOR = 4520;
 
 /** The CLI, as root or as another uid; asynchronous, so that calls of the test go on meanwhile. */
@@ -36,7 +38,11 @@ describe('live statistics', () => {
   before(async () => {
     server = await startServer({
       policy: (area) => ({ monitors: { uids: [MONITOR] }, defaults: { libraryDirs: [area.libDir], limits: { timeoutMs: 1500 } } }),
-      args: ['--metrics', '127.0.0.1:0'],
+      args: (area) => {
+        const token = path.join(area.root, 'metrics.token');
+        fs.writeFileSync(token, `${METRICS_TOKEN}\n`, { mode: 0o600 });
+        return ['--metrics', '127.0.0.1:0', '--metrics-token', token];
+      },
     });
     const start = await waitForLog(server, (l) => l.event === 'server-start');
     metricsUrl = String(start.metrics);
@@ -78,8 +84,22 @@ describe('live statistics', () => {
     assert.match(result.stdout, /\bsignal\b.*\b2\b/);
   });
 
-  it('/metrics has the same numbers in Prometheus form', async () => {
+  it('/metrics has the totals for anyone, and names no tenant and no library', async () => {
     const response = await fetch(metricsUrl);
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    const lines = text.split('\n');
+    assert.ok(lines.includes('fnjail_executions_total{outcome="ok"} 5'), text);
+    assert.ok(lines.includes('fnjail_executions_total{outcome="signal"} 2'), text);
+    assert.ok(lines.includes('fnjail_executions_running 0'), text);
+    assert.doesNotMatch(text, /tenant=|library=|default|libbasic/);
+    // A wrong token is no token.
+    const wrong = await (await fetch(metricsUrl, { headers: { authorization: `Bearer ${METRICS_TOKEN}x` } })).text();
+    assert.doesNotMatch(wrong, /tenant=|library=/);
+  });
+
+  it('/metrics with the token has the same numbers as stats, by tenant and library', async () => {
+    const response = await fetch(metricsUrl, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await response.text();

@@ -60,13 +60,16 @@ describe('fnjail policy check', () => {
     ]);
   });
 
-  it('warns when others can change the policy', () => {
+  it('refuses a policy that others can change', () => {
     const file = path.join(area.root, 'open-policy.json');
     fs.writeFileSync(file, JSON.stringify({ defaults: { libraryDirs: [area.libDir] } }));
     fs.chmodSync(file, 0o666);
     const result = fnjail('check', file);
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stderr, `warning: ${file} is writable by others (mode 0666): whoever can change the policy decides who may run what\n`);
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.stderr.split('\n').filter(Boolean), [
+      `${file}: (top level): refused: policy file ${file} is writable by others (mode 0666): whoever can change the policy decides who may run what`,
+      `${file}: invalid: 1 problem`,
+    ]);
   });
 
   it('says what cannot be read', () => {

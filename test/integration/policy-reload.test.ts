@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { callClassic } from '../helpers/client.js';
+import { callClassic, callSession } from '../helpers/client.js';
 import type { TestArea } from '../helpers/environment.js';
 import { readOutput, startServer, waitForLog, type TestServer } from '../helpers/server.js';
 
@@ -124,3 +124,41 @@ describe('policy: live reload of a directory of files', () => {
     assert.match(await call(), /Reason: denied by policy '\S+20-limits\.json', rule defaults\.libraryDirs: library \S+ is not in a library directory of the default tenant \(libraryDirs: none\)/);
   });
 });
+
+describe('policy: a tenant revoked while its calls wait', () => {
+  it('decides each queued call again when it leaves the line: none runs once the tenant is gone', async () => {
+    const server = await startServer({
+      args: ['--max-concurrent', '1'],
+      policyPath: (area) => {
+        const file = path.join(area.root, 'policy.json');
+        fs.writeFileSync(file, allowing(area, ['sleep_long', 'run']));
+        return file;
+      },
+    });
+    try {
+      const lib = path.join(server.area.libDir, 'liblifecycle.so');
+      const running = callClassic(server.socket, `${lib} sleep_long`); // until the 5 s timeout: the line waits that long
+      const queued = Array.from({ length: 8 }, () => callClassic(server.socket, `${lib} run`));
+      // Wait until all eight are in the line behind the running call.
+      for (;;) {
+        const stats = JSON.parse((await callSession(server.socket, ['stats']))[0]!) as { executions: { queued: number } };
+        if (stats.executions.queued === 8) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const from = server.logs.length;
+      save(server.policyFile, allowing(server.area, ['sleep_long']));
+      await reloaded(server, from);
+      assert.match(readOutput(await running), /Reason: timed out after 5000 ms/, 'the call already running goes on to its end');
+      for (const reply of await Promise.all(queued)) {
+        assert.match(readOutput(reply), /Reason: denied by policy '\S+policy\.json', rule defaults\.functions\[0\]: function 'run' of \S+liblifecycle\.so is not allowed/);
+      }
+      assert.equal(server.logs.filter((l) => l.event === 'execution-start' && l.function === 'run').length, 0, 'none of them started');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+function reloaded(server: TestServer, from: number) {
+  return waitForLog(server, (l) => l.event === 'policy-reload', { from });
+}

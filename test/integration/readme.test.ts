@@ -36,7 +36,7 @@ describe('the shipped default policy and example libraries', () => {
     area.cleanup();
   });
 
-  const fnjail = (...args: string[]) => exec(process.execPath, [cliMain, 'run', '--socket', socket, '--cat', ...args]);
+  const fnjail = (...args: string[]) => exec(process.execPath, [cliMain, 'run', '--socket', socket, '--cat', '--output-dir', area.outputDir, ...args]);
 
   it('runs the README examples', async () => {
     assert.equal((await fnjail('/opt/fnlib/libbasic.so')).stdout, 'run\n');

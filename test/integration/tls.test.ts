@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { installClient } from '../helpers/as-user.js';
@@ -136,7 +137,11 @@ describe('plain TCP (--insecure)', () => {
     try {
       const start = await waitForLog(server, (l) => l.event === 'server-start');
       const address = (start.listen as string[])[0]!;
-      const result = await run(process.execPath, [cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
+      // As root the CLI refuses plain TCP (any user could be listening there); another user may use it.
+      const asRoot = await run(process.execPath, [cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
+      assert.equal(asRoot.code, 1);
+      assert.match(asRoot.stderr, /plain TCP \(--insecure, FNJAIL_INSECURE=1\) is refused as root: .*\[FNJ_SERVER_UNTRUSTED\]/);
+      const result = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(fs.statSync(result.stdout.trim()).uid, 65534, 'an anonymous client acts as nobody');
       const [record] = await waitForLogs(server, (l) => l.event === 'execution');
@@ -147,6 +152,18 @@ describe('plain TCP (--insecure)', () => {
     const refused = await run(process.execPath, [cliMain, 'serve', '--listen', '192.0.2.1:7000', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--insecure serves plain TCP only on loopback, not on 192\.0\.2\.1/);
+    // A name is checked by what it resolves to and what gets bound, not by its spelling: in a mount
+    // namespace of its own, the server sees an /etc/hosts where evil.localhost is 0.0.0.0.
+    const hosts = path.join(os.tmpdir(), `fnjail-hosts-${process.pid}`);
+    fs.writeFileSync(hosts, '127.0.0.1 localhost\n0.0.0.0 evil.localhost\n');
+    try {
+      const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
+      const evil = await run('unshare', ['--mount', 'sh', '-c', script, hosts, process.execPath, cliMain, 'serve', '--listen', 'evil.localhost:0', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
+      assert.equal(evil.code, 2, evil.stderr);
+      assert.match(evil.stderr, /--insecure serves plain TCP only on loopback, not on evil\.localhost \(0\.0\.0\.0\)/);
+    } finally {
+      fs.rmSync(hosts, { force: true });
+    }
     const noTls = await run(process.execPath, [cliMain, 'serve', '--listen', '127.0.0.1:7000']);
     assert.equal(noTls.code, 2);
     assert.match(noTls.stderr, /--listen \(listen\) needs --tls-cert \(tlsCert\), --tls-key \(tlsKey\) and --tls-ca \(tlsCa\)/);

@@ -10,6 +10,8 @@ import { OutputRetention, type RetentionOptions, type SweepReport } from '../../
 const S = 1000;
 const MIN = 60 * S;
 const H = 60 * MIN;
+/** Sizes are what files use on the disk (st_blocks): whole 4 KiB blocks here. */
+const K = 4096;
 
 interface Line {
   level: number;
@@ -43,7 +45,7 @@ describe('output retention', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  /** Creates dir/name with `size` bytes and an mtime `ageMs` before now. */
+  /** Creates dir/name with `size` bytes and an mtime `ageMs` before now (its ctime is now: ages count from the earlier). */
   function file(name: string, ageMs: number, size = 100, where = dir): string {
     const p = path.join(where, name);
     fs.writeFileSync(p, Buffer.alloc(size, 'x'));
@@ -66,98 +68,98 @@ describe('output retention', () => {
   const left = (): string[] => fs.readdirSync(dir).sort();
 
   it('removes exactly the files older than maxAgeMs', () => {
-    file('out-old001', 2 * H, 300);
-    file('out-old002', 25 * H, 200);
-    file('out-new001', 59 * MIN, 1000);
-    file('out-new002', 5 * S, 10);
+    file('out-old001', 2 * H, 3 * K);
+    file('out-old002', 25 * H, 2 * K);
+    file('out-new001', 59 * MIN, 10 * K);
+    file('out-new002', 5 * S, K);
     const reports: SweepReport[] = [];
     const report = retention({ maxAgeMs: H, onSweep: (r) => reports.push(r) }).sweep(now);
     assert.deepEqual(left(), ['out-new001', 'out-new002']);
     assert.equal(report.removed, 2);
-    assert.equal(report.removedBytes, 500);
+    assert.equal(report.removedBytes, 5 * K);
     assert.equal(report.byAge, 2);
     assert.equal(report.bySize, 0);
     assert.equal(report.keptFiles, 2);
-    assert.equal(report.keptBytes, 1010);
+    assert.equal(report.keptBytes, 11 * K);
     assert.deepEqual(report.errors, []);
     assert.ok(report.durationMs >= 0);
     assert.deepEqual(reports, [report]);
     const info = log.lines.filter((l) => l.level === 30);
     assert.equal(info.length, 1);
-    assert.equal(info[0]!.msg, 'removed 2 output files (500 bytes): 2 older than 1h');
+    assert.equal(info[0]!.msg, 'removed 2 output files (20 KiB): 2 older than 1h');
     assert.equal(log.lines.filter((l) => l.level >= 40).length, 0);
   });
 
   it('logs nothing when nothing was removed, but still reports', () => {
-    file('out-new001', MIN, 100);
+    file('out-new001', MIN, K);
     const reports: SweepReport[] = [];
-    const report = retention({ maxAgeMs: H, maxTotalBytes: 1000, onSweep: (r) => reports.push(r) }).sweep(now);
+    const report = retention({ maxAgeMs: H, maxTotalBytes: 10 * K, onSweep: (r) => reports.push(r) }).sweep(now);
     assert.deepEqual(left(), ['out-new001']);
     assert.equal(report.removed, 0);
     assert.equal(report.keptFiles, 1);
-    assert.equal(report.keptBytes, 100);
+    assert.equal(report.keptBytes, K);
     assert.equal(reports.length, 1);
     assert.deepEqual(log.lines, []);
   });
 
   it('removes the oldest first until the total is under maxTotalBytes', () => {
     // Sizes do not follow ages: the order must come from the mtimes.
-    file('out-age050', 50 * MIN, 100);
-    file('out-age040', 40 * MIN, 250);
-    file('out-age030', 30 * MIN, 50);
-    file('out-age020', 20 * MIN, 100);
-    file('out-age010', 10 * MIN, 100);
-    file('out-age001', 30 * S, 100);
-    // total 700; the limit 320 is reached after removing the 3 oldest (400 bytes).
-    const report = retention({ maxTotalBytes: 320, minAgeMs: MIN }).sweep(now);
+    file('out-age050', 50 * MIN, 2 * K);
+    file('out-age040', 40 * MIN, 5 * K);
+    file('out-age030', 30 * MIN, K);
+    file('out-age020', 20 * MIN, 2 * K);
+    file('out-age010', 10 * MIN, 2 * K);
+    file('out-age001', 30 * S, 2 * K);
+    // total 14 K; the limit 6.4 K is reached after removing the 3 oldest (8 K).
+    const report = retention({ maxTotalBytes: 6.4 * K, minAgeMs: MIN }).sweep(now);
     assert.deepEqual(left(), ['out-age001', 'out-age010', 'out-age020']);
     assert.equal(report.bySize, 3);
     assert.equal(report.byAge, 0);
     assert.equal(report.removed, 3);
-    assert.equal(report.removedBytes, 400);
+    assert.equal(report.removedBytes, 8 * K);
     assert.equal(report.keptFiles, 3);
-    assert.equal(report.keptBytes, 300);
-    assert.equal(log.lines[0]!.msg, 'removed 3 output files (400 bytes): 3 to keep the total under 320 bytes');
+    assert.equal(report.keptBytes, 6 * K);
+    assert.equal(log.lines[0]!.msg, 'removed 3 output files (32 KiB): 3 to keep the total under 25.6 KiB');
   });
 
   it('never removes a file younger than minAgeMs for size: the total may stay above', () => {
-    file('out-age050', 50 * MIN, 1024);
-    file('out-age020', 20 * MIN, 1024);
-    file('out-age010', 10 * MIN, 1024);
-    file('out-age001', 30 * S, 1024);
+    file('out-age050', 50 * MIN, K);
+    file('out-age020', 20 * MIN, K);
+    file('out-age010', 10 * MIN, K);
+    file('out-age001', 30 * S, K);
     const report = retention({ maxTotalBytes: 100, minAgeMs: 15 * MIN }).sweep(now);
     assert.deepEqual(left(), ['out-age001', 'out-age010']);
     assert.equal(report.bySize, 2);
     assert.equal(report.keptFiles, 2);
-    assert.equal(report.keptBytes, 2048);
+    assert.equal(report.keptBytes, 2 * K);
     assert.ok(report.keptBytes > 100);
-    assert.equal(log.lines[0]!.msg, 'removed 2 output files (2 KiB): 2 to keep the total under 100 bytes');
+    assert.equal(log.lines[0]!.msg, 'removed 2 output files (8 KiB): 2 to keep the total under 100 bytes');
   });
 
   it('applies age first, then size', () => {
-    file('out-age300', 300 * MIN, 100);
-    file('out-age050', 50 * MIN, 100);
-    file('out-age040', 40 * MIN, 100);
-    file('out-age001', 30 * S, 100);
-    const report = retention({ maxAgeMs: 2 * H, maxTotalBytes: 250, minAgeMs: MIN }).sweep(now);
+    file('out-age300', 300 * MIN, K);
+    file('out-age050', 50 * MIN, K);
+    file('out-age040', 40 * MIN, K);
+    file('out-age001', 30 * S, K);
+    const report = retention({ maxAgeMs: 2 * H, maxTotalBytes: 2.5 * K, minAgeMs: MIN }).sweep(now);
     assert.deepEqual(left(), ['out-age001', 'out-age040']);
     assert.equal(report.byAge, 1);
     assert.equal(report.bySize, 1);
     assert.equal(report.removed, 2);
-    assert.equal(log.lines[0]!.msg, 'removed 2 output files (200 bytes): 1 older than 2h, 1 to keep the total under 250 bytes');
+    assert.equal(log.lines[0]!.msg, 'removed 2 output files (8 KiB): 1 older than 2h, 1 to keep the total under 10 KiB');
   });
 
   it('never removes a file in use, however old; it counts in the total', () => {
-    const busy = file('out-busy01', 100 * H, 500);
-    file('out-idle01', 100 * H, 500);
-    file('out-idle02', 50 * MIN, 500);
+    const busy = file('out-busy01', 100 * H, 2 * K);
+    file('out-idle01', 100 * H, 2 * K);
+    file('out-idle02', 50 * MIN, 2 * K);
     inUse.add(busy);
     const report = retention({ maxAgeMs: H, maxTotalBytes: 0, minAgeMs: 0 }).sweep(now);
     assert.deepEqual(left(), ['out-busy01']);
     assert.equal(report.byAge, 1);
     assert.equal(report.bySize, 1);
     assert.equal(report.keptFiles, 1);
-    assert.equal(report.keptBytes, 500);
+    assert.equal(report.keptBytes, 2 * K);
     // However the directory is spelled in the in-use path.
     inUse.clear();
     inUse.add(path.join(root, '.', 'output', '..', 'output', 'out-busy01'));
@@ -212,37 +214,37 @@ describe('output retention', () => {
   });
 
   it('counts a file vanishing during the size pass as gone, not as removed', () => {
-    file('out-age050', 50 * MIN, 100);
-    file('out-age040', 40 * MIN, 100);
-    file('out-age030', 30 * MIN, 100);
+    file('out-age050', 50 * MIN, K);
+    file('out-age040', 40 * MIN, K);
+    file('out-age030', 30 * MIN, K);
     const lstat = fs.lstatSync;
     mock.method(fs, 'lstatSync', (p: fs.PathLike) => {
       const stat = lstat(p);
       if (path.basename(String(p)) === 'out-age050') fs.unlinkSync(p);
       return stat;
     });
-    const report = retention({ maxTotalBytes: 200, minAgeMs: 0 }).sweep(now);
+    const report = retention({ maxTotalBytes: 2 * K, minAgeMs: 0 }).sweep(now);
     mock.restoreAll();
     // Its vanishing brought the total to the limit: nothing else goes.
     assert.deepEqual(left(), ['out-age030', 'out-age040']);
     assert.equal(report.removed, 0);
     assert.equal(report.bySize, 0);
     assert.equal(report.keptFiles, 2);
-    assert.equal(report.keptBytes, 200);
+    assert.equal(report.keptBytes, 2 * K);
     assert.deepEqual(report.errors, []);
     assert.deepEqual(log.lines, []);
   });
 
   it('reports and logs a file it cannot remove, and goes on with the next', () => {
-    file('out-stuck1', 100 * H, 100);
-    file('out-age050', 50 * MIN, 100);
-    file('out-age040', 40 * MIN, 100);
+    file('out-stuck1', 100 * H, K);
+    file('out-age050', 50 * MIN, K);
+    file('out-age040', 40 * MIN, K);
     const unlink = fs.unlinkSync;
     mock.method(fs, 'unlinkSync', (p: fs.PathLike) => {
       if (path.basename(String(p)) === 'out-stuck1') throw Object.assign(new Error(`EBUSY: resource busy, unlink '${p}'`), { code: 'EBUSY' });
       unlink(p);
     });
-    const report = retention({ maxAgeMs: H, maxTotalBytes: 200, minAgeMs: 0 }).sweep(now);
+    const report = retention({ maxAgeMs: H, maxTotalBytes: 2 * K, minAgeMs: 0 }).sweep(now);
     mock.restoreAll();
     // The stuck file stays and counts; the size pass does not retry it and removes the next oldest.
     assert.deepEqual(left(), ['out-age040', 'out-stuck1']);
@@ -250,12 +252,74 @@ describe('output retention', () => {
     assert.equal(report.bySize, 1);
     assert.equal(report.byAge, 0);
     assert.equal(report.keptFiles, 2);
-    assert.equal(report.keptBytes, 200);
+    assert.equal(report.keptBytes, 2 * K);
     assert.equal(report.errors.length, 1);
     assert.match(report.errors[0]!, /cannot remove .*out-stuck1: EBUSY/);
     const warn = log.lines.filter((l) => l.level === 40);
     assert.equal(warn.length, 1);
     assert.match(warn[0]!.msg, /out-stuck1/);
+  });
+
+  describe('owners cannot steer it', () => {
+    const TENANT_A = 4701;
+    const TENANT_B = 4702;
+    function owned(name: string, owner: number, ageMs: number, size: number): string {
+      const p = file(name, ageMs, size);
+      fs.chownSync(p, owner, owner);
+      return p;
+    }
+
+    it('counts the space a file uses, not the size its owner gave it: a sparse terabyte is nothing, a reserved megabyte is a megabyte', () => {
+      const sparse = owned('out-sparse', TENANT_A, 2 * MIN, 0);
+      fs.truncateSync(sparse, 1024 ** 4);
+      const tenYearsAhead = (now + 10 * 365 * 24 * H) / 1000;
+      fs.utimesSync(sparse, tenYearsAhead, tenYearsAhead);
+      for (let i = 0; i < 4; i++) owned(`out-bfile${i}`, TENANT_B, 2 * MIN, 4 * K);
+      const report = retention({ maxTotalBytes: 1024 ** 2, minAgeMs: MIN }).sweep(now);
+      assert.equal(report.removed, 0, "the other tenant's files stay: together they are under the limit");
+      assert.equal(left().length, 5);
+
+      const reserved = owned('out-reserv', TENANT_A, 2 * MIN, 0);
+      const fallocate = spawnSync('fallocate', ['--keep-size', '--length', '2MiB', reserved]);
+      assert.equal(fallocate.status, 0, `fallocate: ${fallocate.stderr}`);
+      assert.equal(fs.statSync(reserved).size, 0);
+      fs.utimesSync(reserved, (now - 2 * MIN) / 1000, (now - 2 * MIN) / 1000);
+      const second = retention({ maxTotalBytes: 1024 ** 2, minAgeMs: MIN }).sweep(now);
+      assert.deepEqual(left().filter((n) => n.startsWith('out-b')).length, 4, 'B, under its share, loses nothing');
+      assert.ok(!left().includes('out-reserv'), 'the file that reserved 2 MiB goes');
+      assert.equal(second.removed, 1);
+    });
+
+    it('ages a file from its last change whatever mtime its owner sets', () => {
+      const future = owned('out-future', TENANT_A, 0, K);
+      const ahead = (now + 10 * 365 * 24 * H) / 1000;
+      fs.utimesSync(future, ahead, ahead);
+      const report = retention({ maxAgeMs: H }).sweep(now + 2 * H);
+      assert.equal(report.byAge, 1);
+      assert.deepEqual(left(), []);
+    });
+
+    it('takes space back from the owners above their share, the heaviest first, never from one within its share', () => {
+      for (let i = 0; i < 10; i++) owned(`out-afile${i}`, TENANT_A, (30 - i) * MIN, 16 * K);
+      owned('out-bfile0', TENANT_B, 100 * MIN, 4 * K); // the oldest file of all
+      owned('out-bfile1', TENANT_B, 90 * MIN, 4 * K);
+      // 168 K in all; the limit 96 K gives each owner 48 K.
+      const report = retention({ maxTotalBytes: 96 * K, minAgeMs: MIN }).sweep(now);
+      assert.deepEqual(left().filter((n) => n.startsWith('out-b')), ['out-bfile0', 'out-bfile1']);
+      // A's oldest go until the total is under the limit: 160 - 96 + 8 = 72 K, 5 files of 16 K.
+      assert.deepEqual(left().filter((n) => n.startsWith('out-a')), ['out-afile5', 'out-afile6', 'out-afile7', 'out-afile8', 'out-afile9']);
+      assert.equal(report.bySize, 5);
+      assert.equal(report.keptBytes, 88 * K);
+    });
+
+    it('leaves an owner within its share alone when the heaviest has nothing removable yet', () => {
+      for (let i = 0; i < 4; i++) owned(`out-afile${i}`, TENANT_A, 0, 64 * K); // all younger than minAgeMs
+      owned('out-bfile0', TENANT_B, 100 * MIN, 4 * K);
+      const report = retention({ maxTotalBytes: 64 * K, minAgeMs: MIN }).sweep(now);
+      assert.equal(report.removed, 0);
+      assert.ok(left().includes('out-bfile0'));
+      assert.equal(report.keptBytes, 260 * K, 'the total stays above the limit, and the report says so');
+    });
   });
 
   it('does not throw when the directory is missing', () => {
@@ -270,7 +334,7 @@ describe('output retention', () => {
     for (let i = 0; i < 20_000; i++) fs.writeFileSync(path.join(dir, `out-${String(i).padStart(6, '0')}`), 'x');
     const report = retention({ maxAgeMs: 1000 * H, maxTotalBytes: 1_000_000 }).sweep(now);
     assert.equal(report.keptFiles, 20_000);
-    assert.equal(report.keptBytes, 20_000);
+    assert.equal(report.keptBytes, 20_000 * K);
     assert.ok(report.durationMs < 3000, `took ${report.durationMs} ms`);
   });
 

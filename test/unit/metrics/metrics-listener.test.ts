@@ -109,7 +109,7 @@ describe('MetricsListener', () => {
     await (await fetch(url('/metrics'))).text();
     const warnings = records.filter((r) => r.level === WARN);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!.msg, /not on a loopback address.*tenants and library paths.*firewall/);
+    assert.match(warnings[0]!.msg, /not on a loopback address.*firewall/);
   });
 
   it('stops promptly, keep-alive connection or not, and then refuses connections', async () => {

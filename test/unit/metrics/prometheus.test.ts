@@ -192,6 +192,7 @@ describe('renderMetrics', () => {
       ['fnjail_clients_connected', 'gauge'],
       ['fnjail_connections_total', 'counter'],
       ['fnjail_connections_refused_total', 'counter'],
+      ['fnjail_requests_throttled_total', 'counter'],
       ['fnjail_policy_reloads_total', 'counter'],
       ['fnjail_launcher_restarts_total', 'counter'],
       ['process_resident_memory_bytes', 'gauge'],
@@ -430,3 +431,21 @@ function checkHistograms(samples: Sample[], types: Map<string, string>): void {
     if (series.size === 0 && samples.some((s) => s.name === `${family}_count`)) throw new Error(`${family}: _count without buckets`);
   }
 }
+
+describe('the page without the metrics token', () => {
+  it('names no tenant and no library: totals by outcome, running and queued', () => {
+    const stats = new Stats();
+    finish(stats, 'alice', 'ok', { totalMs: 1 });
+    finish(stats, 'bob', 'ok', { totalMs: 1 });
+    finish(stats, undefined, 'denied', { totalMs: 1 });
+    stats.enqueued('alice');
+    stats.started(execution('1', 'bob', '/lib/libsecret.so'));
+    const text = renderMetrics(stats, context, false);
+    const lines = text.split('\n');
+    assert.ok(lines.includes('fnjail_executions_total{outcome="ok"} 2'), text);
+    assert.ok(lines.includes('fnjail_executions_total{outcome="denied"} 1'), text);
+    assert.ok(lines.includes('fnjail_executions_running 1'), text);
+    assert.ok(lines.includes('fnjail_executions_queued 1'), text);
+    assert.doesNotMatch(text, /alice|bob|libsecret|tenant=|library=/);
+  });
+});

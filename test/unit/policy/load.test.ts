@@ -404,3 +404,48 @@ describe('directories that do not exist', () => {
     );
   });
 });
+
+describe('files the policy is read from', () => {
+  const TENANT_UID = 4601;
+  const policyText = JSON.stringify({ monitors: { uids: [TENANT_UID] }, defaults: { libraryDirs: [] } });
+  const messages = (policyPath: string) => problemsOf(policyPath).map((p) => `${p.file}: ${p.message}`);
+  const rationale = 'whoever can change the policy decides who may run what';
+
+  it('refuses a file others or its group can change (no warning: a refusal)', () => {
+    for (const [mode, who] of [[0o666, 'others'], [0o664, 'its group']] as const) {
+      const dir = policyDir({ 'a.json': policyText });
+      const file = path.join(dir, 'a.json');
+      fs.chmodSync(file, mode);
+      assert.deepEqual(messages(dir), [`${file}: refused: policy file ${file} is writable by ${who} (mode 0${mode.toString(8)}): ${rationale}`]);
+    }
+  });
+
+  it('refuses a file a tenant owns, and one below a directory others can change', () => {
+    const dir = policyDir({ 'a.json': policyText });
+    const file = path.join(dir, 'a.json');
+    fs.chownSync(file, TENANT_UID, TENANT_UID);
+    assert.deepEqual(messages(dir), [`${file}: refused: policy file ${file} is owned by uid ${TENANT_UID}, not by root or a trusted owner: ${rationale}`]);
+    fs.chownSync(file, 0, 0);
+    fs.chmodSync(dir, 0o777);
+    assert.deepEqual(messages(dir), [`${file}: refused: directory ${dir} above policy file ${file} is writable by others (mode 0777): ${rationale}`]);
+  });
+
+  it('refuses an entry that links out of the policy directory, whoever owns the target', () => {
+    const outside = path.join(area.root, `tenant-owned-${++count}.json`);
+    fs.writeFileSync(outside, policyText);
+    fs.chownSync(outside, TENANT_UID, TENANT_UID);
+    const dir = policyDir({});
+    const link = path.join(dir, '50-monitor.json');
+    fs.symlinkSync(outside, link);
+    assert.deepEqual(messages(dir), [`${link}: is a symbolic link to ${outside}, outside the policy directory: refused (a link may only name another file of the directory)`]);
+    // Even to a root-owned file: what is outside the directory is not policy.
+    fs.chownSync(outside, 0, 0);
+    assert.equal(problemsOf(dir).length, 1);
+  });
+
+  it('follows a link to another file of the directory', () => {
+    const dir = policyDir({ 'available.json.off': policyText });
+    fs.symlinkSync(path.join(dir, 'available.json.off'), path.join(dir, '10-enabled.json'));
+    assert.deepEqual([...loadPolicy(dir).monitors.uids], [TENANT_UID]);
+  });
+});
