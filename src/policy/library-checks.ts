@@ -34,17 +34,22 @@ function writableBy(mode: number): string | undefined {
   return undefined;
 }
 
-/** Returns why the library may not be loaded, or undefined. */
-export function libraryProblem(file: string, trustedOwners: Set<number>): string | undefined {
-  const elf = elfProblem(file);
-  if (elf) return `library ${file} ${elf}: only ELF shared objects for 64-bit x86 are loaded`;
-  const rationale = 'only libraries that nobody but root or a trusted owner can change are loaded';
+/** Why someone besides root or a trusted owner could change file (or swap it
+ * through a directory above it), or undefined. `label` names it ("library x"). */
+export function ownershipProblem(file: string, label: string, trustedOwners: Set<number>, rationale: string): string | undefined {
   for (let p = file; ; p = path.dirname(p)) {
     const st = fs.lstatSync(p);
-    const what = p === file ? `library ${file}` : `directory ${p} above library ${file}`;
+    const what = p === file ? label : `directory ${p} above ${label}`;
     if (!trustedOwners.has(st.uid)) return `${what} is owned by uid ${st.uid}, not by root or a trusted owner: ${rationale}`;
     const who = writableBy(st.mode);
     if (who) return `${what} is writable by ${who} (mode 0${(st.mode & 0o7777).toString(8)}): ${rationale}`;
     if (p === '/') return undefined;
   }
+}
+
+/** Returns why the library may not be loaded, or undefined. */
+export function libraryProblem(file: string, trustedOwners: Set<number>): string | undefined {
+  const elf = elfProblem(file);
+  if (elf) return `library ${file} ${elf}: only ELF shared objects for 64-bit x86 are loaded`;
+  return ownershipProblem(file, `library ${file}`, trustedOwners, 'only libraries that nobody but root or a trusted owner can change are loaded');
 }
