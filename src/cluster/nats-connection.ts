@@ -182,7 +182,10 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
     try {
       connection = await connect(connectOptions);
     } catch (error) {
-      throw new FnjailError('FNJ_NATS_UNREACHABLE', `cannot connect to NATS at ${options.servers.join(', ')}: ${(error as Error).message}`, 'check the URLs, the credentials and the TLS certificates');
+      let reason = (error as Error).message;
+      // The client library loses the TLS alert of a server that refuses our certificate, and only times out.
+      if (/^timeout$/i.test(reason) && tlsConfig) reason += ' (over TLS this is also how a refused client certificate shows: is it signed by the CA the server trusts?)';
+      throw new FnjailError('FNJ_NATS_UNREACHABLE', `cannot connect to NATS at ${options.servers.join(', ')}: ${reason}`, 'check the URLs, the credentials and the TLS certificates');
     }
     const system = new NatsSystem(connection, options);
     options.logger?.info({ server: system.current.server }, 'connected to NATS');

@@ -3,7 +3,7 @@
 // field that belongs to the other kind) checked here, every problem located
 // (file:line:column: /pointer: message) like every other file a person edits.
 import fs from 'node:fs';
-import { InvalidJsonFile, parseValidated, problemLocator, type Problem } from '../config/json-file.js';
+import { formatProblem, InvalidJsonFile, parseValidated, problemLocator, type Problem } from '../config/json-file.js';
 import { FnjailError } from '../errors.js';
 import type { Limits } from '../launcher/protocol.js';
 import { limitsSet } from '../policy/policy.js';
@@ -31,7 +31,7 @@ export interface ManifestDocument {
 interface ManifestCommon {
   name: string;
   description: string | undefined;
-  /** Relative to the bundle's top, normalized (no ./ or //). */
+  /** Relative to the bundle's top, canonical (the schema admits no ./, .., // or trailing /). */
   entry: string;
   /** The command a build sandbox runs in a copy of the bundle, or undefined: used as shipped. */
   build: string[] | undefined;
@@ -75,7 +75,7 @@ export function parseManifest(text: string, file: string): Manifest {
   const common: ManifestCommon = {
     name: document.name,
     description: document.description,
-    entry: document.entry.replace(/\/+$/, ''),
+    entry: document.entry,
     build: buildCommand(document.build),
     limits: limitsSet(document.limits),
     document,
@@ -97,6 +97,8 @@ export class InvalidManifest extends FnjailError {
   }
 }
 
+/** The problems in the order a person reads the file: top to bottom. */
 function invalidManifest(error: InvalidJsonFile): InvalidManifest {
-  return new InvalidManifest(error.problems, error.message);
+  const problems = [...error.problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  return new InvalidManifest(problems, problems.map(formatProblem).join('\n'));
 }
