@@ -174,6 +174,18 @@ describe('bundle archives: what is read', () => {
     });
   }
 
+  it('an archive from git archive (a pax global header with the commit id, which is ignored)', async () => {
+    const dir = makeSource(false);
+    const git = (...args: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { stdio: 'pipe' });
+    git('init', '-q');
+    git('add', '-A');
+    git('commit', '-qm', 'bundle');
+    const archive = git('archive', '--format=tar.gz', 'HEAD');
+    const bundle = await readBundleArchive(archive);
+    assert.ok(bundle.entries.some((e) => e.path === 'fnjail.json'));
+    assert.ok(bundle.entries.some((e) => e.type === 'symlink' && e.path === 'shortcut'));
+  });
+
   it('stores a canonical tar that GNU tar reads back: same files, modes 0755/0644, owner root, mtime 0', async () => {
     const bundle = makeBundle([
       { path: 'fnjail.json', type: 'file', mode: 0o664, data: Buffer.from(MANIFEST) },
