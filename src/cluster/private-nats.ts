@@ -154,8 +154,8 @@ export class PrivateNatsServer extends EventEmitter<PrivateNatsEvents> {
       child.kill();
       await child.exited;
       if (this.process === child) this.process = undefined;
-      const timedOut = !child.recentLog().length ? '' : ` (last output: ${child.recentLog().slice(-3).join(' | ')})`;
-      throw new Error(`${(error as Error).message}${timedOut}`);
+      const log = child.recentLog();
+      throw new Error(`${(error as Error).message}${log.length ? ` (its last output: ${log.slice(-3).join(' | ')})` : ''}`);
     } finally {
       clearTimeout(timer);
     }
