@@ -63,6 +63,8 @@ const coded = (code: string, pattern = /./) => (error: unknown) => error instanc
 
 describe('the function registry', () => {
   it('deploys a bundle under its manifest name, owned by the tenant that deployed it, and lists it', async () => {
+    assert.deepEqual(await registry.list(), [], 'a new registry is empty');
+    assert.deepEqual(await registry.collectGarbage(), []);
     const bundle = libraryBundle('basic');
     const { record, created, unchanged } = await registry.deploy({ bundle, owner: 'alice', deployedBy: 'alice (uid 1000)' });
     assert.equal(created, true);
