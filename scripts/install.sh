@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 # libseccomp: the tests compare fnjail's seccomp compiler with it.
 # libssl-dev: the C client library (clients/c) speaks TLS with OpenSSL.
-# openssl: the tests make their own CA and certificates with its CLI.
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl)
+# openssl: the tests make their own CA and certificates with its CLI; the
+#   private nats-server gets its TLS certificate from it.
+# nats-server: the platform's state (function registry, jobs, cluster) lives in
+#   NATS JetStream; `fnjail serve` starts a private one when given no --nats.
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -23,6 +23,18 @@ export const errorCodes = {
   FNJ_NO_REPLY: 'the server closed the connection without a reply',
   FNJ_REPLY_REFUSED: 'the reply names a file the CLI will not print',
   FNJ_SERVER_UNTRUSTED: 'a root client refuses a server that is not root',
+  FNJ_MANIFEST_INVALID: 'the function manifest fnjail.json is invalid',
+  FNJ_BUNDLE_INVALID: 'the bundle is not a readable .tar.gz or directory',
+  FNJ_BUNDLE_UNSAFE: 'the bundle holds an entry that could write or point outside it',
+  FNJ_BUNDLE_TOO_LARGE: 'the bundle is over a size or entry-count limit',
+  FNJ_BUNDLE_CORRUPT: 'a stored bundle does not match its content hash',
+  FNJ_FUNCTION_NOT_FOUND: 'no function of that name is registered',
+  FNJ_FUNCTION_CONFLICT: 'the function changed or belongs to another owner',
+  FNJ_QUOTA_EXCEEDED: "the owner's function count or size quota is exceeded",
+  FNJ_STATE_DIR_UNSAFE: 'a state directory is not owned by root or is writable by others',
+  FNJ_NATS_FAILED: 'the private nats-server cannot start',
+  FNJ_NATS_INSECURE: 'plain NATS (without TLS) is refused for this address',
+  FNJ_NATS_UNREACHABLE: 'the NATS system cannot be reached',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -36,12 +36,24 @@ const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verb
 ajv.addFormat('absolute-path', /^\/(?!.*\0)/);
 const validators = new Map<string, ValidateFunction>();
 
+/** Adds policies/<name>.schema.json to ajv, and first every sibling schema it
+ * refers to ("policy.schema.json#/definitions/limits"), so that one schema can
+ * reuse another's definitions instead of copying them. */
+function addSchema(name: string): { $id?: string } {
+  const schema = JSON.parse(fs.readFileSync(path.join(policiesDir, `${name}.schema.json`), 'utf8')) as { $id?: string };
+  if (schema.$id && ajv.getSchema(schema.$id)) return schema;
+  const text = JSON.stringify(schema);
+  for (const [, sibling] of text.matchAll(/"\$ref":"([a-z0-9-]+)\.schema\.json#/g)) if (sibling !== name) addSchema(sibling!);
+  ajv.addSchema(schema, schema.$id ?? name);
+  return schema;
+}
+
 /** The compiled validator of policies/<name>.schema.json. */
 export function schemaValidator(name: string): ValidateFunction {
   let validate = validators.get(name);
   if (!validate) {
-    const schema = JSON.parse(fs.readFileSync(path.join(policiesDir, `${name}.schema.json`), 'utf8')) as object;
-    validate = ajv.compile(schema);
+    const schema = addSchema(name);
+    validate = ajv.getSchema(schema.$id ?? name)!;
     validators.set(name, validate);
   }
   return validate;

@@ -79,18 +79,22 @@ export interface LoadOptions {
   seccomp?: string | undefined;
 }
 
+/** The limits a "limits" object sets (in a policy or a manifest), and only those. */
+export function limitsSet(file: LimitsFile | undefined): Partial<Limits> {
+  const set: Partial<Limits> = {};
+  if (file?.timeoutMs !== undefined) set.timeoutMs = file.timeoutMs;
+  if (file?.cpuMs !== undefined) set.cpuMs = file.cpuMs;
+  if (file?.memory !== undefined) set.memoryBytes = parseSize(file.memory);
+  if (file?.processes !== undefined) set.maxProcs = file.processes;
+  if (file?.openFiles !== undefined) set.maxFiles = file.openFiles;
+  if (file?.output !== undefined) set.outputBytes = parseSize(file.output);
+  if (file?.tmp !== undefined) set.tmpBytes = parseSize(file.tmp);
+  return set;
+}
+
 /** The limits a policy gives, over base. */
 export function limitsFrom(file: LimitsFile | undefined, base: Limits = DEFAULT_LIMITS): Limits {
-  const size = (value: string | number | undefined, fallback: number) => (value === undefined ? fallback : parseSize(value));
-  return {
-    timeoutMs: file?.timeoutMs ?? base.timeoutMs,
-    cpuMs: file?.cpuMs ?? base.cpuMs,
-    memoryBytes: size(file?.memory, base.memoryBytes),
-    maxProcs: file?.processes ?? base.maxProcs,
-    maxFiles: file?.openFiles ?? base.maxFiles,
-    outputBytes: size(file?.output, base.outputBytes),
-    tmpBytes: size(file?.tmp, base.tmpBytes),
-  };
+  return { ...base, ...limitsSet(file) };
 }
 
 /** Whether path is dir itself or inside it (so /opt/lib does not allow /opt/library). */
