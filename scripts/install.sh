@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 #   private nats-server gets its TLS certificate from it.
 # nats-server: the platform's state (function registry, jobs, cluster) lives in
 #   NATS JetStream; `fnjail serve` starts a private one when given no --nats.
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server)
+# iproute2: the cluster's tests make hosts of network namespaces (ip netns,
+#   veth, a bridge); not in every minimal image.
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -35,6 +35,7 @@ export const errorCodes = {
   FNJ_NATS_FAILED: 'the private nats-server cannot start',
   FNJ_NATS_INSECURE: 'plain NATS (without TLS) is refused for this address',
   FNJ_NATS_UNREACHABLE: 'the NATS system cannot be reached',
+  FNJ_CLUSTER_FILES_EXIST: 'a directory that fnjail cluster config would write exists already',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // fnjail: the command line. Subcommands live in their own files.
 import { FnjailError } from '../errors.js';
+import { clusterCommand } from './cluster.js';
 import { fnjailVersion } from '../paths.js';
 import { policyCommand } from './policy.js';
 import { run } from './run.js';
@@ -20,6 +21,7 @@ commands:
   seccomp   compile or check a seccomp profile       fnjail seccomp --help
   stats     show the server's counters and latency   fnjail stats --help
   top       watch running executions live            fnjail top --help
+  cluster   set up a cluster's NATS system           fnjail cluster --help
   help      this text
   version   print the version
 `;
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return statsCommand(args);
     case 'top':
       return topCommand(args);
+    case 'cluster':
+      return clusterCommand(args);
     case 'version':
     case '--version': {
       process.stdout.write(`fnjail ${fnjailVersion()}\n`);

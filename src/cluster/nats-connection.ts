@@ -35,6 +35,8 @@ export interface NatsConnectOptions {
   insecure?: boolean;
   /** Shown by the server's monitoring (e.g. the node's name). */
   name?: string;
+  /** Where answers to its requests arrive: a cluster node's own (subjects.ts inboxPrefix), which the broker lets only it read. */
+  inboxPrefix?: string;
   logger?: Logger;
   /** Replicas of the buckets and stores it creates (default 1). */
   replicas?: number;
@@ -66,6 +68,8 @@ export interface BucketOptions {
 export interface KvBucketOptions extends BucketOptions {
   /** Values kept per key (default 1). */
   history?: number;
+  /** Values older than this are removed (default: kept). */
+  ttlMs?: number;
 }
 
 interface ParsedServer {
@@ -172,9 +176,15 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
       servers: servers.map((s) => s.url),
       name: options.name ?? 'fnjail',
       maxReconnectAttempts: -1,
+      // Only the servers it was given: a cluster's servers announce each
+      // other, and the client would keep trying those forever on a first
+      // connection it cannot make (a refused certificate). The list given
+      // is the cluster's (fnjail cluster config prints it).
+      ignoreClusterUpdates: true,
       reconnectTimeWait: options.reconnectWaitMs ?? 500,
       timeout: options.connectTimeoutMs ?? 10_000,
       ...(tlsConfig ? { tls: tlsConfig } : {}),
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       ...(options.nkeySeed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed)) } : {}),
       ...(options.user !== undefined ? { user: options.user, pass: options.password ?? '' } : {}),
     };
@@ -184,7 +194,7 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
     } catch (error) {
       let reason = (error as Error).message;
       // The client library loses the TLS alert of a server that refuses our certificate, and only times out.
-      if (/^timeout$/i.test(reason) && tlsConfig) reason += ' (over TLS this is also how a refused client certificate shows: is it signed by the CA the server trusts?)';
+      if (/^timeout$|ECONNRESET|EPIPE/i.test(reason) && tlsConfig) reason += ' (over TLS this is also how a refused client certificate shows: is it signed by the CA the server trusts?)';
       throw new FnjailError('FNJ_NATS_UNREACHABLE', `cannot connect to NATS at ${options.servers.join(', ')}: ${reason}`, 'check the URLs, the credentials and the TLS certificates');
     }
     const system = new NatsSystem(connection, options);
@@ -209,6 +219,7 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
     return this.kvm.create(bucket, {
       replicas: options.replicas ?? this.options.replicas ?? 1,
       history: options.history ?? 1,
+      ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
       ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
       ...(options.description !== undefined ? { description: options.description } : {}),
     });

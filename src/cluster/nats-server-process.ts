@@ -16,6 +16,8 @@ export interface NatsServerProcessOptions {
   portsDir: string;
   binary?: string;
   logger?: Logger;
+  /** Runs the command line through this (e.g. into a test host's namespaces). */
+  wrap?: (argv: string[]) => string[];
 }
 
 export interface NatsExit {
@@ -44,9 +46,9 @@ export function describeExit(exit: NatsExit): string {
 
 export function spawnNatsServer(options: NatsServerProcessOptions): NatsServerProcess {
   const recent: string[] = [];
-  const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', '--', options.binary ?? DEFAULT_NATS_BINARY, '-c', options.configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = ['setpriv', '--pdeathsig', 'SIGTERM', '--', options.binary ?? DEFAULT_NATS_BINARY, '-c', options.configFile];
+  const [file, ...args] = options.wrap ? options.wrap(argv) : argv;
+  const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let spawnError: Error | undefined;
   const exited = new Promise<NatsExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));

@@ -1,0 +1,126 @@
+// The messages nodes send each other (policies/cluster-message.schema.json),
+// as they travel: one JSON line, then the bytes the message carries, if any (a
+// call's input, a chunk of output). JSON.stringify never writes a raw newline,
+// so the first one ends the JSON. Every message received is checked against
+// the schema, and against the subject it came on: a message is believed only
+// if the node its subject names (the broker's guarantee) is the node it
+// speaks for.
+import { schemaValidator } from '../config/json-file.js';
+
+export type MemberState = 'joining' | 'up' | 'suspect' | 'down' | 'left';
+
+export interface HeartbeatMessage {
+  type: 'heartbeat';
+  node: string;
+  incarnation: string;
+  /** When this incarnation started (epoch ms): of two alive with one name, the later wins. */
+  startedAt: number;
+  seq: number;
+  sentAt: number;
+  version: string;
+  ready: boolean;
+  cpu: { host: number; node?: number; cores: number };
+  memory: { totalBytes: number; availableBytes: number; usedBytes: number };
+  load: [number, number, number];
+  calls: { running: number; freeSlots: number; queued: number; capacity: number };
+}
+
+export interface LeaveMessage {
+  type: 'leave';
+  node: string;
+  incarnation: string;
+}
+
+export interface MemberChange {
+  node: string;
+  incarnation: string;
+  from: MemberState | null;
+  to: MemberState;
+  at: number;
+  reason: string;
+  silentMs?: number;
+}
+
+export interface MembersMessage {
+  type: 'members';
+  coordinator: string;
+  term: number;
+  changes: MemberChange[];
+}
+
+export interface CallSpec {
+  function: string;
+  export?: string;
+  version?: string;
+  tenant: string;
+  principal: string;
+  timeoutMs?: number;
+}
+
+export interface CallMessage {
+  type: 'call';
+  id: string;
+  caller: string;
+  target: string;
+  call: CallSpec;
+  inputBytes: number;
+}
+
+export interface ResultMessage {
+  type: 'result';
+  id: string;
+  outcome: string;
+  reasons: string[];
+  limitsHit: string[];
+  request?: string;
+  durationMs: number;
+  outputBytes: number;
+  chunks: number;
+}
+
+export type ClusterMessage =
+  | HeartbeatMessage
+  | LeaveMessage
+  | MembersMessage
+  | CallMessage
+  | { type: 'start'; id: string }
+  | { type: 'accepted'; id: string; incarnation: string }
+  | { type: 'refused'; id: string; reason: string }
+  | { type: 'started'; id: string }
+  | { type: 'expired'; id: string; reason: string }
+  | { type: 'output'; id: string; seq: number }
+  | ResultMessage;
+
+export type MessageOf<T extends ClusterMessage['type']> = Extract<ClusterMessage, { type: T }>;
+
+const NEWLINE = 0x0a;
+
+export function encodeMessage(message: ClusterMessage, body?: Uint8Array): Uint8Array {
+  const json = Buffer.from(`${JSON.stringify(message)}\n`);
+  return body?.length ? Buffer.concat([json, body]) : json;
+}
+
+export class InvalidMessage extends Error {}
+
+/** The message and its bytes; throws InvalidMessage if it is not of one of the expected types. */
+export function decodeMessage<T extends ClusterMessage['type']>(data: Uint8Array, ...expected: T[]): { message: MessageOf<T>; body: Buffer } {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const end = bytes.indexOf(NEWLINE);
+  if (end < 0) throw new InvalidMessage('no JSON line');
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.subarray(0, end).toString('utf8'));
+  } catch (error) {
+    throw new InvalidMessage(`not JSON: ${(error as Error).message}`);
+  }
+  const validate = schemaValidator('cluster-message');
+  const type = (value as { type?: unknown } | null)?.type;
+  if (!expected.includes(type as T)) throw new InvalidMessage(`a ${String(type)} message where ${expected.join(' or ')} was expected`);
+  if (!validate(value)) {
+    // Of oneOf's failures, those of the branch the message claims to be say what is wrong.
+    const errors = validate.errors ?? [];
+    const own = errors.find((e) => e.schemaPath.startsWith(`#/definitions/${String(type)}/`)) ?? errors[0];
+    throw new InvalidMessage(`invalid ${String(type)} message: ${own?.instancePath || '/'} ${own?.message ?? 'does not match the schema'}`);
+  }
+  return { message: value as MessageOf<T>, body: bytes.subarray(end + 1) };
+}
