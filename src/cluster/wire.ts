@@ -117,10 +117,9 @@ export function decodeMessage<T extends ClusterMessage['type']>(data: Uint8Array
   const type = (value as { type?: unknown } | null)?.type;
   if (!expected.includes(type as T)) throw new InvalidMessage(`a ${String(type)} message where ${expected.join(' or ')} was expected`);
   if (!validate(value)) {
-    // Of oneOf's failures, those of the branch the message claims to be say what is wrong.
-    const errors = validate.errors ?? [];
-    const own = errors.find((e) => e.schemaPath.startsWith(`#/definitions/${String(type)}/`)) ?? errors[0];
-    throw new InvalidMessage(`invalid ${String(type)} message: ${own?.instancePath || '/'} ${own?.message ?? 'does not match the schema'}`);
+    // The schema checks the definition the type names (if/then), so the first error says what is wrong.
+    const error = validate.errors?.find((e) => e.keyword !== 'if');
+    throw new InvalidMessage(`invalid ${String(type)} message: ${error?.instancePath || '/'} ${error?.message ?? 'does not match the schema'}`);
   }
   return { message: value as MessageOf<T>, body: bytes.subarray(end + 1) };
 }

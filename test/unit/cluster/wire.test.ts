@@ -1,0 +1,33 @@
+// The cluster's messages as they travel (src/cluster/wire.ts): a JSON line
+// checked against policies/cluster-message.schema.json, then bytes kept as
+// they were; anything else refused with the reason.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeMessage, encodeMessage, InvalidMessage } from '../../../src/cluster/wire.js';
+
+const id = 'ab'.repeat(12);
+
+describe('cluster messages', () => {
+  it('a call and its input bytes (newlines and all) come back as they were sent', () => {
+    const input = Buffer.from('line one\nline two\n\x00\xff');
+    const data = encodeMessage({ type: 'call', id, caller: 'a', target: 'b', call: { function: 'echo', tenant: 't', principal: 'uid 1000 on a' }, inputBytes: input.length }, input);
+    const { message, body } = decodeMessage(data, 'call');
+    assert.equal(message.call.function, 'echo');
+    assert.ok(body.equals(input));
+  });
+
+  it('refuses a message of another type than expected, unreadable JSON, or one the schema refuses', () => {
+    const leave = encodeMessage({ type: 'leave', node: 'a', incarnation: '0123456789abcdef' });
+    assert.throws(() => decodeMessage(leave, 'heartbeat'), /a leave message where heartbeat was expected/);
+    assert.throws(() => decodeMessage(Buffer.from('{"type":'), 'leave'), InvalidMessage);
+    assert.throws(() => decodeMessage(Buffer.from('no newline'), 'leave'), /no JSON line/);
+    const bad = (value: object) => Buffer.from(`${JSON.stringify(value)}\n`);
+    assert.throws(() => decodeMessage(bad({ type: 'leave', node: 'A.B', incarnation: '0123456789abcdef' }), 'leave'), /invalid leave message: \/node/);
+    assert.throws(() => decodeMessage(bad({ type: 'leave', node: 'a', incarnation: '0123456789abcdef', extra: 1 }), 'leave'), /invalid leave message/);
+    assert.throws(() => decodeMessage(bad({ type: 'start', id: 'short' }), 'start'), /invalid start message: \/id/);
+    assert.throws(
+      () => decodeMessage(bad({ type: 'call', id, caller: 'a', target: 'b', call: { function: '../etc', tenant: 't', principal: 'p' }, inputBytes: 0 }), 'call'),
+      /invalid call message: \/call\/function/,
+    );
+  });
+});
