@@ -232,8 +232,10 @@ export class ClusterNode {
   }
 
   private async coordinatorName(refresh: boolean): Promise<string | undefined> {
-    if (!refresh || !this.leaseKv) return this.lease?.holder;
-    const entry = await this.leaseKv.get(LEASE_KEY);
+    if (!refresh) return this.lease?.holder;
+    // Not open yet: an announcement waits for it (the bucket opens with the node's start).
+    if (!this.leaseKv) await this.ready;
+    const entry = await this.leaseKv!.get(LEASE_KEY);
     return entry?.operation === 'PUT' ? entry.json<LeaseValue>().holder : undefined;
   }
 
@@ -263,6 +265,7 @@ export class ClusterNode {
       lease: this.lease,
       node: this.node,
       heard: () => this.membership.heard,
+      stored: () => this.membership.table,
       timings: this.timings,
       ...(logger ? { logger } : {}),
     });

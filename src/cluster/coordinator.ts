@@ -141,6 +141,8 @@ export interface CoordinatorOptions {
   node: string;
   /** What this node heard (membership.ts). */
   heard: () => ReadonlyMap<string, HeardNode>;
+  /** The stored table as this node follows it (membership.ts): where a new coordinator starts from. */
+  stored: () => ReadonlyMap<string, MemberEntry>;
   timings: MembershipTimings;
   logger?: Logger;
 }
@@ -163,8 +165,10 @@ export class Coordinator {
     this.busy = true;
     try {
       if (!this.table || this.term !== lease.term) {
-        // Taken over (or first time): the table as the previous coordinator left it.
-        this.table = await readTable(members);
+        // Taken over (or first time): the table as the previous coordinator left it, as
+        // followed all along (reading the bucket again could wait on a JetStream in the middle
+        // of electing a leader, and every tick with it).
+        this.table = new Map(this.options.stored());
         this.sinceMono = nowMono;
         this.term = lease.term;
       }
@@ -192,16 +196,4 @@ export class Coordinator {
       this.busy = false;
     }
   }
-}
-
-/** The member table as stored. */
-export async function readTable(members: KV): Promise<Map<string, MemberEntry>> {
-  const table = new Map<string, MemberEntry>();
-  const keys: string[] = [];
-  for await (const key of await members.keys()) keys.push(key);
-  for (const key of keys) {
-    const entry = await members.get(key);
-    if (entry?.operation === 'PUT') table.set(key, entry.json<MemberEntry>());
-  }
-  return table;
 }

@@ -1,8 +1,8 @@
 // What every node knows of the others: it hears every heartbeat and every
 // leave message itself (so whichever node becomes coordinator can judge at
 // once), follows the member table in the KV bucket fnjail-members (a watch:
-// it resumes by itself after a reconnect), and passes on the coordinator's
-// announcements of changes (for the audit log).
+// it resumes by itself after a reconnect) and the coordinator's announcements
+// of changes (applied at once, and passed on for the audit log).
 //
 // Nothing is believed on a payload's word: a heartbeat or a leave must name
 // the node its subject names (the broker lets only that node publish there),
@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { memberRows, type HeardNode, type MemberEntry, type MemberRow } from './member-table.js';
+import { applyChanges, memberRows, type HeardNode, type MemberEntry, type MemberRow } from './member-table.js';
 import { SUBJECTS, subjectToken } from './subjects.js';
 import { decodeMessage, InvalidMessage, type MemberChange } from './wire.js';
 
@@ -39,6 +39,9 @@ export interface MembershipOptions {
   logger?: Logger;
 }
 
+const BELIEVE_ATTEMPTS = 4;
+const BELIEVE_RETRY_MS = 250;
+
 /** A rejected message is logged at most this often per sender, so that one noisy sender cannot fill the log. */
 const REJECT_LOG_INTERVAL_MS = 10_000;
 
@@ -48,6 +51,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly subscriptions: Subscription[] = [];
   private watcher: { stop(): void } | undefined;
   private readonly lastRejectLog = new Map<string, number>();
+  private readonly judging = new Map<string, Promise<void>>();
   /** Messages refused since the start. */
   rejectedCount = 0;
 
@@ -97,9 +101,17 @@ export class Membership extends EventEmitter<MembershipEvents> {
     on(SUBJECTS.anyMembers, (data, sender, subject) => {
       const { message } = decodeMessage(data, 'members');
       if (message.coordinator !== sender) return this.reject(subject, `an announcement from ${sender} that claims to be ${message.coordinator}'s`);
-      void this.believe(sender, subject).then((believed) => {
-        if (!believed) return;
-        for (const change of message.changes) this.emit('change', { ...change, coordinator: sender, term: message.term });
+      // One sender's announcements are judged in the order they came.
+      const previous = this.judging.get(sender) ?? Promise.resolve();
+      const next = previous.then(async () => {
+        if (!(await this.believe(sender, subject))) return;
+        const by = { coordinator: sender, term: message.term };
+        for (const entry of applyChanges(this.table, this.heard, message.changes, by).values()) this.offer(entry);
+        for (const change of message.changes) this.emit('change', { ...change, ...by });
+      });
+      this.judging.set(sender, next);
+      void next.finally(() => {
+        if (this.judging.get(sender) === next) this.judging.delete(sender);
       });
     });
   }
@@ -114,11 +126,23 @@ export class Membership extends EventEmitter<MembershipEvents> {
           this.table.delete(update.key);
           continue;
         }
-        const entry = update.json<MemberEntry>();
-        this.table.set(update.key, entry);
-        this.emit('entry', entry);
+        this.offer(update.json<MemberEntry>());
       }
     })().catch((error: Error) => this.options.logger?.warn({ err: error.message }, 'the member table watch ended'));
+  }
+
+  /**
+   * An entry from the stored table or from an announcement: the newer wins, by the
+   * coordinator's term, then its clock. Both ways matter: the announcements arrive at
+   * once, while a watch whose consumer was on a server that died can take a minute to
+   * resume; the watch gives the table at start and what announcements were missed.
+   */
+  private offer(entry: MemberEntry): void {
+    const known = this.table.get(entry.node);
+    if (known && (known.term > entry.term || (known.term === entry.term && known.since > entry.since))) return;
+    if (known && JSON.stringify(known) === JSON.stringify(entry)) return;
+    this.table.set(entry.node, entry);
+    this.emit('entry', entry);
   }
 
   rows(coordinator: string | undefined): MemberRow[] {
@@ -131,9 +155,18 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.watcher = undefined;
   }
 
+  /**
+   * Whether sender holds the lease. A new coordinator's first announcement can come
+   * before this node has read the new lease (or before it could read it at all: it
+   * just started, or was stopped a while): the lease is read again a few times
+   * before the announcement is refused.
+   */
   private async believe(sender: string, subject: string): Promise<boolean> {
     if ((await this.options.coordinator(false)) === sender) return true;
-    if ((await this.options.coordinator(true).catch(() => undefined)) === sender) return true;
+    for (let attempt = 0; attempt < BELIEVE_ATTEMPTS; attempt++) {
+      if ((await this.options.coordinator(true).catch(() => undefined)) === sender) return true;
+      await new Promise((resolve) => setTimeout(resolve, BELIEVE_RETRY_MS));
+    }
     this.reject(subject, `an announcement from ${sender}, which does not hold the coordinator's lease`);
     return false;
   }

@@ -219,6 +219,9 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
     return this.kvm.create(bucket, {
       replicas: options.replicas ?? this.options.replicas ?? 1,
       history: options.history ?? 1,
+      // Reads from the stream's leader: a replica still catching up (its server just
+      // restarted) would answer direct gets with old values — a lease, a function's record.
+      allow_direct: false,
       ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
       ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
       ...(options.description !== undefined ? { description: options.description } : {}),

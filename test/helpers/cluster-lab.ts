@@ -41,7 +41,10 @@ export class Participant {
         return;
       }
       this.events.push(event);
-      if (process.env.FNJAIL_TEST_DEBUG) process.stderr.write(`[${name}] ${line.slice(0, 400)}\n`);
+      if (process.env.FNJAIL_TEST_DEBUG) {
+        const rows = event.event === 'table' ? (event.rows as MemberRow[]).map((r) => `${r.node}:${r.state}:${r.incarnation.slice(0, 4)}:${r.heartbeatAgeMs}${r.coordinator ? '*' : ''}`).join(' ') : '';
+        process.stderr.write(`[${name}] ${rows ? `table ${rows}` : line.slice(0, 400)}\n`);
+      }
       for (const waiter of this.waiters) {
         if (waiter.test(event)) {
           this.waiters.delete(waiter);

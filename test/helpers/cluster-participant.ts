@@ -8,6 +8,7 @@
 //             big   → <input> bytes of a repeated pattern (output in many chunks)
 //             die   → kills this process with SIGKILL once the call has started
 import readline from 'node:readline';
+import { pino } from 'pino';
 import { Worker } from 'node:worker_threads';
 import { ClusterNode, type ClusterNodeOptions } from '../../src/cluster/cluster-node.js';
 import { NatsSystem, type NatsTlsOptions } from '../../src/cluster/nats-connection.js';
@@ -65,7 +66,9 @@ async function handle(call: IncomingCall): Promise<CallResult> {
   }
 }
 
-const nats = await NatsSystem.connect({ servers: config.servers, tls: config.tls, name: config.node, inboxPrefix: inboxPrefix(config.node), reconnectWaitMs: 250 });
+// Warnings and errors of the cluster modules, to stderr (the test shows them).
+const logger = pino({ level: 'warn', base: { node: config.node } }, pino.destination(2));
+const nats = await NatsSystem.connect({ logger, servers: config.servers, tls: config.tls, name: config.node, inboxPrefix: inboxPrefix(config.node), reconnectWaitMs: 250 });
 nats.on('status', (status) => emit({ event: 'nats', state: status.state, server: status.server }));
 const cluster = ClusterNode.start({
   nats,
@@ -73,6 +76,7 @@ const cluster = ClusterNode.start({
   version: fnjailVersion(),
   load: () => ({ running, freeSlots, queued: 0, capacity: config.capacity, ready: true }),
   handler: handle,
+  logger,
   balance: config.balance,
   replicas: config.replicas,
   ...(config.timings ? { timings: config.timings } : {}),

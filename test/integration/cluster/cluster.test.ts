@@ -9,6 +9,7 @@
 // routed as asked and never run twice, and nodes that cannot speak for others.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NatsSystem } from '../../../src/cluster/nats-connection.js';
 import { parseMeminfo } from '../../../src/cluster/host-load.js';
@@ -16,6 +17,8 @@ import { DEFAULT_TIMINGS, type MemberRow } from '../../../src/cluster/member-tab
 import { inboxPrefix, SUBJECTS } from '../../../src/cluster/subjects.js';
 import { encodeMessage, type HeartbeatMessage, type MemberChange } from '../../../src/cluster/wire.js';
 import { fnjailVersion } from '../../../src/paths.js';
+import { makeBundle } from '../../../src/functions/bundle.js';
+import { FunctionRegistry, REGISTRY_BUCKETS } from '../../../src/functions/registry.js';
 import { createClusterLab, type ClusterLab, type Participant, type ParticipantEvent } from '../../helpers/cluster-lab.js';
 import { createTestArea, type TestArea } from '../../helpers/environment.js';
 
@@ -244,6 +247,35 @@ describe('a cluster of three hosts', { timeout: 300_000 }, () => {
     const bytes = Buffer.from(result.output as string, 'base64');
     assert.equal(bytes.length, 3_000_000);
     assert.ok(bytes.equals(Buffer.alloc(3_000_000, 'fnjail-cluster-')));
+  });
+
+  it("the function registry works within a node's permissions, replicated on three servers", async () => {
+    const dir = `${lab.configDir}/node-a`;
+    const nats = await NatsSystem.connect({ servers: lab.urls, tls: { caFile: `${dir}/ca.pem`, certFile: `${dir}/node.pem`, keyFile: `${dir}/node.key` }, inboxPrefix: inboxPrefix('node-a'), replicas: 3 });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const s of nats.connection.status()) if (s.type === 'error') errors.push(s.error.message);
+    })();
+    try {
+      const registry = await FunctionRegistry.open(nats, { functionsDir: path.join(area.root, 'functions') });
+      const bundle = makeBundle([
+        { path: 'fnjail.json', type: 'file', mode: 0o644, data: Buffer.from(JSON.stringify({ name: 'hello', kind: 'program', mode: 'per-request', entry: 'run.sh' })) },
+        { path: 'run.sh', type: 'file', mode: 0o755, data: Buffer.from('#!/bin/sh\necho hello\n') },
+      ]);
+      const deployed = await registry.deploy({ bundle, owner: 'alice', deployedBy: 'test' });
+      assert.equal(deployed.created, true);
+      const checkedOut = await registry.checkout('hello');
+      assert.equal(fs.readFileSync(checkedOut.entry, 'utf8'), '#!/bin/sh\necho hello\n');
+      checkedOut.release();
+      assert.deepEqual((await registry.list()).map((r) => r.name), ['hello']);
+      await registry.remove('hello');
+      assert.deepEqual(await registry.list(), []);
+      assert.deepEqual(errors, [], 'no permission violation');
+      // Replicated: the stores have three replicas.
+      assert.equal((await (await nats.kv(REGISTRY_BUCKETS.functions)).status()).replicas, 3);
+    } finally {
+      await nats.close();
+    }
   });
 
   describe('identity: a node cannot speak for another', () => {
