@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libseccomp: the tests compare fnjail's seccomp compiler with it.
-# libssl-dev: the C client library (clients/c) speaks TLS with OpenSSL.
+# libssl-dev: the C client library (clients/c) loads OpenSSL 3 at run time for TLS;
+#   its headers let the tests check the declarations ipc.c makes of it.
 # openssl: the tests make their own CA and certificates with its CLI.
 APT_PACKAGES=(libseccomp-dev libssl-dev openssl)
 

@@ -348,6 +348,23 @@ describe('the classic C client library, transports', () => {
     assert.equal(absent.stderr, 'connect: No such file or directory\n', 'the UNIX path prints what it always printed');
   });
 
+  it('OpenSSL is loaded at run time, only by a client that asks for TLS', async () => {
+    // The dynamic loader's own account of the files it loads.
+    const loaded = (result: Run) => [...result.stderr.matchAll(/file=(\S+)\s+\[0\];\s+(?:needed by|dynamically loaded by)/g)].map((m) => path.basename(m[1]!));
+    const socket = path.join(tmp, 'fnjail-ld.sock');
+    const unixServer = await plainServer(() => '/out/unix', { path: socket });
+    const unix = await run(classicClient, ['/lib/libbasic.so'], { FNJAIL_SOCKET: socket, LD_DEBUG: 'files' });
+    assert.match(unix.stdout, /^Output file: \/out\/unix\n$/);
+    assert.ok(loaded(unix).includes('libipc.so'), unix.stderr);
+    assert.ok(!loaded(unix).some((file) => /^lib(ssl|crypto)\.so/.test(file)), `no OpenSSL without TLS: ${loaded(unix).join(' ')}`);
+    await unixServer.settled();
+
+    const server = await tlsServer(serverCert(), () => '/out/tls');
+    const overTls = await run(classicClient, ['libbasic.so'], { ...tlsEnv(`127.0.0.1:${server.port}`), LD_DEBUG: 'files' });
+    assert.match(overTls.stdout, /^Output file: \/out\/tls\n$/);
+    assert.ok(loaded(overTls).includes('libssl.so.3') && loaded(overTls).includes('libcrypto.so.3'), loaded(overTls).join(' '));
+  });
+
   it('many threads at once over TLS (the load generator, with timeouts set between create and connect)', async () => {
     const data = path.join(tmp, 'reply.txt');
     fs.writeFileSync(data, 'pong\n');
