@@ -4,8 +4,12 @@
 // line): a record is in the kernel before the reply goes out, so a crash of
 // the server loses none. A file destination is opened for appending and can be
 // reopened (SIGHUP, after logrotate moved it).
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import pretty from 'pino-pretty';
+
+// pino-pretty only for a person at a terminal: it is not loaded otherwise
+// (a server under systemd, or in tests, logs JSON).
+const require = createRequire(import.meta.url);
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -52,6 +56,7 @@ export function createLog(options: LogOptions = {}): Log {
   const level = options.level ?? process.env.FNJAIL_LOG_LEVEL ?? 'info';
   if (format === 'pretty') {
     if (options.file !== undefined) throw new Error('the pretty format is for a terminal: it cannot go to a file');
+    const pretty = require('pino-pretty') as typeof import('pino-pretty');
     const destination = pretty({ sync: true, destination: 1, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
     return { logger: pino(loggerOptions({ ...options, level }), destination), destination, reopen: () => undefined, toStdout: true };
   }

@@ -66,7 +66,7 @@ const duration: Reader<number> = (v) => {
 };
 const size: Reader<number> = (v) => {
   try {
-    return parseSize(v as string | number);
+    return parseSize(v as string | number, { unitRequired: true });
   } catch (error) {
     throw new BadValue((error as Error).message);
   }

@@ -61,6 +61,8 @@ export interface ExecutionResult {
   tenant: string | undefined;
   /** A JSON request's id, echoed in its reply. */
   id: string | number | undefined;
+  /** A JSON request's "return": "content": the reply carries the output's content. */
+  returnContent: boolean;
   launch: LaunchResult | undefined;
   queueMs: number;
   totalMs: number;
@@ -143,6 +145,7 @@ export class Executor {
       rule: undefined,
       tenant: undefined,
       id: (parsed as { id?: string | number }).id,
+      returnContent: (parsed as { returnContent?: boolean }).returnContent === true,
       launch: undefined,
       queueMs: 0,
       totalMs: 0,

@@ -11,7 +11,6 @@ import { Executor } from '../executor/executor.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import { Stats, type StatsSnapshot } from '../metrics/stats.js';
 import type { Tenant } from '../policy/decide.js';
-import { groupId, userId } from '../policy/names.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
 import { describePeer, isMonitor, remotePeer } from '../policy/tenants.js';
@@ -19,13 +18,17 @@ import { peerCredentials } from './peer-credentials.js';
 import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
 import { listenTcp, type Remote } from './tcp-listener.js';
-import { listenUnix } from './unix-listener.js';
+import { listenUnix, UNIX_BACKLOG } from './unix-listener.js';
 
 export interface ServerOptions {
   settings: ServeSettings;
   launcherBinary: string;
   logger: Logger;
   audit: AuditLog;
+  /** The UNIX listener, bound already (fnjail serve binds it first thing, to
+   * accept within milliseconds of starting): whoever bound it passes its
+   * connections to acceptLocal(). Without it, start() binds one. */
+  unixListener?: net.Server;
 }
 
 /** The output directory: root-owned, 0711, so tenants can open their own files by name but list nothing. */
@@ -37,14 +40,6 @@ function prepareOutputDir(dir: string): void {
   } catch (error) {
     throw new FnjailError('FNJ_OUTPUT_DIR_FAILED', `cannot prepare the output directory ${dir}: ${(error as Error).message}`);
   }
-}
-
-/** A user or group setting as an id. */
-function idOf(value: string | number, kind: 'user' | 'group'): number {
-  if (typeof value === 'number') return value;
-  const id = kind === 'user' ? userId(value) : groupId(value);
-  if (id === undefined) throw new FnjailError('FNJ_USAGE', `unknown ${kind} '${value}' for the socket's ${kind === 'user' ? 'owner' : 'group'}`, 'see fnjail serve --help');
-  return id;
 }
 
 export class FnjailServer {
@@ -109,17 +104,16 @@ export class FnjailServer {
     if (settings.netns === 'shared') {
       logger.warn('--netns shared: every sandbox is in one network namespace whatever its seccomp profile; calls whose profile lets socket() through can reach each other over abstract UNIX sockets');
     }
-    this.unixListener = net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
+    this.unixListener = options.unixListener ?? net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
   }
 
   async start(): Promise<void> {
     const { settings } = this;
     prepareOutputDir(settings.outputDir);
-    const owner = idOf(settings.socketOwner, 'user');
-    const group = idOf(settings.socketGroup, 'group');
     // Listen first: clients may connect at once; their commands wait for the launcher.
-    await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, backlog: 4096 });
-    fs.chownSync(settings.socket, owner, group);
+    if (!this.options.unixListener) {
+      await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, backlog: UNIX_BACKLOG });
+    }
     for (const address of settings.listen) {
       const { server, bound } = await listenTcp({
         address,
@@ -135,7 +129,8 @@ export class FnjailServer {
     await this.launcher.start();
   }
 
-  private acceptLocal(socket: net.Socket): void {
+  /** A connection on the UNIX socket: its peer is who connect()ed. */
+  acceptLocal(socket: net.Socket): void {
     let peer: Tenant;
     try {
       peer = peerCredentials(socket);

@@ -34,14 +34,17 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const policyFile = options.policyPath?.(area) ?? writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
   const socket = path.join(area.root, 'fnjail.sock');
   const range = uidRangeForThisProcess();
+  const extra = typeof options.args === 'function' ? options.args(area) : (options.args ?? []);
   const args = [
     cliMain,
     'serve',
+    // Hermetic: the test's own config file, or none (never the host's /etc/fnjail/config.json).
+    ...(extra.includes('--config') ? [] : ['--no-config']),
     '--socket', socket,
     '--output-dir', area.outputDir,
     '--policy', policyFile,
     '--uid-range', `${range.first}-${range.last}`,
-    ...(typeof options.args === 'function' ? options.args(area) : (options.args ?? [])),
+    ...extra,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   const logs: Array<Record<string, unknown>> = [];

@@ -19,7 +19,7 @@ describe('fnjail serve', () => {
     const socket = path.join(area.root, 'fnjail.sock');
     const range = uidRangeForThisProcess();
     const started = Date.now();
-    const child = spawn(process.execPath, [cliMain, 'serve', '--socket', socket, '--output-dir', area.outputDir,
+    const child = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir,
       '--policy', writePolicy(area, defaultTestPolicy(area)), '--uid-range', `${range.first}-${range.last}`], { stdio: 'ignore' });
     try {
       let connectedAfter = -1;
@@ -54,7 +54,7 @@ describe('fnjail serve', () => {
     const first = await startServer();
     try {
       // Another server on the same socket: refused, the first keeps serving.
-      const second = await exec(process.execPath, [cliMain, 'serve', '--socket', first.socket, '--output-dir', first.area.outputDir,
+      const second = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', first.socket, '--output-dir', first.area.outputDir,
         '--policy', first.policyFile]).then(
         () => assert.fail('a second server started on a live socket'),
         (error: { code: number; stderr: string }) => error,
@@ -80,7 +80,7 @@ describe('fnjail serve', () => {
     try {
       const policy = path.join(area.root, 'bad.json');
       fs.writeFileSync(policy, '{\n  "defaults": {\n    "libraryDirs": ["relative/dir"],\n    "timeout": 5\n  }\n}\n');
-      const result = await exec(process.execPath, [cliMain, 'serve', '--socket', path.join(area.root, 's.sock'), '--policy', policy]).then(
+      const result = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', path.join(area.root, 's.sock'), '--policy', policy]).then(
         () => assert.fail('started with a bad policy'),
         (error: { code: number; stderr: string }) => error,
       );

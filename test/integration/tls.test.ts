@@ -66,7 +66,7 @@ describe('TCP with mutual TLS', () => {
 
   it("applies that tenant's rules, naming them", async () => {
     const result = await fnjail(['run', '--json', lib('libbasic.so'), 'echo_arg', '/x'], pki.client('alice'));
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 17, 'the exit status of a denied call');
     const reply = JSON.parse(result.stdout) as { outcome: string; reasons: string[] };
     assert.equal(reply.outcome, 'denied');
     assert.match(reply.reasons[0]!, /rule tenants\[0\]\.functions\[0\]: function 'echo_arg' of \S+libbasic\.so is not allowed for tenant 'alice'/);
@@ -97,7 +97,7 @@ describe('TCP with mutual TLS', () => {
   it('refuses a client certificate from another CA, and audits it', async () => {
     const from = server.logs.length;
     const result = await fnjail(['run', lib('libbasic.so')], pki.foreignClient('alice'));
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 3, 'the server cannot be reached');
     assert.match(result.stderr, /cannot connect to the fnjail server at tls:\/\/127\.0\.0\.1:\d+|closed the connection/);
     const [refused] = await waitForLogs(server, (l) => l.event === 'connection-refused', { from });
     assert.match(String(refused!.msg), /refused at the handshake/);
@@ -105,7 +105,7 @@ describe('TCP with mutual TLS', () => {
 
   it('is refused by a client that does not trust the server\'s certificate', async () => {
     const result = await fnjail(['run', lib('libbasic.so')], pki.client('alice'), pki.foreignCaCert);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 3, 'the server cannot be reached');
     assert.match(result.stderr, /cannot connect to the fnjail server at tls:\/\/\S+: .*(certificate|verify)/i);
     assert.match(result.stderr, /hint: the TLS handshake failed/);
   });
@@ -144,10 +144,10 @@ describe('plain TCP (--insecure)', () => {
     } finally {
       await server.stop();
     }
-    const refused = await run(process.execPath, [cliMain, 'serve', '--listen', '192.0.2.1:7000', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
+    const refused = await run(process.execPath, [cliMain, 'serve', '--no-config', '--listen', '192.0.2.1:7000', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--insecure serves plain TCP only on loopback, not on 192\.0\.2\.1/);
-    const noTls = await run(process.execPath, [cliMain, 'serve', '--listen', '127.0.0.1:7000']);
+    const noTls = await run(process.execPath, [cliMain, 'serve', '--no-config', '--listen', '127.0.0.1:7000']);
     assert.equal(noTls.code, 2);
     assert.match(noTls.stderr, /--listen \(listen\) needs --tls-cert \(tlsCert\), --tls-key \(tlsKey\) and --tls-ca \(tlsCa\)/);
   });
