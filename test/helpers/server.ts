@@ -2,7 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cliMain, createTestArea, defaultTestPolicy, uidRangeForThisProcess, writePolicy, type TestArea } from './environment.js';
+import type { StatsSnapshot } from '../../src/metrics/stats.js';
+import { callSession } from './client.js';
+import { cliMain, createTestArea, HANG_GUARD_MS, defaultTestPolicy, uidRangeForThisProcess, writePolicy, type TestArea } from './environment.js';
 
 export interface TestServer {
   area: TestArea;
@@ -66,7 +68,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${stderr}`)));
-    setTimeout(() => reject(new Error(`server not listening after 10 s:\n${stderr}`)), 10_000).unref();
+    setTimeout(() => reject(new Error(`server not listening after ${HANG_GUARD_MS} ms:\n${stderr}`)), HANG_GUARD_MS).unref();
   });
   await listening;
   return {
@@ -100,13 +102,13 @@ export function readOutput(file: string): string {
   return fs.readFileSync(file, 'utf8');
 }
 
-/** The first `count` log lines from index `from` on that satisfy `match`, waiting for them up to timeoutMs. */
+/** The first `count` log lines from index `from` on that satisfy `match`, waiting for them (at most timeoutMs, a hang guard). */
 export async function waitForLogs(
   server: TestServer,
   match: (line: Record<string, unknown>) => boolean,
   options: { from?: number; count?: number; timeoutMs?: number } = {},
 ): Promise<Array<Record<string, unknown>>> {
-  const { from = 0, count = 1, timeoutMs = 5000 } = options;
+  const { from = 0, count = 1, timeoutMs = HANG_GUARD_MS } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = server.logs.slice(from).filter(match);
@@ -122,4 +124,17 @@ export async function waitForLog(
   options: { from?: number; timeoutMs?: number } = {},
 ): Promise<Record<string, unknown>> {
   return (await waitForLogs(server, match, options))[0]!;
+}
+
+/** The server's live statistics (the `stats` session command, as root), polled
+ * until they satisfy `match`: "the first call runs", "one call waits". */
+export async function waitForStats(server: TestServer, match: (stats: StatsSnapshot) => boolean): Promise<StatsSnapshot> {
+  const deadline = Date.now() + HANG_GUARD_MS;
+  for (;;) {
+    const [line] = await callSession(server.socket, ['stats']);
+    const stats = JSON.parse(line!) as StatsSnapshot;
+    if (match(stats)) return stats;
+    if (Date.now() > deadline) throw new Error(`the server's statistics never matched; last: ${line}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

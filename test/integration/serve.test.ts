@@ -14,38 +14,58 @@ import { readOutput, startServer } from '../helpers/server.js';
 const exec = promisify(execFile);
 
 describe('fnjail serve', () => {
-  it('accepts connections right after it starts, and serves once the launcher is ready', async () => {
+  it('accepts connections before it is ready, holds their commands and answers them once it is', async (t) => {
     const area = createTestArea();
     const socket = path.join(area.root, 'fnjail.sock');
     const range = uidRangeForThisProcess();
-    const started = Date.now();
     const child = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir,
-      '--policy', writePolicy(area, defaultTestPolicy(area)), '--uid-range', `${range.first}-${range.last}`], { stdio: 'ignore' });
+      '--policy', writePolicy(area, defaultTestPolicy(area)), '--uid-range', `${range.first}-${range.last}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let log = '';
+    child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
-      let connectedAfter = -1;
-      while (Date.now() - started < 5000) {
-        const ok = await new Promise<boolean>((resolve) => {
-          const conn = net.connect(socket, () => {
-            conn.destroy();
-            resolve(true);
-          });
-          conn.on('error', () => resolve(false));
+      // Connect the moment the socket accepts (waiting for that event, however
+      // long it takes), and send a classic command at once.
+      let conn: net.Socket | undefined;
+      while (!conn) {
+        conn = await new Promise<net.Socket | undefined>((resolve) => {
+          const attempt = net.connect(socket, () => resolve(attempt));
+          attempt.on('error', () => resolve(undefined));
         });
-        if (ok) {
-          connectedAfter = Date.now() - started;
-          break;
-        }
-        await sleep(5);
+        if (!conn) await sleep(2);
+        assert.equal(child.exitCode, null, 'the server is still running');
       }
-      assert.ok(connectedAfter >= 0, 'the server accepted a connection');
-      // Tools start it and connect right away; the bound is loose here (a busy
-      // test machine), bench/ measures the real figure.
-      assert.ok(connectedAfter < 2000, `first connection accepted after ${connectedAfter} ms`);
-      assert.equal(readOutput(await callClassic(socket, path.join(area.libDir, 'libbasic.so'))), 'run\n');
+      const servingWhenConnected = log.includes('fnjail listening');
+      const reply = await new Promise<string>((resolve, reject) => {
+        conn.on('data', (chunk: Buffer) => resolve(chunk.toString()));
+        conn.on('error', reject);
+        conn.write(path.join(area.libDir, 'libbasic.so'));
+      });
+      conn.destroy();
+      assert.equal(readOutput(reply), 'run\n');
+      // Where the time went is bench/startup.ts's to measure; this says which case ran.
+      t.diagnostic(`connected ${servingWhenConnected ? 'after' : 'before'} the server said it serves`);
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
       assert.ok(!fs.existsSync(socket), 'the socket file is removed on SIGTERM');
+      area.cleanup();
+    }
+  });
+
+  it('removes its socket when it cannot start after binding it', async () => {
+    const area = createTestArea();
+    const socket = path.join(area.root, 's.sock');
+    try {
+      const policy = path.join(area.root, 'bad.json');
+      fs.writeFileSync(policy, '{ "defaults": { "timeout": 5 } }');
+      const result = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir, '--policy', policy]).then(
+        () => assert.fail('started with a bad policy'),
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /\[FNJ_POLICY_INVALID\]/);
+      assert.ok(!fs.existsSync(socket), 'no socket file is left behind');
+    } finally {
       area.cleanup();
     }
   });
