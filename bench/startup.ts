@@ -22,15 +22,10 @@ import { cleanupAll, onCleanup } from './cleanup.js';
 import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { cliMain } from './servers.js';
+import { median } from './stats.js';
 import { createWorkspace, type Workspace } from './workspace.js';
 
 const resultsDir = path.join(packageRoot, 'bench', 'results');
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** Wall time of a command, ms. */
 function timeCommand(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {

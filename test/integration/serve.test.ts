@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { callClassic } from '../helpers/client.js';
 import { cliMain, createTestArea, defaultTestPolicy, uidRangeForThisProcess, writePolicy } from '../helpers/environment.js';
-import { readOutput, startServer } from '../helpers/server.js';
+import { launcherPid, readOutput, startServer, waitForStats } from '../helpers/server.js';
 
 const exec = promisify(execFile);
 
@@ -110,6 +110,32 @@ describe('fnjail serve', () => {
       assert.match(result.stderr, /\[FNJ_POLICY_INVALID\]/);
     } finally {
       area.cleanup();
+    }
+  });
+
+  it('raises its own priority, and nothing it starts inherits it: the launcher and every sandbox run at nice 0', async () => {
+    const server = await startServer({ timeoutMs: 60_000 });
+    const nice = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[16]);
+    const children = (pid: number): number[] =>
+      fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => {
+        try {
+          return Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === pid;
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+    try {
+      const running = callClassic(server.socket, `${path.join(server.area.libDir, 'liblifecycle.so')} sleep_half`);
+      await waitForStats(server, (s) => s.executions.running === 1);
+      assert.equal(nice(server.process.pid!), -10, 'the server');
+      const launcher = launcherPid(server);
+      const descendants: number[] = [];
+      for (let next = [launcher]; next.length; next = next.flatMap(children)) descendants.push(...next);
+      assert.ok(descendants.length >= 3, `the launcher, its sandboxes and a running call: ${descendants.join(' ')}`);
+      for (const pid of descendants) assert.equal(nice(pid), 0, `process ${pid} under the launcher`);
+      assert.equal(readOutput(await running), 'before sleep\nafter sleep\n');
+    } finally {
+      await server.stop();
     }
   });
 
