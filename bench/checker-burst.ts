@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
-import { cleanupAll } from './cleanup.js';
+import { runBench } from './cleanup.js';
 import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { buildBaseline, startBaseline, startFnjail, type BenchServer } from './servers.js';
@@ -173,11 +173,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${md}\n`);
 }
 
-main().then(
-  () => cleanupAll(),
-  async (error: unknown) => {
-    process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
-    await cleanupAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);

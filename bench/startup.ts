@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
-import { cleanupAll, onCleanup } from './cleanup.js';
+import { onCleanup, runBench } from './cleanup.js';
 import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { cliMain } from './servers.js';
@@ -208,11 +208,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${md}\n`);
 }
 
-main().then(
-  () => cleanupAll(),
-  async (error: unknown) => {
-    process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
-    await cleanupAll();
-    process.exitCode = 1;
-  },
-);
+runBench(main);
