@@ -9,7 +9,7 @@ import { MetricsListener } from '../metrics/metrics-listener.js';
 import { renderMetrics } from '../metrics/prometheus.js';
 import { fnjailVersion, launcherBinary } from '../paths.js';
 import type { EarlyListener } from '../server/early-listener.js';
-import { raiseServerPriority } from '../server/scheduling.js';
+import { raisePriority } from '../server/scheduling.js';
 import { FnjailServer } from '../server/server.js';
 import { seccompOption } from './seccomp-option.js';
 import { notifySystemd } from './sd-notify.js';
@@ -26,10 +26,14 @@ export async function runServer({ settings, configFile, metricsAddress, early }:
   const log = createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact });
   const { logger } = log;
   const audit = new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact });
-  const priority = raiseServerPriority();
-  if ('error' in priority) logger.warn(`the server keeps the default priority: ${priority.error}`);
-  else logger.info({ nice: priority.nice }, `server priority raised (nice ${priority.nice}); what it starts, sandboxes included, runs at nice 0`);
-  const server = new FnjailServer({ settings, launcherBinary, logger, audit, unixListener: early.server });
+  // The server's event loop and the launcher ahead of the load they serve (server/scheduling.ts).
+  const raise = (what: string, pid?: number) => {
+    const priority = raisePriority(pid);
+    if ('error' in priority) logger.warn(`the ${what} keeps the default priority: ${priority.error}`);
+    else logger.info({ nice: priority.nice, pid: pid ?? process.pid }, `${what} priority raised (nice ${priority.nice}); what it starts runs at nice 0`);
+  };
+  raise('server');
+  const server = new FnjailServer({ settings, launcherBinary, logger, audit, unixListener: early.server, onLauncherSpawn: (pid) => raise('sandbox launcher', pid) });
   const version = fnjailVersion();
   const metrics = metricsAddress && new MetricsListener({ ...metricsAddress, logger, render: () => renderMetrics(server.stats, { ...server.metricsContext(), version }) });
 

@@ -1,27 +1,29 @@
-// The server's share of the CPU. Every request of every client goes through
-// the server's one event loop; when a host is saturated (the classic
-// checker's burst: a thousand client processes started at once), the kernel
-// gives that loop the share of any one of them, and requests wait to be read
-// while clients time out. So the server's main thread runs at a higher
-// priority (nice SERVER_NICE), with SCHED_RESET_ON_FORK: whatever it starts
-// (the sandbox launcher, hence every sandbox; getent) starts at nice 0, so
-// tenants' code never inherits it. bench/checker-burst.ts measures the effect.
+// The share of the CPU of the server and its sandbox launcher. Every request
+// of every client goes through the server's one event loop, and every call
+// through the launcher; when a host is saturated (the classic checker's
+// burst: a thousand client processes started at once), the kernel gives each
+// of them the share of any one of those processes, so requests wait to be
+// read and calls to start while clients time out. So both run at a higher
+// priority (nice RAISED_NICE: the server's main thread, the launcher's one
+// thread), with SCHED_RESET_ON_FORK: whatever they start (every sandbox,
+// getent) starts at nice 0, so tenants' code never inherits it.
 import koffi from 'koffi';
 import os from 'node:os';
 
-export const SERVER_NICE = -10;
+export const RAISED_NICE = -10;
 const SCHED_OTHER = 0;
 const SCHED_RESET_ON_FORK = 0x40000000;
 
-/** Raises the calling (main) thread's priority; returns what was done, for the log. */
-export function raiseServerPriority(): { nice: number } | { error: string } {
+let setScheduler: ((pid: number, policy: number, param: number[]) => number) | undefined;
+
+/** Raises the priority of a thread (pid 0: the calling one); returns the nice value, or why not. */
+export function raisePriority(pid = 0): { nice: number } | { error: string } {
   try {
-    const libc = koffi.load('libc.so.6');
-    const setScheduler = libc.func('int sched_setscheduler(int pid, int policy, const int *param)');
+    setScheduler ??= koffi.load('libc.so.6').func('int sched_setscheduler(int pid, int policy, const int *param)');
     // First, so that no child can ever inherit the raised priority.
-    if (setScheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, [0]) !== 0) throw new Error(`sched_setscheduler: errno ${koffi.errno()}`);
-    os.setPriority(0, SERVER_NICE); // pid 0: the calling thread, on Linux
-    return { nice: os.getPriority(0) };
+    if (setScheduler!(pid, SCHED_OTHER | SCHED_RESET_ON_FORK, [0]) !== 0) throw new Error(`sched_setscheduler: errno ${koffi.errno()}`);
+    os.setPriority(pid, RAISED_NICE);
+    return { nice: os.getPriority(pid) };
   } catch (error) {
     return { error: (error as Error).message };
   }

@@ -29,6 +29,8 @@ export interface ServerOptions {
    * accept within milliseconds of starting): whoever bound it passes its
    * connections to acceptLocal(). Without it, start() binds one. */
   unixListener?: net.Server;
+  /** Called with the pid of each sandbox launcher started. */
+  onLauncherSpawn?: (pid: number) => void;
 }
 
 /** The output directory: root-owned, 0711, so tenants can open their own files by name but list nothing. */
@@ -76,6 +78,7 @@ export class FnjailServer {
       reuse: settings.sandboxReuse,
       logger,
       audit,
+      ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
     this.executor = new Executor({
       launcher: this.launcher,
