@@ -12,10 +12,14 @@ import { exitCodeOfOutcome, OUTCOME_EXIT_CODES } from './exit-codes.js';
 import { clean as printable } from './stats-format.js';
 import { targetFrom, TRANSPORT_HELP, TRANSPORT_OPTIONS, type Target } from './transport.js';
 
-const outcomeTable = Object.entries(OUTCOME_EXIT_CODES)
-  .filter(([, code]) => code !== 0)
-  .map(([outcome, code]) => `${code} ${outcome}`)
-  .join(', ');
+const outcomes = Object.entries(OUTCOME_EXIT_CODES).filter(([, code]) => code !== 0);
+/** "10 exit, 11 signal, ..." in lines of at most six. */
+const outcomeTable = Array.from({ length: Math.ceil(outcomes.length / 6) }, (_, i) =>
+  outcomes
+    .slice(i * 6, i * 6 + 6)
+    .map(([outcome, code]) => `${code} ${outcome}`)
+    .join(', '),
+).join(',\n  ');
 
 export const RUN_HELP = `usage: fnjail run [options] <libname> [<funcname> [<filename>]]
 

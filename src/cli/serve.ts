@@ -37,8 +37,7 @@ Durations: ${DURATION_EXAMPLES}: a bare number is seconds.
 Sizes, with their unit (1024-based): ${SIZE_EXAMPLES}.
 
 options:
-${optionsHelp()}
-  --no-config                 read no config file (not even $FNJAIL_CONFIG)
+${optionsHelp([{ left: '--no-config', right: 'read no config file (not even $FNJAIL_CONFIG)' }])}
 `;
 
 /** The flags given, read as the table says; a bad value is a usage error naming its flag. */
