@@ -11,12 +11,12 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { clientsBuild } from '../helpers/environment.js';
+import { clientsBuild, HANG_GUARD_MS } from '../helpers/environment.js';
 import { makeTestPki, type TestPki } from '../helpers/tls.js';
 
 const classicClient = path.join(clientsBuild, 'classic-client');
 const loadgen = path.join(clientsBuild, 'fnjail-loadgen');
-const WAIT_MS = 10_000;
+const WAIT_MS = HANG_GUARD_MS;
 
 interface Run {
   status: number | null;
