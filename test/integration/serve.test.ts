@@ -114,28 +114,30 @@ describe('fnjail serve', () => {
   });
 
   it('raises its own and its launcher\'s priority, and nothing they start inherits it: every sandbox runs at nice 0', async () => {
-    const server = await startServer({ timeoutMs: 60_000 });
-    const nice = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[16]);
-    const children = (pid: number): number[] =>
-      fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => {
-        try {
-          return Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === pid;
-        } catch {
-          return false; // gone meanwhile
-        }
-      });
+    // A call that runs until the server stops it: its processes are there to look at.
+    const server = await startServer({ timeoutMs: 600_000, args: ['--shutdown-grace', '0'] });
+    /** The nice value and parent of a process, or undefined once it is gone. */
+    const stat = (pid: number) => {
+      try {
+        const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+        return { ppid: Number(fields[1]), nice: Number(fields[16]) };
+      } catch {
+        return undefined;
+      }
+    };
+    const children = (pid: number) => fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => stat(p)?.ppid === pid);
     try {
-      const running = callClassic(server.socket, `${path.join(server.area.libDir, 'liblifecycle.so')} sleep_half`);
+      const running = callClassic(server.socket, `${path.join(server.area.libDir, 'liblifecycle.so')} sleep_long`);
+      running.catch(() => undefined); // cancelled when the server stops
       await waitForStats(server, (s) => s.executions.running === 1);
-      assert.equal(nice(server.process.pid!), -10, 'the server');
+      assert.equal(stat(server.process.pid!)?.nice, -10, 'the server');
       const launcher = launcherPid(server);
-      const descendants: number[] = [];
-      for (let next = [launcher]; next.length; next = next.flatMap(children)) descendants.push(...next);
-      assert.equal(nice(launcher), -10, 'the launcher');
-      const sandboxes = descendants.filter((pid) => pid !== launcher);
-      assert.ok(sandboxes.length >= 2, `its sandboxes and a running call: ${sandboxes.join(' ')}`);
-      for (const pid of sandboxes) assert.equal(nice(pid), 0, `process ${pid} under the launcher`);
-      assert.equal(readOutput(await running), 'before sleep\nafter sleep\n');
+      assert.equal(stat(launcher)?.nice, -10, 'the launcher');
+      const sandboxes: number[] = [];
+      for (let next = children(launcher); next.length; next = next.flatMap(children)) sandboxes.push(...next);
+      const seen = sandboxes.map((pid) => ({ pid, nice: stat(pid)?.nice })).filter((p) => p.nice !== undefined);
+      assert.ok(seen.length >= 2, `its sandboxes and the running call: ${JSON.stringify(seen)}`);
+      for (const { pid, nice } of seen) assert.equal(nice, 0, `process ${pid} under the launcher`);
     } finally {
       await server.stop();
     }
