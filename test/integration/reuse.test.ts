@@ -14,10 +14,12 @@ describe('sandbox reuse', () => {
   let probe: string;
 
   before(async () => {
-    // One sandbox, calls one at a time: every call lands in the same one.
+    // One sandbox, calls one at a time: every call lands in the same one
+    // (--prepared 0: no spare sandbox that a call arriving while the first is
+    // still being reset would take instead, as a fast server's next call may).
     // Without the seccomp filter, which would refuse SysV IPC and message
     // queues: the reset must hold even for a profile that allows them.
-    server = await startServer({ args: ['--sandbox-reuse', '1000', '--max-concurrent', '1', '--prepared', '1', '--seccomp', 'none'] });
+    server = await startServer({ args: ['--sandbox-reuse', '1000', '--max-concurrent', '1', '--prepared', '0', '--seccomp', 'none'] });
     probe = path.join(server.area.libDir, 'libprobe.so');
   });
   after(() => server.stop());
