@@ -63,6 +63,8 @@ export interface ExecutionResult {
   tenant: string | undefined;
   /** A JSON request's id, echoed in its reply. */
   id: string | number | undefined;
+  /** A JSON request's "return": "content": the reply carries the output's content. */
+  returnContent: boolean;
   launch: LaunchResult | undefined;
   queueMs: number;
   totalMs: number;
@@ -131,7 +133,7 @@ export class Executor {
   private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string }): Promise<ExecutionResult> {
     const started = performance.now();
     const parsed = format === 'json' ? parseJsonRequest(raw) : parseCommand(raw);
-    const result = this.newResult(raw, parsed.text, (parsed as { id?: string | number }).id);
+    const result = this.newResult(raw, parsed.text, parsed as { id?: string | number; returnContent?: boolean });
     const finish = () => {
       result.totalMs = performance.now() - started;
       return result;
@@ -222,13 +224,13 @@ export class Executor {
   /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
   private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
     this.options.logger.error({ err: error }, 'execution failed unexpectedly');
-    const result = this.newResult(raw, displayCommand(raw), undefined);
+    const result = this.newResult(raw, displayCommand(raw), {});
     result.outputPath = outputPath;
     this.conclude(result, refused('server-error', `the server failed to handle the request: ${error.message}`));
     return result;
   }
 
-  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
+  private newResult(raw: string, command: string, asked: { id?: string | number; returnContent?: boolean }): ExecutionResult {
     return {
       request: `${this.serverId}-${++this.requests}`,
       received: displayCommand(raw),
@@ -243,7 +245,8 @@ export class Executor {
       input: undefined,
       rule: undefined,
       tenant: undefined,
-      id,
+      id: asked.id,
+      returnContent: asked.returnContent === true,
       launch: undefined,
       queueMs: 0,
       totalMs: 0,

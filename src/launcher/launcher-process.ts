@@ -43,6 +43,8 @@ export interface LauncherOptions {
   reuse: number;
   logger: Logger;
   audit: AuditLog;
+  /** Called with the pid of each launcher started (fnjail serve raises its priority). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** How each limit is enforced on this host, from READY's features: for the audit log and the operator. */
@@ -196,6 +198,7 @@ export class LauncherProcess {
     // server's process group do not reach it (it ignores them anyway).
     const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe'], env: {}, detached: true });
     this.child = child;
+    if (child.pid !== undefined) this.options.onSpawn?.(child.pid);
     this.ready = undefined;
     this.lastStderr = [];
     const reader = new FrameReader();
