@@ -1,6 +1,8 @@
 // The second step of fnjail serve (serve.ts binds the socket first): loads the
 // server's parts, starts them, hands the early connections over, announces
 // the start (audit log, systemd), and stops on SIGTERM or SIGINT.
+import fs from 'node:fs';
+import type { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
@@ -20,9 +22,11 @@ export interface RunOptions {
   configFile: string | undefined;
   metricsAddress: { host: string; port: number } | undefined;
   early: EarlyListener;
+  /** The API socket, bound already; undefined: --http-socket off. */
+  api: EarlyListener | undefined;
 }
 
-export async function runServer({ settings, configFile, metricsAddress, early }: RunOptions): Promise<void> {
+export async function runServer({ settings, configFile, metricsAddress, early, api }: RunOptions): Promise<void> {
   seccompOption('serve', settings.seccomp);
   const opening = <T>(what: string, open: () => T): T => {
     try {
@@ -47,13 +51,16 @@ export async function runServer({ settings, configFile, metricsAddress, early }:
   const metrics =
     metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
 
+  let http: { stopAccepting(): void; close(): Promise<void> } | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     notifySystemd('STOPPING=1', logger);
     logger.info({ signal }, 'stopping: finishing running calls');
-    Promise.all([server.stop(), metrics?.stop()]).then(
+    // The API stops accepting with the classic socket; its last replies go out once the calls are over.
+    http?.stopAccepting();
+    Promise.all([server.stop().then(() => http?.close()), metrics?.stop()]).then(
       () => {
         const { uptimeSeconds, executions } = server.snapshot();
         audit.lifecycle('server-stop', { signal, uptimeSeconds, executions: executions.total }, 'stopped');
@@ -78,12 +85,18 @@ export async function runServer({ settings, configFile, metricsAddress, early }:
   });
   await server.start();
   early.handOver((socket) => server.acceptLocal(socket));
+  // Classic calls are served from here on; the HTTP API loads meanwhile.
+  http = api && (await startApi(api, server, settings, logger, version));
+  const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses];
   audit.lifecycle(
     'server-start',
     {
       version,
       config: configFile ?? null,
       socket: settings.socket,
+      httpSocket: api ? settings.httpSocket! : null,
+      nats: settings.nats === 'off' ? 'off' : settings.nats ? settings.nats.servers.join(',') : 'private',
+      node: settings.nodeName,
       listen: server.tcpAddresses,
       tls: settings.tls !== undefined,
       policy: settings.policy,
@@ -98,7 +111,41 @@ export async function runServer({ settings, configFile, metricsAddress, early }:
       auditLog: settings.auditLog ?? null,
       metrics: metricsBound ? `http://${metricsBound.host.includes(':') ? `[${metricsBound.host}]` : metricsBound.host}:${metricsBound.port}/metrics` : null,
     },
-    `fnjail listening on ${[settings.socket, ...server.tcpAddresses].join(', ')}; try: fnjail run --cat /opt/fnlib/libbasic.so`,
+    `fnjail listening on ${listening.join(', ')}; try: fnjail run --cat /opt/fnlib/libbasic.so`,
   );
-  notifySystemd(`READY=1\nSTATUS=serving on ${[settings.socket, ...server.tcpAddresses].join(', ')}\nMAINPID=${process.pid}`, logger);
+  notifySystemd(`READY=1\nSTATUS=serving on ${listening.join(', ')}\nMAINPID=${process.pid}`, logger);
+}
+
+/** The HTTP API on the API socket: loaded now (fastify is not needed before),
+ * then given the connections that waited. */
+async function startApi(api: EarlyListener, server: FnjailServer, settings: ServeSettings, logger: Logger, version: string): Promise<{ stopAccepting(): void; close(): Promise<void> }> {
+  const { buildApi } = await import('../http/app.js');
+  const { app, server: httpServer } = await buildApi({
+    executor: server.executor,
+    functions: server.functions,
+    link: server.link,
+    logger,
+    spoolDir: server.spoolDir,
+    maxInputBytes: settings.maxInputBytes,
+    nodeName: settings.nodeName,
+    version,
+  });
+  api.handOver((socket) => httpServer.emit('connection', socket));
+  return {
+    stopAccepting() {
+      api.server.close();
+      httpServer.closeIdleConnections();
+    },
+    async close() {
+      await app.close().catch(() => undefined);
+      // Give the replies of the last calls a moment to be written out, then close what is left.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      httpServer.closeAllConnections();
+      try {
+        fs.unlinkSync(settings.httpSocket!);
+      } catch {
+        // already gone
+      }
+    },
+  };
 }

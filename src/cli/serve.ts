@@ -86,9 +86,18 @@ export async function serve(args: string[]): Promise<number> {
   }
 
   const early = await EarlyListener.listen({ path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, maxHeld: settings.maxClients });
+  // The API socket right after, held the same way until the HTTP API is loaded.
+  let api: EarlyListener | undefined;
+  try {
+    api = settings.httpSocket === undefined ? undefined : await EarlyListener.listen({ path: settings.httpSocket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, maxHeld: settings.maxClients });
+  } catch (error) {
+    early.abandon();
+    throw error;
+  }
   // Until the server has its own handlers: a stop request leaves no socket file behind.
   const stopEarly = () => {
     early.abandon();
+    api?.abandon();
     process.exit(0);
   };
   process.once('SIGTERM', stopEarly);
@@ -97,9 +106,10 @@ export async function serve(args: string[]): Promise<number> {
     const { runServer } = await import('./serve-server.js');
     process.off('SIGTERM', stopEarly);
     process.off('SIGINT', stopEarly);
-    await runServer({ settings, configFile: config.file, metricsAddress, early });
+    await runServer({ settings, configFile: config.file, metricsAddress, early, api });
   } catch (error) {
     early.abandon();
+    api?.abandon();
     throw error;
   }
   return -1; // runs until a signal

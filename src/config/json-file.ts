@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { packageRoot, policiesDir } from '../paths.js';
-import { AJV_OPTIONS, familyHash, FORMATS, schemaFamily } from './schema-options.js';
+import { sharedAjv } from './ajv.js';
+import { familyHash, schemaFamily } from './schema-options.js';
 import { jsonPositions, syntaxErrorPosition } from './json-position.js';
 
 export interface Problem {
@@ -67,12 +68,12 @@ function precompiled(name: string, hash: string): ValidateFunction | undefined {
 
 /** Compiles the family's last schema, the siblings it refers to added first. */
 function compile(family: { name: string; text: string }[]): ValidateFunction {
-  const { Ajv } = require('ajv') as typeof import('ajv');
-  const ajv = new Ajv(AJV_OPTIONS);
-  for (const [format, pattern] of Object.entries(FORMATS)) ajv.addFormat(format, pattern);
+  const ajv = sharedAjv();
   const schemas = family.map((member) => JSON.parse(member.text) as { $id?: string });
-  for (const sibling of schemas.slice(0, -1)) ajv.addSchema(sibling);
-  return ajv.compile(schemas.at(-1)!);
+  for (const sibling of schemas.slice(0, -1)) if (!sibling.$id || !ajv.getSchema(sibling.$id)) ajv.addSchema(sibling);
+  const schema = schemas.at(-1)!;
+  // A sibling added for another schema is this one's own validator.
+  return (schema.$id && ajv.getSchema(schema.$id)) || ajv.compile(schema);
 }
 
 function describe(error: ErrorObject): { pointer: string; message: string } {

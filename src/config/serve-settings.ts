@@ -1,7 +1,8 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
+import os from 'node:os';
 import type { LogFormat } from '../log.js';
 import { formatDuration } from './duration.js';
 
@@ -43,6 +44,13 @@ export interface ServeSettings {
   redact: string[];
   metrics: string | undefined;
   metricsToken: string | undefined;
+  stateDir: string;
+  /** The NATS system of the registry: a private nats-server (undefined), servers given, or none. */
+  nats: { servers: string[]; tls: { cert: string | undefined; key: string | undefined; ca: string | undefined } | undefined } | 'off' | undefined;
+  nodeName: string;
+  /** The API socket, or undefined: none. */
+  httpSocket: string | undefined;
+  maxInputBytes: number;
 }
 
 /** A setting that does not go with another, with the settings involved. */
@@ -82,7 +90,11 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
     conflict(`${both('listen')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: TCP is served with mutual TLS (or ${both('insecure')}, on loopback only)`, 'listen');
   }
   if (v.insecure && tlsSome) conflict(`${both('insecure')} and TLS settings exclude each other`, 'insecure', 'tlsCert', 'tlsKey', 'tlsCa');
-  if (v.insecure && !listen.length) conflict(`${both('insecure')} is for ${both('listen')}`, 'insecure');
+  const natsGiven = Array.isArray(v.nats);
+  if (v.insecure && !listen.length && !natsGiven) conflict(`${both('insecure')} is for ${both('listen')} or ${both('nats')}`, 'insecure');
+  const natsTls = [v.natsTlsCert, v.natsTlsKey, v.natsTlsCa].some((p) => p !== undefined);
+  if (natsTls && !natsGiven) conflict(`${both('natsTlsCert')}, ${both('natsTlsKey')} and ${both('natsTlsCa')} are for ${both('nats')} URL`, 'natsTlsCert', 'natsTlsKey', 'natsTlsCa');
+  if ((v.natsTlsCert === undefined) !== (v.natsTlsKey === undefined)) conflict(`${both('natsTlsCert')} and ${both('natsTlsKey')} go together`, 'natsTlsCert', 'natsTlsKey');
   if (v.auditFsync && v.auditLog === undefined) conflict(`${both('auditFsync')} needs ${both('auditLog')}`, 'auditFsync');
   if (v.logFormat === 'pretty' && v.logFile !== undefined) conflict(`${both('logFormat')} pretty is for a terminal; ${both('logFile')} gets json`, 'logFormat', 'logFile');
   if (v.queueWait !== undefined && v.queueFull !== 'wait') conflict(`${both('queueWait')} is for ${both('queueFull')} wait`, 'queueWait');
@@ -147,5 +159,13 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     redact: v.redact ?? [],
     metrics: v.metrics,
     metricsToken: v.metricsToken,
+    stateDir: v.stateDir ?? DEFAULT_STATE_DIR,
+    nats:
+      v.nats === 'off' ? 'off'
+      : v.nats ? { servers: v.nats, tls: v.natsTlsCa || v.natsTlsCert ? { cert: v.natsTlsCert, key: v.natsTlsKey, ca: v.natsTlsCa } : undefined }
+      : undefined,
+    nodeName: v.nodeName ?? os.hostname(),
+    httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
+    maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
   };
 }

@@ -31,6 +31,9 @@ export interface GrantFile {
   limits?: LimitsFile;
   seccompProfile?: string;
   maxConcurrent?: number;
+  deploy?: boolean | { maxFunctions?: number; maxBytes?: string | number };
+  callFunctionsOf?: string[];
+  manageFunctionsOf?: string[];
 }
 
 export interface MatchFile {
@@ -51,6 +54,7 @@ export interface PolicyDocument {
   description?: string;
   trustedOwners?: Array<string | number>;
   monitors?: MatchFile;
+  admins?: MatchFile;
   defaults?: GrantFile;
   /** null: a tenant left out because its schema problems are reported already. */
   tenants?: Array<TenantFile | null>;

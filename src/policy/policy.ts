@@ -34,9 +34,31 @@ export interface Grant {
   seccomp: LauncherFilter;
   /** Calls of the tenant at once; undefined: only the server's limit. */
   maxConcurrent: number | undefined;
+  /** Whether it may deploy functions, and its quota; undefined: it may not. */
+  deploy: DeployGrant | undefined;
+  /** Owners (tenant names, or '*') whose functions it may call and see, besides its own. */
+  callFunctionsOf: string[];
+  /** Owners (tenant names, or '*') whose functions it may redeploy and remove (and see), besides its own. */
+  manageFunctionsOf: string[];
   /** Where each list is written ("defaults.inputDirs" in a.json when a tenant
    * inherits it), for the denials that name the list as a whole. */
-  origin: Record<'libraryDirs' | 'inputDirs' | 'functions', { rule: string; source: string }>;
+  origin: Record<'libraryDirs' | 'inputDirs' | 'functions' | 'deploy' | 'callFunctionsOf' | 'manageFunctionsOf', { rule: string; source: string }>;
+}
+
+export interface DeployGrant {
+  /** Functions it may own at most. */
+  maxFunctions: number | undefined;
+  /** Bytes (unpacked) of all its kept versions together, at most. */
+  maxBytes: number | undefined;
+  /** Where it is written, for denials ("tenants[1].deploy"). */
+  rule: string;
+}
+
+/** Who a policy names by uid, gid or TLS client (monitors, admins). */
+export interface Who {
+  uids: Set<number>;
+  gids: Set<number>;
+  tlsClients: Set<string>;
 }
 
 export interface TenantPolicy {
@@ -65,7 +87,9 @@ export interface Policy {
   /** Uids that may own library files and their directories (root always). */
   trustedOwners: Set<number>;
   /** Who may see the live statistics besides root: by uid, or by gid (primary or supplementary). */
-  monitors: { uids: Set<number>; gids: Set<number>; tlsClients: Set<string> };
+  monitors: Who;
+  /** Who may deploy and manage any function besides root. */
+  admins: Who;
   tenants: TenantPolicy[];
   defaults: TenantPolicy | undefined;
   /** Problems worth a log line that do not make the policy invalid. */
@@ -97,6 +121,13 @@ export function limitsFrom(file: LimitsFile | undefined, base: Limits = DEFAULT_
   return { ...base, ...limitsSet(file) };
 }
 
+/** What a "deploy" field grants: false, nothing; true, deploying without a quota; an object, with its quota. */
+function deployGrant(file: GrantFile['deploy'], rule: string): DeployGrant | undefined {
+  if (file === false || file === undefined) return undefined;
+  if (file === true) return { maxFunctions: undefined, maxBytes: undefined, rule };
+  return { maxFunctions: file.maxFunctions, maxBytes: file.maxBytes === undefined ? undefined : parseSize(file.maxBytes), rule };
+}
+
 /** Whether path is dir itself or inside it (so /opt/lib does not allow /opt/library). */
 export function isInside(dir: string, file: string): boolean {
   return dir === '/' || file === dir || file.startsWith(`${dir}/`);
@@ -109,7 +140,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const warnings: string[] = [];
 
   // Set once only: in two files, which one wins would depend on their order.
-  const once = <K extends 'defaults' | 'trustedOwners' | 'monitors'>(key: K) => {
+  const once = <K extends 'defaults' | 'trustedOwners' | 'monitors' | 'admins'>(key: K) => {
     const setters = files.sources.filter((s) => s.document[key] !== undefined);
     for (const later of setters.slice(1)) {
       problems.push(later.problemAt(`/${key}`, `${key} are set again here; they are set in ${setters[0]!.file} already (set them in one file)`));
@@ -119,6 +150,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const defaultsSource = once('defaults');
   const ownersSource = once('trustedOwners');
   const monitorsSource = once('monitors');
+  const adminsSource = once('admins');
 
   const trustedOwners = new Set<number>([0]);
   ownersSource?.document.trustedOwners?.forEach((owner, i) => {
@@ -127,18 +159,24 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     else trustedOwners.add(uid);
   });
 
-  const monitors = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(monitorsSource?.document.monitors?.tlsClients ?? []) };
-  const who = monitorsSource?.document.monitors;
-  const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
-    list?.forEach((entry, i) => {
-      const id = typeof entry === 'number' ? entry : what === 'user' ? userId(entry) : groupId(entry);
-      if (id === undefined) problems.push(monitorsSource!.problemAt(`/monitors/${field}/${i}`, `unknown ${what} '${entry}'`));
-      else into.add(id);
-    });
-  resolve(who?.uids, monitors.uids, 'uids', 'user');
-  resolve(who?.users, monitors.uids, 'users', 'user');
-  resolve(who?.gids, monitors.gids, 'gids', 'group');
-  resolve(who?.groups, monitors.gids, 'groups', 'group');
+  /** A list of users, groups and TLS clients, its names resolved. */
+  const who = (source: PolicySource | undefined, key: 'monitors' | 'admins'): Who => {
+    const written = source?.document[key];
+    const found: Who = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(written?.tlsClients ?? []) };
+    const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
+      list?.forEach((entry, i) => {
+        const id = typeof entry === 'number' ? entry : what === 'user' ? userId(entry) : groupId(entry);
+        if (id === undefined) problems.push(source!.problemAt(`/${key}/${field}/${i}`, `unknown ${what} '${entry}'`));
+        else into.add(id);
+      });
+    resolve(written?.uids, found.uids, 'uids', 'user');
+    resolve(written?.users, found.uids, 'users', 'user');
+    resolve(written?.gids, found.gids, 'gids', 'group');
+    resolve(written?.groups, found.gids, 'groups', 'group');
+    return found;
+  };
+  const monitors = who(monitorsSource, 'monitors');
+  const admins = who(adminsSource, 'admins');
 
   const canonical = (dir: string, where: string) => {
     try {
@@ -188,7 +226,17 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
       limits: limitsFrom(file.limits, base?.limits),
       seccomp: profileOf(source, pointer, file.seccompProfile, base),
       maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
-      origin: { libraryDirs: origin('libraryDirs'), inputDirs: origin('inputDirs'), functions: origin('functions') },
+      deploy: file.deploy === undefined ? base?.deploy : deployGrant(file.deploy, `${rule}.deploy`),
+      callFunctionsOf: file.callFunctionsOf ?? base?.callFunctionsOf ?? [],
+      manageFunctionsOf: file.manageFunctionsOf ?? base?.manageFunctionsOf ?? [],
+      origin: {
+        libraryDirs: origin('libraryDirs'),
+        inputDirs: origin('inputDirs'),
+        functions: origin('functions'),
+        deploy: origin('deploy'),
+        callFunctionsOf: origin('callFunctionsOf'),
+        manageFunctionsOf: origin('manageFunctionsOf'),
+      },
     };
   };
 
@@ -273,6 +321,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     hash: files.hash,
     trustedOwners,
     monitors,
+    admins,
     tenants,
     defaults,
     warnings,

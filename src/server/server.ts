@@ -9,6 +9,11 @@ import type { Log } from '../log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
 import { Executor } from '../executor/executor.js';
+import path from 'node:path';
+import { NatsLink } from '../cluster/nats-link.js';
+import { prepareStateDir } from '../config/state-dir.js';
+import { FunctionService } from '../functions/function-service.js';
+import { prepareSpoolDir } from './spool.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import { claimUidRange, type UidRangeClaim } from '../launcher/uid-range.js';
 import { Stats, type StatsContext, type StatsSnapshot } from '../metrics/stats.js';
@@ -39,7 +44,12 @@ export interface ServerOptions {
   unixListener?: net.Server;
   /** Called with the pid of each sandbox launcher started. */
   onLauncherSpawn?: (pid: number) => void;
+  /** For tests: the private nats-server's restart delays. */
+  natsRestartDelaysMs?: number[];
 }
+
+/** How long a request that needs the registry waits for it to come (back) up. */
+export const REGISTRY_WAIT_MS = 10_000;
 
 type Transport = 'unix' | 'tcp' | 'tls';
 
@@ -66,6 +76,11 @@ export class FnjailServer {
   readonly executor: Executor;
   readonly policies: PolicyStore;
   readonly stats = new Stats();
+  /** The NATS system and the function registry on it (started in the background by start()). */
+  readonly link: NatsLink;
+  readonly functions: FunctionService;
+  /** Where request bodies are spooled for their call (HTTP). */
+  readonly spoolDir: string;
   private readonly unixListener: net.Server;
   private readonly tcpListeners: net.Server[] = [];
   /** The TCP addresses bound, once started. */
@@ -104,6 +119,17 @@ export class FnjailServer {
       audit,
       ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
+    this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs });
+    this.functions = new FunctionService({
+      link: this.link,
+      policy: () => this.policies.current,
+      audit,
+      registryWaitMs: REGISTRY_WAIT_MS,
+      buildsDir: path.join(settings.stateDir, 'builds'),
+      // The launcher's build mode plugs in here once it has one (functions/build.ts).
+      buildRunner: undefined,
+    });
+    this.spoolDir = path.join(settings.stateDir, 'spool');
     this.executor = new Executor({
       launcher: this.launcher,
       policy: () => this.policies.current,
@@ -116,6 +142,7 @@ export class FnjailServer {
       audit,
       stats: this.stats,
       netns: settings.netns,
+      functions: settings.nats === 'off' ? undefined : this.functions,
     });
     if (settings.retention) {
       const template = /^(.*?)(X+)$/.exec(settings.outputTemplate)!;
@@ -170,6 +197,10 @@ export class FnjailServer {
     }
     this.policies.watch();
     this.retention?.start();
+    prepareStateDir(settings.stateDir, 0o755, 'the state directory');
+    prepareSpoolDir(this.spoolDir);
+    // In the background: classic calls are served meanwhile; calls by name wait for it (REGISTRY_WAIT_MS).
+    this.link.start();
     await this.launcher.start();
   }
 
@@ -320,6 +351,7 @@ export class FnjailServer {
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
     await this.launcher.stop();
+    await this.link.stop();
     this.uidRange?.release();
     await Promise.race([closed, timeout(500)]);
     for (const socket of [...this.sessions.keys(), ...this.connections]) socket.destroy();

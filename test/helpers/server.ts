@@ -9,6 +9,10 @@ import { cliMain, createTestArea, HANG_GUARD_MS, defaultTestPolicy, nextUidRange
 export interface TestServer {
   area: TestArea;
   socket: string;
+  /** The API socket (HTTP over UNIX). */
+  apiSocket: string;
+  /** The state directory (functions, spool, the private nats-server). */
+  stateDir: string;
   policyFile: string;
   /** The sandbox uids it was given. */
   uidRange: { first: number; last: number };
@@ -36,6 +40,8 @@ export interface StartOptions {
   uidRange?: { first: number; last: number };
   /** A command that runs the server (e.g. under a seccomp program): its words before node's. */
   wrapper?: string[];
+  /** Start the function registry (a private nats-server in the area's state directory); default: --nats off. */
+  registry?: boolean;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
@@ -43,6 +49,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const policy = typeof options.policy === 'function' ? options.policy(area) : options.policy;
   const policyFile = options.policyPath?.(area) ?? writePolicy(area, policy ?? defaultTestPolicy(area, options.timeoutMs));
   const socket = path.join(area.root, 'fnjail.sock');
+  const apiSocket = path.join(area.root, 'api.sock');
+  const stateDir = path.join(area.root, 'state');
   const range = options.uidRange ?? nextUidRange();
   const extra = typeof options.args === 'function' ? options.args(area) : (options.args ?? []);
   const args = [
@@ -54,6 +62,10 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     '--output-dir', area.outputDir,
     '--policy', policyFile,
     '--uid-range', `${range.first}-${range.last}`,
+    // Its own state and API socket, never the host's; no nats-server unless the test needs the registry.
+    ...(extra.includes('--state-dir') ? [] : ['--state-dir', stateDir]),
+    ...(extra.includes('--http-socket') ? [] : ['--http-socket', apiSocket]),
+    ...(options.registry || extra.includes('--nats') ? [] : ['--nats', 'off']),
     ...extra,
   ];
   const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
@@ -83,6 +95,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   return {
     area,
     socket,
+    apiSocket,
+    stateDir,
     policyFile,
     uidRange: range,
     process: child,
