@@ -12,6 +12,9 @@ Runs functions from untrusted shared libraries, each call in a fresh sandbox.
 commands:
   serve     run the server (as root)                       fnjail serve --help
   run       run a function through the server              fnjail run --help
+  deploy    deploy a function (a bundle: directory, .tar.gz) fnjail deploy --help
+  functions list, show or remove registered functions      fnjail functions --help
+  call      call a registered function by name             fnjail call --help
   policy    check a policy, explain its decisions          fnjail policy --help
   config    check the server's config file and its policy  fnjail config --help
   seccomp   compile or check a seccomp profile             fnjail seccomp --help
@@ -23,8 +26,8 @@ commands:
   version   print the version
 
 Exit status: 0 on success, 2 for a wrong command line, 3 when the server
-cannot be reached, 1 for other errors; fnjail run has one per outcome of the
-call (fnjail run --help, docs/errors.md).
+cannot be reached, 1 for other errors; fnjail run and fnjail call have one
+per outcome of the call (fnjail run --help, docs/errors.md).
 `;
 
 type Command = (args: string[]) => Promise<number>;
@@ -33,6 +36,9 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serve,
   run: async () => (await import('./run.js')).run,
+  deploy: async () => (await import('./deploy.js')).deployCommand,
+  functions: async () => (await import('./functions.js')).functionsCommand,
+  call: async () => (await import('./call.js')).callCommand,
   policy: async () => (await import('./policy.js')).policyCommand,
   config: async () => (await import('./config.js')).configCommand,
   seccomp: async () => (await import('./seccomp.js')).seccompCommand,

@@ -6,6 +6,7 @@
 // executor instead (same policy module), which only checks a version out.
 import type { AuditLog } from '../audit/audit-log.js';
 import { peerFields } from '../audit/audit-event.js';
+import { userName } from '../audit/account-names.js';
 import type { NatsLink } from '../cluster/nats-link.js';
 import { FnjailError } from '../errors.js';
 import type { Tenant } from '../policy/decide.js';
@@ -107,7 +108,7 @@ export class FunctionService {
               registry.deploy({
                 bundle: built?.bundle ?? source,
                 owner,
-                deployedBy: describePeer(peer),
+                deployedBy: deployer(peer),
                 name,
                 expectOwner: owner,
                 ...(quota ? { quota } : {}),
@@ -148,6 +149,12 @@ export class FunctionService {
       false,
     );
   }
+}
+
+/** Who deployed a version, as a person reads it: "alice (uid 1000)". */
+function deployer(peer: Tenant): string {
+  if (peer.remote) return describePeer(peer);
+  return `${userName(peer.uid) ?? 'uid'} (uid ${peer.uid})`;
 }
 
 /** The quota of the tenant a function belongs to (the default tenant's for "default"). */
