@@ -36,7 +36,7 @@ export interface StatusReply {
   version: string;
   running?: number;
   queued?: number;
-  registry: { state: string; reason?: string; nats?: string; privateServerRestarts?: number };
+  registry: { state: string; reason?: string; nats?: string; privateServerPid?: number; privateServerRestarts?: number };
 }
 
 interface Response {

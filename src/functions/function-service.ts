@@ -154,7 +154,8 @@ export class FunctionService {
 /** Who deployed a version, as a person reads it: "alice (uid 1000)". */
 function deployer(peer: Tenant): string {
   if (peer.remote) return describePeer(peer);
-  return `${userName(peer.uid) ?? 'uid'} (uid ${peer.uid})`;
+  const name = userName(peer.uid);
+  return name === undefined ? `uid ${peer.uid}` : `${name} (uid ${peer.uid})`;
 }
 
 /** The quota of the tenant a function belongs to (the default tenant's for "default"). */

@@ -28,7 +28,7 @@ describe('systemd readiness (sd_notify)', () => {
       try {
         const server = await startServer({ area, env: { NOTIFY_SOCKET: name } });
         const ready = await listener.next();
-        assert.match(ready, /^READY=1\nSTATUS=serving on \S+fnjail\.sock\nMAINPID=\d+$/);
+        assert.match(ready, /^READY=1\nSTATUS=serving on \S+fnjail\.sock, \S+api\.sock \(HTTP\)\nMAINPID=\d+$/);
         assert.equal(Number(/MAINPID=(\d+)/.exec(ready)![1]), server.process.pid);
         await waitForLog(server, (l) => l.event === 'server-start');
         assert.equal(readOutput(await callClassic(server.socket, path.join(area.libDir, 'libbasic.so'))), 'run\n');

@@ -20,6 +20,7 @@ const statusSchema = {
         state: { type: 'string', enum: ['off', 'starting', 'ready', 'down', 'failed'] },
         reason: { type: 'string' },
         nats: { type: 'string', description: 'The NATS connection: connected, disconnected, reconnecting, closed.' },
+        privateServerPid: { type: 'integer', description: "The private nats-server's process id, while it runs." },
         privateServerRestarts: { type: 'integer', description: 'Times the private nats-server was restarted after dying.' },
       },
     },
@@ -43,6 +44,7 @@ export async function statusRoutes(app: FastifyInstance, options: ApiOptions): P
           state: link.state,
           ...(link.reason ? { reason: link.reason } : {}),
           ...(link.nats ? { nats: link.nats.state } : {}),
+          ...(link.privateServer?.pid !== undefined ? { privateServerPid: link.privateServer.pid } : {}),
           ...(link.privateServer ? { privateServerRestarts: link.privateServer.restarts } : {}),
         },
       });
