@@ -84,6 +84,10 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
       '--output-dir', outputDir,
       '--policy', ws.policyFile,
       '--uid-range', `${firstUid}-${firstUid + 1_999}`,
+      // Its own API socket and state; no registry: these scenarios call libraries.
+      '--http-socket', path.join(dir, 'api.sock'),
+      '--state-dir', path.join(dir, 'state'),
+      '--nats', 'off',
       ...extraArgs,
     ],
     readyText: '"msg":"fnjail listening',

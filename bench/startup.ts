@@ -67,7 +67,7 @@ async function serverStart(ws: Workspace, index: number): Promise<ServerStart> {
   const first = 1_700_000 + index * 100;
   const spawnedAt = Date.now();
   const started = performance.now();
-  const child = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', outputDir, '--policy', ws.policyFile, '--uid-range', `${first}-${first + 99}`, '--log-format', 'json'], {
+  const child = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', outputDir, '--policy', ws.policyFile, '--uid-range', `${first}-${first + 99}`, '--log-format', 'json', '--http-socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const unregister = onCleanup(`stop startup server ${index}`, () => void child.kill('SIGKILL'));
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   // The CLI against one live server.
   const dir = ws.subdir('cli');
   const socket = path.join(dir, 'server.sock');
-  const server = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', ws.outputDir('cli'), '--policy', ws.policyFile, '--uid-range', '1790000-1790099'], { stdio: 'ignore' });
+  const server = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', ws.outputDir('cli'), '--policy', ws.policyFile, '--uid-range', '1790000-1790099', '--http-socket', path.join(dir, 'api.sock'), '--state-dir', path.join(dir, 'state'), '--nats', 'off'], { stdio: 'ignore' });
   onCleanup('stop the CLI server', () => void server.kill('SIGKILL'));
   (await connectWhenListening(socket, performance.now() + 20_000)).destroy();
   const env = { ...process.env, FNJAIL_SOCKET: socket };

@@ -37,6 +37,9 @@ export interface LinkStatus {
   privateServer: { pid: number | undefined; url: string | undefined; restarts: number } | undefined;
 }
 
+/** How long closing the connection may wait for it to drain. */
+const CLOSE_WAIT_MS = 2000;
+
 /** Waits before each new attempt to connect at startup; the last one repeats. */
 const RETRY_DELAYS_MS = [1000, 2000, 5000, 15000];
 
@@ -105,8 +108,21 @@ export class NatsLink {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.wake();
-    await this.nats?.close().catch(() => undefined);
-    await this.privateServer?.stop();
+    await this.disconnect();
+  }
+
+  /** Closes the connection (draining it, for a bounded time: a connection
+   * that is reconnecting would wait for ever), then the private server. */
+  private async disconnect(): Promise<void> {
+    const nats = this.nats;
+    this.nats = undefined;
+    if (nats) {
+      await Promise.race([nats.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
+      if (!nats.connection.isClosed()) await nats.connection.close().catch(() => undefined);
+    }
+    const server = this.privateServer;
+    this.privateServer = undefined;
+    await server?.stop().catch(() => undefined);
   }
 
   private usable(): boolean {
@@ -126,28 +142,26 @@ export class NatsLink {
   private async connect(attempt: number): Promise<void> {
     try {
       const nats = await this.connectOnce();
+      this.nats = nats;
       if (this.stopped) {
-        await nats.close();
+        await this.disconnect();
         return;
       }
-      this.nats = nats;
       nats.on('status', (status) => {
         if (status.state === 'connected') this.set('ready', undefined);
         else if (this.state === 'ready' || this.state === 'down') this.set('down', this.downReason(status));
       });
       this.opened = await FunctionRegistry.open(nats, { functionsDir: path.join(this.options.stateDir, 'functions'), logger: this.logger });
+      if (this.stopped) return;
       this.set('ready', undefined);
       this.logger.info({ server: nats.status().server }, 'function registry ready');
     } catch (error) {
+      await this.disconnect();
       if (this.stopped) return;
       const delayMs = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
       const message = (error as Error).message;
       this.set('failed', `the NATS system could not be reached: ${message}`);
       this.logger.error({ err: message, retryInMs: delayMs }, 'the function registry cannot start; trying again');
-      await this.privateServer?.stop().catch(() => undefined);
-      this.privateServer = undefined;
-      await this.nats?.close().catch(() => undefined);
-      this.nats = undefined;
       this.retryTimer = setTimeout(() => void this.connect(attempt + 1), delayMs);
     }
   }

@@ -18,7 +18,7 @@ const TENANT = 4611;
 function serve(args: string[]): Promise<{ code: number; stderr: string }> {
   const range = nextUidRange();
   return new Promise((resolve) => {
-    execFile(process.execPath, [cliMain, 'serve', '--no-config', '--uid-range', `${range.first}-${range.last}`, ...args], { encoding: 'utf8', timeout: HANG_GUARD_MS }, (error, _stdout, stderr) =>
+    execFile(process.execPath, [cliMain, 'serve', '--no-config', '--uid-range', `${range.first}-${range.last}`, '--http-socket', 'off', '--nats', 'off', ...args], { encoding: 'utf8', timeout: HANG_GUARD_MS }, (error, _stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, stderr }),
     );
   });

@@ -26,7 +26,7 @@ describe('the shipped default policy and example libraries', () => {
     const uidRange = `${range.first}-${range.last}`;
     socket = path.join(area.root, 'fnjail.sock');
     // What `npm start` runs, on a private socket and output directory.
-    server = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir, '--policy', shippedPolicy, '--uid-range', uidRange], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir, '--policy', shippedPolicy, '--uid-range', uidRange, '--http-socket', path.join(area.root, 'api.sock'), '--state-dir', path.join(area.root, 'state')], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       server.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('fnjail listening') && resolve());
       server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));

@@ -8,17 +8,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { callClassic } from '../helpers/client.js';
-import { cliMain, createTestArea, defaultTestPolicy, nextUidRange, writePolicy } from '../helpers/environment.js';
+import { cliMain, createTestArea, defaultTestPolicy, nextUidRange, writePolicy, type TestArea } from '../helpers/environment.js';
 import { launcherPid, readOutput, startServer, waitForStats } from '../helpers/server.js';
 
 const exec = promisify(execFile);
+
+/** Its own API socket and state (no nats-server): never the host's. */
+const ownState = (area: TestArea) => ['--http-socket', path.join(area.root, 'api.sock'), '--state-dir', path.join(area.root, 'state'), '--nats', 'off'];
 
 describe('fnjail serve', () => {
   it('accepts connections before it is ready, holds their commands and answers them once it is', async (t) => {
     const area = createTestArea();
     const socket = path.join(area.root, 'fnjail.sock');
     const range = nextUidRange();
-    const child = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir,
+    const child = spawn(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir, ...ownState(area),
       '--policy', writePolicy(area, defaultTestPolicy(area)), '--uid-range', `${range.first}-${range.last}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     let log = '';
     child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -58,7 +61,7 @@ describe('fnjail serve', () => {
     try {
       const policy = path.join(area.root, 'bad.json');
       fs.writeFileSync(policy, '{ "defaults": { "timeout": 5 } }');
-      const result = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir, '--policy', policy]).then(
+      const result = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', socket, '--output-dir', area.outputDir, ...ownState(area), '--policy', policy]).then(
         () => assert.fail('started with a bad policy'),
         (error: { code: number; stderr: string }) => error,
       );
@@ -75,7 +78,7 @@ describe('fnjail serve', () => {
     try {
       // Another server on the same socket: refused, the first keeps serving.
       const range = nextUidRange();
-      const second = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', first.socket, '--output-dir', first.area.outputDir,
+      const second = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', first.socket, '--output-dir', first.area.outputDir, ...ownState(first.area),
         '--policy', first.policyFile, '--uid-range', `${range.first}-${range.last}`]).then(
         () => assert.fail('a second server started on a live socket'),
         (error: { code: number; stderr: string }) => error,
@@ -101,7 +104,7 @@ describe('fnjail serve', () => {
     try {
       const policy = path.join(area.root, 'bad.json');
       fs.writeFileSync(policy, '{\n  "defaults": {\n    "libraryDirs": ["relative/dir"],\n    "timeout": 5\n  }\n}\n');
-      const result = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', path.join(area.root, 's.sock'), '--policy', policy]).then(
+      const result = await exec(process.execPath, [cliMain, 'serve', '--no-config', '--socket', path.join(area.root, 's.sock'), ...ownState(area), '--policy', policy]).then(
         () => assert.fail('started with a bad policy'),
         (error: { code: number; stderr: string }) => error,
       );
