@@ -86,8 +86,8 @@ export interface ExecutionResult {
   /** A JSON request's "return": "content": the reply carries the output's content. */
   returnContent: boolean;
   launch: LaunchResult | undefined;
-  /** A call by name: the registered function, its version and owner. */
-  registered: Omit<RegisteredFunction, 'limitSources' | 'kind'> | undefined;
+  /** A call by name: the registered function, the version checked out and its owner. */
+  registered: Pick<RegisteredFunction, 'name' | 'version' | 'owner'> | undefined;
   /** The output file's size before error lines were added: what the function itself printed. */
   printedBytes: number | undefined;
   queueMs: number;
@@ -337,10 +337,6 @@ export class Executor {
     result.library = decision.library;
     result.function = decision.function;
     result.input = decision.input;
-    if (decision.registered) {
-      const { name, version, owner } = decision.registered;
-      result.registered = { name, version, owner };
-    }
     return decision;
   }
 

@@ -15,8 +15,7 @@ import type { Policy } from '../policy/policy.js';
 import { describePeer } from '../policy/tenants.js';
 import { readBundleArchive } from './bundle-archive.js';
 import { manifestOf } from './bundle-manifest.js';
-import type { BuildRunner } from './build.js';
-import { buildBundle } from './build.js';
+import { buildBundle, type BuildRunner } from './build.js';
 import type { CheckedOut, DeployResult, FunctionRecord, FunctionRegistry, Quota } from './registry.js';
 
 export interface FunctionServiceOptions {
