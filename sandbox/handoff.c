@@ -106,8 +106,10 @@ int handoff_take(uint32_t id)
 }
 
 /* A connection is a stream socket; watching it for idleness needs TCP's
- * counters (TCP_INFO). */
-int check_connection(int fd, uint32_t idle_ms, char *err, size_t errlen)
+ * counters (TCP_INFO). A program expects its stdin and stdout to block: the
+ * server's event loop made the connection non-blocking (the flag belongs to
+ * the open connection, which only the launcher holds now). */
+int prepare_connection(int fd, uint32_t idle_ms, char *err, size_t errlen)
 {
 	int type, protocol;
 	socklen_t len = sizeof type;
@@ -120,6 +122,11 @@ int check_connection(int fd, uint32_t idle_ms, char *err, size_t errlen)
 	len = sizeof protocol;
 	if (idle_ms && (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0 || protocol != IPPROTO_TCP)) {
 		format_error(err, errlen, "an idle limit needs a TCP connection");
+		return -1;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		format_error(err, errlen, "cannot make the connection blocking: %s", strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -611,7 +611,7 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	bool keep = false;
 	if (!(have_uid = allocate_uid(&uid) == 0)) {
 		format_error(err, errlen, "no free sandbox uid in the range");
-	} else if (files.stdin_fd >= 0 && check_connection(files.stdin_fd, spec->head.idle_ms, err, errlen) < 0) {
+	} else if (files.stdin_fd >= 0 && prepare_connection(files.stdin_fd, spec->head.idle_ms, err, errlen) < 0) {
 		; /* err says what */
 	} else {
 		host_mounts_enter();

@@ -147,7 +147,7 @@ void handoff_init(int fd, uint32_t capacity);
 int handoff_fd(void); /* for epoll; -1 without a handoff socket */
 void handoff_receive(void);
 int handoff_take(uint32_t id); /* the connection for this execution, or -1 */
-int check_connection(int fd, uint32_t idle_ms, char *err, size_t errlen);
+int prepare_connection(int fd, uint32_t idle_ms, char *err, size_t errlen);
 
 /* accounting.c: runs in the supervisor. */
 #define ACCOUNTING_UNAVAILABLE (-2)
