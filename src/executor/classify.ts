@@ -62,11 +62,11 @@ export type ClassifyTarget =
 
 export type ClassifyContext = ContextCommon & ClassifyTarget;
 
-/** "program /x", "build command 'make all'": what a line says ran. */
-function subject(ctx: ClassifyContext): string {
-  if (ctx.kind === 'program') return `program ${ctx.program}`;
-  if (ctx.kind === 'build') return `build command '${ctx.command.join(' ')}'`;
-  return '';
+/** What ran, as a line names it: "program /x", "build command 'make all'" (a library's function is left unnamed: the command line says it). */
+function subject(ctx: ClassifyContext): { noun: string; name: string } {
+  if (ctx.kind === 'program') return { noun: 'program', name: `program ${ctx.program}` };
+  if (ctx.kind === 'build') return { noun: 'build command', name: `build command '${ctx.command.join(' ')}'` };
+  return { noun: 'function', name: '' };
 }
 
 /** A request that ended before anything ran. */
@@ -243,16 +243,16 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Notes): Verdict |
     const overflow = r.stackOverflow ? ' (stack overflow)' : '';
     return { kind: 'signal', reason: `killed by signal ${r.signal} (${describeSignal(r.signal)})${at}${overflow}${after}${when(r.phase)}` };
   }
-  const exited = `${ran ? `${ran} ` : ''}exited with status ${r.exitCode}${after}`;
+  const exited = `${ran.name ? `${ran.name} ` : ''}exited with status ${r.exitCode}${after}`;
   // A build that fails because its disk is full failed at its limit.
   if (found.workFull && r.exitCode !== null && r.exitCode !== 0) {
     return { kind: 'limit', reason: `${found.workFull.reason}; ${exited}`, limit: 'disk', covers: ['workFull'] };
   }
   if (r.exitCode !== null && r.exitCode !== 0) {
-    return { kind: 'exit', reason: `${exited}${ran ? '' : when(r.phase)}` };
+    return { kind: 'exit', reason: `${exited}${ran.name ? '' : when(r.phase)}` };
   }
   if (r.phase < Phase.Running) {
-    return { kind: 'exit', reason: `the process ended with status 0${when(r.phase) || `, before the ${ran ? ran.split(' ')[0] : 'function'} ran`}`, functionRan: false };
+    return { kind: 'exit', reason: `the process ended with status 0${when(r.phase) || `, before the ${ran.noun} ran`}`, functionRan: false };
   }
   // The function ran to completion, but a limit stopped part of what it did
   // (in it, or in another process of the call).
