@@ -84,6 +84,19 @@ describe('programs, per request', () => {
     assert.deepEqual(fs.readdirSync(bundle).sort(), ['data.txt', 'run.sh']);
   });
 
+  it('a setuid-root program gains nothing: it runs as the sandbox uid (no_new_privs, nosuid mounts)', async () => {
+    const setuid = path.join(t.area.root, 'bin', 'show-setuid');
+    fs.copyFileSync(program('show'), setuid);
+    fs.chmodSync(setuid, 0o4755);
+    assert.equal(fs.statSync(setuid).uid, 0);
+    const spec = { ...common(t.area), kind: 'program' as const, program: setuid };
+    const { result, output } = await runAndRead(t, spec);
+    assert.equal(classified(result, spec.limits, spec).kind, 'ok', output);
+    const ids = /^uid=(\d+) euid=(\d+) /m.exec(output)!;
+    assert.equal(ids[2], ids[1]);
+    assert.equal(Number(ids[2]), result.sandboxUid);
+  });
+
   it('a program that crashes is killed by SIGSEGV, its output kept', async () => {
     const spec = { ...common(t.area), kind: 'program' as const, program: program('crash') };
     const { result, output } = await runAndRead(t, spec);
