@@ -528,12 +528,12 @@ static bool placement_beside_library(const struct exec_spec *spec)
 	       (h->work_len && same_top_directory(spec->library, spec->work));
 }
 
-/* Whether the sandbox's mounted library serves this call as it is: a library
- * call, the same file (a file renamed over it is another inode), the same
+/* Whether the sandbox's mounted library (or program) serves this call as it
+ * is: the same file (a file renamed over it is another inode), the same
  * tenant, nothing placed beside it. */
 static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
 {
-	if (spec->head.kind != FNJ_KIND_LIBRARY || !mounted->path[0] || placement_beside_library(spec) ||
+	if (spec->head.kind == FNJ_KIND_BUILD || !mounted->path[0] || placement_beside_library(spec) ||
 	    mounted->tenant_uid != spec->head.tenant_uid || strcmp(mounted->path, spec->library) != 0)
 		return false;
 	char err[FNJ_MAX_MESSAGE];
@@ -649,12 +649,12 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		sent = send_with_fds(sb->ctl, msg, sizeof prefix + req->len, fds, nfds);
 		explicit_bzero(msg, sizeof prefix + req->len);
 		/* What the supervisor will have mounted after this call (any failure
-		 * there retires it, and its slot's record with it): a library, unless
-		 * something of this call is beside it (then they are removed
-		 * together). A program's mount is never kept. */
+		 * there retires it, and its slot's record with it): a library or
+		 * program, unless something of this call is beside it (then they are
+		 * removed together). */
 		if (!keep) {
 			explicit_bzero(mounted, sizeof *mounted);
-			if (spec->head.kind == FNJ_KIND_LIBRARY && !placement_beside_library(spec)) {
+			if (spec->head.kind != FNJ_KIND_BUILD && !placement_beside_library(spec)) {
 				snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
 				mounted->dev = library_st.st_dev;
 				mounted->ino = library_st.st_ino;
@@ -694,9 +694,8 @@ static void release_slot(struct pending *req)
 	free_slots[free_slot_count++] = req->data;
 }
 
-/* A ready sandbox for this request: for a library call, one that has its
- * library mounted already if there is one (no mount to make, none to undo),
- * else any. */
+/* A ready sandbox for this request: one that has its library (or program)
+ * mounted already if there is one (no mount to make, none to undo), else any. */
 static struct sandbox *pick_sandbox(const struct pending *req)
 {
 	uint16_t len, kind;
@@ -710,7 +709,7 @@ static struct sandbox *pick_sandbox(const struct pending *req)
 		if (sandboxes[i].state != SB_READY)
 			continue;
 		const struct mounted_library *mounted = &mounted_libraries[i];
-		if (kind == FNJ_KIND_LIBRARY && len <= FNJ_MAX_PATH && mounted->tenant_uid == tenant &&
+		if (kind != FNJ_KIND_BUILD && len <= FNJ_MAX_PATH && mounted->tenant_uid == tenant &&
 		    strncmp(mounted->path, library, len) == 0 && mounted->path[len] == '\0')
 			return &sandboxes[i];
 		if (!any)

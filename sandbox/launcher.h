@@ -188,6 +188,9 @@ struct placement {
 	bool directory;       /* a directory is placed (else a file) */
 	bool file_created;    /* the empty file (or directory) mounted on */
 	bool mounted;
+	bool has_tree;        /* tree: the mount's descriptor, held while it is placed (a
+				 program is executed from it, call after call) */
+	int tree;
 };
 
 /* What calls changed in the root. The library stays mounted between calls
@@ -209,6 +212,7 @@ struct rootfs_call {
 /* Returns its process accounting file's descriptor, or ACCOUNTING_UNAVAILABLE,
  * in *accounting. */
 int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting, char *err, size_t errlen);
+/* Takes tree_fd, held until the placement is removed. */
 int rootfs_place(struct rootfs_call *root, struct placement *p, int tree_fd, const char *path, bool directory,
 		 char *err, size_t errlen);
 int rootfs_unplace(struct placement *p, char *err, size_t errlen);

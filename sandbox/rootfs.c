@@ -336,12 +336,24 @@ int rootfs_place(struct rootfs_call *root, struct placement *p, int tree_fd, con
 {
 	snprintf(p->path, sizeof p->path, "%s", path);
 	p->directory = directory;
+	p->has_tree = true;
+	p->tree = tree_fd;
 	if (prepare_top(root, p, path, err, errlen) < 0 || make_mountpoint(root, p, path, err, errlen) < 0)
 		return -1;
 	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		FAIL("cannot mount %s into the sandbox: %s", path, strerror(errno));
 	p->mounted = true;
 	return 0;
+}
+
+/* Forgets a placement (its descriptor closed): removed, or gone with the
+ * tmpfs it was placed in. */
+static void forget(struct placement *p)
+{
+	if (p->has_tree)
+		close(p->tree);
+	explicit_bzero(p->path, sizeof p->path);
+	*p = (struct placement){ .mounted = false };
 }
 
 /* Whether p was placed in the tmpfs the other placement mounted. */
@@ -377,8 +389,7 @@ int rootfs_unplace(struct placement *p, char *err, size_t errlen)
 				FAIL("cannot remove %s: %s", path, strerror(errno));
 		}
 	}
-	explicit_bzero(p->path, sizeof p->path);
-	*p = (struct placement){ .mounted = false };
+	forget(p);
 	return 0;
 }
 
@@ -434,13 +445,6 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root read-only: %s", strerror(errno));
 	return 0;
-}
-
-/* Forgets a placement whose mount went with the tmpfs it was placed in. */
-static void forget(struct placement *p)
-{
-	explicit_bzero(p->path, sizeof p->path);
-	*p = (struct placement){ .mounted = false };
 }
 
 /* After a call: the root writable again; the input, bundle and work directory

@@ -525,30 +525,27 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 	run->handshake = next->handshake;
 	struct rootfs_call *root = c->root;
 	struct placement *library = &root->library;
-	/* A mounted library goes unless kept: before anything else is placed,
-	 * which may lie beside it. */
+	/* A mounted library (or program) goes unless kept: before anything else
+	 * is placed, which may lie beside it. */
 	if (c->keep_library) {
-		if (!library->mounted || strcmp(library->path, spec->library) != 0)
+		if (!library->mounted || !library->has_tree || strcmp(library->path, spec->library) != 0)
 			launch_failed(run, "the launcher asked to keep a library this sandbox does not have");
 	} else if (library->mounted && rootfs_unplace(library, err, sizeof err) < 0) {
 		launch_failed(run, err);
 	}
-	/* The bundle first: the program (and the work directory) may lie inside it. */
-	if ((c->fds.bundle >= 0 && rootfs_place(root, &root->bundle, c->fds.bundle, spec->bundle, true, err, sizeof err) < 0) ||
-	    (c->fds.work >= 0 && rootfs_place(root, &root->work, c->fds.work, spec->work, true, err, sizeof err) < 0) ||
-	    (c->fds.library >= 0 && rootfs_place(root, library, c->fds.library, spec->library, false, err, sizeof err) < 0) ||
-	    (c->fds.input >= 0 && rootfs_place(root, &root->input, c->fds.input, spec->input, false, err, sizeof err) < 0) ||
-	    rootfs_finish(root, spec, err, sizeof err) < 0)
-		launch_failed(run, err);
-	/* The program's mount is what its worker executes; the rest is placed. */
-	int *placed[] = { &c->fds.input, &c->fds.bundle, &c->fds.work,
-			  spec->head.kind == FNJ_KIND_PROGRAM ? NULL : &c->fds.library };
-	for (size_t i = 0; i < sizeof placed / sizeof placed[0]; i++) {
-		if (placed[i] && *placed[i] >= 0) {
-			close(*placed[i]);
-			*placed[i] = -1;
-		}
+	/* The bundle first: the program (and the work directory) may lie inside
+	 * it. Each placement holds its descriptor from now on. */
+	int *placing[] = { &c->fds.bundle, &c->fds.work, &c->fds.library, &c->fds.input };
+	struct placement *places[] = { &root->bundle, &root->work, library, &root->input };
+	const char *paths[] = { spec->bundle, spec->work, spec->library, spec->input };
+	for (size_t i = 0; i < sizeof placing / sizeof placing[0]; i++) {
+		int fd = *placing[i];
+		*placing[i] = -1;
+		if (fd >= 0 && rootfs_place(root, places[i], fd, paths[i], i < 2, err, sizeof err) < 0)
+			launch_failed(run, err);
 	}
+	if (rootfs_finish(root, spec, err, sizeof err) < 0)
+		launch_failed(run, err);
 	run->connection = spec->head.flags & FNJ_EXEC_STDIN_SOCKET ? c->fds.stdin_fd : -1;
 	run->idle_ms = spec->head.idle_ms;
 
@@ -572,18 +569,14 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 	to_worker[n++] = c->fds.output;
 	if (c->fds.stdin_fd >= 0)
 		to_worker[n++] = c->fds.stdin_fd;
-	if (c->fds.library >= 0)
-		to_worker[n++] = c->fds.library;
+	if (spec->head.kind == FNJ_KIND_PROGRAM)
+		to_worker[n++] = library->tree; /* placed now, or kept from an earlier call */
 	run->started_us = monotonic_us();
 	if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) < 0) {
 		format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
 		launch_failed(run, err);
 	}
 	/* Only a connection is kept, to watch it for idleness. */
-	if (c->fds.library >= 0) {
-		close(c->fds.library);
-		c->fds.library = -1;
-	}
 	if (c->fds.stdin_fd >= 0 && c->fds.stdin_fd != run->connection) {
 		close(c->fds.stdin_fd);
 		c->fds.stdin_fd = -1;

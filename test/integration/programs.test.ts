@@ -189,8 +189,9 @@ describe('programs, per request', () => {
 describe('programs in reused sandboxes', () => {
   let t: TestLauncher;
   before(async () => {
-    // One sandbox, serving every call in turn.
-    t = await startLauncher({ hostname: HOST, maxSandboxes: 1, prepared: 1 });
+    // One sandbox, serving every call in turn: none prepared beside it, so
+    // that the next call cannot take a fresh one while it is being reset.
+    t = await startLauncher({ hostname: HOST, maxSandboxes: 1, prepared: 0 });
   });
   after(async () => {
     await t.stop();
@@ -217,6 +218,22 @@ describe('programs in reused sandboxes', () => {
     assert.equal(classified(three.result, third.limits, third).kind, 'ok', three.output);
     assert.equal(three.output, '/tmp/*\n/proc/2\nme 2\nleave.sh\nlook.sh\n');
     assert.equal(new Set([one.result.sandboxUid, two.result.sandboxUid, three.result.sandboxUid]).size, 3, 'a fresh uid per call');
+  });
+
+  it('keeps a program mounted only for the next call of the same tenant to the same file, with nothing placed beside it', async () => {
+    const ages = installProgram(t.area, 'mount-age');
+    const dir = path.dirname(ages);
+    const as = async (uid: number, extra: object = {}) => {
+      const spec = { ...common(t.area), tenant: { uid, gid: uid, groups: [] }, kind: 'program' as const, program: ages, ...extra };
+      const { result, output } = await runAndRead(t, spec);
+      assert.equal(classified(result, spec.limits, spec).kind, 'ok', output);
+      return output;
+    };
+    assert.equal(await as(0), 'program mounted after /tmp\n', 'the first call mounts it');
+    assert.equal(await as(0), 'program mounted before /tmp\n', 'the same tenant\'s next call finds it mounted');
+    assert.equal(await as(4242), 'program mounted after /tmp\n', 'another tenant\'s call gets it mounted anew');
+    assert.equal(await as(4242, { bundleDir: dir }), 'program mounted after /tmp\n');
+    assert.equal(await as(4242), 'program mounted after /tmp\n', 'a call with its bundle beside it leaves no program behind');
   });
 
   it('places a program without its bundle, then a bundle without the program: each call sees only its own', async () => {
