@@ -280,10 +280,6 @@ static int make_mountpoint(struct rootfs_call *root, struct placement *p, const 
 	return 0;
 }
 
-/* Where the directories for path go: a fresh tmpfs on its top directory (or
- * the one the other placement of this call mounted there), /tmp (renewed after
- * every call), or, failing those, the root itself (/etc, a top directory the
- * host did not have when the sandbox was prepared), which then changes. */
 /* The placement of this call that mounted the tmpfs on path's top directory. */
 static const struct placement *top_owner(const struct rootfs_call *root, const char *path, size_t top_len)
 {
@@ -294,6 +290,10 @@ static const struct placement *top_owner(const struct rootfs_call *root, const c
 	return NULL;
 }
 
+/* Where the directories for path go: a fresh tmpfs on its top directory (or
+ * the one another placement of this call mounted there), /tmp (renewed after
+ * every call), or, failing those, the root itself (/etc, a top directory the
+ * host did not have when the sandbox was prepared), which then changes. */
 static int prepare_top(struct rootfs_call *root, struct placement *p, const char *path, char *err, size_t errlen)
 {
 	const char *slash = strchr(path + 1, '/');
