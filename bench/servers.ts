@@ -29,6 +29,8 @@ export interface BenchServer {
   outputDir: string;
   /** The last lines of its stdout and stderr, for error messages. */
   logTail(): string;
+  /** Its stdout (fnjail: the log, audit records included). */
+  readonly stdoutFile: string;
   /** null while it runs, else how it ended ("exited with 1", "was killed by SIGKILL"). */
   exited(): string | null;
   /** How many times the bench had to start it again after it died. */
@@ -122,7 +124,7 @@ class ManagedServer implements BenchServer {
   private exitedPromise: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
   private unregister: () => void = () => undefined;
-  private readonly stdoutFile: string;
+  readonly stdoutFile: string;
   private readonly stderrFile: string;
 
   constructor(private readonly spec: StartSpec) {

@@ -1,7 +1,9 @@
 // fnjail policy: check a policy as the server would load it, or explain what
 // it decides for one command and one user, naming the rule.
 import { spawnSync } from 'node:child_process';
+import { loadConfig } from '../config/config-file.js';
 import { defaultPolicyPath } from '../config/defaults.js';
+import type { ServeValues } from '../config/serve-options.js';
 import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
 import { formatSize } from '../config/size.js';
 import { parseCommand } from '../executor/command.js';
@@ -10,16 +12,20 @@ import { decide, type Tenant } from '../policy/decide.js';
 import { account } from '../policy/names.js';
 import { loadPolicy, type Policy, type TenantPolicy } from '../policy/policy.js';
 import { describePeer } from '../policy/tenants.js';
-import { parse, parseInteger, seccompOption, usageError } from './args.js';
+import { parse, parseInteger, usageError } from './args.js';
+import { seccompOption } from './seccomp-option.js';
 import { absolutize } from './run.js';
 
-export const POLICY_HELP = `usage: fnjail policy check [--policy PATH | PATH]
+export const POLICY_HELP = `usage: fnjail policy check [--policy PATH | PATH] [--config FILE | --no-config]
        fnjail policy explain [options] <libname> [<funcname> [<filename>]]
 
 A policy is one JSON file, or a directory of *.json files read in the order of
-their names (docs/policy.md). Without a path, the server's default: the first
-that exists of /etc/fnjail/policy.d, /etc/fnjail/policy.json and the shipped
-policies/default-policy.json.
+their names (docs/policy.md). Without a path, the policy the server loads: the
+config file's "policy" (the config file as fnjail serve reads it: --config
+FILE, else $FNJAIL_CONFIG, else /etc/fnjail/config.json), else the first that
+exists of /etc/fnjail/policy.d, /etc/fnjail/policy.json and the shipped
+policies/default-policy.json. explain also takes the config's allowDirs and
+seccomp, as the server would.
 
 commands:
   check     validate the policy as the server would load it; print every
@@ -36,6 +42,10 @@ options of explain:
   --groups G,G,...  its supplementary groups, replacing the account's ('' for none)
   --allow-dir DIR   as fnjail serve --allow-dir (repeatable)
   --seccomp PROFILE as fnjail serve --seccomp
+
+options of both:
+  --config FILE     the server's config file, for its policy (see above)
+  --no-config       read no config file
   --help            this text
 `;
 
@@ -48,6 +58,8 @@ export async function policyCommand(args: string[]): Promise<number> {
     groups: { type: 'string' },
     'allow-dir': { type: 'string', multiple: true },
     seccomp: { type: 'string' },
+    config: { type: 'string' },
+    'no-config': { type: 'boolean' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -59,17 +71,25 @@ export async function policyCommand(args: string[]): Promise<number> {
     const explainOnly = (['uid', 'user', 'gid', 'groups', 'allow-dir', 'seccomp'] as const).find((o) => values[o] !== undefined);
     if (explainOnly) throw usageError('policy', `--${explainOnly} is an option of explain`);
     if (rest.length > 1 || (rest.length === 1 && values.policy !== undefined)) throw usageError('policy', 'expected one policy: fnjail policy check <file|dir>');
-    return check(rest[0] ?? values.policy ?? defaultPolicyPath());
+    return check(rest[0] ?? values.policy ?? serverConfig(values).policy ?? defaultPolicyPath());
   }
   if (command === 'explain') {
     if (rest.length < 1 || rest.length > 3) throw usageError('policy', 'expected the command: fnjail policy explain [options] <libname> [<funcname> [<filename>]]');
     const peer = peerFrom(values);
-    const options = { allowDirs: values['allow-dir'], seccomp: seccompOption('policy', values.seccomp) };
-    const policyPath = values.policy ?? defaultPolicyPath();
+    const config = serverConfig(values);
+    const options = { allowDirs: values['allow-dir'] ?? config.allowDir, seccomp: seccompOption('policy', values.seccomp ?? config.seccomp) };
+    const policyPath = values.policy ?? config.policy ?? defaultPolicyPath();
     const policy = loadOrReport(() => loadPolicy(policyPath, options), policyPath);
     return policy ? explain(policy, peer, rest.map((word, i) => (i === 1 ? word : absolutize(word, i === 0))).join(' ')) : 1;
   }
   throw usageError('policy', command === undefined ? 'expected check or explain' : `unknown policy command '${command}'`);
+}
+
+/** The settings of the server's config file (what a policy check needs of them). */
+function serverConfig(values: { config?: string | undefined; 'no-config'?: boolean | undefined }): ServeValues {
+  if (values.config !== undefined && values['no-config']) throw usageError('policy', '--config and --no-config exclude each other');
+  if (values.config !== undefined && !values.config.startsWith('/')) throw usageError('policy', `--config must be an absolute path, not '${values.config}'`);
+  return loadConfig({ config: values.config, noConfig: values['no-config'] === true }).values;
 }
 
 /** Loads the policy; prints its problems and returns undefined if it is not valid. */

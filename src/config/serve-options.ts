@@ -66,7 +66,7 @@ const duration: Reader<number> = (v) => {
 };
 const size: Reader<number> = (v) => {
   try {
-    return parseSize(v as string | number);
+    return parseSize(v as string | number, { unitRequired: true });
   } catch (error) {
     throw new BadValue((error as Error).message);
   }
@@ -157,12 +157,12 @@ export function parseArgsOptions(): Record<string, { type: 'string' | 'boolean';
 }
 
 /** The options part of fnjail serve --help, from the table. */
-export function optionsHelp(columns = 80): string {
+export function optionsHelp(extra: Array<{ left: string; right: string }> = [], columns = 80): string {
   const rows = (Object.entries(SERVE_OPTIONS) as Array<[OptionName, Option<unknown>]>).map(([name, o]) => ({
     left: `  ${flagOf(name)}${o.arg ? ` ${o.arg}` : ''}`,
     right: `${o.help}${o.shownDefault ? ` (default: ${o.shownDefault})` : ''}`,
   }));
-  rows.push({ left: '  --help', right: 'this text' });
+  rows.push(...extra.map(({ left, right }) => ({ left: `  ${left}`, right })), { left: '  --help', right: 'this text' });
   const width = Math.max(...rows.map((r) => r.left.length)) + 2;
   return rows
     .map(({ left, right }) => wrap(right, columns - width).map((line, i) => (i === 0 ? left.padEnd(width) : ' '.repeat(width)) + line).join('\n'))

@@ -63,6 +63,8 @@ export interface ExecutionResult {
   tenant: string | undefined;
   /** A JSON request's id, echoed in its reply. */
   id: string | number | undefined;
+  /** A JSON request's "return": "content": the reply carries the output's content. */
+  returnContent: boolean;
   launch: LaunchResult | undefined;
   queueMs: number;
   totalMs: number;
@@ -104,9 +106,10 @@ export class Executor {
    * record is written before this returns, so before the reply is sent. */
   async execute(raw: string, tenant: Tenant, format: 'text' | 'json' = 'text'): Promise<ExecutionResult> {
     this.active++;
-    const output: { path?: string } = {};
+    // What handle() made and was asked before it failed, for unexpected().
+    const output: { path?: string; returnContent?: boolean } = {};
     try {
-      const result = await this.handle(raw, tenant, format, output).catch((error: Error) => this.unexpected(raw, error, output.path));
+      const result = await this.handle(raw, tenant, format, output).catch((error: Error) => this.unexpected(raw, error, output));
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
       return result;
@@ -128,10 +131,11 @@ export class Executor {
     }
   }
 
-  private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string }): Promise<ExecutionResult> {
+  private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string; returnContent?: boolean }): Promise<ExecutionResult> {
     const started = performance.now();
     const parsed = format === 'json' ? parseJsonRequest(raw) : parseCommand(raw);
-    const result = this.newResult(raw, parsed.text, (parsed as { id?: string | number }).id);
+    const result = this.newResult(raw, parsed.text, parsed as { id?: string | number; returnContent?: boolean });
+    output.returnContent = result.returnContent;
     const finish = () => {
       result.totalMs = performance.now() - started;
       return result;
@@ -220,15 +224,15 @@ export class Executor {
   }
 
   /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
-  private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
+  private unexpected(raw: string, error: Error, made: { path?: string; returnContent?: boolean }): ExecutionResult {
     this.options.logger.error({ err: error }, 'execution failed unexpectedly');
-    const result = this.newResult(raw, displayCommand(raw), undefined);
-    result.outputPath = outputPath;
+    const result = this.newResult(raw, displayCommand(raw), { returnContent: made.returnContent });
+    result.outputPath = made.path;
     this.conclude(result, refused('server-error', `the server failed to handle the request: ${error.message}`));
     return result;
   }
 
-  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
+  private newResult(raw: string, command: string, asked: { id?: string | number; returnContent?: boolean }): ExecutionResult {
     return {
       request: `${this.serverId}-${++this.requests}`,
       received: displayCommand(raw),
@@ -243,7 +247,8 @@ export class Executor {
       input: undefined,
       rule: undefined,
       tenant: undefined,
-      id,
+      id: asked.id,
+      returnContent: asked.returnContent === true,
       launch: undefined,
       queueMs: 0,
       totalMs: 0,

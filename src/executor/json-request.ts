@@ -34,6 +34,7 @@ interface JsonRequest {
   function?: string;
   input?: string;
   id?: string | number;
+  return?: 'path' | 'content';
 }
 
 /** Whether a line is a JSON request rather than classic words. */
@@ -42,7 +43,7 @@ export function isJsonRequest(line: string): boolean {
 }
 
 /** Parses and validates; the id is what the client wants echoed, if it could be read. */
-export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | number } {
+export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | number; returnContent?: boolean } {
   if (Buffer.byteLength(raw) > MAX_JSON_REQUEST_BYTES) {
     return { ok: false, text: displayCommand(raw), reason: `JSON request is longer than ${MAX_JSON_REQUEST_BYTES} bytes` };
   }
@@ -64,5 +65,6 @@ export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | n
     text,
     command: { text, library: request.library, function: fn, functionGiven: request.function !== undefined, input: request.input },
     ...(request.id !== undefined ? { id: request.id } : {}),
+    ...(request.return === 'content' ? { returnContent: true } : {}),
   };
 }

@@ -51,6 +51,8 @@ export interface LauncherOptions {
   hostname?: string;
   logger: Logger;
   audit: AuditLog;
+  /** Called with the pid of each launcher started (fnjail serve raises its priority). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** How each limit is enforced on this host, from READY's features: for the audit log and the operator. */
@@ -247,6 +249,7 @@ export class LauncherProcess {
     handoff.launcherStarted();
     this.handoff = handoff;
     this.child = child;
+    if (child.pid !== undefined) this.options.onSpawn?.(child.pid);
     this.ready = undefined;
     this.lastStderr = [];
     const reader = new FrameReader();

@@ -5,7 +5,7 @@
 // or is ambiguous, is reported as a conflict instead of being resolved.
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidJsonFile, type Problem } from '../config/json-file.js';
+import { InvalidJsonFile, sortProblems, type Problem } from '../config/json-file.js';
 import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
 import { launcherFilter, NO_FILTER, profileErrorDetail, type LauncherFilter } from '../seccomp/launcher-filter.js';
@@ -212,6 +212,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const byCommonName = new Map<string, TenantPolicy>();
   for (const source of files.sources) {
     source.document.tenants?.forEach((t, i) => {
+      if (t === null) return; // left out: its schema problems are reported (policy-files.ts)
       const pointer = `/tenants/${i}`;
       const rule = `tenants[${i}]`;
       const earlier = names.get(t.name);
@@ -264,12 +265,8 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     });
   }
 
-  if (problems.length) {
-    // As an admin reads them: file by file in policy order, top to bottom.
-    const order = (p: Problem) => [files.names.indexOf(p.file), p.line ?? 0, p.column ?? 0];
-    problems.sort((a, b) => order(a).reduce((diff, value, i) => diff || value - order(b)[i]!, 0));
-    throw new InvalidJsonFile(files.path, problems);
-  }
+  // As an admin reads them: file by file in policy order, top to bottom.
+  if (problems.length) throw new InvalidJsonFile(files.path, sortProblems(problems, files.names));
   return {
     path: files.path,
     files: files.sources.map((s) => s.file),

@@ -13,7 +13,6 @@ import { LauncherProcess } from '../launcher/launcher-process.js';
 import { claimUidRange, type UidRangeClaim } from '../launcher/uid-range.js';
 import { Stats, type StatsContext, type StatsSnapshot } from '../metrics/stats.js';
 import type { Tenant } from '../policy/decide.js';
-import { groupId, userId } from '../policy/names.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
 import { peerFields } from '../audit/audit-event.js';
@@ -25,7 +24,7 @@ import { prepareOutputDir } from './output-dir.js';
 import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
 import { listenTcp, type Remote } from './tcp-listener.js';
-import { listenUnix } from './unix-listener.js';
+import { listenUnix, UNIX_BACKLOG } from './unix-listener.js';
 
 export interface ServerOptions {
   settings: ServeSettings;
@@ -34,14 +33,12 @@ export interface ServerOptions {
   /** The operational log (its destination's health is in the statistics). */
   log: Log;
   audit: AuditLog;
-}
-
-/** A user or group setting as an id. */
-function idOf(value: string | number, kind: 'user' | 'group'): number {
-  if (typeof value === 'number') return value;
-  const id = kind === 'user' ? userId(value) : groupId(value);
-  if (id === undefined) throw new FnjailError('FNJ_USAGE', `unknown ${kind} '${value}' for the socket's ${kind === 'user' ? 'owner' : 'group'}`, 'see fnjail serve --help');
-  return id;
+  /** The UNIX listener, bound already (fnjail serve binds it first thing, to
+   * accept within milliseconds of starting): whoever bound it passes its
+   * connections to acceptLocal(). Without it, start() binds one. */
+  unixListener?: net.Server;
+  /** Called with the pid of each sandbox launcher started. */
+  onLauncherSpawn?: (pid: number) => void;
 }
 
 type Transport = 'unix' | 'tcp' | 'tls';
@@ -105,6 +102,7 @@ export class FnjailServer {
       reuse: settings.sandboxReuse,
       logger,
       audit,
+      ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
     this.executor = new Executor({
       launcher: this.launcher,
@@ -133,18 +131,17 @@ export class FnjailServer {
     if (settings.netns === 'shared') {
       logger.warn('--netns shared: every sandbox is in one network namespace whatever its seccomp profile; calls whose profile lets socket() through can reach each other over abstract UNIX sockets');
     }
-    this.unixListener = net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
+    this.unixListener = options.unixListener ?? net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
   }
 
   async start(): Promise<void> {
     const { settings, options } = this;
     this.uidRange = claimUidRange(settings.uidRange, { stateDirs: [settings.outputDir] });
     prepareOutputDir(settings.outputDir);
-    const owner = idOf(settings.socketOwner, 'user');
-    const group = idOf(settings.socketGroup, 'group');
     // Listen first: clients may connect at once; their commands wait for the launcher.
-    await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, backlog: 4096 });
-    fs.chownSync(settings.socket, owner, group);
+    if (!options.unixListener) {
+      await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, backlog: UNIX_BACKLOG });
+    }
     const handshakeTimeoutMs = settings.idleTimeoutMs > 0 ? Math.min(settings.idleTimeoutMs, MAX_HANDSHAKE_MS) : MAX_HANDSHAKE_MS;
     for (const address of settings.listen) {
       const { server, bound } = await listenTcp({
@@ -200,7 +197,8 @@ export class FnjailServer {
     socket.once('close', () => this.connections.delete(socket));
   }
 
-  private acceptLocal(socket: net.Socket): void {
+  /** A connection on the UNIX socket: its peer is who connect()ed. */
+  acceptLocal(socket: net.Socket): void {
     let peer: Tenant;
     try {
       peer = peerCredentials(socket);
