@@ -245,6 +245,7 @@ export class LauncherProcess {
     // server's process group do not reach it (it ignores them anyway).
     this.handoff?.close();
     const handoff = HandoffChannel.create();
+    // fd 3 is the handoff socket (Node's types only know stdio tuples of three: hence the cast).
     const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe', handoff.launcherEnd], env: {}, detached: true }) as unknown as Child;
     handoff.launcherStarted();
     this.handoff = handoff;
