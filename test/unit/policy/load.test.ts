@@ -259,7 +259,7 @@ describe('conflicts and unknown names', () => {
     assert.equal(problems.length, 1, JSON.stringify(problems));
     const { message, ...where } = problems[0]!;
     assert.deepEqual(where, { file: a, pointer: '/tenants/0/seccompProfile', ...at(a, '"seccompProfile"') });
-    assert.equal(message, "seccomp profile 'nosuch' cannot be used: no such profile; shipped: default, learn, minimal; or an absolute path to a profile file, or none");
+    assert.equal(message, "seccomp profile 'nosuch' cannot be used: no such profile; shipped: default, learn, minimal, program; or an absolute path to a profile file, or none");
   });
 
   it('two functions entries for one library', () => {
