@@ -33,7 +33,6 @@ export const errorCodes = {
   FNJ_QUOTA_EXCEEDED: "the owner's function count or size quota is exceeded",
   FNJ_DENIED: 'the policy does not allow this',
   FNJ_REGISTRY_UNAVAILABLE: 'the function registry is not available',
-  FNJ_BUILD_UNAVAILABLE: 'the bundle needs a build, which this server cannot run',
   FNJ_BUILD_FAILED: "the bundle's build failed",
   FNJ_INPUT_TOO_LARGE: 'the request body is larger than the server accepts',
   FNJ_STATE_DIR_UNSAFE: 'a state directory is not owned by root or is writable by others',

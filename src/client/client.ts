@@ -135,7 +135,7 @@ async function readProblem(response: Response): Promise<Problem> {
 
 function problemError(problem: Problem): FnjailError {
   const code: ErrorCode = problem.code && Object.hasOwn(errorCodes, problem.code) ? problem.code : 'FNJ_INTERNAL';
-  return new FnjailError(code, problem.detail);
+  return new FnjailError(code, problem.detail, problem.hint);
 }
 
 function unreachable(socketPath: string, error: NodeJS.ErrnoException): FnjailError {

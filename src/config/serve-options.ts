@@ -160,6 +160,9 @@ export const SERVE_OPTIONS = {
   nodeName: { key: 'nodeName', arg: 'NAME', read: nodeName, shownDefault: "the machine's host name", help: "this node's name: in the NATS system and the status, and the host name sandboxes see" },
   httpSocket: { key: 'httpSocket', arg: 'PATH|off', read: socketOrOff, shownDefault: `$FNJAIL_API_SOCKET, else ${DEFAULT_API_SOCKET}`, help: 'the API socket: HTTP over a UNIX socket, callers known by their uid as on --socket (fnjail deploy, call, functions use it); off: none' },
   maxInput: { key: 'maxInput', arg: 'SIZE', read: size, shownDefault: '64 MiB', help: 'the largest request body (a function\'s input) over HTTP; more is refused (413)' },
+  buildTimeout: { key: 'buildTimeout', arg: 'DURATION', read: duration, shownDefault: '10m', help: "a function's build (fnjail deploy of a bundle with \"build\"): wall clock and CPU time" },
+  buildMemory: { key: 'buildMemory', arg: 'SIZE', read: size, shownDefault: '1 GiB', help: "a build's memory" },
+  buildDisk: { key: 'buildDisk', arg: 'SIZE', read: size, shownDefault: '256 MiB', help: "a build's disk: the size of its work directory, and of its /tmp" },
   metricsToken: { key: 'metricsToken', arg: 'FILE', read: absolute, help: 'a file (root, 0600) holding the bearer token that shows the metrics by tenant and library (as stats shows monitors)' },
 } satisfies Record<string, Option<unknown>>;
 

@@ -51,6 +51,8 @@ export interface ServeSettings {
   /** The API socket, or undefined: none. */
   httpSocket: string | undefined;
   maxInputBytes: number;
+  /** A function's build: wall clock and CPU time, memory, disk. */
+  build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
 }
 
 /** A setting that does not go with another, with the settings involved. */
@@ -167,5 +169,6 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     nodeName: v.nodeName ?? os.hostname(),
     httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
+    build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
   };
 }

@@ -6,19 +6,18 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Stats } from '../metrics/stats.js';
-import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
+import type { LaunchResult } from '../launcher/protocol.js';
 import type { LauncherProcess } from '../launcher/launcher-process.js';
 import { decide, type Decision, type RegisteredFunction, type Tenant } from '../policy/decide.js';
 import { decideFunction } from '../policy/decide-function.js';
 import { FnjailError } from '../errors.js';
 import type { CheckedOut } from '../functions/registry.js';
-import { launchProblem, launchSpec } from './launch-spec.js';
+import { classifyTarget, execFlags, launchSpec } from './launch-spec.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
 import { displayCommand, parseRequest, type NamedCall, type ParsedRequest } from './command.js';
 import { parseJsonRequest } from './json-request.js';
-import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { syscallName } from '../seccomp/syscalls.js';
 import { Semaphore } from './concurrency.js';
 import { appendLines, createOutputFile, replaceContent } from './output-file.js';
@@ -230,12 +229,6 @@ export class Executor {
     let policy = this.options.policy();
     let decision = this.decided(result, decideNow(policy));
     if (!decision) return;
-    // What this server's launcher cannot run (yet) is refused before it waits for a sandbox.
-    const problem = launchProblem(decision);
-    if (problem) {
-      this.conclude(result, refused('server-error', problem));
-      return;
-    }
 
     const { stats } = this.options;
     const tenantName = decision.tenant.name;
@@ -271,7 +264,7 @@ export class Executor {
     stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;
     try {
-      launch = await this.options.launcher.run(launchSpec(decision, result.outputPath!, this.flags(decision.seccomp), tenant));
+      launch = await this.options.launcher.run(launchSpec(decision, result.outputPath!, execFlags(decision.seccomp, this.options), tenant));
     } catch (error) {
       this.conclude(result, refused('server-error', (error as Error).message));
       return;
@@ -281,13 +274,7 @@ export class Executor {
       tenantSlots?.release();
     }
     result.launch = launch;
-    this.conclude(result, classify(launch, {
-      library: decision.library,
-      function: decision.function,
-      limits: decision.limits,
-      seccompProfile: decision.seccomp.name,
-      syscallName,
-    }));
+    this.conclude(result, classify(launch, { ...classifyTarget(decision), limits: decision.limits, seccompProfile: decision.seccomp.name, syscallName }));
   }
 
   /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
@@ -354,16 +341,6 @@ export class Executor {
     return semaphore;
   }
 
-  private flags(seccomp: LauncherFilter): number {
-    let flags = 0;
-    // Classic servers left the function's stderr out of the output file.
-    if (this.options.compat !== 'classic') flags |= ExecFlag.StderrToOutput;
-    if (this.options.netns === 'auto' && seccomp.allowsSockets) flags |= ExecFlag.FreshNetns;
-    if (seccomp.notify === 'refusals') flags |= ExecFlag.SeccompNotify;
-    if (seccomp.notify === 'logs') flags |= ExecFlag.SeccompLearn;
-    if (!seccomp.allowsIpc) flags |= ExecFlag.SharedIpc;
-    return flags;
-  }
 
   /** Takes the classifier's verdict; for a failure, writes the error lines:
    * "Error: <command> could not be executed." then the reasons, after whatever

@@ -26,8 +26,10 @@ export interface FunctionServiceOptions {
   registryWaitMs: number;
   /** Where builds run (a private copy per build). */
   buildsDir: string;
-  /** The launcher's build mode, once it has one; undefined: bundles that need a build are refused. */
-  buildRunner: BuildRunner | undefined;
+  /** The launcher's build sandbox (build-runner.ts). */
+  buildRunner: BuildRunner;
+  /** A build's disk limit. */
+  buildDiskBytes: number;
 }
 
 export class FunctionService {
@@ -98,14 +100,15 @@ export class FunctionService {
       // Built once, where it is deployed: nodes fetch the built version, they never build.
       const source = bundle;
       const unchangedSource = existing?.versions[0]?.builtFrom === source.hash;
-      const built = manifest.build && !unchangedSource ? await buildBundle(source, manifest, { runner: this.options.buildRunner, buildsDir: this.options.buildsDir, limits: access.tenant.grant.limits, tenant: peer }) : undefined;
+      const { buildRunner: runner, buildsDir, buildDiskBytes: diskBytes } = this.options;
+      const built = manifest.build && !unchangedSource ? await buildBundle(source, manifest, { runner, buildsDir, diskBytes, tenant: peer, seccomp: access.tenant.grant.programSeccomp }) : undefined;
       const quota = access.admin ? undefined : quotaOf(policy, owner);
       const result =
         unchangedSource && existing
           ? { record: existing, created: false, unchanged: true }
           : await this.onRegistry((registry) =>
               registry.deploy({
-                bundle: built?.bundle ?? source,
+                bundle: built ?? source,
                 owner,
                 deployedBy: deployer(peer),
                 name,

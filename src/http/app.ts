@@ -100,6 +100,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: E
     reasons: detail.split('\n'),
     request: request.id,
     ...(fnjail ? { code: fnjail.code } : status === 400 ? { code: 'FNJ_USAGE' as const } : {}),
+    ...(fnjail?.hint ? { hint: fnjail.hint } : {}),
   });
   return reply.code(status).type(PROBLEM_TYPE).header(HEADERS.outcome, 'error').send(body);
 }

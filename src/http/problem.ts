@@ -36,7 +36,6 @@ export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   FNJ_FUNCTION_NOT_FOUND: 404,
   FNJ_FUNCTION_CONFLICT: 409,
   FNJ_BUILD_FAILED: 422,
-  FNJ_BUILD_UNAVAILABLE: 501,
   FNJ_REGISTRY_UNAVAILABLE: 503,
   FNJ_NATS_UNREACHABLE: 503,
   FNJ_BUNDLE_CORRUPT: 500,
@@ -61,6 +60,8 @@ export interface Problem {
   request: string;
   /** An error code of docs/errors.md, for requests that are not calls. */
   code?: ErrorCode;
+  /** What the person can do about it, when there is something. */
+  hint?: string;
   /** What the function printed before it failed (UTF-8), or in base64 when it is not text; at most 1 MiB. */
   output?: string;
   outputBase64?: string;

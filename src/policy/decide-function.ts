@@ -6,7 +6,8 @@
 // only root can change, as every library), the function one the manifest
 // lists, the input file, and the limits: the calling tenant's, tightened by
 // the manifest's (effectiveLimits), field by field, which source applied
-// kept. It runs under the calling tenant's seccomp profile.
+// kept. It runs under the calling tenant's seccomp profile (its
+// programSeccompProfile for a program, which must be able to exec).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NamedCall } from '../executor/command.js';
@@ -15,6 +16,7 @@ import { effectiveLimits } from '../functions/effective-limits.js';
 import type { CheckedOut } from '../functions/registry.js';
 import { canonicalFile, Refused, refuse, type Decision, type Tenant } from './decide.js';
 import { functionAccess } from './function-access.js';
+import { trustProblem } from './file-trust.js';
 import { libraryProblem } from './library-checks.js';
 import { limitsSet, type Policy } from './policy.js';
 import { matchTenant } from './tenants.js';
@@ -44,8 +46,11 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
       if (!listed.includes(fnName)) refuse('missing-function', `function '${fnName}' is not one that '${record.name}' offers (its manifest lists: ${listed.join(', ')})`);
       const problem = libraryProblem(entry, policy.trustedOwners);
       if (problem) refuse('denied', `refused whatever the policy says: ${problem}`);
-    } else if (call.function !== undefined) {
-      refuse('bad-request', `'${record.name}' is a program: it has no functions to name ('${call.function}')`);
+    } else {
+      if (call.function !== undefined) refuse('bad-request', `'${record.name}' is a program: it has no functions to name ('${call.function}')`);
+      // A program is not an ELF check's business (a script is fine), but who can change it is.
+      const problem = trustProblem(entry, { owners: policy.trustedOwners, noun: `program ${entry}`, above: `program ${entry}`, rationale: 'only programs that nobody but root or a trusted owner can change are run' });
+      if (problem) refuse('denied', `refused whatever the policy says: ${problem}`);
     }
     let input: string | undefined;
     let inputRule: string | undefined;
@@ -76,9 +81,10 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
       input,
       rule,
       limits,
-      seccomp: tenant.grant.seccomp,
+      seccomp: record.kind === 'program' ? tenant.grant.programSeccomp : tenant.grant.seccomp,
       registered: { name: record.name, version: record.version, owner: record.owner, kind: record.kind, limitSources: source },
-      ...(record.kind === 'program' && mode ? { program: { program: entry, argv: [entry], bundleDir: dir, mode } } : {}),
+      bundleDir: dir,
+      ...(record.kind === 'program' && mode ? { program: { argv: [entry], mode } } : {}),
     };
   } catch (error) {
     if (error instanceof Refused) return { ...error.refusal, tenant };

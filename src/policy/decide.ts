@@ -37,13 +37,9 @@ export interface RegisteredFunction {
   limitSources: Record<keyof Limits, LimitSource>;
 }
 
-/** A program function's executable, as the launcher's program mode takes it (see executor/launch-spec.ts). */
+/** A program function: the executable is the decision's `library`, run with these arguments (executor/launch-spec.ts). */
 export interface ProgramTarget {
-  /** The executable, in the unpacked bundle. */
-  program: string;
   argv: string[];
-  /** The unpacked bundle, visible read-only in the sandbox. */
-  bundleDir: string;
   mode: 'per-request' | 'per-connection';
 }
 
@@ -60,7 +56,9 @@ export type Decision =
       seccomp: LauncherFilter;
       /** A call by name: the function called. */
       registered?: RegisteredFunction;
-      /** A program function: what the launcher runs instead of a library. */
+      /** A call by name: its unpacked bundle, placed read-only in the sandbox (its data files). */
+      bundleDir?: string;
+      /** A program function: what the launcher runs instead of a library's function. */
       program?: ProgramTarget;
     }
   | {

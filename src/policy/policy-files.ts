@@ -30,6 +30,7 @@ export interface GrantFile {
   functions?: FunctionsFile[];
   limits?: LimitsFile;
   seccompProfile?: string;
+  programSeccompProfile?: string;
   maxConcurrent?: number;
   deploy?: boolean | { maxFunctions?: number; maxBytes?: string | number };
   callFunctionsOf?: string[];

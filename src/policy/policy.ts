@@ -24,6 +24,8 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 export const DEFAULT_SECCOMP_PROFILE = 'default';
+/** Programs and builds execute a file: the profile that lets them (docs/programs.md). */
+export const DEFAULT_PROGRAM_SECCOMP_PROFILE = 'program';
 
 export interface Grant {
   libraryDirs: DirRule[];
@@ -32,6 +34,8 @@ export interface Grant {
   functions: FunctionRule[] | undefined;
   limits: Limits;
   seccomp: LauncherFilter;
+  /** The profile of program functions and builds (they exec: the `program` profile by default). */
+  programSeccomp: LauncherFilter;
   /** Calls of the tenant at once; undefined: only the server's limit. */
   maxConcurrent: number | undefined;
   /** Whether it may deploy functions, and its quota; undefined: it may not. */
@@ -202,14 +206,15 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     });
   };
   /** The profile named here (or by --seccomp), else base's, else the default one. */
-  const profileOf = (source: PolicySource, pointer: string, named: string | undefined, base: Grant | undefined): LauncherFilter => {
-    const name = options.seccomp ?? named ?? (base ? undefined : DEFAULT_SECCOMP_PROFILE);
-    if (name === undefined) return base!.seccomp;
+  const profileOf = (source: PolicySource, pointer: string, named: string | undefined, base: Grant | undefined, field: 'seccompProfile' | 'programSeccompProfile' = 'seccompProfile'): LauncherFilter => {
+    const fallback = field === 'seccompProfile' ? DEFAULT_SECCOMP_PROFILE : DEFAULT_PROGRAM_SECCOMP_PROFILE;
+    const name = options.seccomp ?? named ?? (base ? undefined : fallback);
+    if (name === undefined) return field === 'seccompProfile' ? base!.seccomp : base!.programSeccomp;
     try {
       return launcherFilter(name);
     } catch (error) {
       const detail = profileErrorDetail(error);
-      const at = options.seccomp !== undefined ? pointer : `${pointer}/seccompProfile`;
+      const at = options.seccomp !== undefined ? pointer : `${pointer}/${field}`;
       problems.push(source.problemAt(at, `seccomp profile '${name}' cannot be used: ${detail}`));
       return NO_FILTER;
     }
@@ -225,6 +230,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
       functions: functions(source, rule, pointer, file.functions) ?? base?.functions,
       limits: limitsFrom(file.limits, base?.limits),
       seccomp: profileOf(source, pointer, file.seccompProfile, base),
+      programSeccomp: profileOf(source, pointer, file.programSeccompProfile, base, 'programSeccompProfile'),
       maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
       deploy: file.deploy === undefined ? base?.deploy : deployGrant(file.deploy, `${rule}.deploy`),
       callFunctionsOf: file.callFunctionsOf ?? base?.callFunctionsOf ?? [],

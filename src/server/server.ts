@@ -13,6 +13,8 @@ import path from 'node:path';
 import { NatsLink } from '../cluster/nats-link.js';
 import { prepareStateDir } from '../config/state-dir.js';
 import { FunctionService } from '../functions/function-service.js';
+import { launcherBuildRunner } from '../functions/build-runner.js';
+import type { Limits } from '../launcher/protocol.js';
 import { prepareSpoolDir } from './spool.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import { claimUidRange, type UidRangeClaim } from '../launcher/uid-range.js';
@@ -46,6 +48,11 @@ export interface ServerOptions {
   onLauncherSpawn?: (pid: number) => void;
   /** For tests: the private nats-server's restart delays. */
   natsRestartDelaysMs?: number[];
+}
+
+/** A build's limits: the server's, not a tenant's (a compiler needs more than a call). */
+function buildLimits(build: ServeSettings['build']): Limits {
+  return { timeoutMs: build.timeoutMs, cpuMs: build.timeoutMs, memoryBytes: build.memoryBytes, maxProcs: 256, maxFiles: 1024, outputBytes: 16 * 1024 * 1024, tmpBytes: build.diskBytes };
 }
 
 /** How long a request that needs the registry waits for it to come (back) up. */
@@ -115,6 +122,8 @@ export class FnjailServer {
       tmpBytes: DEFAULT_LIMITS.tmpBytes,
       freshNetns: settings.netns === 'fresh',
       reuse: settings.sandboxReuse,
+      // Programs show which node answered (TP7's toupper prints it).
+      hostname: settings.nodeName,
       logger,
       audit,
       ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
@@ -126,8 +135,8 @@ export class FnjailServer {
       audit,
       registryWaitMs: REGISTRY_WAIT_MS,
       buildsDir: path.join(settings.stateDir, 'builds'),
-      // The launcher's build mode plugs in here once it has one (functions/build.ts).
-      buildRunner: undefined,
+      buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings),
+      buildDiskBytes: settings.build.diskBytes,
     });
     this.spoolDir = path.join(settings.stateDir, 'spool');
     this.executor = new Executor({

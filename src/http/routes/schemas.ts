@@ -24,6 +24,7 @@ export const problemSchema = {
     reasons: { type: 'array', items: { type: 'string' }, description: 'The Reason lines.' },
     request: { type: 'string' },
     code: { type: 'string', description: 'An error code of docs/errors.md.' },
+    hint: { type: 'string', description: 'What to do about it.' },
     output: { type: 'string', description: 'What the function printed before it failed (UTF-8), at most 1 MiB.' },
     outputBase64: { type: 'string', description: 'The same, in base64, when it is not UTF-8.' },
     outputTruncated: { type: 'boolean' },

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { schemaValidator } from '../../../src/config/json-file.js';
+import { packageRoot } from '../../../src/paths.js';
 import { callAs, cliAs, installClient, type User } from '../../helpers/as-user.js';
 import { callSession } from '../../helpers/client.js';
 import { cliMain, createTestArea, fixturesBuild, writeData, type TestArea } from '../../helpers/environment.js';
@@ -81,7 +82,7 @@ describe('registered functions', () => {
   let input: string;
 
   before(async () => {
-    server = await startServer({ policy, registry: true });
+    server = await startServer({ policy, registry: true, args: ['--node-name', 'test-node'] });
     area = server.area;
     input = writeData(area, 'input.txt', 'the input file\n');
   });
@@ -199,23 +200,64 @@ describe('registered functions', () => {
     assert.equal((await fnjailAs(server, undefined, ['functions', 'rm', 'fifth'])).status, 0, "root removes alice's function");
   });
 
-  it('refuses a program function until the launcher runs programs, and a bundle that needs a build', async () => {
-    const program = path.join(area.root, 'program.tar.gz');
-    fs.writeFileSync(program, tarGz(validEntries()), { mode: 0o644 });
-    const deployed = await fnjailAs(server, BOB, ['deploy', program]);
+  it('runs program functions per request, the input on stdin, and builds a bundle in the build sandbox once (TP7 toupper)', async () => {
+    const script = path.join(area.root, 'program.tar.gz');
+    fs.writeFileSync(script, tarGz(validEntries()), { mode: 0o644 });
+    const deployed = await fnjailAs(server, BOB, ['deploy', script]);
     assert.equal(deployed.status, 0, deployed.stderr);
-    const called = await fnjailAs(server, BOB, ['call', 'hello']);
-    assert.equal(called.status, 20);
-    assert.match(called.stderr, /'hello' is a program function \(per-request\): program functions need launcher support, which this server's sandbox launcher does not have yet \[server-error\]/);
+    assert.deepEqual(await fnjailAs(server, BOB, ['call', 'hello', '--input', '-'], 'a shell script, run by /bin/sh\n'), { status: 0, stdout: 'a shell script, run by /bin/sh\n', stderr: '' });
+    const named = await fnjailAs(server, BOB, ['call', 'hello', '--function', 'run']);
+    assert.equal(named.status, 18);
+    assert.match(named.stderr, /'hello' is a program: it has no functions to name \('run'\) \[bad-request\]/);
 
-    const built = path.join(area.root, 'built.tar.gz');
-    fs.writeFileSync(built, tarGz([{ name: 'fnjail.json', data: JSON.stringify({ name: 'built', kind: 'program', mode: 'per-request', entry: 'toupper', build: true }) }, { name: 'Makefile', data: 'toupper:\n\tcc -o toupper toupper.c\n' }]), { mode: 0o644 });
-    const refused = await fnjailAs(server, BOB, ['deploy', built]);
+    // TP7: the sources and their Makefile, built by fnjail deploy in the build sandbox.
+    const sources = path.join(packageRoot, 'fixtures', 'programs', 'toupper');
+    const toupper = path.join(area.root, 'toupper.tar.gz');
+    fs.writeFileSync(
+      toupper,
+      tarGz([
+        { name: 'fnjail.json', data: JSON.stringify({ name: 'toupper', kind: 'program', mode: 'per-connection', entry: 'toupper', build: true }) },
+        { name: 'Makefile', data: fs.readFileSync(path.join(sources, 'Makefile')) },
+        { name: 'toupper.c', data: fs.readFileSync(path.join(sources, 'toupper.c')) },
+      ]),
+      { mode: 0o644 },
+    );
+    const built = await fnjailAs(server, BOB, ['deploy', toupper, '--json']);
+    assert.equal(built.status, 0, built.stderr);
+    const record = (JSON.parse(built.stdout) as { function: { version: string; versions: Array<{ version: string; builtFrom?: string }> } }).function;
+    assert.match(record.versions[0]!.builtFrom ?? '', /^[0-9a-f]{64}$/, 'the built version records its sources');
+    assert.notEqual(record.versions[0]!.builtFrom, record.version);
+    const again = await fnjailAs(server, BOB, ['deploy', toupper]);
+    assert.match(again.stdout, /^toupper: unchanged /, 'the same sources are not built again');
+
+    const upper = await fnjailAs(server, BOB, ['call', 'toupper', '--input', '-'], 'hello\nbonjour\n');
+    assert.equal(upper.status, 0, upper.stderr);
+    assert.match(upper.stdout, /^test-node (\d+) HELLO\ntest-node \1 BONJOUR\n$/, "the node's name as the sandbox's host name, one process per request");
+    assert.ok(fs.statSync(path.join(server.stateDir, 'functions', record.version, 'toupper')).mode & 0o111, 'what the build made is what runs');
+    const file = writeData(area, 'lines.txt', 'from a file\n');
+    fs.chmodSync(path.join(area.dataDir), 0o755);
+    const [line] = await callSession(server.socket, [JSON.stringify({ name: 'toupper', input: file, return: 'content' })]);
+    const json = JSON.parse(line!) as { outcome: string; content: string };
+    assert.equal(json.outcome, 'ok');
+    assert.match(json.content, /^test-node \d+ FROM A FILE\n$/);
+
+    const failing = path.join(area.root, 'failing.tar.gz');
+    fs.writeFileSync(
+      failing,
+      tarGz([
+        { name: 'fnjail.json', data: JSON.stringify({ name: 'reach', kind: 'program', mode: 'per-request', entry: 'reach', build: true }) },
+        { name: 'Makefile', data: fs.readFileSync(path.join(packageRoot, 'fixtures', 'builds', 'network', 'Makefile')) },
+        { name: 'reach.c', data: fs.readFileSync(path.join(packageRoot, 'fixtures', 'builds', 'network', 'reach.c')) },
+      ]),
+      { mode: 0o644 },
+    );
+    const refused = await fnjailAs(server, BOB, ['deploy', failing]);
     assert.equal(refused.status, 1);
-    assert.match(refused.stderr, /asks for a build \("build" in fnjail.json: make\), and this server's sandbox launcher cannot run builds yet \[FNJ_BUILD_UNAVAILABLE\]/);
-    const overHttp = await httpRequest(server.apiSocket, { method: 'PUT', path: '/registry/built', body: fs.readFileSync(built), as: BOB });
-    assert.equal(overHttp.status, 501);
-    assert.equal(overHttp.json().code, 'FNJ_BUILD_UNAVAILABLE');
+    assert.match(refused.stderr, /^fnjail: the build of 'reach' \(make\) failed: blocked system call socket \(41\) by seccomp profile 'program' \[FNJ_BUILD_FAILED\]\n  the end of its log:\n  cc -o reach reach.c\n  \.\/reach 10\.255\.255\.1 80\n/);
+    assert.match(refused.stderr, /hint: fix the build; its whole log is kept in \S+\/builds\/[0-9a-f]{16}-[0-9a-f]{12}\.log on the server/);
+    const overHttp = await httpRequest(server.apiSocket, { method: 'PUT', path: '/registry/reach', body: fs.readFileSync(failing), as: BOB });
+    assert.equal(overHttp.status, 422);
+    assert.equal(overHttp.json().code, 'FNJ_BUILD_FAILED');
   });
 
   it('refuses hostile bundles over the API and writes nothing outside the registry', async () => {
@@ -268,15 +310,15 @@ describe('registered functions', () => {
     for (const record of records) assert.ok(validate(record), `${JSON.stringify(record)}: ${JSON.stringify(validate.errors)}`);
     const deploys = records.filter((l) => l.event === 'function-deploy');
     const byOutcome = (list: typeof records, outcome: string) => list.filter((l) => l.outcome === outcome).map((l) => l.function);
-    assert.deepEqual(byOutcome(deploys, 'ok'), ['basic', 'lifecycle', 'third', 'fourth', 'fifth', 'shared', 'hello', 'lifecycle']);
+    assert.deepEqual(byOutcome(deploys, 'ok'), ['basic', 'lifecycle', 'third', 'fourth', 'fifth', 'shared', 'hello', 'toupper', 'toupper', 'lifecycle']);
     assert.deepEqual(byOutcome(deploys, 'denied'), ['carols']);
-    assert.ok(byOutcome(deploys, 'error').includes('basic') && byOutcome(deploys, 'error').includes('hostile-parent'), 'refusals too');
+    assert.ok(['basic', 'reach', 'hostile-parent'].every((name) => byOutcome(deploys, 'error').includes(name)), 'refusals and failed builds too');
     const removals = records.filter((l) => l.event === 'function-remove');
     assert.deepEqual(byOutcome(removals, 'ok'), ['fourth', 'fifth']);
     assert.deepEqual(byOutcome(removals, 'denied'), ['basic', 'basic']);
     const calls = records.filter((l) => l.event === 'execution' && l.registered !== null);
     const names = new Set(calls.map((l) => (l.registered as { name: string }).name));
-    assert.deepEqual([...names].sort(), ['basic', 'hello', 'lifecycle', 'shared']);
+    assert.deepEqual([...names].sort(), ['basic', 'hello', 'lifecycle', 'shared', 'toupper']);
     const denied = calls.find((l) => l.outcome === 'denied' && (l.peer as { uid: number }).uid === BOB.uid);
     assert.ok(denied, "bob's refused call is a record");
   });
