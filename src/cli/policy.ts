@@ -221,7 +221,8 @@ function explainFunction(policy: Policy, peer: Tenant, manifestPath: string, own
   lines.push(call === undefined ? 'call: refused: no tenant matches the user' : call.allowed ? `call: allowed (${call.rule})` : `call: refused: ${call.reason}`);
   if (match.tenant) {
     const { limits, source } = effectiveLimits(match.tenant.grant.limits, manifest.limits);
-    lines.push(`limits: ${describeLimits(limits, source)}`, `seccomp profile: ${match.tenant.grant.seccomp.name}`);
+    const profile = manifest.kind === 'program' ? match.tenant.grant.programSeccomp : match.tenant.grant.seccomp;
+    lines.push(`limits: ${describeLimits(limits, source)}`, `seccomp profile: ${profile.name}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return call?.allowed ? 0 : 1;
