@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { FnjailError } from '../errors.js';
 import { FunctionRegistry } from '../functions/registry.js';
 import { describeExit } from './nats-server-process.js';
-import { NatsSystem, type NatsStatus } from './nats-connection.js';
+import { checkServers, NatsSystem, type NatsStatus } from './nats-connection.js';
 import { PrivateNatsServer } from './private-nats.js';
 
 export interface NatsLinkOptions {
@@ -54,8 +54,11 @@ export class NatsLink {
   private readonly waiters = new Set<() => void>();
   private readonly logger: Logger;
 
+  /** Throws FNJ_USAGE or FNJ_NATS_INSECURE for servers that cannot be used at all. */
   constructor(private readonly options: NatsLinkOptions) {
     this.logger = options.logger.child({ component: 'registry' });
+    const { nats } = options;
+    if (nats !== undefined && nats !== 'off') checkServers(nats.servers, { tls: nats.tls && { certFile: nats.tls.cert, keyFile: nats.tls.key, caFile: nats.tls.ca }, insecure: options.insecure });
     this.state = options.nats === 'off' ? 'off' : 'starting';
     this.reason = options.nats === 'off' ? 'the function registry is off on this server (--nats off)' : 'the function registry is starting (connecting to NATS)';
   }

@@ -16,6 +16,7 @@ import { callAs, cliAs, installClient, type User } from '../../helpers/as-user.j
 import { callSession } from '../../helpers/client.js';
 import { cliMain, createTestArea, fixturesBuild, writeData, type TestArea } from '../../helpers/environment.js';
 import { httpRequest } from '../../helpers/http.js';
+import { startTestNatsServer, type TestNatsServer } from '../../helpers/nats.js';
 import { readOutput, startServer, waitForOutputs, type TestServer } from '../../helpers/server.js';
 import { tarGz, validEntries } from '../../helpers/tar-builder.js';
 
@@ -382,3 +383,29 @@ describe('the registry across restarts', () => {
   });
 });
 
+
+describe('a NATS system given with --nats', () => {
+  let area: TestArea;
+  let nats: TestNatsServer;
+
+  before(async () => {
+    area = createTestArea();
+    nats = await startTestNatsServer(area.root);
+  });
+  after(async () => {
+    await nats.stop();
+    area.cleanup();
+  });
+
+  it('keeps the registry there (plain NATS to loopback only with --insecure)', async () => {
+    await assert.rejects(startServer({ area, policy, args: ['--nats', nats.url] }), /plain NATS \(no TLS\) is refused unless asked for, even on loopback \[FNJ_NATS_INSECURE\]/);
+    const server = await startServer({ area, policy, args: ['--nats', nats.url, '--insecure'] });
+    try {
+      assert.equal((await fnjailAs(server, ALICE, ['deploy', libraryBundle(area, 'basic', 'libbasic.so', ['run'])])).status, 0);
+      assert.deepEqual(await fnjailAs(server, ALICE, ['call', 'basic']), { status: 0, stdout: 'run\n', stderr: '' });
+      assert.ok(!fs.existsSync(path.join(server.stateDir, 'nats')), 'no private nats-server');
+    } finally {
+      await server.stop({ keepArea: true });
+    }
+  });
+});
