@@ -37,3 +37,15 @@ export function cleanupAll(): Promise<void> {
 export function isCleaningUp(): boolean {
   return running !== undefined;
 }
+
+/** Runs a bench's main, then what must be undone; an error is printed and exits 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => cleanupAll(),
+    async (error: unknown) => {
+      process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+      await cleanupAll();
+      process.exitCode = 1;
+    },
+  );
+}

@@ -29,6 +29,8 @@ export interface BenchServer {
   outputDir: string;
   /** The last lines of its stdout and stderr, for error messages. */
   logTail(): string;
+  /** Its stdout (fnjail: the log, audit records included). */
+  readonly stdoutFile: string;
   /** null while it runs, else how it ended ("exited with 1", "was killed by SIGKILL"). */
   exited(): string | null;
   /** How many times the bench had to start it again after it died. */
@@ -82,6 +84,10 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
       '--output-dir', outputDir,
       '--policy', ws.policyFile,
       '--uid-range', `${firstUid}-${firstUid + 1_999}`,
+      // Its own API socket and state; no registry: these scenarios call libraries.
+      '--http-socket', path.join(dir, 'api.sock'),
+      '--state-dir', path.join(dir, 'state'),
+      '--nats', 'off',
       ...extraArgs,
     ],
     readyText: '"msg":"fnjail listening',
@@ -122,7 +128,7 @@ class ManagedServer implements BenchServer {
   private exitedPromise: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
   private unregister: () => void = () => undefined;
-  private readonly stdoutFile: string;
+  readonly stdoutFile: string;
   private readonly stderrFile: string;
 
   constructor(private readonly spec: StartSpec) {

@@ -14,6 +14,12 @@ import { packageRoot } from '../src/paths.js';
 import { onCleanup } from './cleanup.js';
 
 export const BENCH_BASE = '/var/lib/fnjail-bench';
+export const CHECKER_FILES = 250;
+
+/** The content of the checker burst's input file i: 128 bytes, its own. */
+export function checkerFileContent(i: number): string {
+  return `file ${i} `.padEnd(127, String.fromCharCode(97 + (i % 26))) + '\n';
+}
 export const fixturesBuild = path.join(packageRoot, 'fixtures', 'build');
 
 export interface Workspace {
@@ -61,7 +67,7 @@ export function createWorkspace(options: { keep?: boolean; outputOnDisk?: boolea
   const dataDir = path.join(root, 'data');
   fs.mkdirSync(libDir, { mode: 0o755 });
   fs.mkdirSync(dataDir, { mode: 0o755 });
-  for (const name of ['libbasic.so', 'libcounter.so']) {
+  for (const name of ['libbasic.so', 'libcounter.so', 'libsleepy.so']) {
     const from = path.join(fixturesBuild, name);
     if (!fs.existsSync(from)) throw new Error(`${from} is missing: run bash scripts/build.sh`);
     fs.copyFileSync(from, path.join(libDir, name));
@@ -70,6 +76,8 @@ export function createWorkspace(options: { keep?: boolean; outputOnDisk?: boolea
   const content = 'x'.repeat(127) + '\n';
   const file128 = path.join(dataDir, 'file128.txt');
   fs.writeFileSync(file128, content, { mode: 0o644 });
+  // The checker burst's 250 distinct 128-byte inputs (bench/checker-burst.ts).
+  for (let i = 0; i < CHECKER_FILES; i++) fs.writeFileSync(path.join(dataDir, `file${i}.txt`), checkerFileContent(i), { mode: 0o644 });
   const policyFile = path.join(root, 'policy.json');
   fs.writeFileSync(
     policyFile,

@@ -16,14 +16,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <linux/mount.h>
 
 #include "launcher.h"
 
@@ -60,10 +57,15 @@ static void restore_fs_credentials(void)
 		    strerror(errno));
 }
 
-int open_input_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen)
+/* Opens the input path as the tenant: returns the O_PATH descriptor of what
+ * was opened, and in *readable a descriptor of that very inode open for
+ * reading (reopening it checks read permission as the tenant, without walking
+ * the path again); -1 with *denied when the tenant may not read it. */
+static int open_as_tenant(const struct exec_spec *spec, int *readable, bool *denied, char *err, size_t errlen)
 {
 	const struct fnj_exec *h = &spec->head;
 	*denied = false;
+	*readable = -1;
 	if (set_fs_credentials(h->tenant_uid, h->tenant_gid, h->tenant_groups, spec->groups) < 0) {
 		format_error(err, errlen, "cannot take the file-system credentials of uid %u to open the input file: %s",
 			     h->tenant_uid, strerror(errno));
@@ -74,74 +76,48 @@ int open_input_as_tenant(const struct exec_spec *spec, bool *denied, char *err, 
 	int fd = open_checked_path(spec->input, "input file", err, errlen);
 	if (fd < 0 && errno != ELOOP)
 		format_error(err, errlen, "uid %u cannot read input file %s: %s", h->tenant_uid, spec->input, strerror(errno));
-	int readable = -1;
 	struct stat st;
 	if (fd >= 0 && regular_file_or_error(fd, "input file", spec->input, &st, err, errlen) == 0) {
-		/* Reopening the descriptor checks read permission on that very inode,
-		 * as the tenant, without walking the path again. */
 		snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-		readable = open(proc_path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-		if (readable < 0)
+		*readable = open(proc_path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (*readable < 0)
 			format_error(err, errlen, "uid %u cannot read input file %s: %s", h->tenant_uid, spec->input,
 				     strerror(errno));
 	}
 	restore_fs_credentials();
-	if (readable < 0) {
+	if (*readable < 0) {
 		if (fd >= 0)
 			close(fd);
 		*denied = true;
 		return -1;
 	}
+	return fd;
+}
+
+int open_input_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen)
+{
+	int readable, fd = open_as_tenant(spec, &readable, denied, err, errlen);
+	if (fd < 0)
+		return -1;
 	close(readable);
-	int tree = detached_mount_of(fd, false, "input file", spec->input, err, errlen);
+	int tree = detached_mount_of(fd, MOUNT_DATA, "input file", spec->input, err, errlen);
 	close(fd);
 	return tree;
 }
 
-/* A user namespace whose uid_map/gid_map say "from -> to", made by a child
- * that unshares it and waits while its maps are written. Returns its fd. */
-static int mapping_namespace(const char *uid_map, const char *gid_map, char *err, size_t errlen)
+int open_stdin_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen)
 {
-	int unshared[2], release[2];
-	if (pipe2(unshared, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0) {
-		format_error(err, errlen, "pipe: %s", strerror(errno));
+	int readable, fd = open_as_tenant(spec, &readable, denied, err, errlen);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	/* Blocking, as a program expects its standard input. */
+	if (fcntl(readable, F_SETFL, fcntl(readable, F_GETFL) & ~O_NONBLOCK) < 0) {
+		format_error(err, errlen, "cannot make input file %s blocking: %s", spec->input, strerror(errno));
+		close(readable);
 		return -1;
 	}
-	pid_t child = fork();
-	if (child == 0) {
-		close(unshared[0]);
-		close(release[1]);
-		char c = unshare(CLONE_NEWUSER) == 0;
-		ssize_t unused = write(unshared[1], &c, 1);
-		unused = read(release[0], &c, 1); /* until the parent is done */
-		(void)unused;
-		_exit(0);
-	}
-	close(unshared[1]);
-	close(release[0]);
-	char ok = 0, path[64];
-	int ns = -1;
-	if (child > 0 && read(unshared[0], &ok, 1) == 1 && ok) {
-		const char *files[] = { "uid_map", "gid_map" };
-		const char *maps[] = { uid_map, gid_map };
-		for (int i = 0; i < 2 && ok; i++) {
-			snprintf(path, sizeof path, "/proc/%d/%s", (int)child, files[i]);
-			int fd = open(path, O_WRONLY | O_CLOEXEC);
-			ok = fd >= 0 && write(fd, maps[i], strlen(maps[i])) == (ssize_t)strlen(maps[i]);
-			if (fd >= 0)
-				close(fd);
-		}
-		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
-		if (ok)
-			ns = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	if (ns < 0)
-		format_error(err, errlen, "cannot make the user namespace of an idmapped mount: %s", strerror(errno));
-	close(unshared[0]);
-	close(release[1]); /* the child reads EOF and exits */
-	if (child > 0)
-		waitpid(child, NULL, __WALL);
-	return ns;
+	return readable;
 }
 
 int idmap_for_sandbox(const struct exec_spec *spec, int tree_fd, uint32_t sandbox_id, char *err, size_t errlen)
@@ -160,18 +136,12 @@ int idmap_for_sandbox(const struct exec_spec *spec, int tree_fd, uint32_t sandbo
 	unsigned owner_to = st.st_uid == spec->head.tenant_uid ? sandbox_id : (unsigned)st.st_uid;
 	snprintf(uid_map, sizeof uid_map, "%u %u 1\n", (unsigned)st.st_uid, owner_to);
 	snprintf(gid_map, sizeof gid_map, "%u %u 1\n", (unsigned)st.st_gid, sandbox_id);
-	int ns = mapping_namespace(uid_map, gid_map, err, errlen);
-	if (ns < 0)
-		return -1;
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ns };
-	int rc = (int)syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
-	int saved = errno;
-	close(ns);
-	if (rc < 0) {
+	char why[FNJ_MAX_MESSAGE];
+	if (idmap_mount(tree_fd, uid_map, gid_map, why, sizeof why) < 0) {
 		format_error(err, errlen,
 			     "input file %s is readable only by its owner or group, and its file system cannot show it "
 			     "to the sandbox through an idmapped mount (%s): make it readable by others",
-			     spec->input, strerror(saved));
+			     spec->input, why);
 		return -1;
 	}
 	return 0;

@@ -8,8 +8,13 @@
  *
  * At start, the launcher checks the kernel features it needs (kernel-probe.c),
  * enters its own mount namespace (so that nothing a sandbox does to mounts
- * reaches the host) and an empty network namespace that sandboxes share unless
- * a spec asks for a fresh one.
+ * reaches the host; it opens the paths of a call in the host's, where the
+ * server checked them: checked-open.c) and an empty network namespace that
+ * sandboxes share unless a spec asks for a fresh one.
+ *
+ * A call runs a library's function, a program, or a build command (protocol.h,
+ * enum fnj_kind); a per-connection program's connection arrives from the
+ * server on the handoff socket (handoff.c).
  *
  * It lives in a session of its own and ignores SIGINT, SIGTERM, SIGHUP and
  * SIGQUIT: Ctrl-C at the server's terminal, `timeout`, or a service manager
@@ -71,6 +76,7 @@ struct pending {
 	uint32_t len;
 	uint32_t id;
 	uint64_t received_us;
+	int connection; /* handed over for it (FNJ_EXEC_STDIN_SOCKET), else -1 */
 };
 
 static struct launcher_config config = {
@@ -81,6 +87,8 @@ static struct launcher_config config = {
 	.tmp_bytes = 16u << 20,
 	.fresh_netns = false,
 	.reuse = 64,
+	.hostname = "fnjail",
+	.handoff = -1,
 };
 
 static struct sandbox *sandboxes;
@@ -131,13 +139,13 @@ static uint32_t queue_head, queue_len, queue_cap;
 static uint8_t **free_slots;
 static uint32_t free_slot_count;
 
-enum { TAG_SERVER_IN = 0, TAG_SERVER_OUT = 1, TAG_SIGNAL = 2, TAG_SANDBOX = 16 };
+enum { TAG_SERVER_IN = 0, TAG_SERVER_OUT = 1, TAG_SIGNAL = 2, TAG_HANDOFF = 3, TAG_SANDBOX = 16 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: fnjail-launcher [options]\n"
-		"Runs functions from shared libraries in sandboxes, for the fnjail server.\n"
+		"Runs functions from shared libraries, and programs, in sandboxes, for the fnjail server.\n"
 		"Reads execution specs on stdin, writes results on stdout (binary; see protocol.h).\n\n"
 		"  --uid-range FIRST-LAST   uids (and gids) given to sandboxes (default 1000000-1065535)\n"
 		"  --max-sandboxes N        sandboxes running at once (default 128)\n"
@@ -148,6 +156,9 @@ static void usage(FILE *out)
 		"  --reuse N                calls a sandbox serves, one after the other and reset in\n"
 		"                           between, before it is replaced (default 64; 1: new\n"
 		"                           namespaces for every call)\n"
+		"  --hostname NAME          the sandboxes' host name (default fnjail)\n"
+		"  --handoff-socket FD      a SOCK_SEQPACKET socket on which the server hands over\n"
+		"                           the connections of per-connection programs\n"
 		"  --help                   this text\n");
 }
 
@@ -161,6 +172,14 @@ static uint64_t parse_number(const char *text, const char *option)
 	return v;
 }
 
+static bool hostname_is_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > FNJ_MAX_HOSTNAME || name[0] == '-' || name[0] == '.')
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == len;
+}
+
 static void parse_args(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -170,6 +189,8 @@ static void parse_args(int argc, char **argv)
 		{ "tmp-size", required_argument, NULL, 't' },
 		{ "fresh-netns", no_argument, NULL, 'n' },
 		{ "reuse", required_argument, NULL, 'r' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "handoff-socket", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -208,6 +229,17 @@ static void parse_args(int argc, char **argv)
 			config.reuse = (uint32_t)parse_number(optarg, "--reuse");
 			if (config.reuse == 0)
 				die("--reuse must be at least 1");
+			break;
+		case 'H':
+			if (!hostname_is_valid(optarg))
+				die("--hostname: '%s' is not a host name (1 to %d letters, digits, '-' and '.')", optarg,
+				    FNJ_MAX_HOSTNAME);
+			snprintf(config.hostname, sizeof config.hostname, "%s", optarg);
+			break;
+		case 'f':
+			config.handoff = (int)parse_number(optarg, "--handoff-socket");
+			if (config.handoff < 3)
+				die("--handoff-socket must be a descriptor above 2");
 			break;
 		case 'h':
 			usage(stdout);
@@ -457,33 +489,52 @@ static int open_output(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-/* The library, opened once without following symbolic links; its identity
- * (device, inode) in *st. Returns the detached mount to send, or -1. */
-static int open_library(const char *path, struct stat *st, char *err, size_t errlen)
+/* The library or program, opened once without following symbolic links; its
+ * identity (device, inode) in *st. Returns the detached mount to send, or -1. */
+static int open_entry(const struct exec_spec *spec, struct stat *st, char *err, size_t errlen)
 {
-	int fd = open_checked_path(path, "library", err, errlen);
+	const char *what = spec->head.kind == FNJ_KIND_PROGRAM ? "program" : "library";
+	int fd = open_checked_path(spec->library, what, err, errlen);
 	if (fd < 0)
 		return -1;
 	int tree = -1;
-	if (regular_file_or_error(fd, "library", path, st, err, errlen) == 0)
-		tree = detached_mount_of(fd, true, "library", path, err, errlen);
+	if (regular_file_or_error(fd, what, spec->library, st, err, errlen) == 0)
+		tree = detached_mount_of(fd, MOUNT_EXECUTABLE, what, spec->library, err, errlen);
 	close(fd);
 	return tree;
 }
 
-/* Whether a call's input shares the top directory of its library. */
-static bool input_beside_library(const struct exec_spec *spec)
+/* A bundle's directory, read-only (its programs may be run). */
+static int open_bundle(const char *path, char *err, size_t errlen)
 {
-	return spec->head.input_len && same_top_directory(spec->library, spec->input);
+	int fd = open_checked_path(path, "bundle directory", err, errlen);
+	if (fd < 0)
+		return -1;
+	int tree = -1;
+	if (directory_or_error(fd, "bundle directory", path, err, errlen) == 0)
+		tree = detached_mount_of(fd, MOUNT_EXECUTABLE, "bundle directory", path, err, errlen);
+	close(fd);
+	return tree;
 }
 
-/* Whether the sandbox's mounted library serves this call as it is: the same
- * file (a file renamed over it is another inode), the same tenant, no input
- * beside it. */
+/* Whether another placement of the call shares the top directory of its
+ * library: then they may share a tmpfs, and the library goes with them after
+ * the call (rootfs.c applies the same rule). */
+static bool placement_beside_library(const struct exec_spec *spec)
+{
+	const struct fnj_exec *h = &spec->head;
+	return (h->kind == FNJ_KIND_LIBRARY && h->input_len && same_top_directory(spec->library, spec->input)) ||
+	       (h->bundle_len && same_top_directory(spec->library, spec->bundle)) ||
+	       (h->work_len && same_top_directory(spec->library, spec->work));
+}
+
+/* Whether the sandbox's mounted library (or program) serves this call as it
+ * is: the same file (a file renamed over it is another inode), the same
+ * tenant, nothing placed beside it. */
 static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
 {
-	if (!mounted->path[0] || input_beside_library(spec) || mounted->tenant_uid != spec->head.tenant_uid ||
-	    strcmp(mounted->path, spec->library) != 0)
+	if (spec->head.kind == FNJ_KIND_BUILD || !mounted->path[0] || placement_beside_library(spec) ||
+	    mounted->tenant_uid != spec->head.tenant_uid || strcmp(mounted->path, spec->library) != 0)
 		return false;
 	char err[FNJ_MAX_MESSAGE];
 	struct stat st;
@@ -492,6 +543,43 @@ static bool keeps_library(const struct mounted_library *mounted, const struct ex
 	if (fd >= 0)
 		close(fd);
 	return same;
+}
+
+/* What a call brings into its sandbox, in the order the supervisor takes it
+ * (protocol.h, fnj_sup_spec); -1 for what it has not. */
+struct call_files {
+	int output, library, input, stdin_fd, bundle, work;
+};
+#define CALL_FILES 6
+
+/* Opens what the call needs (in the host's mount namespace). Returns 0, or -1
+ * with err and *outcome saying why. */
+static int open_call_files(const struct exec_spec *spec, bool keep, uint32_t uid, struct call_files *f,
+			   struct stat *library_st, uint32_t *outcome, char *err, size_t errlen)
+{
+	const struct fnj_exec *h = &spec->head;
+	bool denied = false;
+	*outcome = FNJ_OUTCOME_LAUNCH_FAILED;
+	if ((f->output = open_output(spec->output, err, errlen)) < 0 ||
+	    (h->kind != FNJ_KIND_BUILD && !keep && (f->library = open_entry(spec, library_st, err, errlen)) < 0) ||
+	    (h->bundle_len && (f->bundle = open_bundle(spec->bundle, err, errlen)) < 0) ||
+	    (h->work_len && (f->work = open_work_dir(spec->work, uid, err, errlen)) < 0))
+		return -1;
+	if (h->kind == FNJ_KIND_LIBRARY && h->input_len) {
+		if ((f->input = open_input_as_tenant(spec, &denied, err, errlen)) < 0) {
+			*outcome = denied ? FNJ_OUTCOME_INPUT_DENIED : FNJ_OUTCOME_LAUNCH_FAILED;
+			return -1;
+		}
+		if (idmap_for_sandbox(spec, f->input, uid, err, errlen) < 0) {
+			*outcome = FNJ_OUTCOME_INPUT_DENIED;
+			return -1;
+		}
+	} else if (h->kind != FNJ_KIND_LIBRARY && h->input_len &&
+		   (f->stdin_fd = open_stdin_as_tenant(spec, &denied, err, errlen)) < 0) {
+		*outcome = denied ? FNJ_OUTCOME_INPUT_DENIED : FNJ_OUTCOME_LAUNCH_FAILED;
+		return -1;
+	}
+	return 0;
 }
 
 /* Hand one waiting request to a prepared supervisor. If the request fails
@@ -511,27 +599,33 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	unsigned index = (unsigned)(sb - sandboxes);
 	struct slot_cgroup *cg = &slot_cgroups[index];
 	struct mounted_library *mounted = &mounted_libraries[index];
-	bool keep = keeps_library(mounted, spec);
-	bool opened = false, have_uid = false, denied = false;
+	bool opened = false, have_uid = false;
 	uint32_t outcome = FNJ_OUTCOME_LAUNCH_FAILED;
-	int output = -1, library = -1, input = -1;
+	struct call_files files = { -1, -1, -1, -1, -1, -1 };
 	struct stat library_st;
-	if (!(have_uid = allocate_uid(&uid) == 0))
+	/* The connection is the call's from now on (its standard input). */
+	if (req->connection >= 0) {
+		files.stdin_fd = req->connection;
+		req->connection = -1;
+	}
+	bool keep = false;
+	if (!(have_uid = allocate_uid(&uid) == 0)) {
 		format_error(err, errlen, "no free sandbox uid in the range");
-	else if ((output = open_output(spec->output, err, errlen)) < 0 ||
-		 (!keep && (library = open_library(spec->library, &library_st, err, errlen)) < 0))
+	} else if (files.stdin_fd >= 0 && prepare_connection(files.stdin_fd, spec->head.idle_ms, err, errlen) < 0) {
 		; /* err says what */
-	else if (spec->head.input_len && (input = open_input_as_tenant(spec, &denied, err, errlen)) < 0)
-		outcome = denied ? FNJ_OUTCOME_INPUT_DENIED : FNJ_OUTCOME_LAUNCH_FAILED;
-	else if (input >= 0 && idmap_for_sandbox(spec, input, uid, err, errlen) < 0)
-		outcome = FNJ_OUTCOME_INPUT_DENIED;
-	else
-		opened = cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0;
+	} else {
+		host_mounts_enter();
+		keep = keeps_library(mounted, spec);
+		opened = open_call_files(spec, keep, uid, &files, &library_st, &outcome, err, errlen) == 0;
+		host_mounts_leave();
+		if (opened)
+			opened = cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0;
+	}
 	if (!opened && have_uid)
 		release_uid(uid);
 	/* The order the supervisor takes them in (protocol.h, fnj_sup_spec). */
-	const int owned[] = { output, library, input };
-	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+	const int owned[CALL_FILES] = { files.output, files.library, files.input, files.stdin_fd, files.bundle, files.work };
+	for (size_t i = 0; i < CALL_FILES; i++)
 		if (owned[i] >= 0)
 			fds[nfds++] = owned[i];
 	/* The supervisor joined the slot's cgroups when it was created (or the
@@ -555,11 +649,12 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		sent = send_with_fds(sb->ctl, msg, sizeof prefix + req->len, fds, nfds);
 		explicit_bzero(msg, sizeof prefix + req->len);
 		/* What the supervisor will have mounted after this call (any failure
-		 * there retires it, and its slot's record with it): the library,
-		 * unless this call's input is beside it (then both are removed). */
-		if (!keep || input_beside_library(spec)) {
+		 * there retires it, and its slot's record with it): a library or
+		 * program, unless something of this call is beside it (then they are
+		 * removed together). */
+		if (!keep) {
 			explicit_bzero(mounted, sizeof *mounted);
-			if (!input_beside_library(spec)) {
+			if (spec->head.kind != FNJ_KIND_BUILD && !placement_beside_library(spec)) {
 				snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
 				mounted->dev = library_st.st_dev;
 				mounted->ino = library_st.st_ino;
@@ -567,7 +662,7 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 			}
 		}
 	}
-	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+	for (size_t i = 0; i < CALL_FILES; i++)
 		if (owned[i] >= 0)
 			close(owned[i]);
 	uint32_t timeout_ms = spec->head.timeout_ms;
@@ -588,19 +683,25 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	}
 }
 
+/* The request is answered: its slot is free again, and a connection it still
+ * holds is closed (the client sees the connection end). */
 static void release_slot(struct pending *req)
 {
+	if (req->connection >= 0)
+		close(req->connection);
+	req->connection = -1;
 	memset(req->data, 0, req->len);
 	free_slots[free_slot_count++] = req->data;
 }
 
-/* A ready sandbox for this request: one that has its library mounted already
- * if there is one (no mount to make, none to undo), else any. */
+/* A ready sandbox for this request: one that has its library (or program)
+ * mounted already if there is one (no mount to make, none to undo), else any. */
 static struct sandbox *pick_sandbox(const struct pending *req)
 {
-	uint16_t len;
+	uint16_t len, kind;
 	uint32_t tenant;
 	memcpy(&len, req->data + offsetof(struct fnj_exec, library_len), sizeof len);
+	memcpy(&kind, req->data + offsetof(struct fnj_exec, kind), sizeof kind);
 	memcpy(&tenant, req->data + offsetof(struct fnj_exec, tenant_uid), sizeof tenant);
 	const char *library = (const char *)req->data + sizeof(struct fnj_exec);
 	struct sandbox *any = NULL;
@@ -608,8 +709,8 @@ static struct sandbox *pick_sandbox(const struct pending *req)
 		if (sandboxes[i].state != SB_READY)
 			continue;
 		const struct mounted_library *mounted = &mounted_libraries[i];
-		if (len <= FNJ_MAX_PATH && mounted->tenant_uid == tenant && strncmp(mounted->path, library, len) == 0 &&
-		    mounted->path[len] == '\0')
+		if (kind != FNJ_KIND_BUILD && len <= FNJ_MAX_PATH && mounted->tenant_uid == tenant &&
+		    strncmp(mounted->path, library, len) == 0 && mounted->path[len] == '\0')
 			return &sandboxes[i];
 		if (!any)
 			any = &sandboxes[i];
@@ -657,7 +758,7 @@ static void dispatch_pending(void)
 
 static void enqueue(const uint8_t *body, uint32_t len)
 {
-	uint32_t id = 0;
+	uint32_t id = 0, flags = 0;
 	if (len >= sizeof id)
 		memcpy(&id, body, sizeof id);
 	uint64_t now = monotonic_us();
@@ -665,7 +766,20 @@ static void enqueue(const uint8_t *body, uint32_t len)
 		emit_failure(id, FNJ_OUTCOME_LAUNCH_FAILED, now, "execution spec is truncated");
 		return;
 	}
+	memcpy(&flags, body + offsetof(struct fnj_exec, flags), sizeof flags);
+	int connection = -1;
+	if (flags & FNJ_EXEC_STDIN_SOCKET) {
+		connection = handoff_fd() < 0 ? -1 : handoff_take(id);
+		if (connection < 0) {
+			emit_failure(id, FNJ_OUTCOME_LAUNCH_FAILED, now,
+				     handoff_fd() < 0 ? "the launcher was started without a handoff socket: it cannot take connections"
+						      : "the connection of the call was not handed over");
+			return;
+		}
+	}
 	if (queue_len == queue_cap || free_slot_count == 0) {
+		if (connection >= 0)
+			close(connection);
 		emit_failure(id, FNJ_OUTCOME_LAUNCH_FAILED, now, "the launcher's queue is full");
 		return;
 	}
@@ -675,6 +789,7 @@ static void enqueue(const uint8_t *body, uint32_t len)
 	req->len = len;
 	req->id = id;
 	req->received_us = now;
+	req->connection = connection;
 	queue_len++;
 	pool_broken = false;
 }
@@ -941,9 +1056,11 @@ static void setup_event_loop(void)
 	struct epoll_event in = { .events = EPOLLIN, .data.u64 = TAG_SERVER_IN };
 	struct epoll_event out = { .events = 0, .data.u64 = TAG_SERVER_OUT };
 	struct epoll_event sig = { .events = EPOLLIN, .data.u64 = TAG_SIGNAL };
+	struct epoll_event handoff = { .events = EPOLLIN, .data.u64 = TAG_HANDOFF };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &in) < 0 ||
 	    epoll_ctl(epfd, EPOLL_CTL_ADD, STDOUT_FILENO, &out) < 0 ||
-	    epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &sig) < 0)
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &sig) < 0 ||
+	    (handoff_fd() >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, handoff_fd(), &handoff) < 0))
 		die("epoll_ctl: %s (stdin and stdout must be pipes or sockets)", strerror(errno));
 }
 
@@ -952,8 +1069,10 @@ int main(int argc, char **argv)
 	log_init("fnjail-launcher");
 	parse_args(argc, argv);
 	kernel_probe();
+	host_mounts_init();
 	enter_private_namespaces();
 	setup_memory();
+	handoff_init(config.handoff, queue_cap);
 	setup_event_loop();
 	char summary[512];
 	cgroups_init(&cgroups, summary, sizeof summary);
@@ -984,6 +1103,8 @@ int main(int argc, char **argv)
 				flush_output();
 			else if (tag == TAG_SIGNAL)
 				reap_children();
+			else if (tag == TAG_HANDOFF)
+				handoff_receive();
 			else if (tag >= TAG_SANDBOX && tag - TAG_SANDBOX < sandbox_slots &&
 				 sandboxes[tag - TAG_SANDBOX].state != SB_FREE)
 				on_sandbox_message(&sandboxes[tag - TAG_SANDBOX]);

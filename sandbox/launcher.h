@@ -28,19 +28,36 @@ struct launcher_config {
 	uint64_t tmp_bytes;     /* default size of the private /tmp */
 	bool fresh_netns;       /* every supervisor gets its own network namespace */
 	uint32_t reuse;         /* calls a supervisor serves before it retires */
+	char hostname[FNJ_MAX_HOSTNAME + 1]; /* the sandboxes' host name */
+	int handoff;            /* the socket connections arrive on (--handoff-socket), or -1 */
 };
 
-/* A parsed execution spec; strings point into the buffer it was parsed from,
- * copied so that each is NUL-terminated. */
+/* A parsed execution spec; its strings copied from the buffer it was parsed
+ * from, each NUL-terminated. */
 struct exec_spec {
 	struct fnj_exec head;
 	char library[FNJ_MAX_PATH + 1];
 	char function[FNJ_MAX_FUNCTION + 1];
 	char input[FNJ_MAX_PATH + 1];
 	char output[FNJ_MAX_PATH + 1];
+	char cwd[FNJ_MAX_PATH + 1];
+	char bundle[FNJ_MAX_PATH + 1];
+	char work[FNJ_MAX_PATH + 1];
+	char args[FNJ_MAX_ARGV];       /* the arguments, NUL-separated */
+	char env[FNJ_MAX_ENV];         /* the environment, NUL-separated */
+	char *argv[FNJ_MAX_ARGS + 1];  /* into args, NULL-terminated */
+	char *envp[FNJ_MAX_ENV_ENTRIES + 1]; /* into env, NULL-terminated */
 	const uint8_t *filter; /* into the parsed buffer */
 	uint32_t groups[FNJ_MAX_GROUPS]; /* the tenant's supplementary groups */
 };
+
+/* What the execution reads on stdin, and whether it is a descriptor passed
+ * with the call (a program's input file, or its connection). */
+static inline bool spec_has_stdin(const struct exec_spec *spec)
+{
+	return spec->head.kind != FNJ_KIND_LIBRARY &&
+	       (spec->head.input_len || (spec->head.flags & FNJ_EXEC_STDIN_SOCKET));
+}
 
 /* cgroups.c */
 enum cg_controller { CG_MEMORY, CG_PIDS, CG_CPU, CG_COUNT };
@@ -84,8 +101,11 @@ void format_error(char *buf, size_t len, const char *fmt, ...) __attribute__((fo
 /* What the supervisor received with a spec, beyond the spec itself. */
 struct spec_fds {
 	int output;
-	int library;            /* -1 when the mounted one is kept */
-	int input;              /* -1 without input */
+	int library;            /* the library or program mount; -1 when the mounted one is kept, or a build */
+	int input;              /* a library's input mount; -1 without */
+	int stdin_fd;           /* a program's or build's standard input; -1: /dev/null */
+	int bundle;             /* the bundle directory's mount; -1 without */
+	int work;               /* the work directory's mount; -1 without */
 	int cpu_usage;          /* -1 if not accounted */
 	int cgroup_version;
 	bool memory_by_cgroup;
@@ -97,14 +117,37 @@ void kernel_probe(void); /* dies naming a missing feature */
 bool kernel_has_process_accounting(void);
 
 /* checked-open.c: runs in the launcher. */
+void host_mounts_init(void);  /* before the launcher leaves the host's mount namespace */
+void host_mounts_enter(void); /* paths are opened where the server checked them */
+void host_mounts_leave(void);
 int open_checked_path(const char *path, const char *what, char *err, size_t errlen); /* O_PATH, no symlinks */
 int regular_file_or_error(int fd, const char *what, const char *path, struct stat *st, char *err, size_t errlen);
-int detached_mount_of(int fd, bool executable, const char *what, const char *path, char *err, size_t errlen);
+int directory_or_error(int fd, const char *what, const char *path, char *err, size_t errlen);
+enum mount_use { MOUNT_DATA, MOUNT_EXECUTABLE, MOUNT_WRITABLE };
+int detached_mount_of(int fd, enum mount_use use, const char *what, const char *path, char *err, size_t errlen);
 
-/* access.c: runs in the launcher. Returns the input's detached mount, or -1
- * with *denied when the tenant may not read it (else a launch failure). */
+/* access.c: runs in the launcher. Each returns -1 with *denied when the tenant
+ * may not read the file (else a launch failure). The input's detached mount: */
 int open_input_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen);
+/* A descriptor open for reading, for a program's standard input: */
+int open_stdin_as_tenant(const struct exec_spec *spec, bool *denied, char *err, size_t errlen);
 int idmap_for_sandbox(const struct exec_spec *spec, int tree_fd, uint32_t sandbox_id, char *err, size_t errlen);
+
+/* idmap.c: runs in the launcher. Shows a detached mount with other owners:
+ * maps are "FROM TO 1" lines, FROM on disk appearing as TO in the sandbox. */
+int idmap_mount(int tree_fd, const char *uid_map, const char *gid_map, char *err, size_t errlen);
+
+/* work-dir.c: runs in the launcher. A build's work directory, writable by the
+ * sandbox uid through an idmapped mount. */
+int open_work_dir(const char *path, uint32_t sandbox_id, char *err, size_t errlen);
+
+/* handoff.c: runs in the launcher. Connections the server hands over, kept
+ * until the execution they belong to starts. */
+void handoff_init(int fd, uint32_t capacity);
+int handoff_fd(void); /* for epoll; -1 without a handoff socket */
+void handoff_receive(void);
+int handoff_take(uint32_t id); /* the connection for this execution, or -1 */
+int prepare_connection(int fd, uint32_t idle_ms, char *err, size_t errlen);
 
 /* accounting.c: runs in the supervisor. */
 #define ACCOUNTING_UNAVAILABLE (-2)
@@ -142,8 +185,12 @@ struct placement {
 	bool in_fresh;        /* what it created is in a tmpfs made for this call (its own, the other
 				 placement's, or /tmp) */
 	size_t first_created; /* length of the first directory made for it, 0 if none */
-	bool file_created;    /* the empty file mounted on */
+	bool directory;       /* a directory is placed (else a file) */
+	bool file_created;    /* the empty file (or directory) mounted on */
 	bool mounted;
+	bool has_tree;        /* tree: the mount's descriptor, held while it is placed (a
+				 program is executed from it, call after call) */
+	int tree;
 };
 
 /* What calls changed in the root. The library stays mounted between calls
@@ -152,7 +199,11 @@ struct placement {
  * after every call. */
 struct rootfs_call {
 	uint64_t tmp_bytes; /* the size /tmp is mounted with now */
-	struct placement library;
+	/* In the order they are placed: a bundle directory first, for the others
+	 * may lie inside it. */
+	struct placement bundle;
+	struct placement work;
+	struct placement library; /* the library, or the program */
 	struct placement input;
 	bool changed; /* a placement created something in the root itself: the
 			 sandbox retires after this call */
@@ -161,8 +212,9 @@ struct rootfs_call {
 /* Returns its process accounting file's descriptor, or ACCOUNTING_UNAVAILABLE,
  * in *accounting. */
 int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting, char *err, size_t errlen);
-int rootfs_place(struct rootfs_call *root, struct placement *p, const struct placement *other, int tree_fd,
-		 const char *path, char *err, size_t errlen);
+/* Takes tree_fd, held until the placement is removed. */
+int rootfs_place(struct rootfs_call *root, struct placement *p, int tree_fd, const char *path, bool directory,
+		 char *err, size_t errlen);
 int rootfs_unplace(struct placement *p, char *err, size_t errlen);
 int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen);
 /* After a call: 0 when the root is as the next call must find it, 1 when the
@@ -172,5 +224,10 @@ int set_oom_score_adj(int value);
 
 /* worker.c: runs in the child of the supervisor; never returns. */
 _Noreturn void worker_main(int handshake, struct fnj_worker_state *state);
+
+/* program.c: runs in the worker. The descriptor a program is executed from. */
+#define PROGRAM_FD 4
+int program_chdir(const struct exec_spec *spec); /* -1, errno set */
+_Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state);
 
 #endif

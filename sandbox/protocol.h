@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define FNJ_PROTOCOL_VERSION 2
+#define FNJ_PROTOCOL_VERSION 3
 
 #define FNJ_MAX_PATH 4095       /* bytes of a path, without terminator */
 #define FNJ_MAX_FUNCTION 255    /* bytes of a function name */
@@ -21,6 +21,11 @@
 #define FNJ_MAX_MESSAGE 1024    /* bytes of a result message, with terminator */
 #define FNJ_MAX_LEARNED 512     /* system call numbers a result lists (learn mode) */
 #define FNJ_MAX_FRAME (64 * 1024)
+#define FNJ_MAX_ARGV 16384      /* bytes of a program's arguments, each NUL-terminated */
+#define FNJ_MAX_ARGS 256        /* arguments of a program, argv[0] included */
+#define FNJ_MAX_ENV 8192        /* bytes of a program's environment, NAME=VALUE each NUL-terminated */
+#define FNJ_MAX_ENV_ENTRIES 64
+#define FNJ_MAX_HOSTNAME 64     /* bytes of the sandboxes' host name (the kernel's limit) */
 
 /* How long the launcher keeps a request waiting for a prepared sandbox before
  * it fails it, and how long after its timeout a sandbox's supervisor may take
@@ -50,11 +55,22 @@ enum fnj_exec_flags {
 	FNJ_EXEC_SECCOMP_LEARN = 1u << 3,    /* USER_NOTIF means: record, then allow */
 	FNJ_EXEC_SHARED_IPC = 1u << 4,       /* the filter refuses every IPC object call: the
 						sandbox's IPC namespace may serve again */
+	FNJ_EXEC_STDIN_SOCKET = 1u << 5,     /* program: fd 0 and 1 are the connection the server
+						handed over for this id (struct fnj_handoff) */
 };
 
-/* One execution. Followed by library, function, input, output (paths without
- * terminators), the seccomp filter (filter_len bytes of struct sock_filter) and
- * the tenant's supplementary groups (tenant_groups uint32_t). */
+/* What an execution runs. */
+enum fnj_kind {
+	FNJ_KIND_LIBRARY = 0, /* dlopen the library, call the function (with the input's path) */
+	FNJ_KIND_PROGRAM = 1, /* execute the program (from the descriptor the launcher opened) */
+	FNJ_KIND_BUILD = 2,   /* run a command (argv[0] looked up in PATH) in the writable work directory */
+};
+
+/* One execution. Followed by library, function, input, output, cwd, bundle and
+ * work (strings without terminators), the arguments and the environment (each
+ * string NUL-terminated), the seccomp filter (filter_len bytes of struct
+ * sock_filter) and the tenant's supplementary groups (tenant_groups uint32_t).
+ * Which fields a kind uses is checked by the launcher (wire.c). */
 struct fnj_exec {
 	uint32_t id;
 	uint32_t flags;
@@ -66,14 +82,23 @@ struct fnj_exec {
 	uint64_t max_files;
 	uint64_t output_bytes;
 	uint64_t tmp_bytes;
-	uint16_t library_len;
-	uint16_t function_len;
-	uint16_t input_len; /* 0: the function is called without argument */
+	uint16_t library_len;  /* library: the library; program: the executable; build: 0 */
+	uint16_t function_len; /* library only */
+	uint16_t input_len;    /* library: its argument, placed (0: called without argument);
+				  program, build: standard input, read (0: /dev/null) */
 	uint16_t output_len;
 	uint32_t filter_len; /* 0: no seccomp filter */
 	uint32_t tenant_uid; /* who asked: the input file must be readable by them */
 	uint32_t tenant_gid;
 	uint16_t tenant_groups;
+	uint16_t kind;         /* enum fnj_kind */
+	uint32_t idle_ms;      /* with FNJ_EXEC_STDIN_SOCKET (TCP): no data either way this long ends
+				  the call; 0: no idle limit */
+	uint16_t cwd_len;      /* program, build: working directory (0: /tmp; build: the work dir) */
+	uint16_t bundle_len;   /* a directory placed read-only at its own path (0: none) */
+	uint16_t work_len;     /* build: the directory placed writable at its own path */
+	uint16_t argv_len;     /* program, build: bytes of the arguments */
+	uint16_t env_len;      /* program, build: bytes of the environment (0: the library's) */
 	uint16_t reserved;
 } __attribute__((packed));
 
@@ -109,10 +134,12 @@ enum fnj_outcome {
 	FNJ_OUTCOME_STOPPED = 7,          /* the worker was stopped (term_signal says by what); killed */
 	FNJ_OUTCOME_INPUT_DENIED = 8,     /* the tenant may not read the input file: see message */
 	FNJ_OUTCOME_SUPERVISION_FAILED = 9, /* a limit could not be watched (see message); killed */
+	FNJ_OUTCOME_IDLE = 10,            /* the connection carried no data for idle_ms; killed */
 };
 
 /* How far the worker got. Reported by the worker itself, so only advisory once
- * the library's code has run (constructors run inside dlopen). */
+ * the library's code has run (constructors run inside dlopen). A program is
+ * RUNNING from its exec on (or EXEC_FAILED, the message saying why). */
 enum fnj_phase {
 	FNJ_PHASE_SETUP = 0,
 	FNJ_PHASE_SETUP_FAILED = 1,
@@ -123,6 +150,7 @@ enum fnj_phase {
 	FNJ_PHASE_NOT_A_FUNCTION = 6,
 	FNJ_PHASE_RUNNING = 7,
 	FNJ_PHASE_RETURNED = 8,
+	FNJ_PHASE_EXEC_FAILED = 9,
 };
 
 enum fnj_result_flags {
@@ -136,6 +164,7 @@ enum fnj_result_flags {
 	FNJ_RESULT_FILE_SIZE_LIMIT = 1u << 7, /* a process was stopped by RLIMIT_FSIZE (SIGXFSZ) */
 	FNJ_RESULT_OUTPUT_DISK = 1u << 8,    /* the output file held more disk than the output limit
 						(released); output_disk_bytes says how much */
+	FNJ_RESULT_WORK_FULL = 1u << 9,      /* the work directory's file system was full at the end */
 };
 
 struct fnj_result {
@@ -178,9 +207,12 @@ enum fnj_sup_type {
 };
 
 /* FNJ_SUP_SPEC starts with this, then struct fnj_exec and its strings. The
- * file descriptors travel with it, in this order: the output file, the library
- * mount (unless keep_library), the input mount (if input_len), and the CPU
- * usage file of the sandbox's cgroup (if cpu_usage); at most FNJ_SPEC_MAX_FDS. */
+ * file descriptors travel with it, in this order: the output file, the mount of
+ * the library or program (unless keep_library; none for a build), the input
+ * mount (a library's input), standard input (a program's or build's input file,
+ * or its connection), the bundle mount (if bundle_len), the work directory's
+ * mount (if work_len), and the CPU usage file of the sandbox's cgroup (if
+ * cpu_usage); at most FNJ_SPEC_MAX_FDS. */
 struct fnj_sup_spec {
 	uint32_t type;
 	uint8_t keep_library; /* the library the supervisor has mounted is this one */
@@ -191,14 +223,22 @@ struct fnj_sup_spec {
 	uint8_t reserved[3];
 } __attribute__((packed));
 
-#define FNJ_SPEC_MAX_FDS 4
+#define FNJ_SPEC_MAX_FDS 7
 
 /* Supervisor -> worker, on the handshake socket, with the output file's
- * descriptor: followed by the spec as the launcher sent it. */
+ * descriptor, then standard input and the program's mount when the call has
+ * them: followed by the spec as the launcher sent it. */
 struct fnj_worker_go {
 	uint8_t memory_by_cgroup;
 	uint8_t pids_by_cgroup;
 	uint8_t reserved[6];
+} __attribute__((packed));
+
+/* Server -> launcher, on the handoff socket (--handoff-socket, SOCK_SEQPACKET):
+ * a connection for the execution with this id, the descriptor attached
+ * (SCM_RIGHTS), sent before the FNJ_FRAME_EXEC that uses it. */
+struct fnj_handoff {
+	uint32_t id;
 } __attribute__((packed));
 
 /* Written by the worker, read by the supervisor once the worker is gone. */

@@ -4,7 +4,8 @@
  *   /            tmpfs (read-only once the call's files are placed)
  *   /usr, /bin, /lib, ... the host's system directories, read-only (or the
  *                host's symlinks to them, as on merged-/usr systems)
- *   /etc         ld.so.cache and localtime, copied; passwd and group, generated
+ *   /etc         ld.so.cache and localtime, copied; passwd and group, generated;
+ *                alternatives (Debian's links: cc, awk, ...), read-only
  *   /dev         null zero full random urandom, fd and std* links, shm -> /tmp
  *   /proc        a fresh procfs of the sandbox's pid namespace, other users'
  *                processes invisible
@@ -12,16 +13,17 @@
  *   /var, /opt,  an empty directory for each other top directory of the host,
  *   /home, ...   where the files of calls are placed
  * Placed per call, at the same paths as on the host: the library and the input
- * file, each a read-only bind mount received as a detached mount from the
+ * file, or the program, a bundle directory and a build's work directory (the
+ * only one writable), each a bind mount received as a detached mount from the
  * launcher. The directories leading to them are made in a fresh tmpfs mounted
  * on the top directory for the call (and read-only during it), so the root
  * itself never changes from one call to the next: no inode number, time or
  * entry of the root tells a call what an earlier one placed. Nothing else of
  * the host is reachable: the old root is detached.
- * After the call, rootfs_reset() removes the input (and then the library, which
- * may share its tmpfs), and replaces /tmp by a fresh tmpfs; a library stays
- * mounted only for the next call of the same tenant to the same file without
- * an input (the launcher decides). */
+ * After the call, rootfs_reset() removes the input, bundle and work directory
+ * (and then the library, when it may share their tmpfs), and replaces /tmp by a
+ * fresh tmpfs; a library stays mounted only for the next call of the same
+ * tenant to the same file with nothing placed beside it (the launcher decides). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -213,6 +215,10 @@ int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting
 	for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++)
 		if (add_etc_file(etc_files[i], err, errlen) < 0)
 			return -1;
+	/* Debian's alternatives: the links behind cc, awk, ... that programs and
+	 * builds run (links to system files, no secrets). */
+	if (add_system_path("etc/alternatives", err, errlen) < 0)
+		return -1;
 	if (add_dev(err, errlen) < 0 || add_top_directories(err, errlen) < 0)
 		return -1;
 	if (mkdir(STAGE "/tmp", 01777) < 0 || mkdir(STAGE "/proc", 0555) < 0)
@@ -234,8 +240,9 @@ int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting
 }
 
 /* Create the directories leading to path (0755, root-owned) and an empty file
- * to mount on, unless the path already exists (inside the host's /usr, say).
- * Records what it created, for rootfs_unplace(). */
+ * (or directory) to mount on, unless the path already exists (inside the
+ * host's /usr, or inside a placed bundle, say). Records what it created, for
+ * rootfs_unplace(). */
 static int make_mountpoint(struct rootfs_call *root, struct placement *p, const char *path, char *err, size_t errlen)
 {
 	char prefix[PATH_MAX];
@@ -261,23 +268,33 @@ static int make_mountpoint(struct rootfs_call *root, struct placement *p, const 
 	}
 	struct stat st;
 	if (lstat(path, &st) == 0) {
-		if (!S_ISREG(st.st_mode))
-			FAIL("cannot place %s in the sandbox: a non-file is at that path", path);
+		if (p->directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+			FAIL("cannot place %s in the sandbox: a %s is at that path", path,
+			     p->directory ? "non-directory" : "non-file");
 		return 0;
 	}
-	if (mknod(path, S_IFREG | 0644, 0) < 0)
+	if ((p->directory ? mkdir(path, 0755) : mknod(path, S_IFREG | 0644, 0)) < 0)
 		FAIL("cannot create %s in the sandbox: %s", path, strerror(errno));
 	p->file_created = true;
 	root->changed |= !p->in_fresh;
 	return 0;
 }
 
+/* The placement of this call that mounted the tmpfs on path's top directory. */
+static const struct placement *top_owner(const struct rootfs_call *root, const char *path, size_t top_len)
+{
+	const struct placement *all[] = { &root->bundle, &root->work, &root->library, &root->input };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (all[i]->mounted && all[i]->top_len == top_len && strncmp(all[i]->path, path, top_len) == 0)
+			return all[i];
+	return NULL;
+}
+
 /* Where the directories for path go: a fresh tmpfs on its top directory (or
- * the one the other placement of this call mounted there), /tmp (renewed after
+ * the one another placement of this call mounted there), /tmp (renewed after
  * every call), or, failing those, the root itself (/etc, a top directory the
  * host did not have when the sandbox was prepared), which then changes. */
-static int prepare_top(struct rootfs_call *root, struct placement *p, const struct placement *other,
-		       const char *path, char *err, size_t errlen)
+static int prepare_top(struct rootfs_call *root, struct placement *p, const char *path, char *err, size_t errlen)
 {
 	const char *slash = strchr(path + 1, '/');
 	size_t top_len = slash ? (size_t)(slash - path) : 0;
@@ -286,7 +303,7 @@ static int prepare_top(struct rootfs_call *root, struct placement *p, const stru
 		return 0; /* a file in the root directory itself */
 	memcpy(top, path, top_len);
 	top[top_len] = '\0';
-	if (other && other->top_len == top_len && strncmp(other->path, path, top_len) == 0) {
+	if (top_owner(root, path, top_len)) {
 		p->in_fresh = true;
 		return 0;
 	}
@@ -314,11 +331,14 @@ static int prepare_top(struct rootfs_call *root, struct placement *p, const stru
 	return 0;
 }
 
-int rootfs_place(struct rootfs_call *root, struct placement *p, const struct placement *other, int tree_fd,
-		 const char *path, char *err, size_t errlen)
+int rootfs_place(struct rootfs_call *root, struct placement *p, int tree_fd, const char *path, bool directory,
+		 char *err, size_t errlen)
 {
 	snprintf(p->path, sizeof p->path, "%s", path);
-	if (prepare_top(root, p, other, path, err, errlen) < 0 || make_mountpoint(root, p, path, err, errlen) < 0)
+	p->directory = directory;
+	p->has_tree = true;
+	p->tree = tree_fd;
+	if (prepare_top(root, p, path, err, errlen) < 0 || make_mountpoint(root, p, path, err, errlen) < 0)
 		return -1;
 	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		FAIL("cannot mount %s into the sandbox: %s", path, strerror(errno));
@@ -326,11 +346,21 @@ int rootfs_place(struct rootfs_call *root, struct placement *p, const struct pla
 	return 0;
 }
 
+/* Forgets a placement (its descriptor closed): removed, or gone with the
+ * tmpfs it was placed in. */
+static void forget(struct placement *p)
+{
+	if (p->has_tree)
+		close(p->tree);
+	explicit_bzero(p->path, sizeof p->path);
+	*p = (struct placement){ .mounted = false };
+}
+
 /* Whether p was placed in the tmpfs the other placement mounted. */
 static bool shares_top(const struct placement *p, const struct placement *other)
 {
-	return other->top_len && !p->top_len && p->in_fresh && strncmp(p->path, other->path, other->top_len) == 0 &&
-	       p->path[other->top_len] == '/';
+	return p != other && other->path[0] && other->top_len && !p->top_len && p->in_fresh &&
+	       strncmp(p->path, other->path, other->top_len) == 0 && p->path[other->top_len] == '/';
 }
 
 /* Unmounts and removes what rootfs_place() made (the root must be writable):
@@ -348,7 +378,7 @@ int rootfs_unplace(struct placement *p, char *err, size_t errlen)
 	}
 	if (!p->top_len && (!p->in_fresh || strncmp(path, "/tmp/", 5) == 0)) {
 		/* In the root or /tmp; in the other placement's tmpfs, it goes with it. */
-		if (p->file_created && unlink(path) < 0)
+		if (p->file_created && (p->directory ? rmdir(path) : unlink(path)) < 0)
 			FAIL("cannot remove %s: %s", path, strerror(errno));
 		size_t first = p->first_created;
 		for (size_t k = strlen(path); first && k > first;) {
@@ -359,8 +389,7 @@ int rootfs_unplace(struct placement *p, char *err, size_t errlen)
 				FAIL("cannot remove %s: %s", path, strerror(errno));
 		}
 	}
-	explicit_bzero(p->path, sizeof p->path);
-	*p = (struct placement){ .mounted = false };
+	forget(p);
 	return 0;
 }
 
@@ -410,32 +439,42 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 			return -1;
 		root->tmp_bytes = spec->head.tmp_bytes;
 	}
-	if (seal_top(&root->library, err, errlen) < 0 || seal_top(&root->input, err, errlen) < 0)
+	if (seal_top(&root->bundle, err, errlen) < 0 || seal_top(&root->work, err, errlen) < 0 ||
+	    seal_top(&root->library, err, errlen) < 0 || seal_top(&root->input, err, errlen) < 0)
 		return -1;
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root read-only: %s", strerror(errno));
 	return 0;
 }
 
-/* After a call: the root writable again; the input removed, and the library
- * with it when it is beside it (they may share a tmpfs); /tmp replaced by a fresh tmpfs, whatever the
- * call did there (even a file created and removed leaves the inode counter
- * and the directory's times changed). */
+/* After a call: the root writable again; the input, bundle and work directory
+ * removed, and the library with them when it is beside one of them (they may
+ * share a tmpfs: the launcher applies the same rule when it decides to keep a
+ * library); /tmp replaced by a fresh tmpfs, whatever the call did there (even a
+ * file created and removed leaves the inode counter and the directory's times
+ * changed). */
 int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
 {
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
 		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
-	if (root->input.path[0]) {
-		/* An input beside the library (may be) in its tmpfs: both go. The
-		 * launcher applies the same rule when it decides to keep a library. */
-		bool beside = root->library.path[0] && same_top_directory(root->library.path, root->input.path);
-		if (shares_top(&root->input, &root->library)) {
-			explicit_bzero(root->input.path, sizeof root->input.path);
-			root->input = (struct placement){ .mounted = false };
-		}
-		else if (rootfs_unplace(&root->input, err, errlen) < 0)
-			return -1;
-		if (beside && rootfs_unplace(&root->library, err, errlen) < 0)
+	struct placement *per_call[] = { &root->input, &root->work, &root->bundle };
+	bool library_goes = false;
+	for (size_t i = 0; i < sizeof per_call / sizeof per_call[0]; i++)
+		library_goes |= per_call[i]->path[0] && root->library.path[0] &&
+				same_top_directory(root->library.path, per_call[i]->path);
+	/* In the reverse order of their placing. */
+	struct placement *going[] = { &root->input, library_goes ? &root->library : NULL, &root->work, &root->bundle };
+	const size_t count = sizeof going / sizeof going[0];
+	for (size_t i = 0; i < count; i++) {
+		struct placement *p = going[i];
+		if (!p || !p->path[0])
+			continue;
+		bool inside = false;
+		for (size_t k = 0; k < count; k++)
+			inside |= going[k] && shares_top(p, going[k]);
+		if (inside)
+			forget(p); /* its mount goes with the tmpfs it is in */
+		else if (rootfs_unplace(p, err, errlen) < 0)
 			return -1;
 	}
 	if (umount2("/tmp", MNT_DETACH) < 0)

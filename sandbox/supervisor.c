@@ -4,10 +4,12 @@
  * network namespace when asked). It stays root and never runs untrusted code:
  *   1. prepare: build the root filesystem (rootfs.c);
  *   2. fork the next call's worker (worker.c), which waits for it; READY;
- *   3. receive a spec with the output file and the library and input mounts;
- *      place them, make the root read-only, hand the call to the worker;
+ *   3. receive a spec with the output file and the mounts of what it runs
+ *      (library and input, or program, bundle and work directories), and its
+ *      standard input; place them, make the root read-only, hand the call to
+ *      the worker;
  *   4. supervise: take the seccomp listener from the worker, answer or act on
- *      refused system calls, enforce the wall-clock and CPU limits;
+ *      refused system calls, enforce the wall-clock, CPU and idle limits;
  *   5. when the worker is gone (or must go): kill everything else in the pid
  *      namespace, reap it, report;
  *   6. reset: remove the input (and the library of a call that had one), renew
@@ -37,6 +39,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/seccomp.h>
 
 #include "launcher.h"
@@ -57,6 +61,8 @@ struct run {
 	int stop_signal;
 	int cpu_usage;       /* the cgroup's CPU usage file, -1 if not accounted */
 	int cgroup_version;
+	int connection;      /* a per-connection program's connection (idle limit), or -1 */
+	uint64_t idle_ms;
 	uint64_t cpu_limit_us;
 	uint64_t cpu_base_us;
 	bool cpu_base_known;
@@ -257,6 +263,27 @@ static int cgroup_cpu_since_start(struct run *run, uint64_t *us)
 	return 0;
 }
 
+/* Whether the connection carried no data either way for the idle limit
+ * (TCP's own counters: milliseconds since the last data received and sent). */
+static bool connection_idle(struct run *run)
+{
+	if (run->connection < 0 || !run->idle_ms)
+		return false;
+	struct tcp_info info;
+	socklen_t len = sizeof info;
+	if (getsockopt(run->connection, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+		return false; /* checked to be TCP by the launcher: a closed connection ends the program anyway */
+	uint64_t quiet = info.tcpi_last_data_recv < info.tcpi_last_data_sent ? info.tcpi_last_data_recv : info.tcpi_last_data_sent;
+	return quiet >= run->idle_ms;
+}
+
+/* How often the idle limit is checked: a tenth of it, within 10 ms to 1 s. */
+static uint64_t idle_check_us(uint64_t idle_ms)
+{
+	uint64_t us = idle_ms * 100u;
+	return us < 10000u ? 10000u : us > 1000000u ? 1000000u : us;
+}
+
 /* 1 when all the sandbox's processes together used up their CPU time, 0 when
  * not, -1 when the usage cannot be read (the limit cannot be watched). */
 static int cpu_exhausted(struct run *run)
@@ -289,9 +316,15 @@ static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
 			run->result.outcome = FNJ_OUTCOME_TIMED_OUT;
 			return;
 		}
+		if (connection_idle(run)) {
+			run->result.outcome = FNJ_OUTCOME_IDLE;
+			return;
+		}
 		uint64_t wait_us = deadline - now;
 		if (run->cpu_usage >= 0 && run->cpu_limit_us && wait_us > CPU_CHECK_US)
 			wait_us = CPU_CHECK_US;
+		if (run->connection >= 0 && run->idle_ms && wait_us > idle_check_us(run->idle_ms))
+			wait_us = idle_check_us(run->idle_ms);
 		struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
 					 { .fd = run->handshake, .events = POLLIN },
 					 { .fd = run->listener, .events = POLLIN } };
@@ -364,12 +397,14 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 	struct fnj_result *r = &run->result;
 	account_output_disk(r, output_fd, spec->head.output_bytes);
 	account_cpu(run, spec);
-	struct statvfs tmp;
-	if (statvfs("/tmp", &tmp) == 0 && (tmp.f_bavail == 0 || tmp.f_favail == 0))
+	struct statvfs vfs;
+	if (statvfs("/tmp", &vfs) == 0 && (vfs.f_bavail == 0 || vfs.f_favail == 0))
 		r->flags |= FNJ_RESULT_TMP_FULL;
+	if (spec->head.work_len && statvfs(spec->work, &vfs) == 0 && (vfs.f_bavail == 0 || vfs.f_favail == 0))
+		r->flags |= FNJ_RESULT_WORK_FULL;
 	if (state->stack_overflow)
 		r->flags |= FNJ_RESULT_STACK_OVERFLOW;
-	r->phase = state->phase <= FNJ_PHASE_RETURNED ? state->phase : FNJ_PHASE_SETUP;
+	r->phase = state->phase <= FNJ_PHASE_EXEC_FAILED ? state->phase : FNJ_PHASE_SETUP;
 	r->exit_code = -1;
 	if (run->worker_done && WIFEXITED(run->status)) {
 		r->exit_code = WEXITSTATUS(run->status);
@@ -389,6 +424,7 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 	case FNJ_PHASE_LOAD_FAILED:
 	case FNJ_PHASE_RESOLVE_FAILED:
 	case FNJ_PHASE_NOT_A_FUNCTION:
+	case FNJ_PHASE_EXEC_FAILED:
 		if (r->outcome == FNJ_OUTCOME_COMPLETED)
 			copy_message(run, state->message, sizeof state->message);
 		break;
@@ -403,13 +439,20 @@ static void fill_result(struct run *run, const struct fnj_worker_state *state, c
 static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *spec, const int *fds, int nfds,
 		    struct spec_fds *out)
 {
-	int expected = 1 + !prefix->keep_library + (spec->head.input_len ? 1 : 0) + prefix->cpu_usage;
+	const struct fnj_exec *h = &spec->head;
+	bool library = h->kind != FNJ_KIND_BUILD && !prefix->keep_library;
+	bool input = h->kind == FNJ_KIND_LIBRARY && h->input_len;
+	bool in = spec_has_stdin(spec);
+	int expected = 1 + library + input + in + (h->bundle_len > 0) + (h->work_len > 0) + prefix->cpu_usage;
 	if (nfds != expected)
 		return -1;
 	int i = 0;
 	out->output = fds[i++];
-	out->library = prefix->keep_library ? -1 : fds[i++];
-	out->input = spec->head.input_len ? fds[i++] : -1;
+	out->library = library ? fds[i++] : -1;
+	out->input = input ? fds[i++] : -1;
+	out->stdin_fd = in ? fds[i++] : -1;
+	out->bundle = h->bundle_len ? fds[i++] : -1;
+	out->work = h->work_len ? fds[i++] : -1;
 	out->cpu_usage = prefix->cpu_usage ? fds[i++] : -1;
 	out->cgroup_version = prefix->cgroup_version;
 	out->memory_by_cgroup = prefix->memory_by_cgroup;
@@ -480,22 +523,31 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 	run->worker = next->pid;
 	run->pidfd = next->pidfd;
 	run->handshake = next->handshake;
-	struct placement *library = &c->root->library;
+	struct rootfs_call *root = c->root;
+	struct placement *library = &root->library;
+	/* A mounted library (or program) goes unless kept: before anything else
+	 * is placed, which may lie beside it. */
 	if (c->keep_library) {
-		if (!library->mounted || strcmp(library->path, spec->library) != 0)
+		if (!library->mounted || !library->has_tree || strcmp(library->path, spec->library) != 0)
 			launch_failed(run, "the launcher asked to keep a library this sandbox does not have");
-	} else if ((library->mounted && rootfs_unplace(library, err, sizeof err) < 0) ||
-		   rootfs_place(c->root, library, NULL, c->fds.library, spec->library, err, sizeof err) < 0) {
+	} else if (library->mounted && rootfs_unplace(library, err, sizeof err) < 0) {
 		launch_failed(run, err);
 	}
-	if ((c->fds.input >= 0 &&
-	     rootfs_place(c->root, &c->root->input, library, c->fds.input, spec->input, err, sizeof err) < 0) ||
-	    rootfs_finish(c->root, spec, err, sizeof err) < 0)
+	/* The bundle first: the program (and the work directory) may lie inside
+	 * it. Each placement holds its descriptor from now on. */
+	int *placing[] = { &c->fds.bundle, &c->fds.work, &c->fds.library, &c->fds.input };
+	struct placement *places[] = { &root->bundle, &root->work, library, &root->input };
+	const char *paths[] = { spec->bundle, spec->work, spec->library, spec->input };
+	for (size_t i = 0; i < sizeof placing / sizeof placing[0]; i++) {
+		int fd = *placing[i];
+		*placing[i] = -1;
+		if (fd >= 0 && rootfs_place(root, places[i], fd, paths[i], i < 2, err, sizeof err) < 0)
+			launch_failed(run, err);
+	}
+	if (rootfs_finish(root, spec, err, sizeof err) < 0)
 		launch_failed(run, err);
-	if (c->fds.library >= 0)
-		close(c->fds.library);
-	if (c->fds.input >= 0)
-		close(c->fds.input);
+	run->connection = spec->head.flags & FNJ_EXEC_STDIN_SOCKET ? c->fds.stdin_fd : -1;
+	run->idle_ms = spec->head.idle_ms;
 
 	run->learn = spec->head.flags & FNJ_EXEC_SECCOMP_LEARN;
 	run->cpu_usage = c->fds.cpu_usage;
@@ -508,14 +560,26 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 		}
 		run->cpu_base_known = true;
 	}
-	/* Go: the spec as the launcher sent it, and the output file. */
+	/* Go: the spec as the launcher sent it, the output file, and standard
+	 * input and the program when the call has them. */
 	const size_t spec_offset = sizeof(struct fnj_sup_spec) - sizeof(struct fnj_worker_go);
 	struct fnj_worker_go go = { .memory_by_cgroup = c->fds.memory_by_cgroup, .pids_by_cgroup = c->fds.pids_by_cgroup };
 	memcpy(c->message + spec_offset, &go, sizeof go);
+	int to_worker[3], n = 0;
+	to_worker[n++] = c->fds.output;
+	if (c->fds.stdin_fd >= 0)
+		to_worker[n++] = c->fds.stdin_fd;
+	if (spec->head.kind == FNJ_KIND_PROGRAM)
+		to_worker[n++] = library->tree; /* placed now, or kept from an earlier call */
 	run->started_us = monotonic_us();
-	if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, &c->fds.output, 1) < 0) {
+	if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) < 0) {
 		format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
 		launch_failed(run, err);
+	}
+	/* Only a connection is kept, to watch it for idleness. */
+	if (c->fds.stdin_fd >= 0 && c->fds.stdin_fd != run->connection) {
+		close(c->fds.stdin_fd);
+		c->fds.stdin_fd = -1;
 	}
 	supervise(run, spec->head.timeout_ms, sfd);
 	kill_everything(run);
@@ -527,7 +591,7 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 static int end_call(struct call *c)
 {
 	struct run *run = &c->run;
-	int fds[] = { c->fds.output, c->fds.cpu_usage, run->listener, run->handshake, run->pidfd };
+	int fds[] = { c->fds.output, c->fds.cpu_usage, c->fds.stdin_fd, run->listener, run->handshake, run->pidfd };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -565,7 +629,7 @@ static bool receive_call(struct call *c)
 {
 	char err[FNJ_MAX_MESSAGE];
 	int fds[FNJ_SPEC_MAX_FDS], nfds = 0;
-	c->run = (struct run){ .handshake = -1, .listener = -1, .pidfd = -1, .cpu_usage = -1 };
+	c->run = (struct run){ .handshake = -1, .listener = -1, .pidfd = -1, .cpu_usage = -1, .connection = -1 };
 	c->run.result.seccomp_nr = -1;
 	ssize_t n = recv_with_fds(CTL_FD, c->message, sizeof c->message, fds, FNJ_SPEC_MAX_FDS, &nfds);
 	if (n <= 0)
@@ -603,7 +667,7 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 	int last_pid = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
 	if (last_pid < 0)
 		prep_failed("cannot open the sandbox's ns_last_pid: %s", strerror(errno));
-	if (sethostname("fnjail", 6) < 0)
+	if (sethostname(config->hostname, strlen(config->hostname)) < 0)
 		prep_failed("cannot set the sandbox's hostname: %s", strerror(errno));
 	/* First in line for the out-of-memory killer, and so are the workers,
 	 * which inherit it (lowering it needs CAP_SYS_RESOURCE, which they lack). */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -46,6 +47,84 @@ static int copy_string(char *dst, size_t max, const uint8_t **src, size_t len, c
 	return 0;
 }
 
+/* NUL-terminated strings packed one after the other (arguments, environment)
+ * into dst, with pointers to each in list (NULL-terminated). */
+static int copy_strings(char *dst, size_t dstlen, char **list, size_t maxcount, const uint8_t **src, size_t len,
+			const char *what, char *err, size_t errlen)
+{
+	if (len > dstlen || (len > 0 && (*src)[len - 1] != '\0')) {
+		format_error(err, errlen, "%s: %zu bytes, not NUL-terminated strings within %zu", what, len, dstlen);
+		return -1;
+	}
+	memcpy(dst, *src, len);
+	*src += len;
+	size_t count = 0;
+	for (size_t i = 0; i < len; i += strlen(dst + i) + 1) {
+		if (count == maxcount) {
+			format_error(err, errlen, "%s: more than %zu", what, maxcount);
+			return -1;
+		}
+		list[count++] = dst + i;
+	}
+	list[count] = NULL;
+	return 0;
+}
+
+/* What each kind of execution uses, and nothing else. */
+static int check_kind(const struct exec_spec *spec, char *err, size_t errlen)
+{
+	const struct fnj_exec *h = &spec->head;
+	bool socket = h->flags & FNJ_EXEC_STDIN_SOCKET;
+	switch (h->kind) {
+	case FNJ_KIND_LIBRARY:
+		if (spec->function[0] == '\0') {
+			format_error(err, errlen, "function name is empty");
+			return -1;
+		}
+		if (h->argv_len || h->env_len || h->cwd_len || h->work_len || socket || h->idle_ms) {
+			format_error(err, errlen, "a library call has no arguments, environment, working or work directory, or connection");
+			return -1;
+		}
+		return 0;
+	case FNJ_KIND_PROGRAM:
+	case FNJ_KIND_BUILD:
+		if (!spec->argv[0] || spec->argv[0][0] == '\0') {
+			format_error(err, errlen, "a %s needs at least its first argument", h->kind == FNJ_KIND_BUILD ? "build command" : "program");
+			return -1;
+		}
+		if (h->function_len) {
+			format_error(err, errlen, "a program has no function name");
+			return -1;
+		}
+		if ((h->kind == FNJ_KIND_BUILD) != (h->work_len > 0) || (h->kind == FNJ_KIND_BUILD) == (h->library_len > 0)) {
+			format_error(err, errlen, "a program names its executable and no work directory; a build names a work directory and no executable");
+			return -1;
+		}
+		if (socket && h->input_len) {
+			format_error(err, errlen, "standard input is either a file or a connection");
+			return -1;
+		}
+		if (h->idle_ms && !socket) {
+			format_error(err, errlen, "an idle limit needs a connection");
+			return -1;
+		}
+		for (char *const *e = spec->envp; *e; e++) {
+			if (!strchr(*e, '=') || **e == '=') {
+				format_error(err, errlen, "environment entry '%s' is not NAME=VALUE", *e);
+				return -1;
+			}
+		}
+		if (h->cwd_len && spec->cwd[0] != '/') {
+			format_error(err, errlen, "working directory '%s' is not absolute", spec->cwd);
+			return -1;
+		}
+		return 0;
+	default:
+		format_error(err, errlen, "unknown kind of execution %u", h->kind);
+		return -1;
+	}
+}
+
 int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err, size_t errlen)
 {
 	if (len < sizeof spec->head) {
@@ -54,8 +133,9 @@ int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err
 	}
 	memcpy(&spec->head, buf, sizeof spec->head);
 	const struct fnj_exec *h = &spec->head;
-	size_t expected = sizeof *h + (size_t)h->library_len + h->function_len + h->input_len +
-			  h->output_len + h->filter_len + (size_t)h->tenant_groups * sizeof(uint32_t);
+	size_t expected = sizeof *h + (size_t)h->library_len + h->function_len + h->input_len + h->output_len +
+			  h->cwd_len + h->bundle_len + h->work_len + h->argv_len + h->env_len + h->filter_len +
+			  (size_t)h->tenant_groups * sizeof(uint32_t);
 	if (expected != len) {
 		format_error(err, errlen, "execution spec lengths add up to %zu, frame has %zu", expected,
 			     len);
@@ -66,7 +146,14 @@ int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err
 	    copy_string(spec->function, FNJ_MAX_FUNCTION, &p, h->function_len, "function name", err,
 			errlen) ||
 	    copy_string(spec->input, FNJ_MAX_PATH, &p, h->input_len, "input path", err, errlen) ||
-	    copy_string(spec->output, FNJ_MAX_PATH, &p, h->output_len, "output path", err, errlen))
+	    copy_string(spec->output, FNJ_MAX_PATH, &p, h->output_len, "output path", err, errlen) ||
+	    copy_string(spec->cwd, FNJ_MAX_PATH, &p, h->cwd_len, "working directory", err, errlen) ||
+	    copy_string(spec->bundle, FNJ_MAX_PATH, &p, h->bundle_len, "bundle directory", err, errlen) ||
+	    copy_string(spec->work, FNJ_MAX_PATH, &p, h->work_len, "work directory", err, errlen) ||
+	    copy_strings(spec->args, sizeof spec->args, spec->argv, FNJ_MAX_ARGS, &p, h->argv_len, "arguments", err,
+			 errlen) ||
+	    copy_strings(spec->env, sizeof spec->env, spec->envp, FNJ_MAX_ENV_ENTRIES, &p, h->env_len,
+			 "environment", err, errlen))
 		return -1;
 	spec->filter = h->filter_len ? p : NULL;
 	p += h->filter_len;
@@ -76,22 +163,26 @@ int spec_parse(const uint8_t *buf, size_t len, struct exec_spec *spec, char *err
 	}
 	memcpy(spec->groups, p, (size_t)h->tenant_groups * sizeof(uint32_t));
 
-	if (!path_is_acceptable(spec->library)) {
-		format_error(err, errlen, "library path '%s' is not an absolute canonical path outside /proc, /dev and /sys", spec->library);
-		return -1;
-	}
-	if (h->input_len && !path_is_acceptable(spec->input)) {
-		format_error(err, errlen, "input path '%s' is not an absolute canonical path outside /proc, /dev and /sys", spec->input);
-		return -1;
+	const struct {
+		const char *path, *what;
+		bool present;
+	} placed[] = { { spec->library, "library path", h->library_len > 0 },
+		       { spec->input, "input path", h->input_len > 0 },
+		       { spec->bundle, "bundle directory", h->bundle_len > 0 },
+		       { spec->work, "work directory", h->work_len > 0 } };
+	for (size_t i = 0; i < sizeof placed / sizeof placed[0]; i++) {
+		if (placed[i].present && !path_is_acceptable(placed[i].path)) {
+			format_error(err, errlen, "%s '%s' is not an absolute canonical path outside /proc, /dev and /sys",
+				     placed[i].what, placed[i].path);
+			return -1;
+		}
 	}
 	if (spec->output[0] != '/') {
 		format_error(err, errlen, "output path '%s' is not absolute", spec->output);
 		return -1;
 	}
-	if (spec->function[0] == '\0') {
-		format_error(err, errlen, "function name is empty");
+	if (check_kind(spec, err, errlen) < 0)
 		return -1;
-	}
 	if (h->filter_len % 8 != 0 || h->filter_len / 8 > FNJ_MAX_FILTER) {
 		format_error(err, errlen, "seccomp filter of %u bytes is not 1 to %d instructions",
 			     h->filter_len, FNJ_MAX_FILTER);
@@ -175,9 +266,17 @@ bool same_top_directory(const char *a, const char *b)
  * pages are shared with the worker it forked: every page written costs). */
 void spec_clear(struct exec_spec *spec)
 {
-	char *strings[] = { spec->library, spec->function, spec->input, spec->output };
+	char *strings[] = { spec->library, spec->function, spec->input, spec->output, spec->cwd, spec->bundle, spec->work };
 	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
 		explicit_bzero(strings[i], strlen(strings[i]) + 1);
+	/* The lengths may be a rejected spec's: never beyond the buffers. */
+	explicit_bzero(spec->args, spec->head.argv_len < sizeof spec->args ? spec->head.argv_len : sizeof spec->args);
+	explicit_bzero(spec->env, spec->head.env_len < sizeof spec->env ? spec->head.env_len : sizeof spec->env);
+	/* The lists end at their first NULL: only what was set is written. */
+	for (size_t i = 0; spec->argv[i]; i++)
+		spec->argv[i] = NULL;
+	for (size_t i = 0; spec->envp[i]; i++)
+		spec->envp[i] = NULL;
 	explicit_bzero(&spec->head, sizeof spec->head);
 	spec->filter = NULL;
 }

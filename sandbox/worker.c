@@ -1,18 +1,23 @@
-/* worker.c - the process that runs the untrusted function (a child of the
- * sandbox's supervisor, forked before the call arrives so that the fork is not
- * on the call's critical path).
+/* worker.c - the process that runs the untrusted function or program (a child
+ * of the sandbox's supervisor, forked before the call arrives so that the fork
+ * is not on the call's critical path).
  *
  * Before the call (still root), it names itself, leaves the supervisor's
  * session, sets a clean environment and its fault handler, then waits on the
  * handshake socket. With the call, in this order it:
  *   1. enters a fresh IPC (and network) namespace if the call needs one;
- *   2. points stdin at /dev/null, stdout (and stderr if asked) at the output
- *      file, and closes every other descriptor but the handshake socket;
- *   3. drops to the sandbox uid/gid with no supplementary groups;
+ *   2. points stdin at /dev/null (a program's: its input file, or its
+ *      connection, which is its stdout too), stdout (and stderr if asked) at
+ *      the output file, and closes every other descriptor but the handshake
+ *      socket (and a program's descriptor);
+ *   3. drops to the sandbox uid/gid with no supplementary groups (a program
+ *      then enters its working directory);
  *   4. sets the resource limits and clears the signal mask;
  *   5. sets no_new_privs and installs the seccomp filter, handing its listener
- *      to the supervisor, then closes the handshake (only fds 0-2 remain);
- *   6. dlopens the library, resolves the function and calls it.
+ *      to the supervisor, then closes the handshake (only fds 0-2 remain, and
+ *      a program's descriptor, closed by its exec);
+ *   6. dlopens the library, resolves the function and calls it; or executes
+ *      the program or build command (program.c).
  * Everything from step 6 on is untrusted: the library's constructors run inside
  * dlopen, so what this process writes into the shared state page afterwards is
  * advisory. Exit status, signals, the refused system call and resource usage
@@ -71,16 +76,24 @@ static void take_handshake(int handshake)
 	syscall(SYS_close_range, HANDSHAKE_FD + 1, ~0U, 0);
 }
 
-static void setup_stdio(const struct exec_spec *spec, int output_fd)
+static void setup_stdio(const struct exec_spec *spec, const struct spec_fds *fds)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		SETUP_FAIL("cannot open /dev/null: %s", strerror(errno));
-	int err_fd = (spec->head.flags & FNJ_EXEC_STDERR_TO_OUTPUT) ? output_fd : devnull;
-	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(output_fd, STDOUT_FILENO) < 0 ||
-	    dup2(err_fd, STDERR_FILENO) < 0)
+	int in = fds->stdin_fd >= 0 ? fds->stdin_fd : devnull;
+	int out = spec->head.flags & FNJ_EXEC_STDIN_SOCKET ? fds->stdin_fd : fds->output;
+	int err_fd = (spec->head.flags & FNJ_EXEC_STDERR_TO_OUTPUT) ? fds->output : devnull;
+	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
 		SETUP_FAIL("cannot set up standard streams: %s", strerror(errno));
-	if (syscall(SYS_close_range, HANDSHAKE_FD + 1, ~0U, 0) < 0)
+	/* A program's descriptor at its fixed place, closed by its exec. */
+	int last = HANDSHAKE_FD;
+	if (fds->library >= 0) {
+		if (fds->library != PROGRAM_FD && dup3(fds->library, PROGRAM_FD, O_CLOEXEC) < 0)
+			SETUP_FAIL("cannot set up the program's descriptor: %s", strerror(errno));
+		last = PROGRAM_FD;
+	}
+	if (syscall(SYS_close_range, last + 1, ~0U, 0) < 0)
 		SETUP_FAIL("cannot close inherited descriptors: %s", strerror(errno));
 }
 
@@ -239,22 +252,29 @@ static const char *symbol_kind(void *address)
 	}
 }
 
-/* Waits for the call: the spec (as the launcher sent it) and the output file. */
+/* Waits for the call: the spec (as the launcher sent it), the output file,
+ * and standard input and the program's mount when it has them. */
 static void receive_call(struct exec_spec *spec, struct spec_fds *fds)
 {
 	static uint8_t buf[sizeof(struct fnj_worker_go) + FNJ_MAX_FRAME];
-	int fd[1], nfds = 0;
-	ssize_t n = recv_with_fds(HANDSHAKE_FD, buf, sizeof buf, fd, 1, &nfds);
+	int fd[3], nfds = 0;
+	ssize_t n = recv_with_fds(HANDSHAKE_FD, buf, sizeof buf, fd, 3, &nfds);
 	if (n <= 0)
 		_exit(0); /* no call came: the supervisor retired */
 	struct fnj_worker_go go;
 	char err[FNJ_MAX_MESSAGE];
-	if ((size_t)n < sizeof go || nfds != 1)
+	if ((size_t)n < sizeof go)
 		SETUP_FAIL("malformed call from the supervisor");
 	memcpy(&go, buf, sizeof go);
 	if (spec_parse(buf + sizeof go, (size_t)n - sizeof go, spec, err, sizeof err) < 0)
 		SETUP_FAIL("%s", err);
-	fds->output = fd[0];
+	bool in = spec_has_stdin(spec), program = spec->head.kind == FNJ_KIND_PROGRAM;
+	if (nfds != 1 + in + program)
+		SETUP_FAIL("malformed call from the supervisor");
+	int i = 0;
+	fds->output = fd[i++];
+	fds->stdin_fd = in ? fd[i++] : -1;
+	fds->library = program ? fd[i++] : -1;
 	fds->memory_by_cgroup = go.memory_by_cgroup;
 	fds->pids_by_cgroup = go.pids_by_cgroup;
 }
@@ -273,12 +293,17 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 
 	receive_call(&spec, &fds);
 	enter_namespaces(&spec);
-	setup_stdio(&spec, fds.output);
+	setup_stdio(&spec, &fds);
 	drop_privileges(spec.head.sandbox_uid);
+	bool program = spec.head.kind != FNJ_KIND_LIBRARY;
+	if (program && program_chdir(&spec) < 0)
+		SETUP_FAIL("cannot enter the working directory: %s", strerror(errno));
 	set_limits(&spec.head, &fds);
 	reset_signals();
 	install_seccomp(&spec);
 	close(HANDSHAKE_FD);
+	if (program)
+		program_exec(&spec, state);
 
 	state->phase = FNJ_PHASE_LOADING;
 	void *handle = dlopen(spec.library, RTLD_NOW | RTLD_LOCAL);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run by `npm install` (postinstall): the Debian packages fnjail uses, the build,
-# and, as root, the example libraries in /opt/fnlib that the shipped default
-# policy allows.
+# and, as root, the fnjail command on the PATH (/usr/local/bin/fnjail) and the
+# example libraries in /opt/fnlib that the shipped default policy allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libseccomp: the tests compare fnjail's seccomp compiler with it.
-# libssl-dev: the C client library (clients/c) speaks TLS with OpenSSL.
+# libssl-dev: the C client library (clients/c) loads OpenSSL 3 at run time for TLS;
+#   its headers let the tests check the declarations ipc.c makes of it.
 # openssl: the tests make their own CA and certificates with its CLI; the
 #   private nats-server gets its TLS certificate from it.
 # nats-server: the platform's state (function registry, jobs, cluster) lives in
@@ -32,6 +33,8 @@ fi
 bash scripts/build.sh
 
 if [[ $(id -u) == 0 ]]; then
+  node dist/src/cli/main.js install --command-only
+  echo "fnjail: the systemd service and logrotate file: fnjail install (fnjail install --print shows them)"
   install -d -m 0755 -o root -g root /opt/fnlib /opt/fnlib/data
   install -m 0644 -o root -g root fixtures/build/libbasic.so fixtures/build/libcounter.so \
     fixtures/build/liblifecycle.so /opt/fnlib/
@@ -39,5 +42,5 @@ if [[ $(id -u) == 0 ]]; then
   chmod 0644 /opt/fnlib/data/hello.txt
   echo "fnjail: example libraries installed in /opt/fnlib"
 else
-  echo "fnjail: not root: example libraries not installed in /opt/fnlib (the server needs root anyway)"
+  echo "fnjail: not root: no fnjail command on the PATH, no example libraries in /opt/fnlib (the server needs root anyway); as root: fnjail install"
 fi

@@ -5,7 +5,7 @@
 
 export const errorCodes = {
   FNJ_USAGE: 'invalid command line',
-  FNJ_NOT_ROOT: 'the server must run as root',
+  FNJ_NOT_ROOT: 'the command must run as root',
   FNJ_LAUNCHER_MISSING: 'the sandbox launcher is not built',
   FNJ_LAUNCHER_FAILED: 'the sandbox launcher cannot start',
   FNJ_UID_RANGE_IN_USE: 'the sandbox uid range is used by an account, a process, a file or another server',
@@ -31,10 +31,20 @@ export const errorCodes = {
   FNJ_FUNCTION_NOT_FOUND: 'no function of that name is registered',
   FNJ_FUNCTION_CONFLICT: 'the function changed or belongs to another owner',
   FNJ_QUOTA_EXCEEDED: "the owner's function count or size quota is exceeded",
+  FNJ_DENIED: 'the policy does not allow this',
+  FNJ_REGISTRY_UNAVAILABLE: 'the function registry is not available',
+  FNJ_BUILD_FAILED: "the bundle's build failed",
+  FNJ_INPUT_TOO_LARGE: 'the request body is larger than the server accepts',
   FNJ_STATE_DIR_UNSAFE: 'a state directory is not owned by root or is writable by others',
   FNJ_NATS_FAILED: 'the private nats-server cannot start',
   FNJ_NATS_INSECURE: 'plain NATS (without TLS) is refused for this address',
   FNJ_NATS_UNREACHABLE: 'the NATS system cannot be reached',
+  FNJ_BAD_REPLY: "the server's reply cannot be read",
+  FNJ_OUTPUT_UNREADABLE: 'the output of the call cannot be read',
+  FNJ_OUTPUT_TRUNCATED: 'the output is larger than a reply carries',
+  FNJ_TLS_EXISTS: 'a certificate or key to make exists already',
+  FNJ_INSTALL_FAILED: 'fnjail install cannot write a file',
+  FNJ_INTERNAL: 'an unexpected error in fnjail itself',
   FNJ_CLUSTER_FILES_EXIST: 'a directory that fnjail cluster config would write exists already',
 } as const;
 
@@ -52,8 +62,10 @@ export class FnjailError extends Error {
     this.hint = hint;
   }
 
-  /** One or two lines for a terminal: "fnjail: <message> [CODE]" and the hint. */
+  /** For a terminal: "fnjail: <message> [CODE]", the message's further lines
+   * (a list of problems) indented below it, then the hint. */
   format(): string {
-    return `fnjail: ${this.message} [${this.code}]` + (this.hint ? `\n  hint: ${this.hint}` : '');
+    const [first, ...details] = this.message.split('\n');
+    return [`fnjail: ${first} [${this.code}]`, ...details.map((line) => `  ${line}`), ...(this.hint ? [`  hint: ${this.hint}`] : [])].join('\n');
   }
 }

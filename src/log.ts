@@ -4,10 +4,14 @@
 // synchronously (write(2) per line, so a record is in the kernel before the
 // reply goes out), failures handled and reported instead of thrown or lost,
 // files opened by log-file.ts's rules and reopened on SIGHUP.
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import { redactionHooks } from './log-redact.js';
 import { LineSink, writeStderr, type SinkHealth } from './log-sink.js';
+
+// pino-pretty only for a person at a terminal: it is not loaded otherwise
+// (a server under systemd, or in tests, logs JSON).
+const require = createRequire(import.meta.url);
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -51,7 +55,7 @@ export function loggerOptions(options: LogOptions): LoggerOptions {
 
 /** pino-pretty's rendering in front of a sink: for a person at a terminal. */
 class PrettyDestination implements LineDestination {
-  private readonly render = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
+  private readonly render = (require('pino-pretty') as typeof import('pino-pretty')).prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' });
 
   constructor(private readonly sink: LineSink) {}
 

@@ -25,14 +25,25 @@
  * indexed by fd. An fd with no entry is used as a plain socket, as before.
  * Errors of the TCP transport print one line "fnjail client: ..." on stderr
  * that says what to fix, and return -1 with errno set; the UNIX path prints
- * nothing, as it always did. */
+ * nothing, as it always did.
+ *
+ * The library builds as the classic assignment builds it, with nothing on the
+ * link line:
+ *     gcc -fPIC -Wall -Wextra -c ipc.c && gcc -shared -o libipc.so ipc.o
+ * so OpenSSL is not linked: it is loaded with dlopen() (libssl.so.3 and
+ * libcrypto.so.3, OpenSSL 3) the first time a TLS connection is prepared,
+ * and a client that never asks for TLS never loads it. Nor are OpenSSL's
+ * headers needed: the few declarations and constants used are below, checked
+ * against the headers by test/unit/c-client/openssl-abi.test.ts. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,11 +55,106 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include "ipc.h"
+
+/* ---- OpenSSL 3, loaded at run time ----------------------------------------
+ * Opaque types and the ABI's constants (OpenSSL keeps both stable within a
+ * major version, which the soname names). */
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_method_st SSL_METHOD;
+typedef struct X509_VERIFY_PARAM_st X509_VERIFY_PARAM;
+typedef struct x509_store_ctx_st X509_STORE_CTX;
+
+enum {
+	FNJ_TLS1_2_VERSION = 0x0303,
+	FNJ_SSL_CTRL_SET_TLSEXT_HOSTNAME = 55,
+	FNJ_TLSEXT_NAMETYPE_host_name = 0,
+	FNJ_SSL_CTRL_SET_MIN_PROTO_VERSION = 123,
+	FNJ_SSL_FILETYPE_PEM = 1,
+	FNJ_SSL_VERIFY_PEER = 0x01,
+	FNJ_X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4,
+	FNJ_SSL_ERROR_WANT_READ = 2,
+	FNJ_SSL_ERROR_WANT_WRITE = 3,
+	FNJ_SSL_ERROR_SYSCALL = 5,
+	FNJ_SSL_ERROR_ZERO_RETURN = 6,
+	FNJ_SSL_R_UNEXPECTED_EOF_WHILE_READING = 294,
+	FNJ_X509_V_OK = 0,
+	FNJ_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT = 2,
+	FNJ_X509_V_ERR_CERT_SIGNATURE_FAILURE = 7,
+	FNJ_X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18,
+	FNJ_X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19,
+	FNJ_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20,
+	FNJ_X509_V_ERR_INVALID_PURPOSE = 26,
+	FNJ_X509_V_ERR_HOSTNAME_MISMATCH = 62,
+	FNJ_X509_V_ERR_IP_ADDRESS_MISMATCH = 64,
+};
+
+/* ERR_GET_REASON (an inline function in OpenSSL 3's err.h). */
+static int err_reason(unsigned long e)
+{
+	if (e & ((unsigned long)INT_MAX + 1)) /* ERR_SYSTEM_FLAG */
+		return (int)(e & INT_MAX);
+	return (int)(e & 0x7FFFFF); /* ERR_REASON_MASK */
+}
+
+/* The functions used, by name: OSSL(ret, name, params) declares a pointer. */
+#define OPENSSL_FUNCTIONS(OSSL)                                                                  \
+	OSSL(const SSL_METHOD *, TLS_client_method, (void))                                       \
+	OSSL(SSL_CTX *, SSL_CTX_new, (const SSL_METHOD *))                                        \
+	OSSL(void, SSL_CTX_free, (SSL_CTX *))                                                     \
+	OSSL(long, SSL_CTX_ctrl, (SSL_CTX *, int, long, void *))                                  \
+	OSSL(int, SSL_CTX_use_certificate_chain_file, (SSL_CTX *, const char *))                  \
+	OSSL(int, SSL_CTX_use_PrivateKey_file, (SSL_CTX *, const char *, int))                    \
+	OSSL(int, SSL_CTX_load_verify_locations, (SSL_CTX *, const char *, const char *))         \
+	OSSL(void, SSL_CTX_set_verify, (SSL_CTX *, int, int (*)(int, X509_STORE_CTX *)))                    \
+	OSSL(SSL *, SSL_new, (SSL_CTX *))                                                         \
+	OSSL(void, SSL_free, (SSL *))                                                             \
+	OSSL(int, SSL_set_fd, (SSL *, int))                                                       \
+	OSSL(X509_VERIFY_PARAM *, SSL_get0_param, (SSL *))                                        \
+	OSSL(void, SSL_set_hostflags, (SSL *, unsigned int))                                      \
+	OSSL(int, SSL_set1_host, (SSL *, const char *))                                           \
+	OSSL(long, SSL_ctrl, (SSL *, int, long, void *))                                          \
+	OSSL(int, SSL_connect, (SSL *))                                                           \
+	OSSL(int, SSL_get_error, (const SSL *, int))                                              \
+	OSSL(long, SSL_get_verify_result, (const SSL *))                                          \
+	OSSL(int, SSL_write, (SSL *, const void *, int))                                          \
+	OSSL(int, SSL_read, (SSL *, void *, int))                                                 \
+	OSSL(int, SSL_shutdown, (SSL *))                                                          \
+	OSSL(int, X509_VERIFY_PARAM_set1_ip_asc, (X509_VERIFY_PARAM *, const char *))             \
+	OSSL(const char *, X509_verify_cert_error_string, (long))                                 \
+	OSSL(unsigned long, ERR_get_error, (void))                                                \
+	OSSL(unsigned long, ERR_peek_error, (void))                                               \
+	OSSL(void, ERR_error_string_n, (unsigned long, char *, size_t))                           \
+	OSSL(void, ERR_clear_error, (void))
+
+#define OSSL_POINTER(ret, name, params) ret(*name) params;
+static struct {
+	OPENSSL_FUNCTIONS(OSSL_POINTER)
+} ossl;
+
+static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
+static char ossl_error[512]; /* empty once every function is found */
+
+/* Loads libssl.so.3 (which brings libcrypto.so.3) and finds every function;
+ * on failure ossl_error says what is missing. Runs once per process. */
+static void ossl_load(void)
+{
+	void *handle = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL);
+
+	if (!handle) {
+		snprintf(ossl_error, sizeof ossl_error, "%s", dlerror());
+		return;
+	}
+	/* dlsym on libssl's handle also searches libcrypto, its dependency. */
+#define OSSL_RESOLVE(ret, name, params)                                                  \
+	*(void **)&ossl.name = dlsym(handle, #name);                                       \
+	if (!ossl.name) {                                                                  \
+		snprintf(ossl_error, sizeof ossl_error, "libssl.so.3 has no %s", #name);  \
+		return;                                                                    \
+	}
+	OPENSSL_FUNCTIONS(OSSL_RESOLVE)
+}
 
 /* TCP connections are kept in a table indexed by fd, fds from 0 to FD_LIMIT-1
  * (512 KiB of pointers, untouched unless used). */
@@ -102,8 +208,11 @@ static void conn_free(struct tcp_conn *c)
 {
 	if (!c)
 		return;
-	SSL_free(c->ssl); /* the fd is not the SSL's to close (BIO_NOCLOSE) */
-	SSL_CTX_free(c->ctx);
+	/* Set only once OpenSSL is loaded. */
+	if (c->ssl)
+		ossl.SSL_free(c->ssl); /* the fd is not the SSL's to close (BIO_NOCLOSE) */
+	if (c->ctx)
+		ossl.SSL_CTX_free(c->ctx);
 	if (c->addrs)
 		freeaddrinfo(c->addrs);
 	free(c->host);
@@ -136,16 +245,25 @@ static int fail(int err, const char *fmt, ...)
 	return -1;
 }
 
+/* 0 once OpenSSL is usable, else -1 after a message. */
+static int ossl_ready(void)
+{
+	pthread_once(&ossl_once, ossl_load);
+	if (!ossl_error[0])
+		return 0;
+	return fail(ELIBACC, "TLS needs OpenSSL 3, which cannot be loaded: %s (Debian: apt-get install libssl3)", ossl_error);
+}
+
 /* The first (root) error in OpenSSL's queue for this thread, which is then
  * cleared: the queue must be empty before the next TLS operation. */
 static const char *ssl_reason(char *buf, size_t len)
 {
-	unsigned long e = ERR_get_error();
+	unsigned long e = ossl.ERR_get_error();
 	if (e)
-		ERR_error_string_n(e, buf, len);
+		ossl.ERR_error_string_n(e, buf, len);
 	else
 		snprintf(buf, len, "unknown TLS error");
-	ERR_clear_error();
+	ossl.ERR_clear_error();
 	return buf;
 }
 
@@ -249,21 +367,23 @@ static int tls_context(struct tcp_conn *c, const char *cert, const char *key, co
 {
 	char why[256];
 
-	ERR_clear_error();
-	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (ossl_ready() < 0)
+		return -1;
+	ossl.ERR_clear_error();
+	c->ctx = ossl.SSL_CTX_new(ossl.TLS_client_method());
 	if (!c->ctx)
 		return fail(ENOMEM, "cannot create a TLS context: %s", ssl_reason(why, sizeof why));
-	if (!SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION))
+	if (!ossl.SSL_CTX_ctrl(c->ctx, FNJ_SSL_CTRL_SET_MIN_PROTO_VERSION, FNJ_TLS1_2_VERSION, NULL))
 		return fail(EPROTO, "cannot require TLS 1.2: %s", ssl_reason(why, sizeof why));
-	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
+	if (ossl.SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
 		return fail(EINVAL, "cannot use FNJAIL_TLS_CERT=%s (a PEM certificate): %s", cert, ssl_reason(why, sizeof why));
 	/* This also checks that the key is the certificate's. */
-	if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1)
+	if (ossl.SSL_CTX_use_PrivateKey_file(c->ctx, key, FNJ_SSL_FILETYPE_PEM) != 1)
 		return fail(EINVAL, "cannot use FNJAIL_TLS_KEY=%s (the PEM private key of FNJAIL_TLS_CERT=%s): %s", key, cert,
 			    ssl_reason(why, sizeof why));
-	if (SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1)
+	if (ossl.SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1)
 		return fail(EINVAL, "cannot use FNJAIL_TLS_CA=%s (a PEM CA certificate): %s", ca, ssl_reason(why, sizeof why));
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	ossl.SSL_CTX_set_verify(c->ctx, FNJ_SSL_VERIFY_PEER, NULL);
 	c->cert_path = strdup(cert);
 	c->ca_path = strdup(ca);
 	return c->cert_path && c->ca_path ? 0 : fail(ENOMEM, "out of memory");
@@ -423,23 +543,23 @@ static int tls_handshake(int fd, struct tcp_conn *c)
 	long verdict;
 	int rc, err;
 
-	ERR_clear_error();
-	c->ssl = SSL_new(c->ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
+	ossl.ERR_clear_error();
+	c->ssl = ossl.SSL_new(c->ctx);
+	if (!c->ssl || ossl.SSL_set_fd(c->ssl, fd) != 1)
 		return fail(ENOMEM, "cannot start TLS with %s: %s", c->endpoint, ssl_reason(why, sizeof why));
 	if (c->host_is_ip) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host) != 1)
+		if (ossl.X509_VERIFY_PARAM_set1_ip_asc(ossl.SSL_get0_param(c->ssl), c->host) != 1)
 			return fail(EINVAL, "cannot check certificates for the address %s: %s", c->host, ssl_reason(why, sizeof why));
 	} else {
 		/* SNI carries names only, never addresses. */
-		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (SSL_set1_host(c->ssl, c->host) != 1 || SSL_set_tlsext_host_name(c->ssl, c->host) != 1)
+		ossl.SSL_set_hostflags(c->ssl, FNJ_X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (ossl.SSL_set1_host(c->ssl, c->host) != 1 || ossl.SSL_ctrl(c->ssl, FNJ_SSL_CTRL_SET_TLSEXT_HOSTNAME, FNJ_TLSEXT_NAMETYPE_host_name, c->host) != 1)
 			return fail(EINVAL, "cannot check certificates for the name %s: %s", c->host, ssl_reason(why, sizeof why));
 	}
 
 	sigpipe_block(&guard);
-	rc = SSL_connect(c->ssl);
-	err = SSL_get_error(c->ssl, rc);
+	rc = ossl.SSL_connect(c->ssl);
+	err = ossl.SSL_get_error(c->ssl, rc);
 	sigpipe_restore(&guard);
 	if (rc == 1) {
 		c->connected = 1;
@@ -447,33 +567,33 @@ static int tls_handshake(int fd, struct tcp_conn *c)
 	}
 
 	c->broken = 1;
-	verdict = SSL_get_verify_result(c->ssl);
-	if (verdict != X509_V_OK) {
+	verdict = ossl.SSL_get_verify_result(c->ssl);
+	if (verdict != FNJ_X509_V_OK) {
 		char hint[512] = "";
-		ERR_clear_error();
+		ossl.ERR_clear_error();
 		switch (verdict) {
-		case X509_V_ERR_HOSTNAME_MISMATCH:
-		case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		case FNJ_X509_V_ERR_HOSTNAME_MISMATCH:
+		case FNJ_X509_V_ERR_IP_ADDRESS_MISMATCH:
 			snprintf(hint, sizeof hint, " (its certificate is not for %s)", c->host);
 			break;
-		case X509_V_ERR_INVALID_PURPOSE:
+		case FNJ_X509_V_ERR_INVALID_PURPOSE:
 			snprintf(hint, sizeof hint, " (its certificate is not a server's: a client's cannot stand in for it)");
 			break;
-		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-		case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-		case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-		case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+		case FNJ_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		case FNJ_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+		case FNJ_X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		case FNJ_X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		case FNJ_X509_V_ERR_CERT_SIGNATURE_FAILURE:
 			snprintf(hint, sizeof hint, " (is FNJAIL_TLS_CA=%s the CA that signed its certificate?)", c->ca_path);
 			break;
 		}
-		return fail(EPROTO, "the server at %s is not trusted: %s%s", c->endpoint, X509_verify_cert_error_string(verdict), hint);
+		return fail(EPROTO, "the server at %s is not trusted: %s%s", c->endpoint, ossl.X509_verify_cert_error_string(verdict), hint);
 	}
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		ERR_clear_error();
+	if (err == FNJ_SSL_ERROR_WANT_READ || err == FNJ_SSL_ERROR_WANT_WRITE) {
+		ossl.ERR_clear_error();
 		return fail(EAGAIN, "TLS handshake with %s: no answer within the socket's timeout", c->endpoint);
 	}
-	if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+	if (err == FNJ_SSL_ERROR_SYSCALL && ossl.ERR_peek_error() == 0) {
 		int sys = errno;
 		if (rc == 0 || sys == 0)
 			return fail(ECONNRESET, "TLS handshake with %s: the server closed the connection", c->endpoint);
@@ -549,17 +669,17 @@ static ssize_t tls_failure(struct tcp_conn *c, int rc, int err, const char *what
 	int sys = errno;
 
 	switch (err) {
-	case SSL_ERROR_ZERO_RETURN: /* the server's close_notify: end of stream */
+	case FNJ_SSL_ERROR_ZERO_RETURN: /* the server's close_notify: end of stream */
 		return 0;
-	case SSL_ERROR_WANT_READ:   /* a timeout (SO_RCVTIMEO, SO_SNDTIMEO) */
-	case SSL_ERROR_WANT_WRITE:
-		ERR_clear_error();
+	case FNJ_SSL_ERROR_WANT_READ:   /* a timeout (SO_RCVTIMEO, SO_SNDTIMEO) */
+	case FNJ_SSL_ERROR_WANT_WRITE:
+		ossl.ERR_clear_error();
 		errno = sys ? sys : EAGAIN;
 		return -1;
-	case SSL_ERROR_SYSCALL:
+	case FNJ_SSL_ERROR_SYSCALL:
 		c->broken = 1;
-		if (ERR_peek_error() == 0) {
-			ERR_clear_error();
+		if (ossl.ERR_peek_error() == 0) {
+			ossl.ERR_clear_error();
 			if (rc == 0 || sys == 0) { /* EOF without close_notify */
 				if (!c->replied)
 					eof_without_reply(c);
@@ -574,8 +694,8 @@ static ssize_t tls_failure(struct tcp_conn *c, int rc, int err, const char *what
 	default:
 		/* The server closed without close_notify: an error (what came may
 		 * be truncated), explained only if nothing came at all. */
-		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			ERR_clear_error();
+		if (err_reason(ossl.ERR_peek_error()) == FNJ_SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ossl.ERR_clear_error();
 			c->broken = 1;
 			if (!c->replied)
 				eof_without_reply(c);
@@ -604,10 +724,10 @@ ssize_t send_socket(int fd, const char *buf, size_t len)
 		 * unless SSL_MODE_ENABLE_PARTIAL_WRITE); it takes an int. */
 		while (sent < len) {
 			size_t part = len - sent > INT_MAX ? INT_MAX : len - sent;
-			ERR_clear_error();
+			ossl.ERR_clear_error();
 			sigpipe_block(&guard);
-			int rc = SSL_write(c->ssl, buf + sent, (int)part);
-			int err = SSL_get_error(c->ssl, rc);
+			int rc = ossl.SSL_write(c->ssl, buf + sent, (int)part);
+			int err = ossl.SSL_get_error(c->ssl, rc);
 			sigpipe_restore(&guard);
 			if (rc <= 0)
 				return tls_failure(c, rc, err, "write");
@@ -643,10 +763,10 @@ ssize_t recv_socket(int fd, char *buf, size_t len)
 			errno = ENOTCONN;
 			return -1;
 		}
-		ERR_clear_error();
+		ossl.ERR_clear_error();
 		sigpipe_block(&guard);
-		int rc = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-		int err = SSL_get_error(c->ssl, rc);
+		int rc = ossl.SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+		int err = ossl.SSL_get_error(c->ssl, rc);
 		sigpipe_restore(&guard);
 		if (rc > 0) {
 			c->replied = 1;
@@ -677,11 +797,11 @@ void close_socket(int fd)
 	if (c && c->ssl && c->connected && !c->broken) {
 		/* Our close_notify, without waiting for the server's. */
 		struct sigpipe_guard guard;
-		ERR_clear_error();
+		ossl.ERR_clear_error();
 		sigpipe_block(&guard);
-		SSL_shutdown(c->ssl);
+		ossl.SSL_shutdown(c->ssl);
 		sigpipe_restore(&guard);
-		ERR_clear_error();
+		ossl.ERR_clear_error();
 	}
 	conn_free(c);
 	close(fd);

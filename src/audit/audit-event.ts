@@ -35,6 +35,7 @@ function requestFields(result: ExecutionResult, peer: Tenant) {
     library: result.library ?? null,
     function: result.function ?? null,
     input: result.input ?? null,
+    registered: result.registered ?? null,
   };
 }
 

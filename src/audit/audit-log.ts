@@ -31,7 +31,9 @@ export type LifecycleEvent =
   | 'policy-reload'
   | 'policy-rejected'
   | 'connection-refused'
-  | 'requests-refused';
+  | 'requests-refused'
+  | 'function-deploy'
+  | 'function-remove';
 
 export interface AuditOptions {
   /** The audit log's own file; undefined: the operational log's destination. */
@@ -89,6 +91,11 @@ export class AuditLog {
   lifecycle(event: LifecycleEvent, fields: Record<string, unknown>, message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
     this.quietly(() => this.out[level]({ event, ...fields }, message));
     if (this.separate) this.log.logger[level]({ event, ...fields }, message);
+  }
+
+  /** A change of the function registry (a deploy, a removal), done or refused: recorded either way. */
+  functionChange(event: 'function-deploy' | 'function-remove', fields: Record<string, unknown>, message: string, done: boolean): void {
+    this.lifecycle(event, fields, message, done ? 'info' : 'warn');
   }
 
   /** After logrotate moved the file: go on in a new one at the same path. */

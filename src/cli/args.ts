@@ -1,7 +1,6 @@
 // Command-line parsing: node:util parseArgs, with errors that say what to type.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FnjailError } from '../errors.js';
-import { launcherFilter, profileErrorDetail } from '../seccomp/launcher-filter.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -21,17 +20,6 @@ export function parseInteger(command: string, option: string, text: string, min:
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max) {
     throw usageError(command, `--${option} must be an integer from ${min} to ${max}, not '${text}'`);
-  }
-  return value;
-}
-
-/** --seccomp PROFILE, checked before anything starts: a bad one is a command-line error. */
-export function seccompOption(command: string, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  try {
-    launcherFilter(value);
-  } catch (error) {
-    throw usageError(command, `--seccomp ${value} cannot be used: ${profileErrorDetail(error)}`);
   }
   return value;
 }

@@ -7,7 +7,7 @@ export function connectError(server: string, error: NodeJS.ErrnoException): Fnja
   const tlsProblem = /certificate|CERT|SSL|TLS|alert/i.test(`${error.code ?? ''} ${error.message}`);
   const hint =
     error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
-      ? 'is the server running? Start it with: sudo npx fnjail serve (the socket comes from --socket or FNJAIL_SOCKET; TCP from its --listen)'
+      ? 'is the server running? As root: systemctl start fnjail, or fnjail serve (the socket comes from --socket or FNJAIL_SOCKET; TCP from its --listen)'
       : error.code === 'EACCES'
         ? 'the socket exists but you may not connect to it: ask the admin about its mode'
         : tlsProblem

@@ -1,7 +1,15 @@
 // fnjail policy: check a policy as the server would load it, or explain what
 // it decides for one command and one user, naming the rule.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { effectiveLimits, type LimitSource } from '../functions/effective-limits.js';
+import { MANIFEST_FILE, readManifest } from '../functions/manifest.js';
+import { deployAccess, functionAccess } from '../policy/function-access.js';
+import { matchTenant } from '../policy/tenants.js';
+import { loadConfig } from '../config/config-file.js';
 import { defaultPolicyPath } from '../config/defaults.js';
+import type { ServeValues } from '../config/serve-options.js';
 import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
 import { formatSize } from '../config/size.js';
 import { parseCommand } from '../executor/command.js';
@@ -10,23 +18,32 @@ import { decide, type Tenant } from '../policy/decide.js';
 import { account } from '../policy/names.js';
 import { loadPolicy, type Policy, type TenantPolicy } from '../policy/policy.js';
 import { describePeer } from '../policy/tenants.js';
-import { parse, parseInteger, seccompOption, usageError } from './args.js';
+import { parse, parseInteger, usageError } from './args.js';
+import { seccompOption } from './seccomp-option.js';
 import { absolutize } from './run.js';
 
-export const POLICY_HELP = `usage: fnjail policy check [--policy PATH | PATH]
+export const POLICY_HELP = `usage: fnjail policy check [--policy PATH | PATH] [--config FILE | --no-config]
        fnjail policy explain [options] <libname> [<funcname> [<filename>]]
+       fnjail policy explain [options] --manifest PATH [--owner TENANT]
 
 A policy is one JSON file, or a directory of *.json files read in the order of
-their names (docs/policy.md). Without a path, the server's default: the first
-that exists of /etc/fnjail/policy.d, /etc/fnjail/policy.json and the shipped
-policies/default-policy.json.
+their names (docs/policy.md). Without a path, the policy the server loads: the
+config file's "policy" (the config file as fnjail serve reads it: --config
+FILE, else $FNJAIL_CONFIG, else /etc/fnjail/config.json), else the first that
+exists of /etc/fnjail/policy.d, /etc/fnjail/policy.json and the shipped
+policies/default-policy.json. explain also takes the config's allowDirs and
+seccomp, as the server would.
 
 commands:
   check     validate the policy as the server would load it; print every
             problem as file:line:column: /json/pointer: what is wrong.
             Exit 0 if valid, 1 if not
   explain   print what the policy decides for the command sent by a user, and
-            the rule that decides it. Exit 0 if allowed, 1 if refused
+            the rule that decides it. Exit 0 if allowed, 1 if refused.
+            With --manifest, for a registered function instead: whether the
+            user may deploy it, call it (if it belongs to --owner, default the
+            user's own tenant), and the limits a call runs under, each marked
+            (policy) or (manifest): the stricter of the two wins
 
 options of explain:
   --policy PATH     the policy (default: as above)
@@ -36,6 +53,12 @@ options of explain:
   --groups G,G,...  its supplementary groups, replacing the account's ('' for none)
   --allow-dir DIR   as fnjail serve --allow-dir (repeatable)
   --seccomp PROFILE as fnjail serve --seccomp
+  --manifest PATH   a function's fnjail.json, or its bundle directory
+  --owner TENANT    with --manifest: the tenant the function belongs to
+
+options of both:
+  --config FILE     the server's config file, for its policy (see above)
+  --no-config       read no config file
   --help            this text
 `;
 
@@ -48,6 +71,10 @@ export async function policyCommand(args: string[]): Promise<number> {
     groups: { type: 'string' },
     'allow-dir': { type: 'string', multiple: true },
     seccomp: { type: 'string' },
+    manifest: { type: 'string' },
+    owner: { type: 'string' },
+    config: { type: 'string' },
+    'no-config': { type: 'boolean' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -56,20 +83,32 @@ export async function policyCommand(args: string[]): Promise<number> {
   }
   const [command, ...rest] = positionals;
   if (command === 'check') {
-    const explainOnly = (['uid', 'user', 'gid', 'groups', 'allow-dir', 'seccomp'] as const).find((o) => values[o] !== undefined);
+    const explainOnly = (['uid', 'user', 'gid', 'groups', 'allow-dir', 'seccomp', 'manifest', 'owner'] as const).find((o) => values[o] !== undefined);
     if (explainOnly) throw usageError('policy', `--${explainOnly} is an option of explain`);
     if (rest.length > 1 || (rest.length === 1 && values.policy !== undefined)) throw usageError('policy', 'expected one policy: fnjail policy check <file|dir>');
-    return check(rest[0] ?? values.policy ?? defaultPolicyPath());
+    return check(rest[0] ?? values.policy ?? serverConfig(values).policy ?? defaultPolicyPath());
   }
   if (command === 'explain') {
-    if (rest.length < 1 || rest.length > 3) throw usageError('policy', 'expected the command: fnjail policy explain [options] <libname> [<funcname> [<filename>]]');
+    if (values.owner !== undefined && values.manifest === undefined) throw usageError('policy', '--owner goes with --manifest');
+    if (values.manifest !== undefined && rest.length) throw usageError('policy', '--manifest explains a registered function: give no command');
+    if (values.manifest === undefined && (rest.length < 1 || rest.length > 3)) throw usageError('policy', 'expected the command: fnjail policy explain [options] <libname> [<funcname> [<filename>]]');
     const peer = peerFrom(values);
-    const options = { allowDirs: values['allow-dir'], seccomp: seccompOption('policy', values.seccomp) };
-    const policyPath = values.policy ?? defaultPolicyPath();
+    const config = serverConfig(values);
+    const options = { allowDirs: values['allow-dir'] ?? config.allowDir, seccomp: seccompOption('policy', values.seccomp ?? config.seccomp) };
+    const policyPath = values.policy ?? config.policy ?? defaultPolicyPath();
     const policy = loadOrReport(() => loadPolicy(policyPath, options), policyPath);
-    return policy ? explain(policy, peer, rest.map((word, i) => (i === 1 ? word : absolutize(word, i === 0))).join(' ')) : 1;
+    if (!policy) return 1;
+    if (values.manifest !== undefined) return explainFunction(policy, peer, values.manifest, values.owner);
+    return explain(policy, peer, rest.map((word, i) => (i === 1 ? word : absolutize(word, i === 0))).join(' '));
   }
   throw usageError('policy', command === undefined ? 'expected check or explain' : `unknown policy command '${command}'`);
+}
+
+/** The settings of the server's config file (what a policy check needs of them). */
+function serverConfig(values: { config?: string | undefined; 'no-config'?: boolean | undefined }): ServeValues {
+  if (values.config !== undefined && values['no-config']) throw usageError('policy', '--config and --no-config exclude each other');
+  if (values.config !== undefined && !values.config.startsWith('/')) throw usageError('policy', `--config must be an absolute path, not '${values.config}'`);
+  return loadConfig({ config: values.config, noConfig: values['no-config'] === true }).values;
 }
 
 /** Loads the policy; prints its problems and returns undefined if it is not valid. */
@@ -167,6 +206,33 @@ function explain(policy: Policy, peer: Tenant, text: string): number {
   return input?.readable === false ? 1 : 0;
 }
 
+/** A registered function, from its manifest: may the user deploy it, call it, and under which limits (and from where each comes). */
+function explainFunction(policy: Policy, peer: Tenant, manifestPath: string, ownerGiven: string | undefined): number {
+  const file = fs.statSync(manifestPath, { throwIfNoEntry: false })?.isDirectory() ? path.join(manifestPath, MANIFEST_FILE) : manifestPath;
+  const manifest = readManifest(file);
+  const match = matchTenant(policy, peer);
+  const lines = [`policy: ${policy.path} (sha256 ${policy.hash.slice(0, 12)})`, `user: ${describePeer(peer)}`];
+  const kind = manifest.kind === 'library' ? `library (functions: ${manifest.functions.join(', ')})` : `program (${manifest.mode})`;
+  const owner = ownerGiven ?? match.tenant?.name;
+  lines.push(`tenant: ${match.tenant ? `${match.tenant.label} (${match.tenant.source}, ${match.tenant.rule})` : 'none'}`, `function: ${manifest.name}, ${kind}${owner ? `, of tenant '${owner}'` : ''}`);
+  const deploy = deployAccess(policy, peer);
+  lines.push(deploy.allowed ? `deploy: allowed (${deploy.rule})${quota(deploy.quota)}` : `deploy: refused: ${deploy.reason}`);
+  const call = owner === undefined ? undefined : functionAccess(policy, peer, 'call', manifest.name, owner);
+  lines.push(call === undefined ? 'call: refused: no tenant matches the user' : call.allowed ? `call: allowed (${call.rule})` : `call: refused: ${call.reason}`);
+  if (match.tenant) {
+    const { limits, source } = effectiveLimits(match.tenant.grant.limits, manifest.limits);
+    const profile = manifest.kind === 'program' ? match.tenant.grant.programSeccomp : match.tenant.grant.seccomp;
+    lines.push(`limits: ${describeLimits(limits, source)}`, `seccomp profile: ${profile.name}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return call?.allowed ? 0 : 1;
+}
+
+function quota(grant: { maxFunctions: number | undefined; maxBytes: number | undefined } | undefined): string {
+  if (!grant || (grant.maxFunctions === undefined && grant.maxBytes === undefined)) return ', no quota';
+  return `, quota: ${[grant.maxFunctions !== undefined ? `${grant.maxFunctions} functions` : '', grant.maxBytes !== undefined ? formatSize(grant.maxBytes) : ''].filter(Boolean).join(', ')}`;
+}
+
 /**
  * The server opens an input file with the tenant's credentials (sandbox/access.c);
  * here a shell with them tries the same open. Only root can take other credentials.
@@ -180,14 +246,16 @@ function inputAccess(file: string, peer: Tenant): { readable: boolean | undefine
   return { readable: false, note: `uid ${peer.uid} cannot read it: ${why}` };
 }
 
-function describeLimits(l: Limits): string {
+/** The limits; with their sources, each marked (policy) or (manifest). */
+function describeLimits(l: Limits, source?: Record<keyof Limits, LimitSource>): string {
+  const from = (field: keyof Limits) => (source ? ` (${source[field]})` : '');
   return [
-    `timeout ${l.timeoutMs} ms`,
-    `CPU ${l.cpuMs} ms`,
-    `memory ${formatSize(l.memoryBytes)}`,
-    `processes ${l.maxProcs}`,
-    `open files ${l.maxFiles}`,
-    `output ${formatSize(l.outputBytes)}`,
-    `/tmp ${formatSize(l.tmpBytes)}`,
+    `timeout ${l.timeoutMs} ms${from('timeoutMs')}`,
+    `CPU ${l.cpuMs} ms${from('cpuMs')}`,
+    `memory ${formatSize(l.memoryBytes)}${from('memoryBytes')}`,
+    `processes ${l.maxProcs}${from('maxProcs')}`,
+    `open files ${l.maxFiles}${from('maxFiles')}`,
+    `output ${formatSize(l.outputBytes)}${from('outputBytes')}`,
+    `/tmp ${formatSize(l.tmpBytes)}${from('tmpBytes')}`,
   ].join(', ');
 }

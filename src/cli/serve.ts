@@ -1,22 +1,23 @@
 // fnjail serve: run the server in the foreground, with the settings of the
 // config file and the flags over them (config/serve-options.ts).
-import fs from 'node:fs';
-import { AuditLog } from '../audit/audit-log.js';
-import { DEFAULT_CONFIG_FILE, readConfigFile } from '../config/config-file.js';
-import { InvalidJsonFile } from '../config/json-file.js';
+//
+// Startup is in two steps, for the clients that connect right after the
+// server was started (the classic checker connects 0.25 s later): this module
+// reads the settings and binds the UNIX socket with as little loaded as
+// possible; serve-server.ts, imported after, loads and starts the rest
+// (policy, logs, launcher, TCP, metrics) and then takes over the connections
+// that arrived meanwhile (server/early-listener.ts). bench/startup.ts measures both.
+import { DURATION_EXAMPLES } from '../config/duration.js';
+import { loadConfig } from '../config/config-file.js';
 import { parseListenAddress } from '../config/listen-address.js';
 import { BadValue, flagOf, optionsHelp, parseArgsOptions, readOption, SERVE_OPTIONS, type OptionName, type ServeValues } from '../config/serve-options.js';
 import { serveSettings, SettingsConflict, type ServeSettings } from '../config/serve-settings.js';
+import { SIZE_EXAMPLES } from '../config/size.js';
 import { FnjailError } from '../errors.js';
-import { createLog } from '../log.js';
-import { MetricsListener } from '../metrics/metrics-listener.js';
-import { readMetricsToken } from '../metrics/metrics-token.js';
-import { renderMetrics } from '../metrics/prometheus.js';
-import { fnjailVersion, launcherBinary } from '../paths.js';
-import { FnjailServer } from '../server/server.js';
-import { parse, seccompOption, usageError } from './args.js';
+import { EarlyListener } from '../server/early-listener.js';
+import { parse, usageError } from './args.js';
 
-export const SERVE_HELP = `usage: fnjail serve [--config FILE] [options]
+export const SERVE_HELP = `usage: fnjail serve [--config FILE | --no-config] [options]
 
 Runs the fnjail server in the foreground: tenants connect to its UNIX socket (or
 over TCP with TLS) and send "<libname> [<funcname> [<filename>]]", or a JSON
@@ -26,13 +27,17 @@ holding what the function printed. Must run as root.
 Logs JSON lines on stdout, one audit record per request among them
 (docs/monitoring.md). Stops on SIGTERM or SIGINT, answering the calls it
 accepted; SIGHUP reopens the log files (logrotate) and reloads the policy.
+Under systemd (Type=notify) it reports ready once it serves (fnjail install).
 
 Every option can be set in the config file too, under its name in camel case
 (--max-concurrent: "maxConcurrent", --allow-dir: "allowDirs"); a flag wins over
-the file. Durations: 500ms, 90s, 15m, 12h, 7d. Sizes: 4096, "512 KiB", "10 GiB".
+the file. The file is --config FILE, else $FNJAIL_CONFIG, else
+/etc/fnjail/config.json if it exists; --no-config reads none.
+Durations: ${DURATION_EXAMPLES}: a bare number is seconds.
+Sizes, with their unit (1024-based): ${SIZE_EXAMPLES}.
 
 options:
-${optionsHelp()}
+${optionsHelp([{ left: '--no-config', right: 'read no config file (not even $FNJAIL_CONFIG)' }])}
 `;
 
 /** The flags given, read as the table says; a bad value is a usage error naming its flag. */
@@ -51,29 +56,16 @@ function readFlags(values: Record<string, unknown>): ServeValues {
   return flags as ServeValues;
 }
 
-/** The config file's settings: --config's, else the default file if there is one. */
-function readConfig(explicit: string | undefined): { file: string | undefined; values: ServeValues } {
-  const file = explicit ?? (fs.existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
-  if (file === undefined) return { file, values: {} };
-  try {
-    return { file, values: readConfigFile(file) };
-  } catch (error) {
-    if (error instanceof InvalidJsonFile) {
-      throw new FnjailError('FNJ_CONFIG_INVALID', `invalid config file:\n${error.message}`, 'fix it (policies/config.schema.json says what each key takes), then start again');
-    }
-    throw new FnjailError('FNJ_CONFIG_UNREADABLE', `cannot read the config file ${file}: ${(error as Error).message}`);
-  }
-}
-
-export async function serve(args: string[]): Promise<void> {
-  const { values, positionals } = parse('serve', args, { ...parseArgsOptions(), help: { type: 'boolean' } });
+export async function serve(args: string[]): Promise<number> {
+  const { values, positionals } = parse('serve', args, { ...parseArgsOptions(), 'no-config': { type: 'boolean' }, help: { type: 'boolean' } });
   if (values.help) {
     process.stdout.write(SERVE_HELP);
-    return;
+    return 0;
   }
   if (positionals.length) throw usageError('serve', `unexpected argument '${positionals[0]}'`);
   const flags = readFlags(values);
-  const config = readConfig(flags.config);
+  if (flags.config !== undefined && values['no-config']) throw usageError('serve', '--config and --no-config exclude each other');
+  const config = loadConfig({ config: flags.config, noConfig: values['no-config'] === true });
   let settings: ServeSettings;
   try {
     settings = serveSettings(config.values, flags);
@@ -81,7 +73,6 @@ export async function serve(args: string[]): Promise<void> {
     if (error instanceof SettingsConflict) throw usageError('serve', error.message);
     throw error;
   }
-  seccompOption('serve', settings.seccomp);
   let metricsAddress: { host: string; port: number } | undefined;
   if (settings.metrics !== undefined) {
     try {
@@ -90,73 +81,36 @@ export async function serve(args: string[]): Promise<void> {
       throw usageError('serve', `--metrics: ${(error as Error).message}`);
     }
   }
+  if (process.getuid?.() !== 0) {
+    throw new FnjailError('FNJ_NOT_ROOT', 'the server must run as root (it creates namespaces and switches uids)', 'run it as root: sudo fnjail serve, or systemctl start fnjail');
+  }
 
-  const opening = <T>(what: string, open: () => T): T => {
-    try {
-      return open();
-    } catch (error) {
-      throw new FnjailError('FNJ_LOG_FAILED', `cannot open the ${what}: ${(error as Error).message}`);
-    }
+  const early = await EarlyListener.listen({ path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, maxHeld: settings.maxClients });
+  // The API socket right after, held the same way until the HTTP API is loaded.
+  let api: EarlyListener | undefined;
+  try {
+    api = settings.httpSocket === undefined ? undefined : await EarlyListener.listen({ path: settings.httpSocket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, maxHeld: settings.maxClients });
+  } catch (error) {
+    early.abandon();
+    throw error;
+  }
+  // Until the server has its own handlers: a stop request leaves no socket file behind.
+  const stopEarly = () => {
+    early.abandon();
+    api?.abandon();
+    process.exit(0);
   };
-  const log = opening('log', () => createLog({ file: settings.logFile, level: settings.logLevel, format: settings.logFormat, redact: settings.redact }));
-  const { logger } = log;
-  const audit = opening('audit log', () => new AuditLog(log, { file: settings.auditLog, fsync: settings.auditFsync, redact: settings.redact }));
-  const server = new FnjailServer({ settings, launcherBinary, logger, log, audit });
-  const version = fnjailVersion();
-  const token = settings.metricsToken === undefined ? undefined : readMetricsToken(settings.metricsToken);
-  const metrics =
-    metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping: finishing running calls');
-    Promise.all([server.stop(), metrics?.stop()]).then(
-      () => {
-        const { uptimeSeconds, executions } = server.snapshot();
-        audit.lifecycle('server-stop', { signal, uptimeSeconds, executions: executions.total }, 'stopped');
-        process.exit(0);
-      },
-      (error) => {
-        logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    log.reopen();
-    audit.reopen();
-    server.policies.reload();
-    logger.info('SIGHUP: log files reopened, policy reloaded');
-  });
-  // Before the socket: a metrics port that is taken stops the start before tenants can connect.
-  const metricsBound = await metrics?.start().catch((error: Error) => {
-    throw new FnjailError('FNJ_METRICS_FAILED', error.message, 'choose another port with --metrics, or stop what listens there');
-  });
-  await server.start();
-  audit.lifecycle(
-    'server-start',
-    {
-      version,
-      config: config.file ?? null,
-      socket: settings.socket,
-      listen: server.tcpAddresses,
-      tls: settings.tls !== undefined,
-      policy: settings.policy,
-      policyHash: server.policies.current.hash,
-      outputDir: settings.outputDir,
-      compat: settings.compat ?? 'none',
-      uidRange: settings.uidRange,
-      maxClients: settings.maxClients,
-      maxConcurrent: settings.maxConcurrent,
-      queueLength: settings.queueLength,
-      retention: settings.retention ?? null,
-      auditLog: settings.auditLog ?? null,
-      metrics: metricsBound ? `http://${metricsBound.host.includes(':') ? `[${metricsBound.host}]` : metricsBound.host}:${metricsBound.port}/metrics` : null,
-    },
-    `fnjail listening on ${[settings.socket, ...server.tcpAddresses].join(', ')}; try: npx fnjail run --cat /opt/fnlib/libbasic.so`,
-  );
+  process.once('SIGTERM', stopEarly);
+  process.once('SIGINT', stopEarly);
+  try {
+    const { runServer } = await import('./serve-server.js');
+    process.off('SIGTERM', stopEarly);
+    process.off('SIGINT', stopEarly);
+    await runServer({ settings, configFile: config.file, metricsAddress, early, api });
+  } catch (error) {
+    early.abandon();
+    api?.abandon();
+    throw error;
+  }
+  return -1; // runs until a signal
 }

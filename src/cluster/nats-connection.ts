@@ -112,6 +112,11 @@ export function checkTransport(servers: ParsedServer[], options: Pick<NatsConnec
   }
 }
 
+/** Checks URLs and transport before anything is sent (fnjail serve refuses a bad --nats at start). */
+export function checkServers(urls: string[], options: Pick<NatsConnectOptions, 'tls' | 'insecure'>): void {
+  checkTransport(urls.map(parseServer), options);
+}
+
 function pem(value: string | undefined, file: string | undefined, what: string): string | undefined {
   if (value !== undefined) return value;
   if (file === undefined) return undefined;

@@ -4,6 +4,11 @@ import fs from 'node:fs';
 import { shippedPolicy } from '../paths.js';
 
 export const DEFAULT_SOCKET = '/run/fnjail/fnjail.sock';
+export const DEFAULT_API_SOCKET = '/run/fnjail/api.sock';
+/** The server's state (unpacked functions, spooled request bodies, the private nats-server). */
+export const DEFAULT_STATE_DIR = '/var/lib/fnjail';
+/** The largest function input (a request body) over HTTP. */
+export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_OUTPUT_DIR = '/var/lib/fnjail/output';
 export const DEFAULT_OUTPUT_TEMPLATE = 'out-XXXXXX';
 /** The admin's policy (a directory of files, or one file) if present, else the one shipped with fnjail. */
@@ -21,6 +26,11 @@ export const DEFAULT_CLASSIC_WAIT_MS = 10;
 /** FNJAIL_SOCKET overrides the default socket for the server, the CLI and the C library alike. */
 export function defaultSocket(): string {
   return process.env.FNJAIL_SOCKET || DEFAULT_SOCKET;
+}
+
+/** FNJAIL_API_SOCKET overrides the default API socket for the server and the CLI alike. */
+export function defaultApiSocket(): string {
+  return process.env.FNJAIL_API_SOCKET || DEFAULT_API_SOCKET;
 }
 
 export function defaultPolicyPath(): string {

@@ -1,19 +1,25 @@
-// Durations as people write them in config files and flags: "90s", "15m",
-// "12h", "7d", "1d12h", "1h 30m", "1.5h", "500ms", or milliseconds.
+// Durations as people write them in flags and config files: "90s", "15m",
+// "12h", "7d", "1d12h", "1h 30m", "1.5h", "500ms". A bare number is seconds,
+// as in systemd and nsjail ("--shutdown-grace 30" is half a minute, never 30 ms).
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** 5000 (ms), "5000", "500ms", "90s", "15m", "12h", "7d", "1d12h", "1.5h" -> milliseconds. */
+export const DURATION_EXAMPLES = '30 (seconds), "500ms", "90s", "15m", "12h", "7d", "1d12h"';
+
+/** 30, "30" (seconds), "500ms", "90s", "15m", "12h", "7d", "1d12h", "1.5h" -> milliseconds. */
 export function parseDuration(text: string | number): number {
-  const bad = (): never => {
-    throw new Error(`'${text}' is not a duration (e.g. 5000 (ms), "90s", "15m", "12h", "7d", "1d12h")`);
+  const bad = (hint = ''): never => {
+    throw new Error(`'${text}' is not a duration${hint} (e.g. ${DURATION_EXAMPLES})`);
   };
   if (typeof text === 'number') {
     if (!Number.isFinite(text) || text < 0) bad();
-    return text;
+    return Math.round(text * 1000);
   }
   const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  // The units people reach for that mean something else here, or nothing.
+  const unit = /^\d+(?:\.\d+)?\s*([a-zA-Z]+)$/.exec(trimmed)?.[1];
+  if (unit && !DURATION_UNITS[unit]) bad(`: the units are ms, s, m, h and d, not '${unit}'`);
   if (!/^(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$/.test(trimmed)) bad();
   let total = 0;
   for (const match of trimmed.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)) total += Number(match[1]) * DURATION_UNITS[match[2]!]!;

@@ -1,10 +1,13 @@
 // Reading a JSON file a person edits (policy, config, seccomp profile) and
 // validating it against its JSON Schema in policies/, with every problem
 // located: "file:line:column: /json/pointer: what is wrong".
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { policiesDir } from '../paths.js';
+import { packageRoot, policiesDir } from '../paths.js';
+import { sharedAjv } from './ajv.js';
+import { familyHash, schemaFamily } from './schema-options.js';
 import { jsonPositions, syntaxErrorPosition } from './json-position.js';
 
 export interface Problem {
@@ -24,39 +27,53 @@ export class InvalidJsonFile extends Error {
   constructor(
     readonly file: string,
     readonly problems: Problem[],
+    /** The document, when the text was JSON and only its schema failed: a
+     * check can then go on and report what else is wrong with it. */
+    readonly value?: unknown,
   ) {
     super(problems.map(formatProblem).join('\n'));
     this.name = 'InvalidJsonFile';
   }
 }
 
-// verbose: errors carry their schema, so that an alternative (oneOf) that has
-// a description is reported as that description, not as each branch's failure.
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-ajv.addFormat('absolute-path', /^\/(?!.*\0)/);
 const validators = new Map<string, ValidateFunction>();
+const require = createRequire(import.meta.url);
 
-/** Adds policies/<name>.schema.json to ajv, and first every sibling schema it
- * refers to ("policy.schema.json#/definitions/limits"), so that one schema can
- * reuse another's definitions instead of copying them. */
-function addSchema(name: string): { $id?: string } {
-  const schema = JSON.parse(fs.readFileSync(path.join(policiesDir, `${name}.schema.json`), 'utf8')) as { $id?: string };
-  if (schema.$id && ajv.getSchema(schema.$id)) return schema;
-  const text = JSON.stringify(schema);
-  for (const [, sibling] of text.matchAll(/"\$ref":"([a-z0-9-]+)\.schema\.json#/g)) if (sibling !== name) addSchema(sibling!);
-  ajv.addSchema(schema, schema.$id ?? name);
-  return schema;
-}
-
-/** The compiled validator of policies/<name>.schema.json. */
+/**
+ * The validator of policies/<name>.schema.json: the one precompiled at build
+ * time (scripts/gen-validators.mjs: no ajv to load, no schema to compile),
+ * unless the schema or a sibling schema it refers to changed since; then
+ * compiled here, with the same options.
+ */
 export function schemaValidator(name: string): ValidateFunction {
   let validate = validators.get(name);
   if (!validate) {
-    const schema = addSchema(name);
-    validate = ajv.getSchema(schema.$id ?? name)!;
+    const family = schemaFamily(name, (member) => fs.readFileSync(path.join(policiesDir, `${member}.schema.json`), 'utf8'));
+    // node:crypto when first needed: fnjail serve reads no schema before it listens.
+    const { createHash } = require('node:crypto') as typeof import('node:crypto');
+    validate = precompiled(name, familyHash(family, createHash)) ?? compile(family);
     validators.set(name, validate);
   }
   return validate;
+}
+
+function precompiled(name: string, hash: string): ValidateFunction | undefined {
+  try {
+    const module = require(path.join(packageRoot, 'dist', 'validators', `${name}.cjs`)) as { default: ValidateFunction; schemaHash: string };
+    return module.schemaHash === hash ? module.default : undefined;
+  } catch {
+    return undefined; // not built: compile it
+  }
+}
+
+/** Compiles the family's last schema, the siblings it refers to added first. */
+function compile(family: { name: string; text: string }[]): ValidateFunction {
+  const ajv = sharedAjv();
+  const schemas = family.map((member) => JSON.parse(member.text) as { $id?: string });
+  for (const sibling of schemas.slice(0, -1)) if (!sibling.$id || !ajv.getSchema(sibling.$id)) ajv.addSchema(sibling);
+  const schema = schemas.at(-1)!;
+  // A sibling added for another schema is this one's own validator.
+  return (schema.$id && ajv.getSchema(schema.$id)) || ajv.compile(schema);
 }
 
 function describe(error: ErrorObject): { pointer: string; message: string } {
@@ -120,7 +137,7 @@ export function parseValidated<T>(text: string, file: string, schema: string): T
     const position = positions.get(pointer) ?? positions.get(error.instancePath);
     problems.push({ file, pointer, line: position?.line, column: position?.column, message });
   }
-  throw new InvalidJsonFile(file, problems);
+  throw new InvalidJsonFile(file, problems, value);
 }
 
 export function readValidated<T>(file: string, schema: string): T {
@@ -136,4 +153,12 @@ export function problemLocator(file: string, text: string): (pointer: string, me
     const at = positions.get(pointer);
     return { file, pointer, line: at?.line, column: at?.column, message };
   };
+}
+
+/** Problems as a person reads them: file by file in the order given (others
+ * after), top to bottom; problems without a position first in their file. */
+export function sortProblems(problems: Problem[], files: string[] = []): Problem[] {
+  const rank = (file: string) => (files.includes(file) ? files.indexOf(file) : files.length);
+  const order = (p: Problem) => [rank(p.file), p.line ?? 0, p.column ?? 0];
+  return [...problems].sort((a, b) => order(a).reduce((diff, value, i) => diff || value - order(b)[i]!, 0) || a.file.localeCompare(b.file));
 }

@@ -4,7 +4,7 @@
 // replaces the file's list. The table is the one place a setting is added.
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
+import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
 
 /** What a flag's or a file's value is read as. */
 type Reader<T> = (value: unknown) => T;
@@ -66,7 +66,7 @@ const duration: Reader<number> = (v) => {
 };
 const size: Reader<number> = (v) => {
   try {
-    return parseSize(v as string | number);
+    return parseSize(v as string | number, { unitRequired: true });
   } catch (error) {
     throw new BadValue((error as Error).message);
   }
@@ -87,6 +87,23 @@ const owner: Reader<string | number> = (v) => {
   if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
   if (typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(v)) return v;
   throw new BadValue(`must be a name or a numeric id, not '${String(v)}'`);
+};
+const natsServers: Reader<string[] | 'off'> = (v) => {
+  const s = text(v);
+  if (s === 'off') return 'off';
+  const urls = s.split(',').map((u) => u.trim());
+  if (urls.some((u) => u === '')) throw new BadValue(`must be URL[,URL...] (nats://HOST:PORT, tls://HOST:PORT or HOST:PORT) or off, not '${s}'`);
+  return urls;
+};
+const socketOrOff: Reader<string> = (v) => {
+  const s = text(v);
+  return s === 'off' ? s : absolute(s);
+};
+const nodeName: Reader<string> = (v) => {
+  const s = text(v);
+  // It becomes the sandboxes' host name: a host name's characters, at most 64 (HOST_NAME_MAX).
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$/.test(s)) throw new BadValue(`must be a host name (letters, digits, dots and dashes, at most 64), not '${s}'`);
+  return s;
 };
 const template: Reader<string> = (v) => {
   const s = text(v);
@@ -135,6 +152,17 @@ export const SERVE_OPTIONS = {
   logFormat: { key: 'logFormat', arg: 'FORMAT', read: oneOf('json', 'pretty'), shownDefault: 'pretty at a terminal, else json', help: 'pretty: for a person at a terminal' },
   redact: { key: 'redact', arg: 'FIELD', repeatable: true, read: list(text), help: 'a log field to hide, e.g. peer.user (repeatable; pino redact paths)' },
   metrics: { key: 'metrics', arg: '[HOST:]PORT', read: text, help: 'Prometheus metrics at http://HOST:PORT/metrics (HOST default 127.0.0.1); without the token, totals only: no tenant, no library' },
+  stateDir: { key: 'stateDir', arg: 'DIR', read: absolute, shownDefault: DEFAULT_STATE_DIR, help: "the server's state: unpacked functions, request bodies being spooled, the private nats-server's data; root-owned, writable by nobody else" },
+  nats: { key: 'nats', arg: 'URL[,URL...]|off', read: natsServers, shownDefault: 'a private nats-server, started and supervised by the server', help: 'the NATS system that holds the function registry (tls://HOST:PORT, several for a cluster); off: no registry, no calls by name (docs/functions.md)' },
+  natsTlsCert: { key: 'natsTlsCert', arg: 'FILE', read: absolute, help: "this node's certificate (PEM) for --nats (mutual TLS)" },
+  natsTlsKey: { key: 'natsTlsKey', arg: 'FILE', read: absolute, help: 'its private key (PEM)' },
+  natsTlsCa: { key: 'natsTlsCa', arg: 'FILE', read: absolute, help: "the CA of the NATS servers' certificates" },
+  nodeName: { key: 'nodeName', arg: 'NAME', read: nodeName, shownDefault: "the machine's host name", help: "this node's name: in the NATS system and the status, and the host name sandboxes see" },
+  httpSocket: { key: 'httpSocket', arg: 'PATH|off', read: socketOrOff, shownDefault: `$FNJAIL_API_SOCKET, else ${DEFAULT_API_SOCKET}`, help: 'the API socket: HTTP over a UNIX socket, callers known by their uid as on --socket (fnjail deploy, call, functions use it); off: none' },
+  maxInput: { key: 'maxInput', arg: 'SIZE', read: size, shownDefault: '64 MiB', help: 'the largest request body (a function\'s input) over HTTP; more is refused (413)' },
+  buildTimeout: { key: 'buildTimeout', arg: 'DURATION', read: duration, shownDefault: '10m', help: "a function's build (fnjail deploy of a bundle with \"build\"): wall clock and CPU time" },
+  buildMemory: { key: 'buildMemory', arg: 'SIZE', read: size, shownDefault: '1 GiB', help: "a build's memory" },
+  buildDisk: { key: 'buildDisk', arg: 'SIZE', read: size, shownDefault: '256 MiB', help: "a build's disk: the size of its work directory, and of its /tmp" },
   metricsToken: { key: 'metricsToken', arg: 'FILE', read: absolute, help: 'a file (root, 0600) holding the bearer token that shows the metrics by tenant and library (as stats shows monitors)' },
 } satisfies Record<string, Option<unknown>>;
 
@@ -157,12 +185,12 @@ export function parseArgsOptions(): Record<string, { type: 'string' | 'boolean';
 }
 
 /** The options part of fnjail serve --help, from the table. */
-export function optionsHelp(columns = 80): string {
+export function optionsHelp(extra: Array<{ left: string; right: string }> = [], columns = 80): string {
   const rows = (Object.entries(SERVE_OPTIONS) as Array<[OptionName, Option<unknown>]>).map(([name, o]) => ({
     left: `  ${flagOf(name)}${o.arg ? ` ${o.arg}` : ''}`,
     right: `${o.help}${o.shownDefault ? ` (default: ${o.shownDefault})` : ''}`,
   }));
-  rows.push({ left: '  --help', right: 'this text' });
+  rows.push(...extra.map(({ left, right }) => ({ left: `  ${left}`, right })), { left: '  --help', right: 'this text' });
   const width = Math.max(...rows.map((r) => r.left.length)) + 2;
   return rows
     .map(({ left, right }) => wrap(right, columns - width).map((line, i) => (i === 0 ? left.padEnd(width) : ' '.repeat(width)) + line).join('\n'))

@@ -1,8 +1,10 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
+import os from 'node:os';
 import type { LogFormat } from '../log.js';
+import { formatDuration } from './duration.js';
 
 export interface ServeSettings {
   socket: string;
@@ -42,41 +44,85 @@ export interface ServeSettings {
   redact: string[];
   metrics: string | undefined;
   metricsToken: string | undefined;
+  stateDir: string;
+  /** The NATS system of the registry: a private nats-server (undefined), servers given, or none. */
+  nats: { servers: string[]; tls: { cert: string | undefined; key: string | undefined; ca: string | undefined } | undefined } | 'off' | undefined;
+  nodeName: string;
+  /** The API socket, or undefined: none. */
+  httpSocket: string | undefined;
+  maxInputBytes: number;
+  /** A function's build: wall clock and CPU time, memory, disk. */
+  build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
 }
 
-/** Two settings that do not go together: says so with both flags and both config keys. */
-export class SettingsConflict extends Error {}
+/** A setting that does not go with another, with the settings involved. */
+export interface Conflict {
+  message: string;
+  names: OptionName[];
+}
+
+/** Settings that do not go together: says so with both flags and both config keys. */
+export class SettingsConflict extends Error {
+  constructor(readonly conflicts: Conflict[]) {
+    super(conflicts.map((c) => c.message).join('; '));
+  }
+}
 
 const both = (name: OptionName) => `${flagOf(name)} (${SERVE_OPTIONS[name].key})`;
 
-export function serveSettings(file: ServeValues, flags: ServeValues): ServeSettings {
+/** The file's settings with the flags' over them. */
+export function mergeSettings(file: ServeValues, flags: ServeValues): ServeValues {
   const v: ServeValues = { ...file };
   for (const [name, value] of Object.entries(flags)) if (value !== undefined) (v as Record<string, unknown>)[name] = value;
+  return v;
+}
 
+/** Every pair (or more) of settings that do not go together. */
+export function settingsConflicts(v: ServeValues): Conflict[] {
+  const conflicts: Conflict[] = [];
+  const conflict = (message: string, ...names: OptionName[]) => conflicts.push({ message, names });
   const listen = v.listen ?? [];
   const tlsParts = [v.tlsCert, v.tlsKey, v.tlsCa];
-  if (tlsParts.some((p) => p !== undefined) && tlsParts.some((p) => p === undefined)) {
-    throw new SettingsConflict(`TLS needs all three of ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}`);
+  const tlsSome = tlsParts.some((p) => p !== undefined);
+  const tlsAll = tlsParts.every((p) => p !== undefined);
+  if (tlsSome && !tlsAll) {
+    conflict(`TLS needs all three of ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}`, 'tlsCert', 'tlsKey', 'tlsCa');
   }
-  const tls = v.tlsCert && v.tlsKey && v.tlsCa ? { cert: v.tlsCert, key: v.tlsKey, ca: v.tlsCa } : undefined;
-  if (listen.length && !tls && !v.insecure) {
-    throw new SettingsConflict(`${both('listen')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: TCP is served with mutual TLS (or ${both('insecure')}, on loopback only)`);
+  if (listen.length && !tlsAll && !v.insecure) {
+    conflict(`${both('listen')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: TCP is served with mutual TLS (or ${both('insecure')}, on loopback only)`, 'listen');
   }
-  if (v.insecure && tls) throw new SettingsConflict(`${both('insecure')} and TLS settings exclude each other`);
-  if (v.insecure && !listen.length) throw new SettingsConflict(`${both('insecure')} is for ${both('listen')}`);
-  if (v.auditFsync && v.auditLog === undefined) throw new SettingsConflict(`${both('auditFsync')} needs ${both('auditLog')}`);
-  if (v.logFormat === 'pretty' && v.logFile !== undefined) throw new SettingsConflict(`${both('logFormat')} pretty is for a terminal; ${both('logFile')} gets json`);
-  if (v.queueWait !== undefined && v.queueFull !== 'wait') throw new SettingsConflict(`${both('queueWait')} is for ${both('queueFull')} wait`);
+  if (v.insecure && tlsSome) conflict(`${both('insecure')} and TLS settings exclude each other`, 'insecure', 'tlsCert', 'tlsKey', 'tlsCa');
+  const natsGiven = Array.isArray(v.nats);
+  if (v.insecure && !listen.length && !natsGiven) conflict(`${both('insecure')} is for ${both('listen')} or ${both('nats')}`, 'insecure');
+  const natsTls = [v.natsTlsCert, v.natsTlsKey, v.natsTlsCa].some((p) => p !== undefined);
+  if (natsTls && !natsGiven) conflict(`${both('natsTlsCert')}, ${both('natsTlsKey')} and ${both('natsTlsCa')} are for ${both('nats')} URL`, 'natsTlsCert', 'natsTlsKey', 'natsTlsCa');
+  if ((v.natsTlsCert === undefined) !== (v.natsTlsKey === undefined)) conflict(`${both('natsTlsCert')} and ${both('natsTlsKey')} go together`, 'natsTlsCert', 'natsTlsKey');
+  if (v.auditFsync && v.auditLog === undefined) conflict(`${both('auditFsync')} needs ${both('auditLog')}`, 'auditFsync');
+  if (v.logFormat === 'pretty' && v.logFile !== undefined) conflict(`${both('logFormat')} pretty is for a terminal; ${both('logFile')} gets json`, 'logFormat', 'logFile');
+  if (v.queueWait !== undefined && v.queueFull !== 'wait') conflict(`${both('queueWait')} is for ${both('queueFull')} wait`, 'queueWait');
   const retentionSet = v.retentionMaxAge !== undefined || v.retentionMaxSize !== undefined;
   if (!retentionSet && (v.retentionMinAge !== undefined || v.retentionInterval !== undefined)) {
-    throw new SettingsConflict(`${both('retentionMinAge')} and ${both('retentionInterval')} are for ${both('retentionMaxAge')} or ${both('retentionMaxSize')}`);
+    conflict(`${both('retentionMinAge')} and ${both('retentionInterval')} are for ${both('retentionMaxAge')} or ${both('retentionMaxSize')}`, 'retentionMinAge', 'retentionInterval');
   }
-  const minAgeMs = v.retentionMinAge ?? 5 * 60_000;
+  const minAgeMs = v.retentionMinAge ?? DEFAULT_RETENTION_MIN_AGE_MS;
   if (v.retentionMaxAge !== undefined && v.retentionMaxAge < minAgeMs) {
-    throw new SettingsConflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${minAgeMs} ms): a client may not have read a younger file yet`);
+    conflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${formatDuration(minAgeMs)}): a client may not have read a younger file yet`, 'retentionMaxAge', 'retentionMinAge');
   }
-  if (v.metricsToken !== undefined && v.metrics === undefined) throw new SettingsConflict(`${both('metricsToken')} is for ${both('metrics')}`);
-  if (v.retentionInterval === 0) throw new SettingsConflict(`${both('retentionInterval')} must be more than 0`);
+  if (v.metricsToken !== undefined && v.metrics === undefined) conflict(`${both('metricsToken')} is for ${both('metrics')}`, 'metricsToken');
+  if (v.retentionInterval === 0) conflict(`${both('retentionInterval')} must be more than 0`, 'retentionInterval');
+  return conflicts;
+}
+
+const DEFAULT_RETENTION_MIN_AGE_MS = 5 * 60_000;
+
+export function serveSettings(file: ServeValues, flags: ServeValues): ServeSettings {
+  const v = mergeSettings(file, flags);
+  const conflicts = settingsConflicts(v);
+  if (conflicts.length) throw new SettingsConflict(conflicts);
+  const listen = v.listen ?? [];
+  const tls = v.tlsCert && v.tlsKey && v.tlsCa ? { cert: v.tlsCert, key: v.tlsKey, ca: v.tlsCa } : undefined;
+  const retentionSet = v.retentionMaxAge !== undefined || v.retentionMaxSize !== undefined;
+  const minAgeMs = v.retentionMinAge ?? DEFAULT_RETENTION_MIN_AGE_MS;
 
   return {
     socket: v.socket ?? defaultSocket(),
@@ -115,5 +161,14 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     redact: v.redact ?? [],
     metrics: v.metrics,
     metricsToken: v.metricsToken,
+    stateDir: v.stateDir ?? DEFAULT_STATE_DIR,
+    nats:
+      v.nats === 'off' ? 'off'
+      : v.nats ? { servers: v.nats, tls: v.natsTlsCa || v.natsTlsCert ? { cert: v.natsTlsCert, key: v.natsTlsKey, ca: v.natsTlsCa } : undefined }
+      : undefined,
+    nodeName: v.nodeName ?? os.hostname(),
+    httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
+    maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
+    build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
   };
 }

@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import { FnjailError } from '../errors.js';
 import { trustProblem } from '../policy/file-trust.js';
+import { DEFAULT_STATE_DIR } from './defaults.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/fnjail';
+export { DEFAULT_STATE_DIR };
 
 /** Creates dir (and missing parents, 0755) with mode if it does not exist; throws FNJ_STATE_DIR_UNSAFE. */
 export function prepareStateDir(dir: string, mode: number, purpose: string): void {

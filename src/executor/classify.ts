@@ -9,7 +9,9 @@
 // limits hit along the way add their own lines. The authoritative facts
 // (launcher outcome, exit status, signal, cgroup counters, the end of every
 // process of the call, refused system call) come before what the worker
-// reported about itself.
+// reported about itself. Programs and builds go through the same chain: only
+// the lines that name what ran (exit status, a failed exec) say "program" or
+// "build command" instead of the function.
 import { formatSize } from '../config/size.js';
 import { Outcome, Phase, type LaunchResult, type Limits } from '../launcher/protocol.js';
 import { describeSignal, signalName } from './signals.js';
@@ -33,7 +35,7 @@ export const OUTCOMES = [
 export type OutcomeKind = (typeof OUTCOMES)[number];
 
 /** The limits a call can run into, as the audit log names them. */
-export const LIMIT_NAMES = ['time', 'cpu', 'memory', 'processes', 'output', 'tmp'] as const;
+export const LIMIT_NAMES = ['time', 'cpu', 'memory', 'processes', 'output', 'tmp', 'disk'] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
 export interface Classification {
@@ -46,12 +48,25 @@ export interface Classification {
   functionRan: boolean;
 }
 
-export interface ClassifyContext {
-  library: string;
-  function: string;
+interface ContextCommon {
   limits: Limits;
   seccompProfile: string | undefined;
   syscallName: (nr: number) => string | undefined;
+}
+
+/** What ran: a library's function (the default), a program, or a build command. */
+export type ClassifyTarget =
+  | { kind?: 'library'; library: string; function: string }
+  | { kind: 'program'; program: string; /** a connection's idle limit */ idleMs?: number }
+  | { kind: 'build'; /** the command's words */ command: string[]; /** the size of the work directory's file system */ workBytes?: number };
+
+export type ClassifyContext = ContextCommon & ClassifyTarget;
+
+/** What ran, as a line names it: "program /x", "build command 'make all'" (a library's function is left unnamed: the command line says it). */
+function subject(ctx: ClassifyContext): { noun: string; name: string } {
+  if (ctx.kind === 'program') return { noun: 'program', name: `program ${ctx.program}` };
+  if (ctx.kind === 'build') return { noun: 'build command', name: `build command '${ctx.command.join(' ')}'` };
+  return { noun: 'function', name: '' };
 }
 
 /** A request that ended before anything ran. */
@@ -90,7 +105,7 @@ function withoutPath(message: string, library: string): string {
 }
 
 /** Limits hit that deserve a line even when something else ended the call. */
-type NoteKey = 'cpu' | 'oom' | 'processLimit' | 'outputLimit' | 'fileSize' | 'outputDisk' | 'tmpFull';
+type NoteKey = 'cpu' | 'oom' | 'processLimit' | 'outputLimit' | 'fileSize' | 'outputDisk' | 'tmpFull' | 'workFull';
 interface Note {
   limit: LimitName;
   reason: string;
@@ -130,7 +145,18 @@ function notes(r: LaunchResult, ctx: ClassifyContext): Notes {
     };
   }
   if (r.tmpFull) found.tmpFull = { limit: 'tmp', reason: `private /tmp limit of ${formatSize(limits.tmpBytes)} reached: writes failed with "No space left on device"` };
+  if (r.workDirFull) {
+    const size = ctx.kind === 'build' && ctx.workBytes ? ` of ${formatSize(ctx.workBytes)}` : '';
+    found.workFull = { limit: 'disk', reason: `disk limit${size} of the work directory reached: writes failed with "No space left on device"` };
+  }
   return found;
+}
+
+/** How many of the sandbox's processes a kill took, for the detail line. */
+function killedCount(r: LaunchResult): string {
+  if (r.procsKilled === 1) return '; 1 process in the sandbox was killed';
+  if (r.procsKilled > 1) return `; ${r.procsKilled} processes in the sandbox were killed`;
+  return '; the sandbox was killed';
 }
 
 function primary(r: LaunchResult, ctx: ClassifyContext, found: Notes): Verdict | undefined {
@@ -147,12 +173,11 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Notes): Verdict |
       return { kind: 'server-error', reason: `the call was cancelled by the server (${r.message})` };
     case Outcome.InputDenied:
       return { kind: 'denied', reason: r.message, functionRan: false };
-    case Outcome.TimedOut: {
-      const killed =
-        r.procsKilled === 1 ? '; 1 process in the sandbox was killed'
-        : r.procsKilled > 1 ? `; ${r.procsKilled} processes in the sandbox were killed`
-        : '; the sandbox was killed';
-      return { kind: 'timeout', reason: `timed out after ${limits.timeoutMs} ms (wall clock limit)${killed}`, limit: 'time' };
+    case Outcome.TimedOut:
+      return { kind: 'timeout', reason: `timed out after ${limits.timeoutMs} ms (wall clock limit)${killedCount(r)}`, limit: 'time' };
+    case Outcome.Idle: {
+      const idle = ctx.kind === 'program' && ctx.idleMs ? ` for ${ctx.idleMs} ms` : '';
+      return { kind: 'timeout', reason: `the connection was idle${idle} (no data either way: idle limit)${killedCount(r)}`, limit: 'time' };
     }
     case Outcome.Seccomp: {
       const nr = r.seccompNr ?? -1;
@@ -177,17 +202,28 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Notes): Verdict |
   // The cgroup saw the out-of-memory killer take the worker.
   if (found.oom && r.signal === 9) return { kind: 'limit', reason: found.oom.reason, limit: 'memory', covers: ['oom'] };
 
+  const ran = subject(ctx);
   switch (r.phase) {
     case Phase.SetupFailed:
       return { kind: 'server-error', reason: `the sandbox could not be set up: ${r.message}`, functionRan: false };
-    case Phase.LoadFailed:
-      return { kind: 'load-error', reason: `library ${ctx.library} could not be loaded: ${withoutPath(r.message, ctx.library)}`, functionRan: false };
-    case Phase.ResolveFailed:
-      return { kind: 'missing-function', reason: `function '${ctx.function}' is not exported by ${ctx.library}`, functionRan: false };
-    case Phase.NotAFunction:
-      return { kind: 'missing-function', reason: `symbol '${ctx.function}' in ${ctx.library} is not a function (it is ${r.message})`, functionRan: false };
+    case Phase.ExecFailed: {
+      const what = ctx.kind === 'program' ? ctx.program : ctx.kind === 'build' ? ctx.command[0] ?? '' : '';
+      return { kind: 'load-error', reason: `cannot execute ${what}: ${r.message}`, functionRan: false };
+    }
     default:
       break;
+  }
+  if (ctx.kind !== 'program' && ctx.kind !== 'build') {
+    switch (r.phase) {
+      case Phase.LoadFailed:
+        return { kind: 'load-error', reason: `library ${ctx.library} could not be loaded: ${withoutPath(r.message, ctx.library)}`, functionRan: false };
+      case Phase.ResolveFailed:
+        return { kind: 'missing-function', reason: `function '${ctx.function}' is not exported by ${ctx.library}`, functionRan: false };
+      case Phase.NotAFunction:
+        return { kind: 'missing-function', reason: `symbol '${ctx.function}' in ${ctx.library} is not a function (it is ${r.message})`, functionRan: false };
+      default:
+        break;
+    }
   }
 
   const sig = r.signal !== null ? signalName(r.signal) : undefined;
@@ -207,15 +243,20 @@ function primary(r: LaunchResult, ctx: ClassifyContext, found: Notes): Verdict |
     const overflow = r.stackOverflow ? ' (stack overflow)' : '';
     return { kind: 'signal', reason: `killed by signal ${r.signal} (${describeSignal(r.signal)})${at}${overflow}${after}${when(r.phase)}` };
   }
+  const exited = `${ran.name ? `${ran.name} ` : ''}exited with status ${r.exitCode}${after}`;
+  // A build that fails because its disk is full failed at its limit.
+  if (found.workFull && r.exitCode !== null && r.exitCode !== 0) {
+    return { kind: 'limit', reason: `${found.workFull.reason}; ${exited}`, limit: 'disk', covers: ['workFull'] };
+  }
   if (r.exitCode !== null && r.exitCode !== 0) {
-    return { kind: 'exit', reason: `exited with status ${r.exitCode}${after}${when(r.phase)}` };
+    return { kind: 'exit', reason: `${exited}${ran.name ? '' : when(r.phase)}` };
   }
   if (r.phase < Phase.Running) {
-    return { kind: 'exit', reason: `the process ended with status 0${when(r.phase) || ', before the function ran'}`, functionRan: false };
+    return { kind: 'exit', reason: `the process ended with status 0${when(r.phase) || `, before the ${ran.noun} ran`}`, functionRan: false };
   }
   // The function ran to completion, but a limit stopped part of what it did
   // (in it, or in another process of the call).
-  for (const key of ['cpu', 'oom', 'processLimit', 'fileSize', 'outputDisk', 'tmpFull'] as const) {
+  for (const key of ['cpu', 'oom', 'processLimit', 'fileSize', 'outputDisk', 'tmpFull', 'workFull'] as const) {
     const note = found[key];
     if (note) return { kind: 'limit', reason: note.reason, limit: note.limit, covers: [key] };
   }

@@ -48,3 +48,46 @@ export function parseCommand(raw: string): ParsedCommand {
     command: { text, library, function: fn ?? DEFAULT_FUNCTION, functionGiven: fn !== undefined, input },
   };
 }
+
+// A call of a registered function by name (docs/protocol.md): `@<name>
+// [<funcname> [<filename>]]`. A library path is absolute or a bare file name,
+// and a function name (DNS label: lowercase, digits, dashes) cannot start
+// with '@', so the two never meet.
+export const NAMED_CALL_PREFIX = '@';
+
+/** The input of a call by name: a file the tenant names (checked against its
+ * inputDirs), or a request body the server spooled to a file of its own. */
+export type CallInput = { kind: 'path'; path: string } | { kind: 'spool'; path: string };
+
+export interface NamedCall {
+  /** As an error line shows it: "@name [function [input]]". */
+  text: string;
+  name: string;
+  /** A library's function; undefined: run. */
+  function: string | undefined;
+  input: CallInput | undefined;
+}
+
+export type Target = { kind: 'library'; command: Command } | { kind: 'function'; call: NamedCall };
+
+export type ParsedRequest =
+  | { ok: true; text: string; target: Target; id?: string | number; returnContent?: boolean }
+  | { ok: false; text: string; reason: string; id?: string | number; returnContent?: boolean };
+
+/** The words of a call by name, as a command line shows them. */
+export function namedCallText(name: string, fn: string | undefined, input: CallInput | undefined): string {
+  const shownInput = input === undefined ? undefined : input.kind === 'path' ? input.path : '(request body)';
+  return displayCommand([`${NAMED_CALL_PREFIX}${name}`, fn, shownInput].filter((w) => w !== undefined).join(' '));
+}
+
+/** A classic command or a call by name (`@name ...`). */
+export function parseRequest(raw: string): ParsedRequest {
+  const parsed = parseCommand(raw);
+  if (!parsed.ok) return parsed;
+  const { command } = parsed;
+  if (!command.library.startsWith(NAMED_CALL_PREFIX)) return { ok: true, text: parsed.text, target: { kind: 'library', command } };
+  const name = command.library.slice(NAMED_CALL_PREFIX.length);
+  const fn = command.functionGiven ? command.function : undefined;
+  const input: CallInput | undefined = command.input === undefined ? undefined : { kind: 'path', path: command.input };
+  return { ok: true, text: parsed.text, target: { kind: 'function', call: { text: parsed.text, name, function: fn, input } } };
+}

@@ -6,15 +6,18 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Stats } from '../metrics/stats.js';
-import { ExecFlag, type LaunchResult } from '../launcher/protocol.js';
+import type { LaunchResult } from '../launcher/protocol.js';
 import type { LauncherProcess } from '../launcher/launcher-process.js';
-import { decide, type Decision, type Tenant } from '../policy/decide.js';
+import { decide, type Decision, type RegisteredFunction, type Tenant } from '../policy/decide.js';
+import { decideFunction } from '../policy/decide-function.js';
+import { FnjailError } from '../errors.js';
+import type { CheckedOut } from '../functions/registry.js';
+import { classifyTarget, execFlags, launchSpec } from './launch-spec.js';
 import type { Policy } from '../policy/policy.js';
 import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
-import { displayCommand, parseCommand } from './command.js';
+import { displayCommand, parseRequest, type NamedCall, type ParsedRequest } from './command.js';
 import { parseJsonRequest } from './json-request.js';
-import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { syscallName } from '../seccomp/syscalls.js';
 import { Semaphore } from './concurrency.js';
 import { appendLines, createOutputFile, replaceContent } from './output-file.js';
@@ -38,6 +41,22 @@ export interface ExecutorOptions {
    * profile lets socket() through (else sandboxes share one empty namespace);
    * 'fresh' and 'shared' are the launcher's, whatever the profile. */
   netns: 'auto' | 'fresh' | 'shared';
+  /** Registered functions, for calls by name; undefined: this server has no registry. */
+  functions?: FunctionSource | undefined;
+}
+
+/** Where calls by name find their function: a version checked out (unpacked
+ * on this node) for the length of the call, so that a redeploy meanwhile
+ * never touches it. Throws FnjailError (FNJ_FUNCTION_NOT_FOUND,
+ * FNJ_REGISTRY_UNAVAILABLE, ...). */
+export interface FunctionSource {
+  checkout(name: string): Promise<CheckedOut>;
+}
+
+/** What a front end that framed the request itself asks for (HTTP). */
+export interface CallOptions {
+  id?: string | number;
+  returnContent?: boolean;
 }
 
 export interface ExecutionResult {
@@ -63,7 +82,13 @@ export interface ExecutionResult {
   tenant: string | undefined;
   /** A JSON request's id, echoed in its reply. */
   id: string | number | undefined;
+  /** A JSON request's "return": "content": the reply carries the output's content. */
+  returnContent: boolean;
   launch: LaunchResult | undefined;
+  /** A call by name: the registered function, the version checked out and its owner. */
+  registered: Pick<RegisteredFunction, 'name' | 'version' | 'owner'> | undefined;
+  /** The output file's size before error lines were added: what the function itself printed. */
+  printedBytes: number | undefined;
   queueMs: number;
   totalMs: number;
 }
@@ -100,13 +125,25 @@ export class Executor {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Handles a classic command (`format` text) or a JSON request; the audit
-   * record is written before this returns, so before the reply is sent. */
-  async execute(raw: string, tenant: Tenant, format: 'text' | 'json' = 'text'): Promise<ExecutionResult> {
+  /** Handles a classic command (`format` text: a library's, or `@name ...`
+   * for a registered function) or a JSON request; the audit record is
+   * written before this returns, so before the reply is sent. */
+  execute(raw: string, tenant: Tenant, format: 'text' | 'json' = 'text'): Promise<ExecutionResult> {
+    return this.perform(raw, tenant, () => (format === 'json' ? parseJsonRequest(raw) : parseRequest(raw)));
+  }
+
+  /** A call of a registered function framed by its front end (HTTP): the
+   * same steps, policy and audit as any other request. */
+  call(call: NamedCall, tenant: Tenant, asked: CallOptions = {}): Promise<ExecutionResult> {
+    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call }, ...asked }));
+  }
+
+  private async perform(raw: string, tenant: Tenant, parse: () => ParsedRequest): Promise<ExecutionResult> {
     this.active++;
-    const output: { path?: string } = {};
+    // What handle() made and was asked before it failed, for unexpected().
+    const output: { path?: string; returnContent?: boolean } = {};
     try {
-      const result = await this.handle(raw, tenant, format, output).catch((error: Error) => this.unexpected(raw, error, output.path));
+      const result = await this.handle(raw, tenant, parse, output).catch((error: Error) => this.unexpected(raw, error, output));
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
       return result;
@@ -128,10 +165,11 @@ export class Executor {
     }
   }
 
-  private async handle(raw: string, tenant: Tenant, format: 'text' | 'json', output: { path?: string }): Promise<ExecutionResult> {
+  private async handle(raw: string, tenant: Tenant, parse: () => ParsedRequest, output: { path?: string; returnContent?: boolean }): Promise<ExecutionResult> {
     const started = performance.now();
-    const parsed = format === 'json' ? parseJsonRequest(raw) : parseCommand(raw);
-    const result = this.newResult(raw, parsed.text, (parsed as { id?: string | number }).id);
+    const parsed = parse();
+    const result = this.newResult(raw, parsed.text, parsed);
+    output.returnContent = result.returnContent;
     const finish = () => {
       result.totalMs = performance.now() - started;
       return result;
@@ -151,10 +189,46 @@ export class Executor {
       this.conclude(result, refused('bad-request', parsed.reason));
       return finish();
     }
-    const command = parsed.command;
+    const { target } = parsed;
+    if (target.kind === 'library') {
+      await this.run(result, tenant, (policy) => decide(policy, target.command, tenant));
+      return finish();
+    }
+    // A call by name: the version checked out now is the one that runs, whatever is deployed meanwhile.
+    const checkedOut = await this.checkout(result, target.call.name);
+    if (!checkedOut) return finish();
+    const { name, version, owner } = checkedOut.record;
+    result.registered = { name, version, owner };
+    try {
+      await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant));
+    } finally {
+      checkedOut.release();
+    }
+    return finish();
+  }
+
+  /** The function's current version, or undefined with the reason concluded. */
+  private async checkout(result: ExecutionResult, name: string): Promise<CheckedOut | undefined> {
+    const functions = this.options.functions;
+    if (!functions) {
+      this.conclude(result, refused('server-error', `this server has no function registry (--nats off): '${name}' cannot be called by name`));
+      return undefined;
+    }
+    try {
+      return await functions.checkout(name);
+    } catch (error) {
+      const code = error instanceof FnjailError ? error.code : undefined;
+      if (code === 'FNJ_FUNCTION_NOT_FOUND') this.conclude(result, refused('missing-function', `no function named '${name}' is registered (fnjail functions lists them)`));
+      else this.conclude(result, refused('server-error', (error as Error).message));
+      return undefined;
+    }
+  }
+
+  /** Decides (again when the policy changed while the call waited), admits, runs and classifies. */
+  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision): Promise<void> {
     let policy = this.options.policy();
-    let decision = this.decided(result, decide(policy, command, tenant));
-    if (!decision) return finish();
+    let decision = this.decided(result, decideNow(policy));
+    if (!decision) return;
 
     const { stats } = this.options;
     const tenantName = decision.tenant.name;
@@ -165,7 +239,7 @@ export class Executor {
     if (waits && !(await this.admission.join())) {
       result.queueMs = performance.now() - queuedAt;
       this.conclude(result, refused('busy', this.admission.refusal()));
-      return finish();
+      return;
     }
     stats.enqueued(tenantName);
     await tenantSlots?.acquire();
@@ -177,7 +251,7 @@ export class Executor {
     // what runs is what the policy in force allows now.
     if (this.options.policy() !== policy) {
       policy = this.options.policy();
-      decision = this.decided(result, decide(policy, command, tenant));
+      decision = this.decided(result, decideNow(policy));
     }
     // No call runs without its record.
     const unaudited = decision && this.options.audit.beforeRun(result, tenant);
@@ -185,50 +259,34 @@ export class Executor {
       this.slots.release();
       tenantSlots?.release();
       if (unaudited) this.conclude(result, refused('server-error', unaudited));
-      return finish();
+      return;
     }
     stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;
     try {
-      launch = await this.options.launcher.run({
-        flags: this.flags(decision.seccomp),
-        limits: decision.limits,
-        library: decision.library,
-        function: decision.function,
-        input: decision.input,
-        output: result.outputPath,
-        filter: decision.seccomp.program,
-        tenant: { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups },
-      });
+      launch = await this.options.launcher.run(launchSpec(decision, result.outputPath!, execFlags(decision.seccomp, this.options), tenant));
     } catch (error) {
       this.conclude(result, refused('server-error', (error as Error).message));
-      return finish();
+      return;
     } finally {
       stats.ended(result.request);
       this.slots.release();
       tenantSlots?.release();
     }
     result.launch = launch;
-    this.conclude(result, classify(launch, {
-      library: decision.library,
-      function: decision.function,
-      limits: decision.limits,
-      seccompProfile: decision.seccomp.name,
-      syscallName,
-    }));
-    return finish();
+    this.conclude(result, classify(launch, { ...classifyTarget(decision), limits: decision.limits, seccompProfile: decision.seccomp.name, syscallName }));
   }
 
   /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
-  private unexpected(raw: string, error: Error, outputPath: string | undefined): ExecutionResult {
+  private unexpected(raw: string, error: Error, made: { path?: string; returnContent?: boolean }): ExecutionResult {
     this.options.logger.error({ err: error }, 'execution failed unexpectedly');
-    const result = this.newResult(raw, displayCommand(raw), undefined);
-    result.outputPath = outputPath;
+    const result = this.newResult(raw, displayCommand(raw), { returnContent: made.returnContent });
+    result.outputPath = made.path;
     this.conclude(result, refused('server-error', `the server failed to handle the request: ${error.message}`));
     return result;
   }
 
-  private newResult(raw: string, command: string, id: string | number | undefined): ExecutionResult {
+  private newResult(raw: string, command: string, asked: CallOptions): ExecutionResult {
     return {
       request: `${this.serverId}-${++this.requests}`,
       received: displayCommand(raw),
@@ -243,8 +301,11 @@ export class Executor {
       input: undefined,
       rule: undefined,
       tenant: undefined,
-      id,
+      id: asked.id,
+      returnContent: asked.returnContent === true,
       launch: undefined,
+      registered: undefined,
+      printedBytes: undefined,
       queueMs: 0,
       totalMs: 0,
     };
@@ -280,16 +341,6 @@ export class Executor {
     return semaphore;
   }
 
-  private flags(seccomp: LauncherFilter): number {
-    let flags = 0;
-    // Classic servers left the function's stderr out of the output file.
-    if (this.options.compat !== 'classic') flags |= ExecFlag.StderrToOutput;
-    if (this.options.netns === 'auto' && seccomp.allowsSockets) flags |= ExecFlag.FreshNetns;
-    if (seccomp.notify === 'refusals') flags |= ExecFlag.SeccompNotify;
-    if (seccomp.notify === 'logs') flags |= ExecFlag.SeccompLearn;
-    if (!seccomp.allowsIpc) flags |= ExecFlag.SharedIpc;
-    return flags;
-  }
 
   /** Takes the classifier's verdict; for a failure, writes the error lines:
    * "Error: <command> could not be executed." then the reasons, after whatever
@@ -299,7 +350,9 @@ export class Executor {
     const { kind, reasons, limitsHit, functionRan } = verdict;
     Object.assign(result, { kind, reasons, limitsHit });
     const file = result.outputPath;
-    if (kind === 'ok' || !file) return;
+    if (!file) return;
+    result.printedBytes = fileSize(file);
+    if (kind === 'ok') return;
     const errorLine = `Error: ${result.command} could not be executed.`;
     try {
       if (this.options.compat === 'classic') {
@@ -313,3 +366,11 @@ export class Executor {
   }
 }
 
+
+function fileSize(file: string): number | undefined {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}

@@ -2,7 +2,7 @@
 // instead of the classic words, so that paths may hold spaces, and the reply
 // is JSON with the authoritative outcome (server/replies.ts).
 import { InvalidJsonFile, parseValidated } from '../config/json-file.js';
-import { DEFAULT_FUNCTION, displayCommand, type ParsedCommand } from './command.js';
+import { DEFAULT_FUNCTION, displayCommand, namedCallText, type ParsedRequest } from './command.js';
 
 export const MAX_JSON_REQUEST_BYTES = 16 * 1024;
 
@@ -30,10 +30,13 @@ export function nestedDeeperThan(text: string, limit: number): boolean {
 }
 
 interface JsonRequest {
-  library: string;
+  /** A library, or (name) a registered function: one of the two (the schema says so). */
+  library?: string;
+  name?: string;
   function?: string;
   input?: string;
   id?: string | number;
+  return?: 'path' | 'content';
 }
 
 /** Whether a line is a JSON request rather than classic words. */
@@ -42,7 +45,7 @@ export function isJsonRequest(line: string): boolean {
 }
 
 /** Parses and validates; the id is what the client wants echoed, if it could be read. */
-export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | number } {
+export function parseJsonRequest(raw: string): ParsedRequest {
   if (Buffer.byteLength(raw) > MAX_JSON_REQUEST_BYTES) {
     return { ok: false, text: displayCommand(raw), reason: `JSON request is longer than ${MAX_JSON_REQUEST_BYTES} bytes` };
   }
@@ -57,12 +60,22 @@ export function parseJsonRequest(raw: string): ParsedCommand & { id?: string | n
     const problems = error.problems.map((p) => `${p.pointer || '(top level)'}: ${p.message}`).join('; ');
     return { ok: false, text: displayCommand(raw), reason: `invalid JSON request: ${problems} (policies/request.schema.json)` };
   }
+  const asked = {
+    ...(request.id !== undefined ? { id: request.id } : {}),
+    ...(request.return === 'content' ? { returnContent: true } : {}),
+  };
+  if (request.name !== undefined) {
+    const input = request.input === undefined ? undefined : ({ kind: 'path', path: request.input } as const);
+    const text = namedCallText(request.name, request.function, input);
+    return { ok: true, text, target: { kind: 'function', call: { text, name: request.name, function: request.function, input } }, ...asked };
+  }
+  const library = request.library!;
   const fn = request.function ?? DEFAULT_FUNCTION;
-  const text = displayCommand([request.library, fn, request.input].filter((w) => w !== undefined).join(' '));
+  const text = displayCommand([library, fn, request.input].filter((w) => w !== undefined).join(' '));
   return {
     ok: true,
     text,
-    command: { text, library: request.library, function: fn, functionGiven: request.function !== undefined, input: request.input },
-    ...(request.id !== undefined ? { id: request.id } : {}),
+    target: { kind: 'library', command: { text, library, function: fn, functionGiven: request.function !== undefined, input: request.input } },
+    ...asked,
   };
 }

@@ -29,6 +29,8 @@ export interface VersionRecord {
   archiveBytes: number;
   /** All files together, unpacked: what quotas count. */
   contentBytes: number;
+  /** A built version: the version of the sources it was built from (a deploy of the same sources is not built again). */
+  builtFrom?: string;
 }
 
 export interface FunctionRecord {
@@ -65,6 +67,8 @@ export interface DeployRequest {
   expectOwner?: string;
   /** The owner's quota, checked with the change (FNJ_QUOTA_EXCEEDED). */
   quota?: Quota;
+  /** The bundle was built from these sources (their version). */
+  builtFrom?: string;
 }
 
 export interface DeployResult {
@@ -169,6 +173,7 @@ export class FunctionRegistry {
       deployedBy: request.deployedBy,
       archiveBytes: archive.length,
       contentBytes: bundle.contentBytes,
+      ...(request.builtFrom !== undefined ? { builtFrom: request.builtFrom } : {}),
     };
     for (let attempt = 1; ; attempt++) {
       const current = await this.read(name);

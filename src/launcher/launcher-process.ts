@@ -4,15 +4,21 @@
 // silence; so does one the launcher leaves unanswered past every bound it
 // has, and a request made while no launcher gets ready.
 //
+// A per-connection program's connection is handed over on a socket pair
+// shared with the launcher (handoff.ts), right before the call's frame.
+//
 // The launcher runs in a session of its own (and ignores the terminal's and a
 // service manager's stop signals): Ctrl-C or `systemctl stop` reach the server,
 // which lets running calls finish within --shutdown-grace, then closes the
 // launcher's stdin.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { FnjailError } from '../errors.js';
+import { HandoffChannel, socketDescriptor } from './handoff.js';
+import { connectionOf, toWire, type RunSpec } from './run-spec.js';
 import {
   decodeReady,
   BACKSTOP_GRACE_MS,
@@ -20,13 +26,13 @@ import {
   encodeCancel,
   encodeExec,
   Feature,
+  MAX_HOSTNAME,
   FrameReader,
   FrameType,
   Outcome,
   Phase,
   PROTOCOL_VERSION,
   QUEUE_DEADLINE_MS,
-  type ExecSpec,
   type LaunchResult,
   type Ready,
 } from './protocol.js';
@@ -41,8 +47,12 @@ export interface LauncherOptions {
   freshNetns: boolean;
   /** Calls a sandbox serves, reset in between, before it is replaced. */
   reuse: number;
+  /** The sandboxes' host name, the same for every call (default: the launcher's, "fnjail"). */
+  hostname?: string;
   logger: Logger;
   audit: AuditLog;
+  /** Called with the pid of each launcher started (fnjail serve raises its priority). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** How each limit is enforced on this host, from READY's features: for the audit log and the operator. */
@@ -60,6 +70,9 @@ export function enforcement(features: number) {
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 
+/** The launcher's end of the handoff socket pair (protocol.h, struct fnj_handoff). */
+const HANDOFF_FD = 3;
+
 const RESTART_DELAY_MS = [50, 200, 1000, 5000];
 /** Consecutive failed starts after which waiting requests are failed. */
 const MAX_FAILED_STARTS = 3;
@@ -71,6 +84,7 @@ const ANSWER_MARGIN_MS = 5000;
 
 export class LauncherProcess {
   private child: Child | undefined;
+  private handoff: HandoffChannel | undefined;
   private ready: Ready | undefined;
   private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private readonly pending = new Map<number, (result: LaunchResult) => void>();
@@ -82,7 +96,12 @@ export class LauncherProcess {
   /** Times the launcher was restarted after dying (for stats). */
   restarts = 0;
 
-  constructor(private readonly options: LauncherOptions) {}
+  constructor(private readonly options: LauncherOptions) {
+    const { hostname } = options;
+    if (hostname !== undefined && !new RegExp(`^(?![-.])[A-Za-z0-9.-]{1,${MAX_HOSTNAME}}$`).test(hostname)) {
+      throw new FnjailError('FNJ_LAUNCHER_FAILED', `'${hostname}' is not a host name for the sandboxes (1 to ${MAX_HOSTNAME} letters, digits, '-' and '.')`);
+    }
+  }
 
   /** Starts the launcher; resolves at its first READY, rejects if it cannot start. */
   start(): Promise<void> {
@@ -98,13 +117,29 @@ export class LauncherProcess {
     return this.child?.pid;
   }
 
-  /** Runs one execution; the id of the spec is assigned here. Always
-   * resolves: past what the launcher itself bounds (its queue deadline, the
-   * call's timeout, its backstop) the call is cancelled and reported lost. */
-  async run(spec: Omit<ExecSpec, 'id'>): Promise<LaunchResult> {
-    await this.whenReady(READY_TIMEOUT_MS);
+  /** Runs one execution (a library's function, a program, a build); the id
+   * is assigned here. Always resolves: past what the launcher itself bounds
+   * (its queue deadline, the call's timeout, its backstop) the call is
+   * cancelled and reported lost. A connection given as a program's stdin is
+   * handed over to the launcher and closed here (destroyed: open it with
+   * pauseOnConnect, so that Node reads nothing of it). */
+  async run(spec: RunSpec): Promise<LaunchResult> {
+    const connection = connectionOf(spec);
+    try {
+      await this.whenReady(READY_TIMEOUT_MS);
+    } catch (error) {
+      connection?.socket.destroy();
+      throw error;
+    }
     const id = this.allocateId();
-    const frame = encodeExec({ ...spec, id });
+    let frame: Buffer;
+    try {
+      frame = encodeExec(toWire(spec, id));
+      if (connection) this.handOver(id, connection.socket);
+    } catch (error) {
+      connection?.socket.destroy();
+      return { ...emptyResult(id), outcome: Outcome.LaunchFailed, message: (error as Error).message };
+    }
     const boundMs = QUEUE_DEADLINE_MS + spec.limits.timeoutMs + BACKSTOP_GRACE_MS + ANSWER_MARGIN_MS;
     return new Promise<LaunchResult>((resolve) => {
       const timer = setTimeout(() => {
@@ -121,6 +156,15 @@ export class LauncherProcess {
     });
   }
 
+  /** Passes the connection's descriptor, then closes the server's copy (the
+   * launcher's keeps the connection open). */
+  private handOver(id: number, socket: net.Socket): void {
+    const fd = socketDescriptor(socket);
+    if (fd === undefined) throw new Error('the connection was closed before it could be handed to the sandbox');
+    this.handoff!.send(id, fd);
+    socket.destroy();
+  }
+
   /** Asks the launcher to kill every running execution (used at shutdown). */
   cancelAll(): void {
     if (!this.child || !this.ready) return;
@@ -135,13 +179,16 @@ export class LauncherProcess {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // Closing its stdin makes the launcher kill its sandboxes and exit.
-    child.stdin.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exited;
-    clearTimeout(timer);
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // Closing its stdin makes the launcher kill its sandboxes and exit.
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.handoff?.close();
+    this.handoff = undefined;
   }
 
   private whenReady(timeoutMs?: number): Promise<void> {
@@ -183,8 +230,10 @@ export class LauncherProcess {
       `--prepared=${o.prepared}`,
       `--tmp-size=${o.tmpBytes}`,
       `--reuse=${o.reuse}`,
+      `--handoff-socket=${HANDOFF_FD}`,
     ];
     if (o.freshNetns) args.push('--fresh-netns');
+    if (o.hostname !== undefined) args.push(`--hostname=${o.hostname}`);
     return args;
   }
 
@@ -194,8 +243,14 @@ export class LauncherProcess {
     // not find the server's environment in their memory.
     // A session of its own: the terminal's Ctrl-C and signals to the
     // server's process group do not reach it (it ignores them anyway).
-    const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe'], env: {}, detached: true });
+    this.handoff?.close();
+    const handoff = HandoffChannel.create();
+    // fd 3 is the handoff socket (Node's types only know stdio tuples of three: hence the cast).
+    const child = spawn(this.options.binary, this.args(), { stdio: ['pipe', 'pipe', 'pipe', handoff.launcherEnd], env: {}, detached: true }) as unknown as Child;
+    handoff.launcherStarted();
+    this.handoff = handoff;
     this.child = child;
+    if (child.pid !== undefined) this.options.onSpawn?.(child.pid);
     this.ready = undefined;
     this.lastStderr = [];
     const reader = new FrameReader();
@@ -298,6 +353,7 @@ export function emptyResult(id: number): LaunchResult {
     cpuLimitHit: false,
     fileSizeLimitHit: false,
     outputDiskExceeded: false,
+    workDirFull: false,
     outputDiskBytes: 0,
     memoryPeakBytes: 0,
     cgroupCpuUs: 0,

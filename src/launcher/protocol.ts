@@ -3,7 +3,7 @@
 // compiles the header and checks every constant and struct layout here
 // against it, and that no constant of the header is left unchecked).
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const HEADER_SIZE = 8;
 export const MAX_FRAME = 64 * 1024;
 /** Bytes of a path and of a function name, without terminator. */
@@ -12,6 +12,13 @@ export const MAX_FUNCTION = 255;
 /** BPF instructions of a seccomp filter. */
 export const MAX_FILTER = 4096;
 export const MAX_GROUPS = 256;
+/** A program's arguments and environment: bytes (each string with its NUL) and counts. */
+export const MAX_ARGV = 16384;
+export const MAX_ARGS = 256;
+export const MAX_ENV = 8192;
+export const MAX_ENV_ENTRIES = 64;
+/** Bytes of the sandboxes' host name. */
+export const MAX_HOSTNAME = 64;
 /** Bytes of a result's message, with terminator, and learned system calls. */
 export const MAX_MESSAGE = 1024;
 export const MAX_LEARNED = 512;
@@ -26,9 +33,13 @@ export const EXEC_LAYOUT = {
   id: 0, flags: 4, timeout_ms: 8, sandbox_uid: 12,
   cpu_ms: 16, memory_bytes: 24, max_procs: 32, max_files: 40, output_bytes: 48, tmp_bytes: 56,
   library_len: 64, function_len: 66, input_len: 68, output_len: 70, filter_len: 72,
-  tenant_uid: 76, tenant_gid: 80, tenant_groups: 84, reserved: 86,
-  size: 88,
+  tenant_uid: 76, tenant_gid: 80, tenant_groups: 84, kind: 86, idle_ms: 88,
+  cwd_len: 92, bundle_len: 94, work_len: 96, argv_len: 98, env_len: 100, reserved: 102,
+  size: 104,
 } as const;
+
+/** Byte offsets of struct fnj_handoff (a connection handed over), and its size. */
+export const HANDOFF_LAYOUT = { id: 0, size: 4 } as const;
 
 /** Byte offsets of struct fnj_result's fields, and its size. */
 export const RESULT_LAYOUT = {
@@ -53,6 +64,7 @@ export const ResultFlag = {
   CpuLimit: 1 << 6,
   FileSizeLimit: 1 << 7,
   OutputDisk: 1 << 8,
+  WorkFull: 1 << 9,
 } as const;
 
 /** What the launcher can enforce on this host beyond what it needs to run at
@@ -71,7 +83,15 @@ export const ExecFlag = {
   SeccompNotify: 1 << 2,
   SeccompLearn: 1 << 3,
   SharedIpc: 1 << 4,
+  StdinSocket: 1 << 5,
 } as const;
+
+/** What an execution runs. */
+export enum Kind {
+  Library = 0,
+  Program = 1,
+  Build = 2,
+}
 
 /** How an execution ended, as vouched for by the launcher and supervisor. */
 export enum Outcome {
@@ -85,6 +105,7 @@ export enum Outcome {
   Stopped = 7,
   InputDenied = 8,
   SupervisionFailed = 9,
+  Idle = 10,
 }
 
 /** How far the worker got (reported from inside: advisory once the library ran). */
@@ -98,6 +119,7 @@ export enum Phase {
   NotAFunction = 6,
   Running = 7,
   Returned = 8,
+  ExecFailed = 9,
 }
 
 export interface Limits {
@@ -110,14 +132,30 @@ export interface Limits {
   tmpBytes: number;
 }
 
+/** One execution as it goes on the wire (launcher-process.ts builds it from a RunSpec). */
 export interface ExecSpec {
   id: number;
   flags: number;
   limits: Limits;
+  kind: Kind;
+  /** The library, or the program; '' for a build. */
   library: string;
+  /** A library's function; '' otherwise. */
   function: string;
+  /** A library's input file (placed), or a program's or build's standard input (read). */
   input: string | undefined;
   output: string;
+  /** Programs and builds: working directory (default /tmp; a build's work directory). */
+  cwd?: string | undefined;
+  /** A directory placed read-only at its own path. */
+  bundle?: string | undefined;
+  /** A build's work directory, placed writable at its own path. */
+  work?: string | undefined;
+  argv?: string[];
+  /** NAME=VALUE entries; none: the worker's own clean environment. */
+  env?: string[];
+  /** With a connection (ExecFlag.StdinSocket): no data either way this long ends the call; 0: none. */
+  idleMs?: number;
   /** Compiled seccomp program (struct sock_filter[]), or empty for none. */
   filter: Buffer;
   /** Who asked: the launcher opens the input file with these credentials. */
@@ -144,6 +182,8 @@ export interface LaunchResult {
   fileSizeLimitHit: boolean;
   /** The output file held more disk than the output limit (released since). */
   outputDiskExceeded: boolean;
+  /** A build's work directory's file system was full at the end. */
+  workDirFull: boolean;
   /** The disk the output file held at the end. */
   outputDiskBytes: number;
   /** Peak memory of the sandbox's cgroup, or 0 when not known. */
@@ -180,12 +220,33 @@ function frame(type: number, body: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
+/** Strings each followed by a NUL byte, as the launcher reads arguments and environments. */
+function nulTerminated(what: string, strings: string[], maxBytes: number, maxCount: number): Buffer {
+  if (strings.length > maxCount) throw new RangeError(`${strings.length} ${what} exceed ${maxCount}`);
+  if (strings.some((s) => s.includes('\0'))) throw new RangeError(`${what} contain a NUL byte`);
+  const bytes = Buffer.concat(strings.map((s) => Buffer.from(`${s}\0`)));
+  if (bytes.length > maxBytes) throw new RangeError(`${what} of ${bytes.length} bytes exceed ${maxBytes}`);
+  return bytes;
+}
+
 export function encodeExec(spec: ExecSpec): Buffer {
   const L = EXEC_LAYOUT;
-  const [library, fn, input, output] = [spec.library, spec.function, spec.input ?? '', spec.output].map((s) => Buffer.from(s)) as [Buffer, Buffer, Buffer, Buffer];
-  for (const [what, bytes, max] of [['library path', library, MAX_PATH], ['function name', fn, MAX_FUNCTION], ['input path', input, MAX_PATH], ['output path', output, MAX_PATH]] as const) {
+  const paths = [
+    ['library path', spec.library, MAX_PATH],
+    ['function name', spec.function, MAX_FUNCTION],
+    ['input path', spec.input ?? '', MAX_PATH],
+    ['output path', spec.output, MAX_PATH],
+    ['working directory', spec.cwd ?? '', MAX_PATH],
+    ['bundle directory', spec.bundle ?? '', MAX_PATH],
+    ['work directory', spec.work ?? '', MAX_PATH],
+  ] as const;
+  const [library, fn, input, output, cwd, bundle, work] = paths.map(([what, text, max]) => {
+    const bytes = Buffer.from(text);
     if (bytes.length > max) throw new RangeError(`${what} of ${bytes.length} bytes exceeds ${max}`);
-  }
+    return bytes;
+  }) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+  const argv = nulTerminated('arguments', spec.argv ?? [], MAX_ARGV, MAX_ARGS);
+  const env = nulTerminated('environment entries', spec.env ?? [], MAX_ENV, MAX_ENV_ENTRIES);
   if (spec.filter.length % 8 !== 0 || spec.filter.length / 8 > MAX_FILTER) throw new RangeError(`seccomp filter of ${spec.filter.length} bytes is not up to ${MAX_FILTER} instructions`);
   if (spec.tenant.groups.length > MAX_GROUPS) throw new RangeError(`${spec.tenant.groups.length} supplementary groups exceed ${MAX_GROUPS}`);
   const head = Buffer.alloc(L.size);
@@ -208,9 +269,23 @@ export function encodeExec(spec: ExecSpec): Buffer {
   const groups = Buffer.alloc(spec.tenant.groups.length * 4);
   spec.tenant.groups.forEach((g, i) => groups.writeUInt32LE(g, i * 4));
   head.writeUInt16LE(spec.tenant.groups.length, L.tenant_groups);
-  const body = Buffer.concat([head, library, fn, input, output, spec.filter, groups]);
+  head.writeUInt16LE(spec.kind, L.kind);
+  head.writeUInt32LE(spec.idleMs ?? 0, L.idle_ms);
+  head.writeUInt16LE(cwd.length, L.cwd_len);
+  head.writeUInt16LE(bundle.length, L.bundle_len);
+  head.writeUInt16LE(work.length, L.work_len);
+  head.writeUInt16LE(argv.length, L.argv_len);
+  head.writeUInt16LE(env.length, L.env_len);
+  const body = Buffer.concat([head, library, fn, input, output, cwd, bundle, work, argv, env, spec.filter, groups]);
   if (body.length > MAX_FRAME) throw new RangeError(`execution spec of ${body.length} bytes exceeds ${MAX_FRAME}`);
   return frame(FrameType.Exec, body);
+}
+
+/** The message that hands a connection over (sent with its descriptor). */
+export function encodeHandoff(id: number): Buffer {
+  const body = Buffer.alloc(HANDOFF_LAYOUT.size);
+  body.writeUInt32LE(id >>> 0, HANDOFF_LAYOUT.id);
+  return body;
 }
 
 export function encodeCancel(id: number): Buffer {
@@ -260,6 +335,7 @@ export function decodeResult(body: Buffer): LaunchResult {
     cpuLimitHit: (flags & ResultFlag.CpuLimit) !== 0,
     fileSizeLimitHit: (flags & ResultFlag.FileSizeLimit) !== 0,
     outputDiskExceeded: (flags & ResultFlag.OutputDisk) !== 0,
+    workDirFull: (flags & ResultFlag.WorkFull) !== 0,
     outputDiskBytes: u64(L.output_disk_bytes),
     seccompNr: seccompNr >= 0 ? seccompNr : null,
     seccompArch: body.readUInt32LE(L.seccomp_arch),

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../executor/command.js';
+import type { LimitSource } from '../functions/effective-limits.js';
 import type { Limits } from '../launcher/protocol.js';
 import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import { libraryProblem } from './library-checks.js';
@@ -26,20 +27,43 @@ export interface Tenant {
   remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined };
 }
 
+/** A call of a registered function: which, and where each limit came from. */
+export interface RegisteredFunction {
+  name: string;
+  version: string;
+  owner: string;
+  kind: 'library' | 'program';
+  /** Per limit: the tenant's policy, or the function's manifest (the stricter wins). */
+  limitSources: Record<keyof Limits, LimitSource>;
+}
+
+/** A program function: the executable is the decision's `library`, run with these arguments (executor/launch-spec.ts). */
+export interface ProgramTarget {
+  argv: string[];
+  mode: 'per-request' | 'per-connection';
+}
+
 export type Decision =
   | {
       allowed: true;
       tenant: TenantPolicy;
+      /** The library loaded; for a program, its executable. */
       library: string;
       function: string;
       input: string | undefined;
       rule: string;
       limits: Limits;
       seccomp: LauncherFilter;
+      /** A call by name: the function called. */
+      registered?: RegisteredFunction;
+      /** A call by name: its unpacked bundle, placed read-only in the sandbox (its data files). */
+      bundleDir?: string;
+      /** A program function: what the launcher runs instead of a library's function. */
+      program?: ProgramTarget;
     }
   | {
       allowed: false;
-      kind: 'denied' | 'bad-request' | 'load-error';
+      kind: 'denied' | 'bad-request' | 'load-error' | 'missing-function';
       reason: string;
       rule: string | undefined;
       tenant: TenantPolicy | undefined;
@@ -47,24 +71,24 @@ export type Decision =
 
 type Refusal = Extract<Decision, { allowed: false }>;
 
-class Refused extends Error {
+export class Refused extends Error {
   constructor(readonly refusal: Omit<Refusal, 'tenant'>) {
     super(refusal.reason);
   }
 }
 
-const refuse = (kind: Refusal['kind'], reason: string, rule?: string): never => {
+export const refuse = (kind: Refusal['kind'], reason: string, rule?: string): never => {
   throw new Refused({ allowed: false, kind, reason, rule });
 };
 
 /** The reason of a denial names the file and the rule in it. */
-const deniedBy = (file: string, rule: string, detail: string) => `denied by policy '${file}', rule ${rule}: ${detail}`;
+export const deniedBy = (file: string, rule: string, detail: string) => `denied by policy '${file}', rule ${rule}: ${detail}`;
 const deny = (file: string, rule: string, detail: string): never => refuse('denied', deniedBy(file, rule, detail), rule);
 
 const listed = (dirs: DirRule[]) => (dirs.length ? dirs.map((d) => d.dir).join(', ') : 'none');
 
 /** Resolves `lexical` to a canonical regular file inside one of `dirs`. */
-function canonicalFile(
+export function canonicalFile(
   tenant: TenantPolicy,
   dirs: DirRule[],
   lexical: string,

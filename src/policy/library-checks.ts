@@ -1,7 +1,7 @@
 // What holds for every library whatever the policy says: an ELF shared object
 // for this machine, and nobody but root or a trusted owner able to change it or
-// any directory above it (file-trust.ts). The policy cannot allow a library
-// that fails these.
+// any directory above it (file-trust.ts, which also says which writable
+// directories are harmless). The policy cannot allow a library that fails these.
 import fs from 'node:fs';
 import { trustProblem } from './file-trust.js';
 

@@ -25,3 +25,14 @@ export function account(user: string | number): { name: string; uid: number; gid
   const groups = id.status === 0 ? id.stdout.trim().split(/\s+/).map(Number) : [];
   return { name, uid: Number(uid), gid: Number(gid), groups: groups.filter((g) => g !== Number(gid)) };
 }
+
+/** Who belongs to a group: its listed members and the users whose primary
+ * group it is, as uids (a name that resolves to no user: undefined, so the
+ * caller can refuse to trust what it cannot name). */
+export function groupMemberUids(gid: number): Array<number | undefined> {
+  const members = getent('group', String(gid))?.[3]?.split(',').filter(Boolean) ?? [];
+  const listed = members.map((name) => lookup('passwd', name));
+  const all = spawnSync('getent', ['passwd'], { encoding: 'utf8' });
+  const primary = all.status === 0 ? all.stdout.split('\n').map((line) => line.split(':')).filter((f) => f[3] === String(gid)).map((f) => Number(f[2])) : [];
+  return [...listed, ...primary];
+}

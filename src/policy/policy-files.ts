@@ -30,7 +30,11 @@ export interface GrantFile {
   functions?: FunctionsFile[];
   limits?: LimitsFile;
   seccompProfile?: string;
+  programSeccompProfile?: string;
   maxConcurrent?: number;
+  deploy?: boolean | { maxFunctions?: number; maxBytes?: string | number };
+  callFunctionsOf?: string[];
+  manageFunctionsOf?: string[];
 }
 
 export interface MatchFile {
@@ -51,8 +55,10 @@ export interface PolicyDocument {
   description?: string;
   trustedOwners?: Array<string | number>;
   monitors?: MatchFile;
+  admins?: MatchFile;
   defaults?: GrantFile;
-  tenants?: TenantFile[];
+  /** null: a tenant left out because its schema problems are reported already. */
+  tenants?: Array<TenantFile | null>;
 }
 
 /** One file of the policy, parsed, with what locates a problem in it. */
@@ -146,7 +152,32 @@ export function readPolicyFiles(policyPath: string): PolicyFiles {
     } catch (error) {
       if (!(error instanceof InvalidJsonFile)) throw error;
       problems.push(...error.problems);
+      // The rest of the file is still checked (conflicts, unknown users), so
+      // that every problem is reported at once, not one kind per edit.
+      const valid = validPart(error.value, error.problems);
+      if (valid) sources.push({ file, document: valid, problemAt: problemLocator(file, text) });
     }
   }
   return { path: resolved, names: files, sources, hash: hash.digest('hex'), problems };
+}
+
+/**
+ * What of a document that failed its schema is valid on its own: the
+ * top-level keys and the tenants with no problem inside them. The schema
+ * relates nothing across them, so each part that passed is valid as it is.
+ * Tenants left out stay as null, so that the others keep their index (and
+ * their problems their position).
+ */
+function validPart(value: unknown, problems: Problem[]): PolicyDocument | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const document: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  const badTenants = new Set<number>();
+  for (const { pointer } of problems) {
+    const [key, index] = pointer.split('/').slice(1);
+    if (key === undefined) return undefined; // the document as a whole
+    if (key === 'tenants' && index !== undefined && /^\d+$/.test(index) && Array.isArray(document.tenants)) badTenants.add(Number(index));
+    else delete document[key];
+  }
+  if (Array.isArray(document.tenants)) document.tenants = document.tenants.map((t: unknown, i) => (badTenants.has(i) ? null : t));
+  return document as PolicyDocument;
 }

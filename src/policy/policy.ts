@@ -5,7 +5,7 @@
 // or is ambiguous, is reported as a conflict instead of being resolved.
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidJsonFile, type Problem } from '../config/json-file.js';
+import { InvalidJsonFile, sortProblems, type Problem } from '../config/json-file.js';
 import { parseSize } from '../config/size.js';
 import type { Limits } from '../launcher/protocol.js';
 import { launcherFilter, NO_FILTER, profileErrorDetail, type LauncherFilter } from '../seccomp/launcher-filter.js';
@@ -24,6 +24,8 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 export const DEFAULT_SECCOMP_PROFILE = 'default';
+/** Programs and builds execute a file: the profile that lets them (docs/programs.md). */
+export const DEFAULT_PROGRAM_SECCOMP_PROFILE = 'program';
 
 export interface Grant {
   libraryDirs: DirRule[];
@@ -32,11 +34,35 @@ export interface Grant {
   functions: FunctionRule[] | undefined;
   limits: Limits;
   seccomp: LauncherFilter;
+  /** The profile of program functions and builds (they exec: the `program` profile by default). */
+  programSeccomp: LauncherFilter;
   /** Calls of the tenant at once; undefined: only the server's limit. */
   maxConcurrent: number | undefined;
+  /** Whether it may deploy functions, and its quota; undefined: it may not. */
+  deploy: DeployGrant | undefined;
+  /** Owners (tenant names, or '*') whose functions it may call and see, besides its own. */
+  callFunctionsOf: string[];
+  /** Owners (tenant names, or '*') whose functions it may redeploy and remove (and see), besides its own. */
+  manageFunctionsOf: string[];
   /** Where each list is written ("defaults.inputDirs" in a.json when a tenant
    * inherits it), for the denials that name the list as a whole. */
-  origin: Record<'libraryDirs' | 'inputDirs' | 'functions', { rule: string; source: string }>;
+  origin: Record<'libraryDirs' | 'inputDirs' | 'functions' | 'deploy' | 'callFunctionsOf' | 'manageFunctionsOf', { rule: string; source: string }>;
+}
+
+export interface DeployGrant {
+  /** Functions it may own at most. */
+  maxFunctions: number | undefined;
+  /** Bytes (unpacked) of all its kept versions together, at most. */
+  maxBytes: number | undefined;
+  /** Where it is written, for denials ("tenants[1].deploy"). */
+  rule: string;
+}
+
+/** Who a policy names by uid, gid or TLS client (monitors, admins). */
+export interface Who {
+  uids: Set<number>;
+  gids: Set<number>;
+  tlsClients: Set<string>;
 }
 
 export interface TenantPolicy {
@@ -65,7 +91,9 @@ export interface Policy {
   /** Uids that may own library files and their directories (root always). */
   trustedOwners: Set<number>;
   /** Who may see the live statistics besides root: by uid, or by gid (primary or supplementary). */
-  monitors: { uids: Set<number>; gids: Set<number>; tlsClients: Set<string> };
+  monitors: Who;
+  /** Who may deploy and manage any function besides root. */
+  admins: Who;
   tenants: TenantPolicy[];
   defaults: TenantPolicy | undefined;
   /** Problems worth a log line that do not make the policy invalid. */
@@ -97,6 +125,13 @@ export function limitsFrom(file: LimitsFile | undefined, base: Limits = DEFAULT_
   return { ...base, ...limitsSet(file) };
 }
 
+/** What a "deploy" field grants: false, nothing; true, deploying without a quota; an object, with its quota. */
+function deployGrant(file: GrantFile['deploy'], rule: string): DeployGrant | undefined {
+  if (file === false || file === undefined) return undefined;
+  if (file === true) return { maxFunctions: undefined, maxBytes: undefined, rule };
+  return { maxFunctions: file.maxFunctions, maxBytes: file.maxBytes === undefined ? undefined : parseSize(file.maxBytes), rule };
+}
+
 /** Whether path is dir itself or inside it (so /opt/lib does not allow /opt/library). */
 export function isInside(dir: string, file: string): boolean {
   return dir === '/' || file === dir || file.startsWith(`${dir}/`);
@@ -109,7 +144,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const warnings: string[] = [];
 
   // Set once only: in two files, which one wins would depend on their order.
-  const once = <K extends 'defaults' | 'trustedOwners' | 'monitors'>(key: K) => {
+  const once = <K extends 'defaults' | 'trustedOwners' | 'monitors' | 'admins'>(key: K) => {
     const setters = files.sources.filter((s) => s.document[key] !== undefined);
     for (const later of setters.slice(1)) {
       problems.push(later.problemAt(`/${key}`, `${key} are set again here; they are set in ${setters[0]!.file} already (set them in one file)`));
@@ -119,6 +154,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const defaultsSource = once('defaults');
   const ownersSource = once('trustedOwners');
   const monitorsSource = once('monitors');
+  const adminsSource = once('admins');
 
   const trustedOwners = new Set<number>([0]);
   ownersSource?.document.trustedOwners?.forEach((owner, i) => {
@@ -127,18 +163,24 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     else trustedOwners.add(uid);
   });
 
-  const monitors = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(monitorsSource?.document.monitors?.tlsClients ?? []) };
-  const who = monitorsSource?.document.monitors;
-  const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
-    list?.forEach((entry, i) => {
-      const id = typeof entry === 'number' ? entry : what === 'user' ? userId(entry) : groupId(entry);
-      if (id === undefined) problems.push(monitorsSource!.problemAt(`/monitors/${field}/${i}`, `unknown ${what} '${entry}'`));
-      else into.add(id);
-    });
-  resolve(who?.uids, monitors.uids, 'uids', 'user');
-  resolve(who?.users, monitors.uids, 'users', 'user');
-  resolve(who?.gids, monitors.gids, 'gids', 'group');
-  resolve(who?.groups, monitors.gids, 'groups', 'group');
+  /** A list of users, groups and TLS clients, its names resolved. */
+  const who = (source: PolicySource | undefined, key: 'monitors' | 'admins'): Who => {
+    const written = source?.document[key];
+    const found: Who = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(written?.tlsClients ?? []) };
+    const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
+      list?.forEach((entry, i) => {
+        const id = typeof entry === 'number' ? entry : what === 'user' ? userId(entry) : groupId(entry);
+        if (id === undefined) problems.push(source!.problemAt(`/${key}/${field}/${i}`, `unknown ${what} '${entry}'`));
+        else into.add(id);
+      });
+    resolve(written?.uids, found.uids, 'uids', 'user');
+    resolve(written?.users, found.uids, 'users', 'user');
+    resolve(written?.gids, found.gids, 'gids', 'group');
+    resolve(written?.groups, found.gids, 'groups', 'group');
+    return found;
+  };
+  const monitors = who(monitorsSource, 'monitors');
+  const admins = who(adminsSource, 'admins');
 
   const canonical = (dir: string, where: string) => {
     try {
@@ -164,14 +206,15 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     });
   };
   /** The profile named here (or by --seccomp), else base's, else the default one. */
-  const profileOf = (source: PolicySource, pointer: string, named: string | undefined, base: Grant | undefined): LauncherFilter => {
-    const name = options.seccomp ?? named ?? (base ? undefined : DEFAULT_SECCOMP_PROFILE);
-    if (name === undefined) return base!.seccomp;
+  const profileOf = (source: PolicySource, pointer: string, named: string | undefined, base: Grant | undefined, field: 'seccompProfile' | 'programSeccompProfile' = 'seccompProfile'): LauncherFilter => {
+    const fallback = field === 'seccompProfile' ? DEFAULT_SECCOMP_PROFILE : DEFAULT_PROGRAM_SECCOMP_PROFILE;
+    const name = options.seccomp ?? named ?? (base ? undefined : fallback);
+    if (name === undefined) return field === 'seccompProfile' ? base!.seccomp : base!.programSeccomp;
     try {
       return launcherFilter(name);
     } catch (error) {
       const detail = profileErrorDetail(error);
-      const at = options.seccomp !== undefined ? pointer : `${pointer}/seccompProfile`;
+      const at = options.seccomp !== undefined ? pointer : `${pointer}/${field}`;
       problems.push(source.problemAt(at, `seccomp profile '${name}' cannot be used: ${detail}`));
       return NO_FILTER;
     }
@@ -187,8 +230,19 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
       functions: functions(source, rule, pointer, file.functions) ?? base?.functions,
       limits: limitsFrom(file.limits, base?.limits),
       seccomp: profileOf(source, pointer, file.seccompProfile, base),
+      programSeccomp: profileOf(source, pointer, file.programSeccompProfile, base, 'programSeccompProfile'),
       maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
-      origin: { libraryDirs: origin('libraryDirs'), inputDirs: origin('inputDirs'), functions: origin('functions') },
+      deploy: file.deploy === undefined ? base?.deploy : deployGrant(file.deploy, `${rule}.deploy`),
+      callFunctionsOf: file.callFunctionsOf ?? base?.callFunctionsOf ?? [],
+      manageFunctionsOf: file.manageFunctionsOf ?? base?.manageFunctionsOf ?? [],
+      origin: {
+        libraryDirs: origin('libraryDirs'),
+        inputDirs: origin('inputDirs'),
+        functions: origin('functions'),
+        deploy: origin('deploy'),
+        callFunctionsOf: origin('callFunctionsOf'),
+        manageFunctionsOf: origin('manageFunctionsOf'),
+      },
     };
   };
 
@@ -212,6 +266,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const byCommonName = new Map<string, TenantPolicy>();
   for (const source of files.sources) {
     source.document.tenants?.forEach((t, i) => {
+      if (t === null) return; // left out: its schema problems are reported (policy-files.ts)
       const pointer = `/tenants/${i}`;
       const rule = `tenants[${i}]`;
       const earlier = names.get(t.name);
@@ -264,18 +319,15 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     });
   }
 
-  if (problems.length) {
-    // As an admin reads them: file by file in policy order, top to bottom.
-    const order = (p: Problem) => [files.names.indexOf(p.file), p.line ?? 0, p.column ?? 0];
-    problems.sort((a, b) => order(a).reduce((diff, value, i) => diff || value - order(b)[i]!, 0));
-    throw new InvalidJsonFile(files.path, problems);
-  }
+  // As an admin reads them: file by file in policy order, top to bottom.
+  if (problems.length) throw new InvalidJsonFile(files.path, sortProblems(problems, files.names));
   return {
     path: files.path,
     files: files.sources.map((s) => s.file),
     hash: files.hash,
     trustedOwners,
     monitors,
+    admins,
     tenants,
     defaults,
     warnings,

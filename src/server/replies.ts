@@ -1,6 +1,7 @@
 // What a client gets back for a request: the classic reply (the output file's
 // path), or, for a JSON request, one JSON line with the authoritative outcome
-// (docs/protocol.md).
+// (docs/protocol.md), and the output's content when the request asks for it.
+import fs from 'node:fs';
 import type { ExecutionResult } from '../executor/executor.js';
 import { signalName } from '../executor/signals.js';
 
@@ -9,6 +10,9 @@ export interface Refusal {
   outcome: 'busy';
   reason: string;
 }
+
+/** At most this much of an output file travels in a reply ("return": "content"). */
+export const MAX_RETURNED_CONTENT_BYTES = 1024 * 1024;
 
 /** The classic reply: the output file, or an in-band error if none could be made. */
 export function replyText(result: ExecutionResult): string {
@@ -28,5 +32,41 @@ export function replyJson(result: ExecutionResult): string {
     queueMs: Math.round(result.queueMs * 1000) / 1000,
     runMs: launch ? launch.runUs / 1000 : null,
     totalMs: Math.round(result.totalMs * 1000) / 1000,
+    ...(result.returnContent && result.outputPath ? returnedContent(result.outputPath) : {}),
   });
+}
+
+/**
+ * The output file's first MAX_RETURNED_CONTENT_BYTES: as text when they are
+ * UTF-8, else in base64; with the file's size, so a client knows whether it
+ * has it all. The file is the server's own (created in its root-owned
+ * directory, which its tenant cannot write), read without following links.
+ */
+function returnedContent(file: string): Record<string, unknown> {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) return { contentError: 'the output is not a regular file' };
+    const buffer = Buffer.alloc(Math.min(stat.size, MAX_RETURNED_CONTENT_BYTES));
+    let length = 0;
+    while (length < buffer.length) {
+      const n = fs.readSync(fd, buffer, length, buffer.length - length, length);
+      if (n === 0) break;
+      length += n;
+    }
+    const bytes = buffer.subarray(0, length);
+    const text = new TextDecoder('utf-8', { fatal: true });
+    let content: Record<string, string>;
+    try {
+      content = { content: text.decode(bytes) };
+    } catch {
+      content = { contentBase64: bytes.toString('base64') };
+    }
+    return { ...content, contentBytes: stat.size, contentTruncated: length < stat.size };
+  } catch (error) {
+    return { contentError: `cannot read the output: ${(error as Error).message}` };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }

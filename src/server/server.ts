@@ -9,11 +9,17 @@ import type { Log } from '../log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
 import { Executor } from '../executor/executor.js';
+import path from 'node:path';
+import { NatsLink } from '../cluster/nats-link.js';
+import { prepareStateDir } from '../config/state-dir.js';
+import { FunctionService } from '../functions/function-service.js';
+import { launcherBuildRunner } from '../functions/build-runner.js';
+import type { Limits } from '../launcher/protocol.js';
+import { prepareSpoolDir } from './spool.js';
 import { LauncherProcess } from '../launcher/launcher-process.js';
 import { claimUidRange, type UidRangeClaim } from '../launcher/uid-range.js';
 import { Stats, type StatsContext, type StatsSnapshot } from '../metrics/stats.js';
 import type { Tenant } from '../policy/decide.js';
-import { groupId, userId } from '../policy/names.js';
 import { DEFAULT_LIMITS } from '../policy/policy.js';
 import { PolicyStore } from '../policy/policy-store.js';
 import { peerFields } from '../audit/audit-event.js';
@@ -25,7 +31,7 @@ import { prepareOutputDir } from './output-dir.js';
 import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
 import { listenTcp, type Remote } from './tcp-listener.js';
-import { listenUnix } from './unix-listener.js';
+import { listenUnix, UNIX_BACKLOG } from './unix-listener.js';
 
 export interface ServerOptions {
   settings: ServeSettings;
@@ -34,15 +40,23 @@ export interface ServerOptions {
   /** The operational log (its destination's health is in the statistics). */
   log: Log;
   audit: AuditLog;
+  /** The UNIX listener, bound already (fnjail serve binds it first thing, to
+   * accept within milliseconds of starting): whoever bound it passes its
+   * connections to acceptLocal(). Without it, start() binds one. */
+  unixListener?: net.Server;
+  /** Called with the pid of each sandbox launcher started. */
+  onLauncherSpawn?: (pid: number) => void;
+  /** For tests: the private nats-server's restart delays. */
+  natsRestartDelaysMs?: number[];
 }
 
-/** A user or group setting as an id. */
-function idOf(value: string | number, kind: 'user' | 'group'): number {
-  if (typeof value === 'number') return value;
-  const id = kind === 'user' ? userId(value) : groupId(value);
-  if (id === undefined) throw new FnjailError('FNJ_USAGE', `unknown ${kind} '${value}' for the socket's ${kind === 'user' ? 'owner' : 'group'}`, 'see fnjail serve --help');
-  return id;
+/** A build's limits: the server's, not a tenant's (a compiler needs more than a call). */
+function buildLimits(build: ServeSettings['build']): Limits {
+  return { timeoutMs: build.timeoutMs, cpuMs: build.timeoutMs, memoryBytes: build.memoryBytes, maxProcs: 256, maxFiles: 1024, outputBytes: 16 * 1024 * 1024, tmpBytes: build.diskBytes };
 }
+
+/** How long a request that needs the registry waits for it to come (back) up. */
+export const REGISTRY_WAIT_MS = 10_000;
 
 type Transport = 'unix' | 'tcp' | 'tls';
 
@@ -69,6 +83,11 @@ export class FnjailServer {
   readonly executor: Executor;
   readonly policies: PolicyStore;
   readonly stats = new Stats();
+  /** The NATS system and the function registry on it (started in the background by start()). */
+  readonly link: NatsLink;
+  readonly functions: FunctionService;
+  /** Where request bodies are spooled for their call (HTTP). */
+  readonly spoolDir: string;
   private readonly unixListener: net.Server;
   private readonly tcpListeners: net.Server[] = [];
   /** The TCP addresses bound, once started. */
@@ -103,9 +122,23 @@ export class FnjailServer {
       tmpBytes: DEFAULT_LIMITS.tmpBytes,
       freshNetns: settings.netns === 'fresh',
       reuse: settings.sandboxReuse,
+      // Programs show which node answered (TP7's toupper prints it).
+      hostname: settings.nodeName,
       logger,
       audit,
+      ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
+    this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs });
+    this.functions = new FunctionService({
+      link: this.link,
+      policy: () => this.policies.current,
+      audit,
+      registryWaitMs: REGISTRY_WAIT_MS,
+      buildsDir: path.join(settings.stateDir, 'builds'),
+      buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings),
+      buildDiskBytes: settings.build.diskBytes,
+    });
+    this.spoolDir = path.join(settings.stateDir, 'spool');
     this.executor = new Executor({
       launcher: this.launcher,
       policy: () => this.policies.current,
@@ -118,6 +151,7 @@ export class FnjailServer {
       audit,
       stats: this.stats,
       netns: settings.netns,
+      functions: settings.nats === 'off' ? undefined : this.functions,
     });
     if (settings.retention) {
       const template = /^(.*?)(X+)$/.exec(settings.outputTemplate)!;
@@ -133,18 +167,17 @@ export class FnjailServer {
     if (settings.netns === 'shared') {
       logger.warn('--netns shared: every sandbox is in one network namespace whatever its seccomp profile; calls whose profile lets socket() through can reach each other over abstract UNIX sockets');
     }
-    this.unixListener = net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
+    this.unixListener = options.unixListener ?? net.createServer({ allowHalfOpen: true }, (socket) => this.acceptLocal(socket));
   }
 
   async start(): Promise<void> {
     const { settings, options } = this;
     this.uidRange = claimUidRange(settings.uidRange, { stateDirs: [settings.outputDir] });
     prepareOutputDir(settings.outputDir);
-    const owner = idOf(settings.socketOwner, 'user');
-    const group = idOf(settings.socketGroup, 'group');
     // Listen first: clients may connect at once; their commands wait for the launcher.
-    await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, backlog: 4096 });
-    fs.chownSync(settings.socket, owner, group);
+    if (!options.unixListener) {
+      await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, backlog: UNIX_BACKLOG });
+    }
     const handshakeTimeoutMs = settings.idleTimeoutMs > 0 ? Math.min(settings.idleTimeoutMs, MAX_HANDSHAKE_MS) : MAX_HANDSHAKE_MS;
     for (const address of settings.listen) {
       const { server, bound } = await listenTcp({
@@ -173,6 +206,10 @@ export class FnjailServer {
     }
     this.policies.watch();
     this.retention?.start();
+    prepareStateDir(settings.stateDir, 0o755, 'the state directory');
+    prepareSpoolDir(this.spoolDir);
+    // In the background: classic calls are served meanwhile; calls by name wait for it (REGISTRY_WAIT_MS).
+    this.link.start();
     await this.launcher.start();
   }
 
@@ -200,7 +237,8 @@ export class FnjailServer {
     socket.once('close', () => this.connections.delete(socket));
   }
 
-  private acceptLocal(socket: net.Socket): void {
+  /** A connection on the UNIX socket: its peer is who connect()ed. */
+  acceptLocal(socket: net.Socket): void {
     let peer: Tenant;
     try {
       peer = peerCredentials(socket);
@@ -322,6 +360,7 @@ export class FnjailServer {
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
     await this.launcher.stop();
+    await this.link.stop();
     this.uidRange?.release();
     await Promise.race([closed, timeout(500)]);
     for (const socket of [...this.sessions.keys(), ...this.connections]) socket.destroy();

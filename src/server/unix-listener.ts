@@ -5,6 +5,20 @@ import net from 'node:net';
 import path from 'node:path';
 import { FnjailError } from '../errors.js';
 
+/** Connections the kernel keeps waiting for accept(): a burst of a thousand
+ * clients fits (net.core.somaxconn caps it; Debian's default is 4096). */
+export const UNIX_BACKLOG = 4096;
+
+/** A user or group setting as an id (names through the name service, loaded
+ * only for them: the socket is bound first thing when the server starts). */
+async function idOf(value: string | number, kind: 'user' | 'group'): Promise<number> {
+  if (typeof value === 'number') return value;
+  const { groupId, userId } = await import('../policy/names.js');
+  const id = kind === 'user' ? userId(value) : groupId(value);
+  if (id === undefined) throw new FnjailError('FNJ_USAGE', `unknown ${kind} '${value}' for the socket's ${kind === 'user' ? 'owner' : 'group'}`, 'see fnjail serve --help');
+  return id;
+}
+
 async function isLive(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.connect(socketPath);
@@ -20,11 +34,17 @@ export interface UnixListenerOptions {
   path: string;
   /** Mode of the socket file: 0666 lets every local user connect (the policy decides what they may run). */
   mode: number;
+  /** Owner and group of the socket file, by name or id. */
+  owner: string | number;
+  group: string | number;
   backlog: number;
 }
 
 export async function listenUnix(server: net.Server, options: UnixListenerOptions): Promise<void> {
   const socketPath = options.path;
+  // Before the socket exists: an unknown name must not leave one behind.
+  const owner = await idOf(options.owner, 'user');
+  const group = await idOf(options.group, 'group');
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   let stat: fs.Stats | undefined;
   try {
@@ -48,4 +68,5 @@ export async function listenUnix(server: net.Server, options: UnixListenerOption
     server.listen({ path: socketPath, backlog: options.backlog }, () => resolve());
   });
   fs.chmodSync(socketPath, options.mode);
+  fs.chownSync(socketPath, owner, group);
 }

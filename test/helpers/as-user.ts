@@ -1,8 +1,13 @@
-// Runs the unmodified classic C client as another user (uid, gid, groups), so
-// that the server sees that user's credentials through SO_PEERCRED.
+// Runs clients as another user (uid, gid, groups), so that the server sees
+// that user's credentials through SO_PEERCRED: the unmodified classic C
+// client, copied where any uid can run it, and the fnjail CLI. Neither needs
+// the checkout to be reachable by that user: the tests pass from a clone in
+// a private (0700) directory.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { packageRoot } from '../../src/paths.js';
 import { clientsBuild, type TestArea } from './environment.js';
 
 /** Copies the classic client where any uid can run it; returns its path. */
@@ -57,4 +62,27 @@ export function callAsAsync(client: string, socket: string, user: User, words: s
       }
     });
   });
+}
+
+/** Where the checkout appears, readable, to a command run as another user. */
+const visibleRoot = path.join('/var/lib/fnjail-tests', `package-${process.pid}-${randomBytes(3).toString('hex')}`);
+
+/**
+ * The command line that runs the fnjail CLI as `user`: in a mount namespace
+ * of its own, the checkout is bind-mounted on an empty directory that every
+ * user can reach (nothing changes for anyone else, and nothing is left when
+ * the command ends but that empty directory, removed at exit), then setpriv
+ * drops to the user.
+ */
+export function cliAs(user: User, args: string[]): string[] {
+  if (!fs.existsSync(visibleRoot)) {
+    fs.mkdirSync(visibleRoot, { recursive: true, mode: 0o755 });
+    process.once('exit', () => fs.rmSync(visibleRoot, { recursive: true, force: true }));
+  }
+  const groups = user.groups?.length ? `--groups=${user.groups.join(',')}` : '--clear-groups';
+  return [
+    'unshare', '--mount', '--propagation', 'private', '--',
+    'sh', '-c', 'mount --bind "$1" "$2" && shift 2 && exec setpriv "$@"', 'sh', packageRoot, visibleRoot,
+    `--reuid=${user.uid}`, `--regid=${user.gid}`, groups, process.execPath, path.join(visibleRoot, 'dist', 'src', 'cli', 'main.js'), ...args,
+  ];
 }

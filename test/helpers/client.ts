@@ -1,9 +1,10 @@
 // A protocol-level client for tests that make many calls: the same bytes the
 // classic C client or a session client sends, from inside the test process.
 import net from 'node:net';
+import { HANG_GUARD_MS } from './environment.js';
 
 /** Classic framing: the command without terminator; the reply is the path. */
-export function callClassic(socket: string, command: string | Buffer, timeoutMs = 10_000): Promise<string> {
+export function callClassic(socket: string, command: string | Buffer, timeoutMs = HANG_GUARD_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     const conn = net.connect(socket);
     let reply = '';
@@ -27,7 +28,7 @@ export function callClassic(socket: string, command: string | Buffer, timeoutMs 
 }
 
 /** Session framing: newline-terminated commands, one reply line each. */
-export function callSession(socket: string, commands: string[], timeoutMs = 20_000): Promise<string[]> {
+export function callSession(socket: string, commands: string[], timeoutMs = HANG_GUARD_MS): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const conn = net.connect(socket);
     let data = '';

@@ -9,6 +9,10 @@ export const fixturesBuild = path.join(packageRoot, 'fixtures', 'build');
 export const clientsBuild = path.join(packageRoot, 'clients', 'c', 'build');
 export const cliMain = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
+/** Tests wait for events, not for time: this bound only keeps a broken test
+ * from hanging for ever, far beyond what any call takes on a loaded machine. */
+export const HANG_GUARD_MS = 120_000;
+
 /** The sandbox needs root (namespaces, mounts, uid switching): say so loudly rather than skip. */
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {

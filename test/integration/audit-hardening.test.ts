@@ -10,15 +10,15 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { callAs, installClient } from '../helpers/as-user.js';
 import { callClassic, callSession } from '../helpers/client.js';
-import { cliMain, createTestArea, uidRangeForThisProcess } from '../helpers/environment.js';
+import { cliMain, createTestArea, HANG_GUARD_MS, nextUidRange } from '../helpers/environment.js';
 import { readOutput, startServer, waitForLog, waitForLogs } from '../helpers/server.js';
 
 const TENANT = 4611;
 
 function serve(args: string[]): Promise<{ code: number; stderr: string }> {
-  const range = uidRangeForThisProcess();
+  const range = nextUidRange();
   return new Promise((resolve) => {
-    execFile(process.execPath, [cliMain, 'serve', '--uid-range', `${range.first}-${range.last}`, ...args], { encoding: 'utf8', timeout: 20_000 }, (error, _stdout, stderr) =>
+    execFile(process.execPath, [cliMain, 'serve', '--no-config', '--uid-range', `${range.first}-${range.last}`, '--http-socket', 'off', '--nats', 'off', ...args], { encoding: 'utf8', timeout: HANG_GUARD_MS }, (error, _stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, stderr }),
     );
   });

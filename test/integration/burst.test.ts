@@ -1,11 +1,13 @@
 // The classic assignment's hardest case: 1000 classic clients at once, built
-// on the C client library, each answer checked.
+// on the C client library, each answer checked. Whether they are all answered
+// within the checker's 5 s is speed, measured against the baseline in bench/
+// (npm run bench, npm run bench:checker); here each waits as long as it takes.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { clientsBuild, writeData } from '../helpers/environment.js';
+import { clientsBuild, HANG_GUARD_MS, writeData } from '../helpers/environment.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
@@ -18,7 +20,7 @@ describe('a burst of 1000 concurrent classic clients', () => {
   });
   after(() => server.stop());
 
-  it('answers every client correctly within its 5 s timeout', async () => {
+  it('answers every client correctly', async () => {
     const lib = (name: string) => path.join(server.area.libDir, name);
     const content = 'x'.repeat(127) + '\n'; // 128 bytes
     const input = writeData(server.area, 'file128.txt', content);
@@ -31,7 +33,7 @@ describe('a burst of 1000 concurrent classic clients', () => {
     ];
     const { stdout } = await run(
       path.join(clientsBuild, 'fnjail-loadgen'),
-      ['--clients', '1000', '--requests', '1', '--timeout-ms', '5000', ...workloads],
+      ['--clients', '1000', '--requests', '1', '--timeout-ms', String(HANG_GUARD_MS), ...workloads],
       { env: { ...process.env, FNJAIL_SOCKET: server.socket }, maxBuffer: 1 << 20 },
     ).catch((error: { stdout?: string; stderr?: string }) => {
       assert.fail(`loadgen failed: ${error.stdout ?? ''}${error.stderr ?? ''}`);

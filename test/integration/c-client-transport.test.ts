@@ -11,12 +11,12 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { clientsBuild } from '../helpers/environment.js';
+import { clientsBuild, HANG_GUARD_MS } from '../helpers/environment.js';
 import { makeTestPki, type TestPki } from '../helpers/tls.js';
 
 const classicClient = path.join(clientsBuild, 'classic-client');
 const loadgen = path.join(clientsBuild, 'fnjail-loadgen');
-const WAIT_MS = 10_000;
+const WAIT_MS = HANG_GUARD_MS;
 
 interface Run {
   status: number | null;
@@ -346,6 +346,23 @@ describe('the classic C client library, transports', () => {
     const absent = await run(classicClient, ['libbasic.so'], { FNJAIL_SOCKET: path.join(tmp, 'nobody-here.sock') });
     assert.equal(absent.status, 1);
     assert.equal(absent.stderr, 'connect: No such file or directory\n', 'the UNIX path prints what it always printed');
+  });
+
+  it('OpenSSL is loaded at run time, only by a client that asks for TLS', async () => {
+    // The dynamic loader's own account of the files it loads.
+    const loaded = (result: Run) => [...result.stderr.matchAll(/file=(\S+)\s+\[0\];\s+(?:needed by|dynamically loaded by)/g)].map((m) => path.basename(m[1]!));
+    const socket = path.join(tmp, 'fnjail-ld.sock');
+    const unixServer = await plainServer(() => '/out/unix', { path: socket });
+    const unix = await run(classicClient, ['/lib/libbasic.so'], { FNJAIL_SOCKET: socket, LD_DEBUG: 'files' });
+    assert.match(unix.stdout, /^Output file: \/out\/unix\n$/);
+    assert.ok(loaded(unix).includes('libipc.so'), unix.stderr);
+    assert.ok(!loaded(unix).some((file) => /^lib(ssl|crypto)\.so/.test(file)), `no OpenSSL without TLS: ${loaded(unix).join(' ')}`);
+    await unixServer.settled();
+
+    const server = await tlsServer(serverCert(), () => '/out/tls');
+    const overTls = await run(classicClient, ['libbasic.so'], { ...tlsEnv(`127.0.0.1:${server.port}`), LD_DEBUG: 'files' });
+    assert.match(overTls.stdout, /^Output file: \/out\/tls\n$/);
+    assert.ok(loaded(overTls).includes('libssl.so.3') && loaded(overTls).includes('libcrypto.so.3'), loaded(overTls).join(' '));
   });
 
   it('many threads at once over TLS (the load generator, with timeouts set between create and connect)', async () => {

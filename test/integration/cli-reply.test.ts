@@ -1,5 +1,7 @@
-// `fnjail run --cat` prints only what the real server made for the caller: a
-// fake server (any user can listen on a socket and point FNJAIL_SOCKET at it)
+// `fnjail run --cat` prints the content the server sends in its reply, and
+// reads the rest of an output larger than a reply carries from the file the
+// reply names, and only what the real server made for the caller: a fake
+// server (any user can listen on a socket and point FNJAIL_SOCKET at it)
 // naming a root-only file gets nothing printed, whoever runs the CLI; a root
 // CLI does not even talk to a server that is not root, nor over plain TCP.
 import assert from 'node:assert/strict';
@@ -8,19 +10,25 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { cliAs } from '../helpers/as-user.js';
 import { cliMain, createTestArea, type TestArea } from '../helpers/environment.js';
 
 const USER = 4901;
 const SECRET = 'root only: the contents of a 0600 file\n';
 
 function fnjail(args: string[], env: Record<string, string> = {}, as?: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  const command = as === undefined ? [process.execPath, cliMain, ...args] : ['setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups', process.execPath, cliMain, ...args];
+  const command = as === undefined ? [process.execPath, cliMain, ...args] : cliAs({ uid: as, gid: as }, args);
   return new Promise((resolve) => {
     execFile(command[0]!, command.slice(1), { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
     );
   });
 }
+
+/** A JSON reply of a call that went well and printed more than a reply
+ * carries, as the server makes it: the rest is in `output`. */
+const truncatedReply = (output: string) =>
+  JSON.stringify({ output, outcome: 'ok', reasons: [], content: 'the first bytes\n', contentBytes: 2 << 20, contentTruncated: true });
 
 /** A fake server, run as `uid`, that answers every message with `reply`. */
 async function fakeServer(socket: string, reply: string, uid: number): Promise<ChildProcess> {
@@ -68,7 +76,7 @@ describe('fnjail run --cat and the server it talks to', () => {
 
   it("as root, refuses a server that another user runs, before sending anything", async () => {
     const socket = path.join(userDir, 'fake.sock');
-    children.push(await fakeServer(socket, secret, USER));
+    children.push(await fakeServer(socket, truncatedReply(secret), USER));
     const result = await fnjail(['run', '--cat', '--output-dir', area.outputDir, 'libbasic.so'], { FNJAIL_SOCKET: socket });
     assert.equal(result.code, 1);
     assert.equal(result.stdout, '');
@@ -78,7 +86,7 @@ describe('fnjail run --cat and the server it talks to', () => {
   it('never prints a file outside the output directory, through a link, or owned by someone else', async () => {
     const socket = path.join(area.root, 'root-fake.sock');
     let reply = secret;
-    servers.push(await rootFakeServer(socket, () => reply));
+    servers.push(await rootFakeServer(socket, () => truncatedReply(reply)));
     const cat = (as?: number) => fnjail(['run', '--socket', socket, '--cat', '--output-dir', area.outputDir, 'libbasic.so'], {}, as);
     const refused = async (pattern: RegExp, as?: number) => {
       const result = await cat(as);
@@ -122,7 +130,7 @@ describe('fnjail run --cat and the server it talks to', () => {
     fs.mkdirSync(planted);
     fs.chownSync(planted, USER, USER);
     fs.writeFileSync(path.join(planted, 'out-abcdef'), 'planted\n', { mode: 0o600 });
-    servers.push(await rootFakeServer(socket, () => path.join(planted, 'out-abcdef')));
+    servers.push(await rootFakeServer(socket, () => truncatedReply(path.join(planted, 'out-abcdef'))));
     const result = await fnjail(['run', '--socket', socket, '--cat', '--output-dir', planted, 'libbasic.so']);
     assert.equal(result.code, 1);
     assert.equal(result.stdout, '');

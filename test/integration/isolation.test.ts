@@ -30,7 +30,7 @@ describe('isolation seen from inside the sandbox', () => {
     // Without the seccomp filter: these are the namespaces' and mounts' own
     // guarantees (the probe also needs socket() to list the interfaces). The
     // filter is a second wall, tested in seccomp.test.ts.
-    server = await startServer({ env: { FNJAIL_TEST_SECRET: secret }, args: ['--seccomp', 'none'] });
+    server = await startServer({ env: { FNJAIL_TEST_SECRET: secret }, args: ['--seccomp', 'none', '--node-name', 'node-7'] });
     probe = path.join(server.area.libDir, 'libprobe.so');
     inside = parseProbe(readOutput(await callClassic(server.socket, `${probe} inspect`)));
   });
@@ -81,8 +81,8 @@ describe('isolation seen from inside the sandbox', () => {
     assert.equal(one('tmp'), '');
   });
 
-  it('has its own hostname and a clean environment', () => {
-    assert.equal(one('hostname'), 'fnjail');
+  it("has its own hostname (the node's name, set by fnjail) and a clean environment", () => {
+    assert.equal(one('hostname'), 'node-7');
     assert.deepEqual(inside.get('env'), ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp']);
   });
 

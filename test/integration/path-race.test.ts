@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { callClassic } from '../helpers/client.js';
 import { fixturesBuild } from '../helpers/environment.js';
 import { readOutput, startServer, type TestServer } from '../helpers/server.js';
@@ -44,10 +44,13 @@ const count = (outputs: string[], pattern: RegExp) => outputs.filter((o) => patt
 describe('the path race between the check and the open', () => {
   let server: TestServer;
 
-  before(async () => {
+  // A server per case: each case makes hundreds of calls that the policy
+  // refuses, and one peer's refused requests are throttled beyond 256
+  // (server/request-budget.ts); two cases on one server would meet that limit.
+  beforeEach(async () => {
     server = await startServer();
   });
-  after(() => server.stop());
+  afterEach(() => server.stop());
 
   it('never reads an input file outside the input directories, however the path is swapped', async (t) => {
     // data/race/in is a directory (allowed: under data); data/race/swap a link

@@ -9,7 +9,7 @@ import { shippedPolicy } from '../../src/paths.js';
 import { cliMain, createTestArea, writeData, type TestArea } from '../helpers/environment.js';
 
 function fnjail(...args: string[]) {
-  const result = spawnSync(process.execPath, [cliMain, 'policy', ...args], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [cliMain, 'policy', '--no-config', ...args], { encoding: 'utf8' });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -134,7 +134,7 @@ describe('fnjail policy explain', () => {
   });
 
   it('makes a relative library path absolute, as fnjail run does', () => {
-    const result = spawnSync(process.execPath, [cliMain, 'policy', 'explain', '--policy', policyFile, '--uid', '4501', 'lib/libbasic.so'], { cwd: area.root, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [cliMain, 'policy', 'explain', '--no-config', '--policy', policyFile, '--uid', '4501', 'lib/libbasic.so'], { cwd: area.root, encoding: 'utf8' });
     assert.equal(result.status, 0, result.stdout + result.stderr);
     assert.match(result.stdout, new RegExp(`^library: ${area.libDir}/libbasic\\.so$`, 'm'));
   });

@@ -127,7 +127,7 @@ describe('policy: tenants and their rules', () => {
   it('is explained by fnjail policy explain with the reason the server writes', () => {
     const words = [lib('libbasic.so'), 'run'];
     const served = call(ALICE, words).split('\n')[1];
-    const explained = spawnSync(process.execPath, [cliMain, 'policy', 'explain', '--policy', server.policyFile, '--uid', String(ALICE.uid), '--gid', String(ALICE.gid), '--groups', '', ...words], {
+    const explained = spawnSync(process.execPath, [cliMain, 'policy', 'explain', '--no-config', '--policy', server.policyFile, '--uid', String(ALICE.uid), '--gid', String(ALICE.gid), '--groups', '', ...words], {
       encoding: 'utf8',
     });
     assert.equal(explained.status, 1, explained.stderr);

@@ -29,9 +29,12 @@ describe('sandbox reuse', () => {
   const call = async (server: TestServer, command: string) => readOutput(await callClassic(server.socket, command));
 
   before(async () => {
-    // One sandbox, calls one at a time, none prepared ahead: every call lands in the same one.
-    // Without the seccomp filter, which would refuse SysV IPC and message
-    // queues: the reset must hold even for a profile that allows them.
+    // One sandbox, calls one at a time, none prepared ahead: every call lands
+    // in the same one (--prepared 0: no spare sandbox that a call arriving
+    // while the first is still being reset would take instead, as a fast
+    // server's next call may). Without the seccomp filter, which would refuse
+    // SysV IPC and message queues: the reset must hold even for a profile that
+    // allows them.
     [reused, fresh] = await Promise.all([
       startServer({ args: ['--sandbox-reuse', '1000', '--max-concurrent', '1', '--prepared', '0', '--seccomp', 'none'] }),
       startServer({ args: ['--sandbox-reuse', '1', '--seccomp', 'none'] }),

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { callClassic, callSession } from '../helpers/client.js';
 import { sandboxProcesses } from '../helpers/processes.js';
-import { launcherPid, readOutput, startServer, type TestServer } from '../helpers/server.js';
+import { HANG_GUARD_MS } from '../helpers/environment.js';
+import { launcherPid, readOutput, startServer, waitForStats, type TestServer } from '../helpers/server.js';
 
 describe('robustness', () => {
   let server: TestServer;
@@ -28,13 +29,13 @@ describe('robustness', () => {
 
   it('survives the launcher being killed: the call in flight gets an error line, the next call works', async () => {
     const inFlight = callClassic(server.socket, `${lib('liblifecycle.so')} sleep_half`);
-    await sleep(200);
+    await waitForStats(server, (s) => s.executions.running === 1);
     process.kill(launcherPid(server), 'SIGKILL');
     const output = readOutput(await inFlight);
     assert.match(output, /Error: \S+ sleep_half could not be executed\.\nReason: the sandbox launcher stopped \(killed by SIGKILL\) while the call was running\n$/);
     await works();
     // The dead launcher's sandboxes died with it.
-    for (let i = 0; i < 50 && sandboxProcesses().length; i++) await sleep(20);
+    for (let i = 0; i < HANG_GUARD_MS / 20 && sandboxProcesses().length; i++) await sleep(20);
     assert.deepEqual(sandboxProcesses(), []);
   });
 

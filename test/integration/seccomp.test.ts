@@ -2,10 +2,9 @@
 // is named in the output file and the audit line; ordinary code still runs.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { callClassic } from '../helpers/client.js';
-import { readOutput, startServer, type TestServer } from '../helpers/server.js';
+import { readOutput, startServer, waitForLog, type TestServer } from '../helpers/server.js';
 import { syscallNumber } from '../../src/seccomp/syscalls.js';
 
 const REFUSED = [
@@ -15,13 +14,8 @@ const REFUSED = [
   'execve', 'socket',
 ];
 
-async function record(server: TestServer, file: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 50; i++) {
-    const entry = server.logs.find((l) => l.msg === 'call finished' && l.output === file);
-    if (entry) return entry;
-    await sleep(10);
-  }
-  throw new Error(`no log line for ${file}`);
+function record(server: TestServer, file: string): Promise<Record<string, unknown>> {
+  return waitForLog(server, (l) => l.msg === 'call finished' && l.output === file);
 }
 
 describe('seccomp profile default', () => {

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { installClient } from '../helpers/as-user.js';
-import { cliMain, createTestArea, writeData } from '../helpers/environment.js';
+import { cliAs, installClient } from '../helpers/as-user.js';
+import { cliMain, createTestArea, HANG_GUARD_MS, writeData } from '../helpers/environment.js';
 import { readOutput, startServer, waitForLog, waitForLogs, type TestServer } from '../helpers/server.js';
 import { makeTestPki, type TestPki } from '../helpers/tls.js';
 
@@ -18,7 +18,7 @@ const DAEMON_UID = 1;
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(command, args, { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 15_000 }, (error, stdout, stderr) =>
+    execFile(command, args, { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: HANG_GUARD_MS }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -67,7 +67,7 @@ describe('TCP with mutual TLS', () => {
 
   it("applies that tenant's rules, naming them", async () => {
     const result = await fnjail(['run', '--json', lib('libbasic.so'), 'echo_arg', '/x'], pki.client('alice'));
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 17, 'the exit status of a denied call');
     const reply = JSON.parse(result.stdout) as { outcome: string; reasons: string[] };
     assert.equal(reply.outcome, 'denied');
     assert.match(reply.reasons[0]!, /rule tenants\[0\]\.functions\[0\]: function 'echo_arg' of \S+libbasic\.so is not allowed for tenant 'alice'/);
@@ -98,7 +98,7 @@ describe('TCP with mutual TLS', () => {
   it('refuses a client certificate from another CA, and audits it', async () => {
     const from = server.logs.length;
     const result = await fnjail(['run', lib('libbasic.so')], pki.foreignClient('alice'));
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 3, 'the server cannot be reached');
     assert.match(result.stderr, /cannot connect to the fnjail server at tls:\/\/127\.0\.0\.1:\d+|closed the connection/);
     const [refused] = await waitForLogs(server, (l) => l.event === 'connection-refused', { from });
     assert.match(String(refused!.msg), /refused at the handshake/);
@@ -106,7 +106,7 @@ describe('TCP with mutual TLS', () => {
 
   it('is refused by a client that does not trust the server\'s certificate', async () => {
     const result = await fnjail(['run', lib('libbasic.so')], pki.client('alice'), pki.foreignCaCert);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 3, 'the server cannot be reached');
     assert.match(result.stderr, /cannot connect to the fnjail server at tls:\/\/\S+: .*(certificate|verify)/i);
     assert.match(result.stderr, /hint: the TLS handshake failed/);
   });
@@ -141,7 +141,8 @@ describe('plain TCP (--insecure)', () => {
       const asRoot = await run(process.execPath, [cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
       assert.equal(asRoot.code, 1);
       assert.match(asRoot.stderr, /plain TCP \(--insecure, FNJAIL_INSECURE=1\) is refused as root: .*\[FNJ_SERVER_UNTRUSTED\]/);
-      const result = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliMain, 'run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
+      const [command, ...args] = cliAs({ uid: 65534, gid: 65534 }, ['run', path.join(server.area.libDir, 'libbasic.so'), '--connect', address, '--insecure']);
+      const result = await run(command!, args);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(fs.statSync(result.stdout.trim()).uid, 65534, 'an anonymous client acts as nobody');
       const [record] = await waitForLogs(server, (l) => l.event === 'execution');
@@ -149,7 +150,7 @@ describe('plain TCP (--insecure)', () => {
     } finally {
       await server.stop();
     }
-    const refused = await run(process.execPath, [cliMain, 'serve', '--listen', '192.0.2.1:7000', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
+    const refused = await run(process.execPath, [cliMain, 'serve', '--no-config', '--listen', '192.0.2.1:7000', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--insecure serves plain TCP only on loopback, not on 192\.0\.2\.1/);
     // A name is checked by what it resolves to and what gets bound, not by its spelling: in a mount
@@ -158,13 +159,13 @@ describe('plain TCP (--insecure)', () => {
     fs.writeFileSync(hosts, '127.0.0.1 localhost\n0.0.0.0 evil.localhost\n');
     try {
       const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
-      const evil = await run('unshare', ['--mount', 'sh', '-c', script, hosts, process.execPath, cliMain, 'serve', '--listen', 'evil.localhost:0', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
+      const evil = await run('unshare', ['--mount', 'sh', '-c', script, hosts, process.execPath, cliMain, 'serve', '--no-config', '--listen', 'evil.localhost:0', '--insecure', '--socket', '/run/fnjail-test-unused.sock']);
       assert.equal(evil.code, 2, evil.stderr);
       assert.match(evil.stderr, /--insecure serves plain TCP only on loopback, not on evil\.localhost \(0\.0\.0\.0\)/);
     } finally {
       fs.rmSync(hosts, { force: true });
     }
-    const noTls = await run(process.execPath, [cliMain, 'serve', '--listen', '127.0.0.1:7000']);
+    const noTls = await run(process.execPath, [cliMain, 'serve', '--no-config', '--listen', '127.0.0.1:7000']);
     assert.equal(noTls.code, 2);
     assert.match(noTls.stderr, /--listen \(listen\) needs --tls-cert \(tlsCert\), --tls-key \(tlsKey\) and --tls-ca \(tlsCa\)/);
   });

@@ -124,3 +124,45 @@ describe('the outcome list exists once', () => {
     assert.deepEqual(refused('busy', 'the server is busy'), { kind: 'busy', reasons: ['the server is busy'], limitsHit: [], functionRan: false });
   });
 });
+
+describe('classify programs and builds', () => {
+  const common = { limits: { ...DEFAULT_LIMITS, timeoutMs: 5000 }, seccompProfile: 'program', syscallName: (nr: number) => (nr === 41 ? 'socket' : undefined) };
+  const program: ClassifyContext = { ...common, kind: 'program', program: '/b/toupper', idleMs: 250 };
+  const build: ClassifyContext = { ...common, kind: 'build', command: ['make', 'all'], workBytes: 4 << 20 };
+
+  it('a program that exited 0 is ok; a non-zero exit names the program or the build command', () => {
+    assert.equal(classify(result({ phase: Phase.Running, exitCode: 0 }), program).kind, 'ok');
+    assert.deepEqual(classify(result({ phase: Phase.Running, exitCode: 3 }), program).reasons, ['program /b/toupper exited with status 3 after 3.0 ms']);
+    assert.deepEqual(classify(result({ phase: Phase.Running, exitCode: 2 }), build).reasons, ["build command 'make all' exited with status 2 after 3.0 ms"]);
+  });
+
+  it('an exec that failed is a load error with the errno text', () => {
+    const v = classify(result({ phase: Phase.ExecFailed, exitCode: 127, message: 'Exec format error' }), program);
+    assert.deepEqual([v.kind, v.reasons, v.functionRan], ['load-error', ['cannot execute /b/toupper: Exec format error'], false]);
+    assert.deepEqual(classify(result({ phase: Phase.ExecFailed, exitCode: 127, message: 'No such file or directory' }), build).reasons, ['cannot execute make: No such file or directory']);
+  });
+
+  it('signals, timeouts and refused calls read as for a library', () => {
+    assert.deepEqual(classify(result({ phase: Phase.Running, signal: 11 }), program).reasons, ['killed by signal 11 (SIGSEGV, invalid memory reference) after 3.0 ms']);
+    assert.deepEqual(classify(result({ outcome: Outcome.TimedOut, phase: Phase.Running, procsKilled: 1 }), build).reasons, ['timed out after 5000 ms (wall clock limit); 1 process in the sandbox was killed']);
+    assert.deepEqual(classify(result({ outcome: Outcome.Seccomp, phase: Phase.Running, seccompNr: 41 }), build).reasons, ["blocked system call socket (41) by seccomp profile 'program'"]);
+  });
+
+  it('an idle connection is a timeout at the idle limit', () => {
+    const v = classify(result({ outcome: Outcome.Idle, phase: Phase.Running, procsKilled: 1 }), program);
+    assert.deepEqual([v.kind, v.reasons, v.limitsHit], ['timeout', ['the connection was idle for 250 ms (no data either way: idle limit); 1 process in the sandbox was killed'], ['time']]);
+  });
+
+  it('a build that failed on a full work directory failed at its disk limit; one that succeeded with it full says so too', () => {
+    const failed = classify(result({ phase: Phase.Running, exitCode: 2, workDirFull: true }), build);
+    assert.deepEqual([failed.kind, failed.limitsHit], ['limit', ['disk']]);
+    assert.deepEqual(failed.reasons, ['disk limit of 4 MiB of the work directory reached: writes failed with "No space left on device"; build command \'make all\' exited with status 2 after 3.0 ms']);
+    const succeeded = classify(result({ phase: Phase.Running, exitCode: 0, workDirFull: true }), build);
+    assert.deepEqual([succeeded.kind, succeeded.reasons], ['limit', ['disk limit of 4 MiB of the work directory reached: writes failed with "No space left on device"']]);
+  });
+
+  it('a program that ended before it was executed says so', () => {
+    const v = classify(result({ phase: Phase.Setup, exitCode: 0 }), program);
+    assert.deepEqual([v.kind, v.reasons, v.functionRan], ['exit', ['the process ended with status 0, before the program ran'], false]);
+  });
+});

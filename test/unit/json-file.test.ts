@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { InvalidJsonFile, parseValidated } from '../../src/config/json-file.js';
+import { InvalidJsonFile, parseValidated, schemaValidator } from '../../src/config/json-file.js';
 import { jsonPositions, syntaxErrorOffset } from '../../src/config/json-position.js';
+import { familyHash, SCHEMAS, schemaFamily } from '../../src/config/schema-options.js';
+import { packageRoot, policiesDir } from '../../src/paths.js';
 
 describe('JSON files people edit', () => {
   it('maps JSON pointers to lines and columns', () => {
@@ -49,6 +55,20 @@ describe('JSON files people edit', () => {
       const v8 = /position (\d+)/.exec(message);
       if (v8) assert.equal(syntaxErrorOffset(text), Number(v8[1]), `${JSON.stringify(text)}: ${message}`);
       else assert.notEqual(syntaxErrorOffset(text), undefined, `${JSON.stringify(text)}: ${message}`);
+    }
+  });
+});
+
+describe('precompiled validators', () => {
+  it('every schema in policies/ is precompiled at build time, from its current text, and used', () => {
+    const schemas = fs.readdirSync(policiesDir).filter((f) => f.endsWith('.schema.json')).map((f) => f.slice(0, -'.schema.json'.length));
+    assert.deepEqual([...SCHEMAS].sort(), schemas.sort(), 'SCHEMAS lists them all');
+    const require = createRequire(import.meta.url);
+    for (const name of schemas) {
+      const compiled = require(path.join(packageRoot, 'dist', 'validators', `${name}.cjs`)) as { default: unknown; schemaHash: string };
+      const family = schemaFamily(name, (member) => fs.readFileSync(path.join(policiesDir, `${member}.schema.json`), 'utf8'));
+      assert.equal(compiled.schemaHash, familyHash(family, createHash), `${name}: built from the schema and the siblings it refers to as they are`);
+      assert.equal(schemaValidator(name), compiled.default, `${name}: no schema compiled at run time`);
     }
   });
 });

@@ -17,7 +17,14 @@ import {
   Feature,
   FrameReader,
   FrameType,
+  HANDOFF_LAYOUT,
   HEADER_SIZE,
+  Kind,
+  MAX_ARGS,
+  MAX_ARGV,
+  MAX_ENV,
+  MAX_ENV_ENTRIES,
+  MAX_HOSTNAME,
   MAX_FILTER,
   MAX_FRAME,
   MAX_FUNCTION,
@@ -81,10 +88,16 @@ const TS_CONSTANTS: Record<string, number> = {
   FNJ_MAX_LEARNED: MAX_LEARNED,
   FNJ_MAX_FRAME: MAX_FRAME,
   FNJ_MAX_GROUPS: MAX_GROUPS,
+  FNJ_MAX_ARGV: MAX_ARGV,
+  FNJ_MAX_ARGS: MAX_ARGS,
+  FNJ_MAX_ENV: MAX_ENV,
+  FNJ_MAX_ENV_ENTRIES: MAX_ENV_ENTRIES,
+  FNJ_MAX_HOSTNAME: MAX_HOSTNAME,
   FNJ_QUEUE_DEADLINE_MS: QUEUE_DEADLINE_MS,
   FNJ_BACKSTOP_GRACE_MS: BACKSTOP_GRACE_MS,
   ...mirrored('FNJ_FRAME_', FrameType),
   ...mirrored('FNJ_EXEC_', ExecFlag),
+  ...mirrored('FNJ_KIND_', Kind),
   ...mirrored('FNJ_FEATURE_', Feature),
   ...mirrored('FNJ_OUTCOME_', Outcome),
   ...mirrored('FNJ_PHASE_', Phase),
@@ -103,8 +116,24 @@ const C_ONLY: Record<string, string> = {
 
 const fieldsOf = (layout: object) => Object.keys(layout).filter((k) => k !== 'size');
 
+/** A minimal valid program spec. */
+function minimalProgram() {
+  return {
+    id: 1,
+    kind: Kind.Program,
+    flags: 0,
+    limits: { timeoutMs: 1, cpuMs: 0, memoryBytes: 0, maxProcs: 0, maxFiles: 0, outputBytes: 0, tmpBytes: 0 },
+    library: '/p',
+    function: '',
+    input: undefined,
+    output: '/o',
+    filter: Buffer.alloc(0),
+    tenant: { uid: 0, gid: 0, groups: [] },
+  };
+}
+
 describe('launcher protocol layout', () => {
-  for (const [struct, layout] of [['fnj_exec', EXEC_LAYOUT], ['fnj_result', RESULT_LAYOUT], ['fnj_ready', READY_LAYOUT]] as const) {
+  for (const [struct, layout] of [['fnj_exec', EXEC_LAYOUT], ['fnj_result', RESULT_LAYOUT], ['fnj_ready', READY_LAYOUT], ['fnj_handoff', HANDOFF_LAYOUT]] as const) {
     it(`struct ${struct} matches sandbox/protocol.h`, () => {
       assert.deepEqual(cLayout(struct, fieldsOf(layout)), { ...layout });
     });
@@ -128,6 +157,7 @@ describe('launcher protocol layout', () => {
   it('encodes an execution spec with its strings and filter after the fixed part', () => {
     const frame = encodeExec({
       id: 7,
+      kind: Kind.Library,
       flags: ExecFlag.StderrToOutput,
       limits: { timeoutMs: 1500, cpuMs: 1, memoryBytes: 2, maxProcs: 3, maxFiles: 4, outputBytes: 5, tmpBytes: 6 },
       library: '/lib/x.so',
@@ -148,6 +178,33 @@ describe('launcher protocol layout', () => {
     assert.equal(body.readUInt16LE(EXEC_LAYOUT.tenant_groups), 2);
     assert.equal(body.length, EXEC_LAYOUT.size + 9 + 3 + 0 + 6 + 16 + 8);
     assert.equal(body.readUInt32LE(body.length - 4), 8, 'the groups come last');
+  });
+
+  it('encodes a program: its arguments and environment NUL-terminated, after the paths', () => {
+    const frame = encodeExec({
+      id: 8,
+      kind: Kind.Program,
+      flags: ExecFlag.StdinSocket,
+      limits: { timeoutMs: 1, cpuMs: 0, memoryBytes: 0, maxProcs: 0, maxFiles: 0, outputBytes: 0, tmpBytes: 0 },
+      library: '/b/prog',
+      function: '',
+      input: undefined,
+      output: '/o',
+      cwd: '/b',
+      bundle: '/b',
+      argv: ['prog', 'a b'],
+      env: ['X=1'],
+      idleMs: 250,
+      filter: Buffer.alloc(0),
+      tenant: { uid: 0, gid: 0, groups: [] },
+    });
+    const body = frame.subarray(HEADER_SIZE);
+    assert.equal(body.readUInt16LE(EXEC_LAYOUT.kind), Kind.Program);
+    assert.equal(body.readUInt32LE(EXEC_LAYOUT.idle_ms), 250);
+    assert.equal(body.readUInt16LE(EXEC_LAYOUT.argv_len), 'prog\0a b\0'.length);
+    assert.equal(body.readUInt16LE(EXEC_LAYOUT.env_len), 'X=1\0'.length);
+    assert.equal(body.subarray(EXEC_LAYOUT.size).toString(), '/b/prog/o/b/bprog\0a b\0X=1\0');
+    assert.throws(() => encodeExec({ ...minimalProgram(), argv: ['a\0b'] }), /NUL/);
   });
 
   it('decodes a result, its message and learned system calls; splits frames across chunks', () => {

@@ -406,10 +406,12 @@ describe('output retention', () => {
 });
 
 describe('parseDuration', () => {
-  it('reads numbers as milliseconds and strings with units', () => {
-    assert.equal(parseDuration(1500), 1500);
+  it('reads a bare number as seconds (as systemd and nsjail do), and strings with units', () => {
+    assert.equal(parseDuration(30), 30_000);
     assert.equal(parseDuration(0), 0);
-    assert.equal(parseDuration('5000'), 5000);
+    assert.equal(parseDuration(1.5), 1500);
+    assert.equal(parseDuration('30'), 30_000, '--shutdown-grace 30 is half a minute, not 30 ms');
+    assert.equal(parseDuration('0.25'), 250);
     assert.equal(parseDuration('250ms'), 250);
     assert.equal(parseDuration('90s'), 90_000);
     assert.equal(parseDuration('15m'), 15 * 60_000);
@@ -421,9 +423,13 @@ describe('parseDuration', () => {
     assert.equal(parseDuration('1m30s'), 90_000);
   });
 
-  it('rejects anything else with a clear message', () => {
-    for (const bad of ['', ' ', 'abc', '5 minutes', '-5s', '5x', 'h', '1d12', '1.s', '1e3', '5 s h']) {
-      assert.throws(() => parseDuration(bad), { message: `'${bad}' is not a duration (e.g. 5000 (ms), "90s", "15m", "12h", "7d", "1d12h")` }, bad);
+  it('rejects anything else with a clear message, naming the units when one is unknown', () => {
+    const examples = '(e.g. 30 (seconds), "500ms", "90s", "15m", "12h", "7d", "1d12h")';
+    for (const bad of ['', ' ', 'abc', '-5s', 'h', '1d12', '1.s', '1e3', '5 s h']) {
+      assert.throws(() => parseDuration(bad), { message: `'${bad}' is not a duration ${examples}` }, bad);
+    }
+    for (const [bad, unit] of [['5 minutes', 'minutes'], ['5x', 'x'], ['10sec', 'sec']]) {
+      assert.throws(() => parseDuration(bad!), { message: `'${bad}' is not a duration: the units are ms, s, m, h and d, not '${unit}' ${examples}` }, bad);
     }
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => parseDuration(bad), /is not a duration/);
   });

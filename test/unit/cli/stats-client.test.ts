@@ -248,9 +248,9 @@ describe('fnjail stats and top against a fake server', () => {
     }
   });
 
-  it('stats without a server exits 1 with FNJ_CONNECT_FAILED', async () => {
+  it('stats without a server exits 3 with FNJ_CONNECT_FAILED', async () => {
     const { code, stderr } = await cli(['stats', '--socket', path.join(dir, 'nobody.sock')]);
-    assert.equal(code, 1);
+    assert.equal(code, 3);
     assert.match(stderr, /\[FNJ_CONNECT_FAILED\]/);
   });
 

@@ -16,6 +16,8 @@ import { createTestArea, fixturesBuild, type TestArea } from '../../helpers/envi
 
 const RATIONALE = 'only libraries that nobody but root or a trusted owner can change are loaded';
 const ROOT_ONLY = new Set([0]);
+/** Debian's daemon user and group (uid = gid = 1), the group's only member. */
+const DAEMON = 1;
 
 let area: TestArea;
 before(() => {
@@ -66,16 +68,49 @@ describe('libraries are refused whatever the policy says', () => {
     assert.equal(libraryProblem(othersWritable, ROOT_ONLY), `library ${othersWritable} is writable by others (mode 0646): ${RATIONALE}`);
   });
 
-  it('when a directory above it is writable by others or by its group', () => {
-    for (const [mode, who] of [
-      [0o777, 'others'],
-      [0o775, 'its group'],
+  it('when a directory above it is writable by others, or by a group not only of trusted owners', () => {
+    const NO_SUCH_GROUP = 4600; // no group entry: its members cannot be known
+    for (const [mode, gid, who] of [
+      [0o777, 0, 'others'],
+      [0o775, DAEMON, 'its group'],
+      [0o775, NO_SUCH_GROUP, 'its group'],
     ] as const) {
       const file = place({ fixture: 'libbasic.so' });
       const dir = path.dirname(file);
+      fs.chownSync(dir, 0, gid);
       fs.chmodSync(dir, mode);
       assert.equal(libraryProblem(file, ROOT_ONLY), `directory ${dir} above library ${file} is writable by ${who} (mode 0${mode.toString(8)}): ${RATIONALE}`);
     }
+  });
+
+  it('but not when only root or trusted owners can write the directory through its group', () => {
+    const file = place({ fixture: 'libbasic.so' });
+    const dir = path.dirname(file);
+    fs.chmodSync(dir, 0o775); // root:root, as a tar extracted by root leaves it
+    assert.equal(libraryProblem(file, ROOT_ONLY), undefined);
+    // The daemon group's one member is the daemon user: trusted once it is a trusted owner.
+    fs.chownSync(dir, 0, DAEMON);
+    assert.match(libraryProblem(file, ROOT_ONLY) ?? '', /writable by its group/);
+    assert.equal(libraryProblem(file, new Set([0, DAEMON])), undefined);
+  });
+
+  it('but not under a sticky world-writable directory (as /tmp), the entry below it being root\'s', () => {
+    const file = place({ fixture: 'libbasic.so' });
+    const dir = path.dirname(file);
+    const under = path.join(freshDir(), 'tmp');
+    fs.mkdirSync(under);
+    fs.chmodSync(under, 0o1777);
+    const moved = path.join(under, 'lib');
+    fs.renameSync(dir, moved);
+    const library = path.join(moved, path.basename(file));
+    assert.equal(libraryProblem(library, ROOT_ONLY), undefined, `${under}: the sticky bit keeps others from renaming root's entry`);
+    fs.chownSync(moved, 4321, 0);
+    assert.equal(libraryProblem(library, ROOT_ONLY), `directory ${moved} above library ${library} is owned by uid 4321, not by root or a trusted owner: ${RATIONALE}`);
+    fs.chmodSync(under, 0o777);
+    fs.chownSync(moved, 0, 0);
+    assert.equal(libraryProblem(library, ROOT_ONLY), `directory ${under} above library ${library} is writable by others (mode 0777): ${RATIONALE}`, 'without the sticky bit');
+    const stickyFile = place({ fixture: 'libbasic.so' }, 0o1666);
+    assert.match(libraryProblem(stickyFile, ROOT_ONLY) ?? '', /^library \S+ is writable by others \(mode 01666\)/, 'the bit protects entries of a directory, not a file');
   });
 
   it('when owned by another user, unless a trusted owner', () => {

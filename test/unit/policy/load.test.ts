@@ -259,7 +259,7 @@ describe('conflicts and unknown names', () => {
     assert.equal(problems.length, 1, JSON.stringify(problems));
     const { message, ...where } = problems[0]!;
     assert.deepEqual(where, { file: a, pointer: '/tenants/0/seccompProfile', ...at(a, '"seccompProfile"') });
-    assert.equal(message, "seccomp profile 'nosuch' cannot be used: no such profile; shipped: default, learn, minimal; or an absolute path to a profile file, or none");
+    assert.equal(message, "seccomp profile 'nosuch' cannot be used: no such profile; shipped: default, learn, minimal, program; or an absolute path to a profile file, or none");
   });
 
   it('two functions entries for one library', () => {
@@ -428,6 +428,27 @@ describe('files the policy is read from', () => {
     fs.chownSync(file, 0, 0);
     fs.chmodSync(dir, 0o777);
     assert.deepEqual(messages(dir), [`${file}: refused: directory ${dir} above policy file ${file} is writable by others (mode 0777): ${rationale}`]);
+  });
+
+  it('takes the library rule whole: a directory writable only through root\'s group, or sticky with root\'s entry below, is accepted', () => {
+    // One rule (src/policy/file-trust.ts) for libraries, policy files and state directories.
+    const DAEMON = 1; // Debian's daemon group, whose one member is not a trusted owner
+    const dir = policyDir({ 'a.json': policyText });
+    const file = path.join(dir, 'a.json');
+    fs.chmodSync(dir, 0o775); // root:root, as a tar extracted by root leaves it
+    assert.equal(loadPolicy(dir).monitors.uids.has(TENANT_UID), true);
+    fs.chownSync(dir, 0, DAEMON);
+    assert.deepEqual(messages(dir), [`${file}: refused: directory ${dir} above policy file ${file} is writable by its group (mode 0775): ${rationale}`]);
+    fs.chownSync(dir, 0, 0);
+    fs.chmodSync(dir, 0o755);
+    const sticky = path.join(area.root, `sticky-${++count}`);
+    fs.mkdirSync(sticky);
+    fs.chmodSync(sticky, 0o1777);
+    const moved = path.join(sticky, 'policy.d');
+    fs.renameSync(dir, moved);
+    assert.equal(loadPolicy(moved).monitors.uids.has(TENANT_UID), true, 'the sticky bit keeps others from renaming root\'s entry');
+    fs.chownSync(moved, TENANT_UID, TENANT_UID);
+    assert.match(problemsOf(moved).map((p) => p.message).join('\n'), new RegExp(`directory ${moved} above policy file .* is owned by uid ${TENANT_UID}`));
   });
 
   it('refuses an entry that links out of the policy directory, whoever owns the target', () => {

@@ -40,7 +40,7 @@ const THREAD_FLAGS = 0x3d0f00n;
 const FORK_FLAGS = 0x01200011n;
 
 test('every shipped profile is valid and passes the kernel\'s filter checks', () => {
-  for (const name of ['default', 'minimal', 'learn']) {
+  for (const name of ['default', 'minimal', 'learn', 'program']) {
     const { plain, supervised } = programs(name);
     checkLikeKernel(plain.program);
     checkLikeKernel(supervised.program);
@@ -48,7 +48,7 @@ test('every shipped profile is valid and passes the kernel\'s filter checks', ()
 });
 
 test('every shipped profile allows read, write and close unconditionally (the launcher needs them after installing the filter)', () => {
-  for (const name of ['default', 'minimal', 'learn']) {
+  for (const name of ['default', 'minimal', 'learn', 'program']) {
     const { plain, supervised } = programs(name);
     for (const call of ['read', 'write', 'close']) {
       for (let i = 0; i < 20; i++) {
@@ -177,5 +177,62 @@ describe('learn', () => {
   test('still kills foreign architectures and x32', () => {
     assert.equal(runFilter(supervised.program, { nr: 0, arch: 0x40000003, args: [] }), RET.KILL_PROCESS);
     assert.equal(runFilter(supervised.program, { nr: 0x40000001, arch: AUDIT_ARCH_X86_64, args: [] }), RET.KILL_PROCESS);
+  });
+});
+
+describe('program', () => {
+  const { plain, supervised } = programs('program');
+  const AF = { UNIX: 1n, INET: 2n, INET6: 10n, NETLINK: 16n, PACKET: 17n };
+
+  test('refuses what default refuses, but running programs and socket pairs; and binding, connecting, listening, accepting', () => {
+    assert.equal(supervised.notify, 'refusals');
+    const refused = [...REFUSED.filter((c) => !['socket', 'socketpair', 'execve', 'execveat'].includes(c)), 'bind', 'connect', 'listen', 'accept', 'accept4', 'sethostname', 'pidfd_getfd', 'seccomp'];
+    for (const call of refused) {
+      for (let i = 0; i < 5; i++) assert.equal(decide(supervised.program, call, ...randomArgs()), RET.USER_NOTIF, call);
+    }
+    for (const [flag, bit] of Object.entries(CLONE_NEW)) assert.equal(decide(plain.program, 'clone', bit | FORK_FLAGS), RET.KILL_PROCESS, flag);
+  });
+
+  test('runs programs: execve and execveat allowed', () => {
+    for (const call of ['execve', 'execveat']) for (let i = 0; i < 5; i++) assert.equal(decide(plain.program, call, ...randomArgs()), RET.ALLOW, call);
+  });
+
+  test('no network: socket() kills for every family but AF_UNIX, which answers EACCES', () => {
+    assert.equal(decide(plain.program, 'socket', AF.UNIX, 1n, 0n), ERRNO(13));
+    for (const family of [AF.INET, AF.INET6, AF.NETLINK, AF.PACKET, 0n, 1n << 32n | AF.UNIX]) {
+      assert.equal(decide(supervised.program, 'socket', family, 1n, 0n), RET.USER_NOTIF, `family ${family}`);
+    }
+  });
+
+  test('socket pairs (AF_UNIX), used without ever naming a socket: SO_PASSCRED and SO_PASSPIDFD refused', () => {
+    assert.equal(decide(plain.program, 'socketpair', AF.UNIX, 1n, 0n, 0x7ffd0000n), RET.ALLOW);
+    assert.equal(decide(plain.program, 'socketpair', AF.INET, 1n, 0n, 0x7ffd0000n), RET.KILL_PROCESS);
+    for (const option of [16n, 76n, 0xffffffff_00000000n | 16n]) {
+      assert.equal(decide(supervised.program, 'setsockopt', 3n, 1n, option, 0x7ffd0000n, 4n), RET.USER_NOTIF, `option ${option}`);
+    }
+    assert.equal(decide(plain.program, 'setsockopt', 3n, 6n /* IPPROTO_TCP */, 1n /* TCP_NODELAY */, 0x7ffd0000n, 4n), RET.ALLOW);
+    assert.equal(decide(plain.program, 'setsockopt', 3n, 1n, 7n /* SO_SNDBUF */, 0x7ffd0000n, 4n), RET.ALLOW);
+    for (const call of ['sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'shutdown', 'getpeername', 'getsockname', 'getsockopt']) {
+      assert.equal(decide(plain.program, call, ...randomArgs()), RET.ALLOW, call);
+    }
+  });
+
+  test('mknod makes FIFOs only', () => {
+    assert.equal(decide(plain.program, 'mknod', 0x1000n, 0o010644n, 0n), RET.ALLOW);
+    assert.equal(decide(plain.program, 'mknodat', 0xffffff9cn, 0x1000n, 0o010600n, 0n), RET.ALLOW);
+    for (const mode of [0o020666n /* char */, 0o060666n /* block */, 0o100644n /* file */, 0o140777n /* socket */]) {
+      assert.equal(decide(plain.program, 'mknod', 0x1000n, mode, 0n), RET.KILL_PROCESS, `mode ${mode.toString(8)}`);
+      assert.equal(decide(plain.program, 'mknodat', 3n, 0x1000n, mode, 0n), RET.KILL_PROCESS, `mode ${mode.toString(8)}`);
+    }
+  });
+
+  test('allows whatever default allows, with the same arguments', () => {
+    const d = programs('default').plain.program;
+    for (const call of syscallNames()) {
+      for (let i = 0; i < 4; i++) {
+        const args = randomArgs();
+        if (decide(d, call, ...args) === RET.ALLOW) assert.equal(decide(plain.program, call, ...args), RET.ALLOW, call);
+      }
+    }
   });
 });

@@ -1,0 +1,74 @@
+/* program.c - the worker's last steps for a program or a build: its working
+ * directory, then exec.
+ *
+ * A program is executed from the descriptor of its mount (PROGRAM_FD), the one
+ * the launcher cloned from the path it opened once without following links:
+ * nothing on the host names the file again. A script ("#!") cannot be run so
+ * without the kernel naming it /dev/fd/N to its interpreter (its $0, its
+ * error messages) and keeping the descriptor open in it; a script is run by
+ * its path in the sandbox instead, once that path is seen to be the very mount
+ * of the descriptor (same mount, same inode): the sandbox's tree is read-only
+ * and nothing in it can mount, so the path cannot change before the exec. Its
+ * interpreter comes from the read-only system directories. A build's command
+ * is looked up in PATH, which holds only the read-only system directories (or
+ * in the work directory, for a name with a slash). Everything here runs under
+ * the call's seccomp filter, which must allow execveat and execve (the
+ * `program` profile does). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+extern char **environ;
+
+int program_chdir(const struct exec_spec *spec)
+{
+	const char *dir = spec->head.cwd_len ? spec->cwd : spec->head.kind == FNJ_KIND_BUILD ? spec->work : "/tmp";
+	return chdir(dir);
+}
+
+/* Whether path (in the sandbox) is the program's mount itself. */
+static bool path_is_program(const char *path)
+{
+	struct statx fd, named;
+	const unsigned mask = STATX_INO | STATX_MNT_ID;
+	return statx(PROGRAM_FD, "", AT_EMPTY_PATH, mask, &fd) == 0 &&
+	       statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, mask, &named) == 0 && (fd.stx_mask & STATX_MNT_ID) &&
+	       (named.stx_mask & STATX_MNT_ID) && fd.stx_mnt_id == named.stx_mnt_id && fd.stx_ino == named.stx_ino &&
+	       fd.stx_dev_major == named.stx_dev_major && fd.stx_dev_minor == named.stx_dev_minor;
+}
+
+_Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state)
+{
+	/* Without an environment of its own, the worker's clean one. */
+	char *const *envp = spec->envp[0] ? spec->envp : environ;
+	state->phase = FNJ_PHASE_RUNNING;
+	if (spec->head.kind == FNJ_KIND_PROGRAM) {
+		syscall(SYS_execveat, PROGRAM_FD, "", spec->argv, envp, AT_EMPTY_PATH);
+		/* ENOENT from a close-on-exec descriptor: a script (or a missing
+		 * interpreter, which the second try reports alike). */
+		if (errno == ENOENT) {
+			if (!path_is_program(spec->library)) {
+				snprintf(state->message, sizeof state->message,
+					 "its path does not lead to the program placed in the sandbox");
+				state->phase = FNJ_PHASE_EXEC_FAILED;
+				_exit(127);
+			}
+			execve(spec->library, spec->argv, (char **)envp);
+		}
+	} else {
+		/* execvpe searches the PATH of the environment in force. */
+		environ = (char **)envp;
+		execvpe(spec->argv[0], spec->argv, (char **)envp);
+	}
+	snprintf(state->message, sizeof state->message, "%s", strerror(errno));
+	state->phase = FNJ_PHASE_EXEC_FAILED;
+	_exit(127);
+}

@@ -1,0 +1,149 @@
+// A client of fnjail's HTTP API, in TypeScript: what the CLI's platform
+// commands (deploy, functions, call) are built on, so that they cannot say
+// something the API does not. Today it reaches the API socket (HTTP over a
+// UNIX socket, where the server knows the caller by its uid); the HTTP API's
+// next step adds TCP with TLS or a token, and exports it as the package's
+// library. Errors are FnjailErrors with the code the server's problem+json
+// carries (docs/errors.md); a call that ran and failed is not an error but a
+// result with its outcome, Reason lines and partial output.
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+import { FnjailError, errorCodes, type ErrorCode } from '../errors.js';
+import type { OutcomeKind } from '../executor/classify.js';
+import type { FunctionRecord } from '../functions/registry.js';
+import type { Problem } from '../http/problem.js';
+import { peerCredentials } from '../server/peer-credentials.js';
+
+export interface ClientOptions {
+  /** The API socket (fnjail serve --http-socket). */
+  socketPath: string;
+}
+
+export type RunResult =
+  /** output: the response body, streamed: read it (or it holds the connection). */
+  | { ok: true; outcome: 'ok'; request: string; durationMs: number; output: Readable }
+  | { ok: false; outcome: OutcomeKind; request: string; durationMs: number; problem: Problem };
+
+export interface DeployReply {
+  created: boolean;
+  unchanged: boolean;
+  function: FunctionRecord;
+}
+
+export interface StatusReply {
+  status: 'ready' | 'not ready';
+  node: string;
+  version: string;
+  running?: number;
+  queued?: number;
+  registry: { state: string; reason?: string; nats?: string; privateServerPid?: number; privateServerRestarts?: number };
+}
+
+interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
+const runsAsRoot = () => process.geteuid?.() === 0;
+
+export class Client {
+  constructor(private readonly options: ClientOptions) {}
+
+  /** Calls a registered function; input is its input (a library function's input file), none if undefined. */
+  async run(name: string, call: { function?: string; input?: Buffer | Readable } = {}): Promise<RunResult> {
+    const query = call.function === undefined ? '' : `?function=${encodeURIComponent(call.function)}`;
+    const response = await this.request('POST', `/run/${encodeURIComponent(name)}${query}`, call.input, 'application/octet-stream');
+    const request = String(response.headers['x-fnjail-request'] ?? '');
+    const durationMs = Number(response.headers['x-fnjail-duration-ms'] ?? 0);
+    if (response.status === 200) return { ok: true, outcome: 'ok', request, durationMs, output: response.body };
+    const problem = await readProblem(response);
+    if (problem.outcome === 'error') throw problemError(problem);
+    return { ok: false, outcome: problem.outcome, request, durationMs, problem };
+  }
+
+  /** Deploys a bundle (.tar.gz bytes) as `name`. */
+  deploy(name: string, archive: Buffer): Promise<DeployReply> {
+    return this.json<DeployReply>('PUT', `/registry/${encodeURIComponent(name)}`, archive, 'application/gzip');
+  }
+
+  async functions(): Promise<FunctionRecord[]> {
+    return (await this.json<{ functions: FunctionRecord[] }>('GET', '/registry')).functions;
+  }
+
+  show(name: string): Promise<FunctionRecord> {
+    return this.json<FunctionRecord>('GET', `/registry/${encodeURIComponent(name)}`);
+  }
+
+  async remove(name: string): Promise<FunctionRecord> {
+    return (await this.json<{ removed: FunctionRecord }>('DELETE', `/registry/${encodeURIComponent(name)}`)).removed;
+  }
+
+  /** The server's status; a server that is not ready answers too (status 'not ready'). */
+  async status(): Promise<StatusReply> {
+    const response = await this.request('GET', '/status');
+    if (response.status !== 200 && response.status !== 503) throw problemError(await readProblem(response));
+    return JSON.parse(await text(response.body)) as StatusReply;
+  }
+
+  private async json<T>(method: string, path: string, body?: Buffer, type?: string): Promise<T> {
+    const response = await this.request(method, path, body, type);
+    if (response.status >= 400) throw problemError(await readProblem(response));
+    return JSON.parse(await text(response.body)) as T;
+  }
+
+  private request(method: string, path: string, body?: Buffer | Readable, type?: string): Promise<Response> {
+    const { socketPath } = this.options;
+    return new Promise((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = body === undefined ? {} : { 'content-type': type ?? 'application/octet-stream' };
+      if (Buffer.isBuffer(body)) headers['content-length'] = body.length;
+      const request = http.request({ socketPath, method, path, headers, agent: false }, (response) =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: response }),
+      );
+      request.on('error', (error: NodeJS.ErrnoException) => reject(error instanceof FnjailError ? error : unreachable(socketPath, error)));
+      // A client running as root talks only to a server running as root: whoever listens on the socket could answer anything.
+      request.on('socket', (socket) =>
+        socket.once('connect', () => {
+          if (!runsAsRoot()) return;
+          const { uid } = peerCredentials(socket);
+          if (uid !== 0) request.destroy(new FnjailError('FNJ_SERVER_UNTRUSTED', `the server on ${socketPath} runs as uid ${uid}, not root: refused, as this client runs as root`, 'check --api-socket or FNJAIL_API_SOCKET'));
+        }),
+      );
+      if (body === undefined) request.end();
+      else if (Buffer.isBuffer(body)) request.end(body);
+      else body.pipe(request);
+    });
+  }
+}
+
+async function text(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readProblem(response: Response): Promise<Problem> {
+  const body = await text(response.body);
+  try {
+    const problem = JSON.parse(body) as Problem;
+    if (typeof problem.outcome === 'string' && Array.isArray(problem.reasons)) return problem;
+  } catch {
+    // not problem+json: said below
+  }
+  throw new FnjailError('FNJ_BAD_REPLY', `the server answered ${response.status} without problem details: ${body.slice(0, 200)}`, 'is it an fnjail server, and as recent as this client? compare fnjail version');
+}
+
+function problemError(problem: Problem): FnjailError {
+  const code: ErrorCode = problem.code && Object.hasOwn(errorCodes, problem.code) ? problem.code : 'FNJ_INTERNAL';
+  return new FnjailError(code, problem.detail, problem.hint);
+}
+
+function unreachable(socketPath: string, error: NodeJS.ErrnoException): FnjailError {
+  const hint =
+    error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
+      ? 'is the server running, with its API socket (fnjail serve --http-socket)? --api-socket or FNJAIL_API_SOCKET names another'
+      : error.code === 'EACCES'
+        ? 'the socket exists but you may not connect to it: ask the admin about its mode'
+        : undefined;
+  return new FnjailError('FNJ_CONNECT_FAILED', `cannot reach the fnjail API at ${socketPath}: ${error.message}`, hint);
+}

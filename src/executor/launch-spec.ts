@@ -1,0 +1,43 @@
+// What the executor asks the launcher to run for an allowed decision (the
+// launcher's RunSpec, src/launcher/run-spec.ts): a library's function, or a
+// program function with the request on its stdin; and how its result is
+// classified. The one place where a decision becomes a launcher request.
+import { ExecFlag } from '../launcher/protocol.js';
+import type { RunSpec } from '../launcher/run-spec.js';
+import type { Decision, Tenant } from '../policy/decide.js';
+import type { LauncherFilter } from '../seccomp/launcher-filter.js';
+import type { ClassifyTarget } from './classify.js';
+
+type Allowed = Extract<Decision, { allowed: true }>;
+
+export interface FlagOptions {
+  /** Classic servers left the function's stderr out of the output file. */
+  compat: 'classic' | undefined;
+  netns: 'auto' | 'fresh' | 'shared';
+}
+
+/** The launcher's flags for a call under this seccomp filter. */
+export function execFlags(seccomp: LauncherFilter, options: FlagOptions): number {
+  let flags = 0;
+  if (options.compat !== 'classic') flags |= ExecFlag.StderrToOutput;
+  if (options.netns === 'auto' && seccomp.allowsSockets) flags |= ExecFlag.FreshNetns;
+  if (seccomp.notify === 'refusals') flags |= ExecFlag.SeccompNotify;
+  if (seccomp.notify === 'logs') flags |= ExecFlag.SeccompLearn;
+  if (!seccomp.allowsIpc) flags |= ExecFlag.SharedIpc;
+  return flags;
+}
+
+export function launchSpec(decision: Allowed, output: string, flags: number, tenant: Tenant): RunSpec {
+  const common = { flags, limits: decision.limits, output, filter: decision.seccomp.program, tenant: { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups } };
+  const bundle = decision.bundleDir !== undefined ? { bundleDir: decision.bundleDir } : {};
+  if (decision.program) {
+    // The input (a request body, or the tenant's file) is its stdin; its stdout, the output file.
+    return { ...common, kind: 'program', program: decision.library, argv: decision.program.argv, ...(decision.input !== undefined ? { stdin: { file: decision.input } } : {}), ...bundle };
+  }
+  return { ...common, kind: 'library', library: decision.library, function: decision.function, input: decision.input, ...bundle };
+}
+
+/** What ran, for the classifier's lines. */
+export function classifyTarget(decision: Allowed): ClassifyTarget {
+  return decision.program ? { kind: 'program', program: decision.library } : { kind: 'library', library: decision.library, function: decision.function };
+}

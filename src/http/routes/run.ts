@@ -1,0 +1,101 @@
+// POST /run/<name> (and OpenLambda's /runLambda/<name>): calls a registered
+// function. The request body is its input: spooled to a file that is given
+// to a library function as its input (an empty body: no input); the
+// response body is its output, streamed from the output file (then removed:
+// over HTTP the response is the output). A call that did not succeed is a
+// problem+json with its outcome, Reason lines and partial output.
+import fs, { constants as fsc } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { namedCallText } from '../../executor/command.js';
+import type { ExecutionResult } from '../../executor/executor.js';
+import { MAX_RETURNED_CONTENT_BYTES } from '../../server/replies.js';
+import { spoolBody } from '../../server/spool.js';
+import type { ApiOptions } from '../app.js';
+import { HEADERS } from '../app.js';
+import { outcomeStatus, problem, PROBLEM_TYPE, RETRY_AFTER_SECONDS } from '../problem.js';
+import { functionNameParams, problemResponses } from './schemas.js';
+
+const runSchema = {
+  summary: 'Call a registered function',
+  description: "The body is the function's input (a library function's input file; empty: none); the response body is its output.",
+  params: functionNameParams,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { function: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 255, description: 'For a library: the function to call, one its manifest lists (default run).' } },
+  },
+  response: {
+    200: { description: 'The output of the call.', content: { 'application/octet-stream': { schema: { type: 'string' } } } },
+    ...problemResponses,
+  },
+} as const;
+
+export async function runRoutes(app: FastifyInstance, options: ApiOptions): Promise<void> {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { name } = request.params as { name: string };
+    const fn = (request.query as { function?: string }).function;
+    const body = request.body as Readable | undefined;
+    const peer = request.peer;
+    const spooled = body ? await spoolBody(options.spoolDir, body, options.maxInputBytes, peer) : undefined;
+    let result: ExecutionResult;
+    try {
+      const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
+      result = await options.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer);
+    } finally {
+      if (spooled) fs.rmSync(spooled, { force: true });
+    }
+    reply.header(HEADERS.request, result.request).header(HEADERS.outcome, result.kind).header(HEADERS.duration, result.totalMs.toFixed(3));
+    if (result.kind === 'ok' && result.outputPath) return reply.code(200).type('application/octet-stream').send(outputStream(result.outputPath));
+    const status = outcomeStatus(result.kind);
+    if (status === 429) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    const answer = problem(status, {
+      detail: `${result.command} could not be executed: ${result.reasons.join('; ')}`,
+      outcome: result.kind,
+      reasons: result.reasons,
+      request: result.request,
+      ...partialOutput(result),
+    });
+    removeOutput(result.outputPath);
+    return reply.code(status).type(PROBLEM_TYPE).send(answer);
+  };
+  app.post('/run/:name', { schema: runSchema }, handler);
+  app.post('/runLambda/:name', { schema: { ...runSchema, summary: 'Call a registered function (OpenLambda\'s path)' } }, handler);
+}
+
+/** The output file, read without following a link, removed once read (or abandoned). */
+function outputStream(file: string): Readable {
+  const stream = fs.createReadStream(file, { fd: fs.openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW) });
+  stream.once('close', () => removeOutput(file));
+  return stream;
+}
+
+function removeOutput(file: string | undefined): void {
+  if (file) fs.rm(file, { force: true }, () => undefined);
+}
+
+/** What the function printed before it failed (the output file before its error lines), at most 1 MiB. */
+function partialOutput(result: ExecutionResult): { output?: string; outputBase64?: string; outputTruncated?: boolean } {
+  const printed = result.printedBytes ?? 0;
+  if (!result.outputPath || printed === 0) return {};
+  const length = Math.min(printed, MAX_RETURNED_CONTENT_BYTES);
+  const bytes = Buffer.alloc(length);
+  let read = 0;
+  try {
+    const fd = fs.openSync(result.outputPath, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      read = fs.readSync(fd, bytes, 0, length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return {};
+  }
+  const data = bytes.subarray(0, read);
+  const truncated = printed > length ? { outputTruncated: true } : {};
+  try {
+    return { output: new TextDecoder('utf-8', { fatal: true }).decode(data), ...truncated };
+  } catch {
+    return { outputBase64: data.toString('base64'), ...truncated };
+  }
+}
