@@ -33,7 +33,8 @@ export type LifecycleEvent =
   | 'connection-refused'
   | 'requests-refused'
   | 'function-deploy'
-  | 'function-remove';
+  | 'function-remove'
+  | 'cluster-member';
 
 export interface AuditOptions {
   /** The audit log's own file; undefined: the operational log's destination. */

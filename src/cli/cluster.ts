@@ -8,9 +8,20 @@ import { writeBrokerSetup } from '../cluster/broker-setup.js';
 import { checkNodeName } from '../cluster/subjects.js';
 import { FnjailError } from '../errors.js';
 import { parse, parseInteger, usageError } from './args.js';
+import { API_HELP, API_OPTIONS, apiClient } from './api-socket.js';
+import { formatMemberTable } from './cluster-format.js';
 
-export const CLUSTER_HELP = `usage: fnjail cluster config --nodes NAME=HOST[,NAME=HOST|NAME...] --ca CA.pem --ca-key CA.key --out DIR [options]
+export const CLUSTER_HELP = `usage: fnjail cluster status [--json] [--api-socket PATH]
+       fnjail cluster config --nodes NAME=HOST[,NAME=HOST|NAME...] --ca CA.pem --ca-key CA.key --out DIR [options]
 
+status: the member table as the server sees it (GET /cluster on its API
+socket): each node's state, the age of its last heartbeat, its CPU (the
+machine's, and the node's own in parentheses), memory, running calls, free
+slots, queue and version; the coordinator is marked *.
+  --json              print the server's JSON
+${API_HELP}
+
+config:
 Writes what each machine of a cluster needs, in DIR/NAME/, to copy to its
 --conf-dir (docs/cluster.md):
   ${BROKER_FILES.ca}                  the CA (only certificates it signed get in)
@@ -56,6 +67,8 @@ export async function clusterCommand(args: string[]): Promise<number> {
     'client-port': { type: 'string' },
     'cluster-port': { type: 'string' },
     days: { type: 'string' },
+    json: { type: 'boolean' },
+    ...API_OPTIONS,
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -63,8 +76,15 @@ export async function clusterCommand(args: string[]): Promise<number> {
     return 0;
   }
   const [command, ...rest] = positionals;
-  if (command !== 'config') throw usageError('cluster', command === undefined ? 'expected config' : `unknown cluster command '${command}'`);
+  if (command !== 'config' && command !== 'status') throw usageError('cluster', command === undefined ? 'expected status or config' : `unknown cluster command '${command}'`);
   if (rest.length) throw usageError('cluster', `unexpected argument '${rest[0]}'`);
+  if (command === 'status') {
+    const reply = await apiClient(values).cluster();
+    if (values.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
+    else if (!reply.joined) process.stdout.write(`${reply.node} is in no cluster (fnjail serve --nats URL joins one: docs/cluster.md)\n`);
+    else process.stdout.write(`${[`node ${reply.node}, balance ${reply.balance}`, ...formatMemberTable(reply.members, Date.now(), process.stdout.columns ?? Infinity)].join('\n')}\n`);
+    return 0;
+  }
   const required = (option: 'nodes' | 'ca' | 'ca-key' | 'out') => {
     const value = values[option];
     if (value === undefined) throw usageError('cluster', `cluster config needs --${option}`);

@@ -13,6 +13,7 @@ import type { OutcomeKind } from '../executor/classify.js';
 import type { FunctionRecord } from '../functions/registry.js';
 import type { Problem } from '../http/problem.js';
 import { peerCredentials } from '../server/peer-credentials.js';
+import type { MemberRow } from '../cluster/member-table.js';
 
 export interface ClientOptions {
   /** The API socket (fnjail serve --http-socket). */
@@ -46,6 +47,16 @@ interface Response {
 }
 
 const runsAsRoot = () => process.geteuid?.() === 0;
+
+export interface ClusterReply {
+  node: string;
+  /** Whether the server is in a cluster (fnjail serve --nats URL). */
+  joined: boolean;
+  incarnation?: string;
+  balance?: string;
+  rejectedMessages?: number;
+  members: MemberRow[];
+}
 
 export class Client {
   constructor(private readonly options: ClientOptions) {}
@@ -84,6 +95,11 @@ export class Client {
     const response = await this.request('GET', '/status');
     if (response.status !== 200 && response.status !== 503) throw problemError(await readProblem(response));
     return JSON.parse(await text(response.body)) as StatusReply;
+  }
+
+  /** The cluster's member table as the server sees it (GET /cluster). */
+  cluster(): Promise<ClusterReply> {
+    return this.json<ClusterReply>('GET', '/cluster');
   }
 
   private async json<T>(method: string, path: string, body?: Buffer, type?: string): Promise<T> {

@@ -57,6 +57,13 @@ export interface RoutedResult extends CallResult {
 export interface CallOptions {
   /** Whether a node may run this call (e.g. it has the bundle, or can fetch it). */
   eligible?: (row: MemberRow) => boolean;
+  /** Whether this node is a candidate (default true). */
+  includeSelf?: boolean;
+  /** Only nodes with a free slot, as their last heartbeat said less the calls sent them since
+   * (a node that would queue the call gets none: the caller queues it itself). */
+  freeSlotOnly?: boolean;
+  /** Runs the call here when the router picks this node (default: the handler). */
+  here?: () => Promise<CallResult>;
 }
 
 const LEAVE_ATTEMPTS = 3;
@@ -137,6 +144,11 @@ export class ClusterNode {
     return this.membership.rows(this.lease?.holder);
   }
 
+  /** Calls accepted for other nodes and not started yet (they hold a slot here). */
+  get reservedForOthers(): number {
+    return this.remote.waitingToStart;
+  }
+
   /** Messages refused (a node speaking for another, unreadable ones) since the start. */
   get rejectedMessages(): number {
     return this.membership.rejectedCount;
@@ -154,14 +166,19 @@ export class ClusterNode {
     let localOnly = false;
     const maxAttempts = this.options.maxAttempts ?? 3;
     while (attempts.length < maxAttempts) {
-      const candidates = this.candidates(options.eligible).filter((c) => !tried.has(c.node) && (!localOnly || c.node === this.node));
+      const candidates = this.candidates(options.eligible).filter(
+        (c) =>
+          !tried.has(c.node) &&
+          (c.node === this.node ? options.includeSelf !== false : !localOnly) &&
+          (!options.freeSlotOnly || this.router.freeSlots(c) > 0),
+      );
       const picked = this.router.pick(candidates);
       if (!picked) break;
       tried.add(picked.node);
       if (picked.node === this.node) {
         attempts.push({ node: this.node, outcome: 'started' });
         const id = randomBytes(12).toString('hex');
-        const result = await this.options.handler({ ...request, id, caller: this.node });
+        const result = await (options.here ? options.here() : this.options.handler({ ...request, id, caller: this.node }));
         return { ...result, node: this.node, attempts };
       }
       const sent = await this.remote.send(picked.node, request);

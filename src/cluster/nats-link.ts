@@ -15,6 +15,8 @@ import { FunctionRegistry } from '../functions/registry.js';
 import { describeExit } from './nats-server-process.js';
 import { checkServers, NatsSystem, type NatsStatus } from './nats-connection.js';
 import { PrivateNatsServer } from './private-nats.js';
+import { ClusterNode, type ClusterNodeOptions } from './cluster-node.js';
+import { inboxPrefix } from './subjects.js';
 
 export interface NatsLinkOptions {
   /** undefined: a private nats-server; 'off': no registry. */
@@ -25,7 +27,12 @@ export interface NatsLinkOptions {
   logger: Logger;
   /** For tests: the private server's restart delays. */
   restartDelaysMs?: number[];
+  /** With servers given: this node joins the cluster on them once the registry is open. */
+  cluster?: ClusterJoin | undefined;
 }
+
+/** What the node brings to the cluster (cluster-node.ts). */
+export type ClusterJoin = Pick<ClusterNodeOptions, 'version' | 'load' | 'handler' | 'admit' | 'balance' | 'timings' | 'replicas' | 'onMemberChange' | 'onCallEvent'>;
 
 export type LinkState = 'off' | 'starting' | 'ready' | 'down' | 'failed';
 
@@ -47,6 +54,7 @@ export class NatsLink {
   private privateServer: PrivateNatsServer | undefined;
   private nats: NatsSystem | undefined;
   private opened: FunctionRegistry | undefined;
+  private joined: ClusterNode | undefined;
   private state: LinkState;
   private reason: string | undefined;
   private stopped = false;
@@ -107,10 +115,17 @@ export class NatsLink {
     return new FnjailError('FNJ_REGISTRY_UNAVAILABLE', `the function registry is not available: ${detail ? `${detail} (${reason})` : reason}`, this.state === 'off' ? 'start the server without --nats off' : 'try again shortly; the server log says more');
   }
 
+  /** The cluster, once this node has joined it (with --nats URL). */
+  get cluster(): ClusterNode | undefined {
+    return this.joined;
+  }
+
+  /** Leaves the cluster (its running calls for others finish first), then disconnects. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.wake();
+    await this.joined?.stop().catch((error: Error) => this.logger.warn({ err: error.message }, 'leaving the cluster failed'));
     await this.disconnect();
   }
 
@@ -156,6 +171,14 @@ export class NatsLink {
       });
       this.opened = await FunctionRegistry.open(nats, { functionsDir: path.join(this.options.stateDir, 'functions'), logger: this.logger });
       if (this.stopped) return;
+      const { cluster, nodeName, logger } = this.options;
+      if (cluster && this.options.nats !== undefined) {
+        this.joined = ClusterNode.start({ ...cluster, nats, node: nodeName, logger: logger.child({ component: 'cluster' }) });
+        this.joined.ready.then(
+          () => this.logger.info({ node: nodeName, incarnation: this.joined?.incarnation.id }, 'joined the cluster'),
+          () => undefined,
+        );
+      }
       this.set('ready', undefined);
       this.logger.info({ server: nats.status().server }, 'function registry ready');
     } catch (error) {
@@ -180,7 +203,9 @@ export class NatsLink {
     if (nats === 'off') throw new Error('off');
     if (nats !== undefined) {
       const tls = nats.tls && { certFile: nats.tls.cert, keyFile: nats.tls.key, caFile: nats.tls.ca };
-      return NatsSystem.connect({ servers: nats.servers, tls, insecure: this.options.insecure, name: nodeName, logger: this.logger });
+      // A cluster's node reads answers only under its own inbox prefix (the broker allows no other).
+      const inbox = this.options.cluster ? { inboxPrefix: inboxPrefix(nodeName), replicas: this.options.cluster.replicas } : {};
+      return NatsSystem.connect({ servers: nats.servers, tls, insecure: this.options.insecure, name: nodeName, logger: this.logger, ...inbox });
     }
     const server = new PrivateNatsServer({ stateDir: path.join(this.options.stateDir, 'nats'), logger, restartDelaysMs: this.options.restartDelaysMs });
     this.privateServer = server;

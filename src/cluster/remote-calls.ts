@@ -130,6 +130,13 @@ export class RemoteCalls {
     this.subscriptions.push(connection.subscribe(SUBJECTS.repliesFor(node), { callback: (error, msg) => void (error || this.onReply(msg)) }));
   }
 
+  /** Calls accepted here for other nodes and not started yet: each holds a slot. */
+  get waitingToStart(): number {
+    let count = 0;
+    for (const r of this.reserved.values()) if (r.state === 'reserved') count++;
+    return count;
+  }
+
   /** Calls running here for other nodes. */
   get runningForOthers(): number {
     return this.running;

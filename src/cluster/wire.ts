@@ -55,6 +55,15 @@ export interface CallSpec {
   tenant: string;
   principal: string;
   timeoutMs?: number;
+  /** Who asked, as the calling node identified them: the node that runs the call decides again for them. */
+  peer?: CallPeer;
+}
+
+export interface CallPeer {
+  uid: number;
+  gid: number;
+  groups: number[];
+  remote?: { address: string; commonName?: string; fingerprint?: string };
 }
 
 export interface CallMessage {

@@ -12,7 +12,7 @@ export const FORMATS: Record<string, RegExp> = {
 };
 
 /** The schemas precompiled at build time (every one in policies/). */
-export const SCHEMAS = ['config', 'policy', 'seccomp-profile', 'request', 'audit-event', 'manifest'] as const;
+export const SCHEMAS = ['config', 'policy', 'seccomp-profile', 'request', 'audit-event', 'manifest', 'cluster-message'] as const;
 
 /**
  * policies/<name>.schema.json and every sibling schema it refers to

@@ -3,6 +3,9 @@
 import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
+import { checkTimings, DEFAULT_TIMINGS, type MembershipTimings } from '../cluster/member-table.js';
+import type { Balance } from '../cluster/router.js';
+import { NODE_NAME } from '../cluster/subjects.js';
 import type { LogFormat } from '../log.js';
 import { formatDuration } from './duration.js';
 
@@ -48,6 +51,8 @@ export interface ServeSettings {
   /** The NATS system of the registry: a private nats-server (undefined), servers given, or none. */
   nats: { servers: string[]; tls: { cert: string | undefined; key: string | undefined; ca: string | undefined } | undefined } | 'off' | undefined;
   nodeName: string;
+  /** With --nats URL: this node joins the cluster on that NATS system (docs/cluster.md). */
+  cluster: { balance: Balance; timings: MembershipTimings; replicas: number } | undefined;
   /** The API socket, or undefined: none. */
   httpSocket: string | undefined;
   maxInputBytes: number;
@@ -109,6 +114,11 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
     conflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${formatDuration(minAgeMs)}): a client may not have read a younger file yet`, 'retentionMaxAge', 'retentionMinAge');
   }
   if (v.metricsToken !== undefined && v.metrics === undefined) conflict(`${both('metricsToken')} is for ${both('metrics')}`, 'metricsToken');
+  const clusterSet = (['balance', 'heartbeat', 'suspectAfter', 'downAfter', 'natsReplicas'] as const).filter((name) => v[name] !== undefined);
+  if (clusterSet.length && !natsGiven) conflict(`${clusterSet.map(both).join(', ')} ${clusterSet.length > 1 ? 'are' : 'is'} for ${both('nats')} URL (a cluster)`, ...clusterSet);
+  if (natsGiven && !NODE_NAME.test(v.nodeName ?? os.hostname())) {
+    conflict(`${both('nodeName')} '${v.nodeName ?? os.hostname()}' cannot name a cluster's node (${both('nats')} URL): lowercase letters, digits and dashes, at most 63`, 'nodeName');
+  }
   if (v.retentionInterval === 0) conflict(`${both('retentionInterval')} must be more than 0`, 'retentionInterval');
   return conflicts;
 }
@@ -167,8 +177,24 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
       : v.nats ? { servers: v.nats, tls: v.natsTlsCa || v.natsTlsCert ? { cert: v.natsTlsCert, key: v.natsTlsKey, ca: v.natsTlsCa } : undefined }
       : undefined,
     nodeName: v.nodeName ?? os.hostname(),
+    cluster: Array.isArray(v.nats) ? clusterSettings(v) : undefined,
     httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
     build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
   };
+}
+
+/** A cluster node's settings; timings that cannot work are a conflict. */
+function clusterSettings(v: ServeValues): NonNullable<ServeSettings['cluster']> {
+  const heartbeatMs = v.heartbeat ?? DEFAULT_TIMINGS.heartbeatMs;
+  const suspectAfterMs = v.suspectAfter ?? Math.max(DEFAULT_TIMINGS.suspectAfterMs, 3 * heartbeatMs);
+  const downAfterMs = v.downAfter ?? Math.max(DEFAULT_TIMINGS.downAfterMs, suspectAfterMs + 2 * heartbeatMs);
+  // The lease as long as a suspect's silence: a coordinator that died is replaced about when its death shows.
+  const timings = { heartbeatMs, suspectAfterMs, downAfterMs, leaseMs: Math.max(2 * heartbeatMs, suspectAfterMs) };
+  try {
+    checkTimings(timings);
+  } catch (error) {
+    throw new SettingsConflict([{ message: (error as Error).message, names: ['heartbeat', 'suspectAfter', 'downAfter'] }]);
+  }
+  return { balance: v.balance ?? 'least-loaded', timings, replicas: v.natsReplicas ?? 1 };
 }

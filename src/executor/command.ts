@@ -68,7 +68,8 @@ export interface NamedCall {
   input: CallInput | undefined;
 }
 
-export type Target = { kind: 'library'; command: Command } | { kind: 'function'; call: NamedCall };
+/** here: run on this node, whatever the cluster's routing says (a call another node sent). */
+export type Target = { kind: 'library'; command: Command } | { kind: 'function'; call: NamedCall; here?: boolean | undefined };
 
 export type ParsedRequest =
   | { ok: true; text: string; target: Target; id?: string | number; returnContent?: boolean }

@@ -43,6 +43,40 @@ export interface ExecutorOptions {
   netns: 'auto' | 'fresh' | 'shared';
   /** Registered functions, for calls by name; undefined: this server has no registry. */
   functions?: FunctionSource | undefined;
+  /** The cluster, for calls by name; undefined: every call runs here. */
+  routing?: CallRouting | undefined;
+}
+
+/** Where a call by name runs when this node is one of a cluster's
+ * (cluster/call-routing.ts): on another node when this one has no free slot
+ * (or always in turn, with --balance round-robin). Only calls whose input
+ * can travel (a request body, or none) go: a file the tenant names is on
+ * this machine. */
+export interface CallRouting {
+  /** The outcome of the call on another node, or undefined: run it here. */
+  route(call: RoutableCall): Promise<RoutedOutcome | undefined>;
+}
+
+export interface RoutableCall {
+  name: string;
+  function: string | undefined;
+  /** The request body (read only if the call goes). */
+  input: () => Buffer | undefined;
+  timeoutMs: number;
+  tenant: string;
+  peer: Tenant;
+  /** Whether this node has a free slot now. */
+  slotFree: boolean;
+}
+
+export interface RoutedOutcome {
+  node: string;
+  kind: OutcomeKind;
+  reasons: string[];
+  limitsHit: LimitName[];
+  /** What the function printed (the error lines are written here, as for a call run here). */
+  output: Buffer;
+  functionRan: boolean;
 }
 
 /** Where calls by name find their function: a version checked out (unpacked
@@ -57,6 +91,8 @@ export interface FunctionSource {
 export interface CallOptions {
   id?: string | number;
   returnContent?: boolean;
+  /** Run here whatever the cluster's routing says (a call another node sent). */
+  here?: boolean;
 }
 
 export interface ExecutionResult {
@@ -89,6 +125,8 @@ export interface ExecutionResult {
   registered: Pick<RegisteredFunction, 'name' | 'version' | 'owner'> | undefined;
   /** The output file's size before error lines were added: what the function itself printed. */
   printedBytes: number | undefined;
+  /** The cluster's node that ran the call, when it is not this one. */
+  ranOn: string | undefined;
   queueMs: number;
   totalMs: number;
 }
@@ -135,7 +173,8 @@ export class Executor {
   /** A call of a registered function framed by its front end (HTTP): the
    * same steps, policy and audit as any other request. */
   call(call: NamedCall, tenant: Tenant, asked: CallOptions = {}): Promise<ExecutionResult> {
-    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call }, ...asked }));
+    const { here, ...rest } = asked;
+    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here }, ...rest }));
   }
 
   private async perform(raw: string, tenant: Tenant, parse: () => ParsedRequest): Promise<ExecutionResult> {
@@ -200,7 +239,8 @@ export class Executor {
     const { name, version, owner } = checkedOut.record;
     result.registered = { name, version, owner };
     try {
-      await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant));
+      const routable = target.here || target.call.input?.kind === 'path' ? undefined : target.call;
+      await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant), routable);
     } finally {
       checkedOut.release();
     }
@@ -225,10 +265,11 @@ export class Executor {
   }
 
   /** Decides (again when the policy changed while the call waited), admits, runs and classifies. */
-  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision): Promise<void> {
+  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, routable?: NamedCall): Promise<void> {
     let policy = this.options.policy();
     let decision = this.decided(result, decideNow(policy));
     if (!decision) return;
+    if (routable && this.options.routing && (await this.routed(result, tenant, decision, routable))) return;
 
     const { stats } = this.options;
     const tenantName = decision.tenant.name;
@@ -277,6 +318,31 @@ export class Executor {
     this.conclude(result, classify(launch, { ...classifyTarget(decision), limits: decision.limits, seccompProfile: decision.seccomp.name, syscallName }));
   }
 
+  /** Offers the call to the cluster; true when it ran (or was lost) on another node. */
+  private async routed(result: ExecutionResult, tenant: Tenant, decision: Extract<Decision, { allowed: true }>, call: NamedCall): Promise<boolean> {
+    const spool = call.input?.kind === 'spool' ? call.input.path : undefined;
+    const remote = await this.options.routing!.route({
+      name: call.name,
+      function: call.function,
+      input: () => (spool === undefined ? undefined : fs.readFileSync(spool)),
+      timeoutMs: decision.limits.timeoutMs,
+      tenant: decision.tenant.name,
+      peer: tenant,
+      slotFree: this.slots.free,
+    });
+    if (!remote) return false;
+    result.ranOn = remote.node;
+    try {
+      fs.appendFileSync(result.outputPath!, remote.output);
+    } catch (error) {
+      this.conclude(result, refused('server-error', `the call ran on node ${remote.node}, but its output cannot be written here: ${(error as Error).message}`));
+      return true;
+    }
+    const { kind, reasons, limitsHit, functionRan } = remote;
+    this.conclude(result, { kind, reasons, limitsHit, functionRan });
+    return true;
+  }
+
   /** A request the executor could not handle (a bug): answered and recorded as a server error, never left without a record. */
   private unexpected(raw: string, error: Error, made: { path?: string; returnContent?: boolean }): ExecutionResult {
     this.options.logger.error({ err: error }, 'execution failed unexpectedly');
@@ -306,6 +372,7 @@ export class Executor {
       launch: undefined,
       registered: undefined,
       printedBytes: undefined,
+      ranOn: undefined,
       queueMs: 0,
       totalMs: 0,
     };

@@ -84,6 +84,7 @@ export async function buildApi(options: ApiOptions): Promise<Api> {
   await app.register(runRoutes, options);
   await app.register(registryRoutes, options);
   await app.register(statusRoutes, options);
+  await app.register((await import('./routes/cluster.js')).clusterRoutes, options);
   await app.ready();
   return { app, server: server! };
 }

@@ -10,7 +10,9 @@ import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
 import { Executor } from '../executor/executor.js';
 import path from 'node:path';
-import { NatsLink } from '../cluster/nats-link.js';
+import { NatsLink, type ClusterJoin } from '../cluster/nats-link.js';
+import { ClusterCalls } from '../cluster/call-routing.js';
+import { fnjailVersion } from '../paths.js';
 import { prepareStateDir } from '../config/state-dir.js';
 import { FunctionService } from '../functions/function-service.js';
 import { launcherBuildRunner } from '../functions/build-runner.js';
@@ -128,7 +130,27 @@ export class FnjailServer {
       audit,
       ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
-    this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs });
+    this.spoolDir = path.join(settings.stateDir, 'spool');
+    // Calls to and from the other nodes, when this node joins a cluster (--nats URL).
+    const calls = settings.cluster && new ClusterCalls({
+      cluster: () => this.link.cluster,
+      executor: () => this.executor,
+      maxConcurrent: settings.maxConcurrent,
+      spoolDir: this.spoolDir,
+      maxInputBytes: settings.maxInputBytes,
+      ready: () => this.launcher.info !== undefined,
+    });
+    const cluster: ClusterJoin | undefined = calls && {
+      ...settings.cluster!,
+      version: fnjailVersion(),
+      load: () => calls.load(),
+      handler: (call) => calls.handle(call),
+      admit: () => calls.admit(),
+      onMemberChange: ({ node, incarnation, from, to, reason, silentMs, coordinator }) =>
+        audit.lifecycle('cluster-member', { node, incarnation, from, to, reason, ...(silentMs !== undefined ? { silentMs } : {}), coordinator }, `cluster: node ${node} ${from ?? 'new'} → ${to} (${reason})`, to === 'suspect' || to === 'down' ? 'warn' : 'info'),
+      onCallEvent: (event) => logger.debug({ component: 'cluster', ...event }, `call ${event.id} from ${event.caller}: ${event.type}`),
+    };
+    this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs, cluster });
     this.functions = new FunctionService({
       link: this.link,
       policy: () => this.policies.current,
@@ -138,7 +160,6 @@ export class FnjailServer {
       buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings),
       buildDiskBytes: settings.build.diskBytes,
     });
-    this.spoolDir = path.join(settings.stateDir, 'spool');
     this.executor = new Executor({
       launcher: this.launcher,
       policy: () => this.policies.current,
@@ -152,6 +173,7 @@ export class FnjailServer {
       stats: this.stats,
       netns: settings.netns,
       functions: settings.nats === 'off' ? undefined : this.functions,
+      routing: calls,
     });
     if (settings.retention) {
       const template = /^(.*?)(X+)$/.exec(settings.outputTemplate)!;
@@ -355,10 +377,13 @@ export class FnjailServer {
     const listeners = [this.unixListener, ...this.tcpListeners];
     const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     for (const session of this.sessions.values()) session.drain();
+    // Leave the cluster first: no new calls come from other nodes; theirs running here finish.
+    const leaving = this.link.cluster?.stop().catch(() => undefined);
     const timeout = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
     await Promise.race([this.executor.whenIdle(), timeout(this.settings.shutdownGraceMs)]);
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
+    await Promise.race([leaving, timeout(2000)]);
     await this.launcher.stop();
     await this.link.stop();
     this.uidRange?.release();

@@ -1,0 +1,156 @@
+// The cluster's calls as the server sees them, both ways:
+//   out   the executor asks where a call by name runs (CallRouting): here
+//         while this node has a free slot (least-loaded), else on the node
+//         the router picks among those with one; with --balance round-robin,
+//         every node in turn, this one included. A call no other node could
+//         start runs (or waits) here after all.
+//   in    a call another node sent (cluster-node.ts's handler) goes through
+//         this node's own executor: its policy decides again for the peer the
+//         calling node identified, its sandbox runs it, its audit log records
+//         it; it is never sent on (here). A call is refused before it is
+//         accepted when this node has no free slot: the caller tries another.
+import fs, { constants as fsc } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { Executor, RoutableCall, RoutedOutcome } from '../executor/executor.js';
+import { LIMIT_NAMES, OUTCOMES, type LimitName, type OutcomeKind } from '../executor/classify.js';
+import { namedCallText } from '../executor/command.js';
+import type { Tenant } from '../policy/decide.js';
+import { describePeer } from '../policy/tenants.js';
+import { spoolBody } from '../server/spool.js';
+import type { ClusterNode } from './cluster-node.js';
+import type { NodeLoad } from './heartbeat.js';
+import type { CallResult, IncomingCall } from './remote-calls.js';
+import type { CallPeer } from './wire.js';
+
+/** Outcomes of a call the function itself was called in (classic mode keeps its output as is). */
+const RAN: ReadonlySet<string> = new Set(['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp']);
+
+/** What `here` answers when the router picks this node: the executor goes on with the call. */
+const HERE: CallResult = { outcome: 'here', reasons: [], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
+
+export interface ClusterCallsOptions {
+  /** The cluster, once the node has joined (undefined before). */
+  cluster: () => ClusterNode | undefined;
+  executor: () => Executor;
+  maxConcurrent: number;
+  /** Where a call's input is written for its sandbox (server/spool.ts). */
+  spoolDir: string;
+  maxInputBytes: number;
+  /** Whether this node takes calls now (its launcher is up). */
+  ready: () => boolean;
+}
+
+export class ClusterCalls {
+  constructor(private readonly options: ClusterCallsOptions) {}
+
+  /** For the heartbeat: the node's calls and free slots. */
+  load(): NodeLoad {
+    const executor = this.options.executor();
+    const { maxConcurrent } = this.options;
+    return {
+      running: executor.running,
+      // A call accepted for another node holds its slot until it starts (then the executor counts it).
+      freeSlots: Math.max(0, maxConcurrent - executor.running - (this.options.cluster()?.reservedForOthers ?? 0)),
+      queued: executor.queued,
+      capacity: maxConcurrent,
+      ready: this.options.ready(),
+    };
+  }
+
+  // ---- out: the executor's CallRouting ----
+
+  async route(call: RoutableCall): Promise<RoutedOutcome | undefined> {
+    const cluster = this.options.cluster();
+    if (!cluster) return undefined;
+    const roundRobin = cluster.balance === 'round-robin';
+    if (!roundRobin && call.slotFree) return undefined;
+    const routed = await cluster.call(
+      {
+        function: call.name,
+        ...(call.function !== undefined ? { export: call.function } : {}),
+        tenant: call.tenant,
+        principal: describePeer(call.peer),
+        timeoutMs: call.timeoutMs,
+        peer: callPeer(call.peer),
+        input: call.input() ?? Buffer.alloc(0),
+      },
+      { includeSelf: roundRobin, freeSlotOnly: !roundRobin, here: async () => HERE },
+    );
+    if (routed.node === undefined || routed.node === cluster.node) return undefined;
+    const known = (OUTCOMES as readonly string[]).includes(routed.outcome);
+    return {
+      node: routed.node,
+      // node-lost is no outcome of a call run here: a server error, whose reason says what happened.
+      kind: known ? (routed.outcome as OutcomeKind) : 'server-error',
+      reasons: routed.reasons,
+      limitsHit: routed.limitsHit.filter((l): l is LimitName => (LIMIT_NAMES as readonly string[]).includes(l)),
+      output: routed.output,
+      functionRan: RAN.has(routed.outcome),
+    };
+  }
+
+  // ---- in: calls other nodes send ----
+
+  /** Refuses a call when this node has no free slot (or does not take calls yet). */
+  admit(): string | undefined {
+    if (!this.options.ready()) return 'the node is not ready (its sandbox launcher is starting)';
+    if (this.load().freeSlots <= 0) return 'no free slot';
+    return undefined;
+  }
+
+  async handle(call: IncomingCall): Promise<CallResult> {
+    const started = performance.now();
+    if (!call.peer) {
+      return { outcome: 'bad-request', reasons: [`node ${call.caller} sent a call without the peer who asked for it`], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
+    }
+    const peer = tenantOf(call.peer);
+    const spooled = call.input.length ? await spoolBody(this.options.spoolDir, Readable.from([call.input]), this.options.maxInputBytes, peer) : undefined;
+    try {
+      const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
+      const result = await this.options.executor().call({ text: namedCallText(call.function, call.export, input), name: call.function, function: call.export, input }, peer, { here: true });
+      return {
+        outcome: result.kind,
+        reasons: result.reasons,
+        limitsHit: result.limitsHit,
+        output: printed(result.outputPath, result.printedBytes),
+        durationMs: performance.now() - started,
+        request: result.request,
+      };
+    } finally {
+      if (spooled) fs.rmSync(spooled, { force: true });
+    }
+  }
+}
+
+function callPeer(peer: Tenant): CallPeer {
+  const remote = peer.remote && {
+    address: peer.remote.address,
+    ...(peer.remote.commonName !== undefined ? { commonName: peer.remote.commonName } : {}),
+    ...(peer.remote.fingerprint !== undefined ? { fingerprint: peer.remote.fingerprint } : {}),
+  };
+  return { uid: peer.uid, gid: peer.gid, groups: peer.groups, ...(remote ? { remote } : {}) };
+}
+
+function tenantOf(peer: CallPeer): Tenant {
+  const remote = peer.remote && { address: peer.remote.address, commonName: peer.remote.commonName, fingerprint: peer.remote.fingerprint };
+  return { uid: peer.uid, gid: peer.gid, pid: 0, groups: peer.groups, ...(remote ? { remote } : {}) };
+}
+
+/** What the function printed (the output file before its error lines), then the file removed: the caller writes its own. */
+function printed(file: string | undefined, bytes: number | undefined): Buffer {
+  if (!file) return Buffer.alloc(0);
+  try {
+    const fd = fs.openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      const data = Buffer.alloc(bytes ?? fs.fstatSync(fd).size);
+      const read = fs.readSync(fd, data, 0, data.length, 0);
+      return data.subarray(0, read);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return Buffer.alloc(0);
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
