@@ -1,0 +1,159 @@
+// Three real `fnjail serve` processes, each in a host of its own (network
+// namespaces, test/helpers/netns-hosts.ts) beside its nats-server (routes,
+// JetStream with three replicas, mutual TLS: the files of `fnjail cluster
+// config`), joined with --nats URL and the node's certificate, each with one
+// sandbox slot. What a user sees: every node up in `fnjail cluster status`
+// and GET /cluster; a call made on a node that is busy runs on another (the
+// sandbox's host name says which); a node killed while running a call is
+// seen suspect, then down, by the others, and that call ends "node lost"
+// without being run again anywhere.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { BROKER_FILES } from '../../../src/cluster/broker-config.js';
+import type { MemberRow } from '../../../src/cluster/member-table.js';
+import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js';
+import { cliMain, createTestArea, requireRoot, type TestArea } from '../../helpers/environment.js';
+import { httpRequest, type HttpReply } from '../../helpers/http.js';
+import { startServer, waitForLog, type TestServer } from '../../helpers/server.js';
+
+const run = promisify(execFile);
+const NODES = ['node-a', 'node-b', 'node-c'];
+let area: TestArea;
+let lab: ClusterLab;
+const servers = new Map<string, TestServer>();
+
+const node = (name: string): TestServer => servers.get(name)!;
+
+/** A program function: prints the host name its sandbox sees (the node's name), then, for hold, waits. */
+function bundle(name: string, script: string): string {
+  const dir = path.join(area.root, 'bundles', name);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'fnjail.json'), JSON.stringify({ name, kind: 'program', mode: 'per-request', entry: 'main.sh' }), { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'main.sh'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  return dir;
+}
+
+async function startNode(name: string): Promise<TestServer> {
+  const files = path.join(lab.configDir, name);
+  const own = `tls://${lab.network.host(name).address}:4222`;
+  const server = await startServer({
+    policy: (a) => ({ defaults: { libraryDirs: [a.libDir], inputDirs: [a.dataDir], limits: { timeoutMs: 600_000 } } }),
+    wrapper: lab.network.host(name).command([]),
+    args: [
+      '--node-name', name,
+      '--nats', [own, ...lab.urls.filter((u) => u !== own)].join(','),
+      '--nats-tls-cert', path.join(files, BROKER_FILES.nodeCert),
+      '--nats-tls-key', path.join(files, BROKER_FILES.nodeKey),
+      '--nats-tls-ca', path.join(files, BROKER_FILES.ca),
+      '--nats-replicas', '3',
+      '--max-concurrent', '1',
+    ],
+  });
+  servers.set(name, server);
+  return server;
+}
+
+const api = (name: string, method: string, urlPath: string, body?: string): Promise<HttpReply> => httpRequest(node(name).apiSocket, { method, path: urlPath, ...(body !== undefined ? { body } : {}) });
+
+async function members(name: string): Promise<MemberRow[]> {
+  const reply = await api(name, 'GET', '/cluster');
+  assert.equal(reply.status, 200, reply.body.toString());
+  return reply.json<{ members: MemberRow[] }>().members;
+}
+
+/** Asks the node's API for the table until it passes the test (a few times a second). */
+async function membersUntil(name: string, test: (rows: MemberRow[]) => boolean): Promise<MemberRow[]> {
+  for (;;) {
+    const rows = await members(name);
+    if (test(rows)) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const rowOf = (rows: MemberRow[], name: string) => rows.find((r) => r.node === name);
+const allUp = (rows: MemberRow[]) => NODES.every((n) => rowOf(rows, n)?.state === 'up' && rowOf(rows, n)?.calls !== null);
+
+before(async () => {
+  requireRoot();
+  area = createTestArea();
+  lab = await createClusterLab(area.root, NODES, () => ({ balance: 'least-loaded', capacity: 1, replicas: 3 }));
+  for (const name of NODES) await startNode(name);
+});
+after(async () => {
+  for (const server of servers.values()) await server.stop().catch(() => undefined);
+  await lab?.destroy();
+  area?.cleanup();
+});
+
+describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () => {
+  it('every node sees the three up, in fnjail cluster status and GET /cluster', async () => {
+    for (const name of NODES) await membersUntil(name, allUp);
+    const status = await run(process.execPath, [cliMain, 'cluster', 'status', '--api-socket', node('node-a').apiSocket]);
+    assert.match(status.stdout, /^node node-a, balance least-loaded\n/);
+    for (const name of NODES) assert.match(status.stdout, new RegExp(`^${name}( \\*)? +up +`, 'm'), `${name} up in:\n${status.stdout}`);
+    const json = JSON.parse((await run(process.execPath, [cliMain, 'cluster', 'status', '--json', '--api-socket', node('node-b').apiSocket])).stdout) as { node: string; joined: boolean; members: MemberRow[] };
+    assert.equal(json.node, 'node-b');
+    assert.equal(json.joined, true);
+    assert.deepEqual(json.members.map((r) => r.node), NODES);
+    assert.equal(json.members.filter((r) => r.coordinator).length, 1, 'one coordinator');
+    for (const r of json.members) assert.equal(r.calls?.capacity, 1, `${r.node} announces its one slot`);
+  });
+
+  it('a call on a node with no free slot runs on another node; with a slot free it runs here', async () => {
+    for (const [name, script] of [['where', 'cat /proc/sys/kernel/hostname'], ['hold', 'cat /proc/sys/kernel/hostname; exec sleep 600']]) {
+      const deployed = await run(process.execPath, [cliMain, 'deploy', bundle(name!, script!), '--api-socket', node('node-a').apiSocket]);
+      assert.match(deployed.stdout, new RegExp(`^${name}: deployed`));
+    }
+    const here = await api('node-a', 'POST', '/run/where');
+    assert.equal(here.status, 200, here.body.toString());
+    assert.equal(here.body.toString(), 'node-a\n', 'a free slot here: the call runs here');
+
+    // node-a's one slot taken (until the end of the test file), as its own heartbeat says.
+    const holding = api('node-a', 'POST', '/run/hold');
+    await membersUntil('node-a', (rows) => rowOf(rows, 'node-a')?.calls?.freeSlots === 0);
+    const elsewhere = await api('node-a', 'POST', '/run/where');
+    assert.equal(elsewhere.status, 200, elsewhere.body.toString());
+    const ranOn = elsewhere.body.toString().trim();
+    assert.ok(ranOn === 'node-b' || ranOn === 'node-c', `ran on another node, not on ${ranOn}`);
+    // Decided and recorded there too, for the same peer, and recorded here with where it ran.
+    await waitForLog(node(ranOn), (l) => l.event === 'execution' && (l.registered as { name?: string } | null)?.name === 'where' && l.outcome === 'ok');
+    void holding;
+  });
+
+  it('kill -9 a node running a call: the others see it suspect, then down; the call is "node lost", never run again', async () => {
+    // node-a is full (the hold above): this one goes to node-b or node-c, and stays there.
+    const logFrom = new Map(NODES.map((n) => [n, node(n).logs.length]));
+    const lost = api('node-a', 'POST', '/run/hold');
+    const busy = await membersUntil('node-a', (rows) => ['node-b', 'node-c'].some((n) => rowOf(rows, n)?.calls?.freeSlots === 0));
+    const victim = ['node-b', 'node-c'].find((n) => rowOf(busy, n)?.calls?.freeSlots === 0)!;
+    const survivor = victim === 'node-b' ? 'node-c' : 'node-b';
+    await waitForLog(node(victim), (l) => l.event === 'execution-start' && (l.registered as { name?: string } | null)?.name === 'hold', { from: logFrom.get(victim)! });
+
+    node(victim).process.kill('SIGKILL');
+    const reply = await lost;
+    assert.equal(reply.status, 500, reply.body.toString());
+    const problem = reply.json<{ outcome: string; reasons: string[] }>();
+    assert.equal(problem.outcome, 'server-error');
+    assert.match(problem.reasons.join('\n'), new RegExp(`the call started on node ${victim}, then it went down; it was not run again`));
+
+    // Seen in order by the others, in their audit logs.
+    for (const observer of ['node-a', survivor]) {
+      const down = await waitForLog(node(observer), (l) => l.event === 'cluster-member' && l.node === victim && l.to === 'down', { from: logFrom.get(observer)!, timeoutMs: 60_000 });
+      const suspect = node(observer).logs.slice(logFrom.get(observer)!).find((l) => l.event === 'cluster-member' && l.node === victim && l.to === 'suspect');
+      assert.ok(suspect, `${observer} saw ${victim} suspect`);
+      assert.ok(node(observer).logs.indexOf(suspect) < node(observer).logs.indexOf(down), 'suspect before down');
+      assert.ok((suspect.silentMs as number) >= 3000 && (down.silentMs as number) >= 5000, 'at the default silences (3 s, 5 s)');
+    }
+    const table = await membersUntil('node-a', (rows) => rowOf(rows, victim)?.state === 'down');
+    assert.equal(rowOf(table, survivor)?.state, 'up');
+    // Not run again: the survivor, with its slot free all along, never started a hold.
+    assert.ok(!node(survivor).logs.slice(logFrom.get(survivor)!).some((l) => l.event === 'execution-start' && (l.registered as { name?: string } | null)?.name === 'hold'), `${survivor} never ran the lost call`);
+    // And calls go on: node-a full, the survivor takes them.
+    const next = await api('node-a', 'POST', '/run/where');
+    assert.equal(next.body.toString(), `${survivor}\n`);
+  });
+});
