@@ -1,0 +1,104 @@
+// npm run bench:routing: what forwarding a call to another node adds. Two
+// real `fnjail serve` nodes on this machine join one nats-server (loopback,
+// plain NATS with --insecure), node bench-a with --balance round-robin, so
+// that its consecutive calls alternate between itself and bench-b: the calls
+// run here and those forwarded are measured in the same run, interleaved,
+// through the same HTTP API socket of bench-a, on the same function (a
+// program printing the host name its sandbox sees, which says where it ran).
+//
+//   node dist/bench/routing.js [--calls N]
+//
+// Writes bench/results/routing.json and routing.md. Goal (issue 16):
+// forwarding adds at most 1 ms at p50 on loopback.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../src/paths.js';
+import { cliMain, createTestArea } from '../test/helpers/environment.js';
+import { httpRequest } from '../test/helpers/http.js';
+import { startTestNatsServer } from '../test/helpers/nats.js';
+import { startServer, type TestServer } from '../test/helpers/server.js';
+import { cleanupAll, onCleanup } from './cleanup.js';
+import { log } from './progress.js';
+
+const GOAL_P50_MS = 1;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { calls: { type: 'string' } } });
+  const calls = Number(values.calls ?? 2000);
+  const area = createTestArea();
+  onCleanup('bench area', () => area.cleanup());
+  const nats = await startTestNatsServer(area.root);
+  onCleanup('nats-server', () => nats.stop());
+  const policy = { defaults: { libraryDirs: [area.libDir], inputDirs: [area.dataDir] } };
+  const start = (name: string, balance: string): Promise<TestServer> =>
+    startServer({ policy, args: ['--node-name', name, '--nats', nats.url, '--insecure', '--balance', balance, '--max-concurrent', '4', '--log-level', 'warn'] });
+  const a = await start('bench-a', 'round-robin');
+  onCleanup('bench-a', async () => void (await a.stop()));
+  const b = await start('bench-b', 'least-loaded');
+  onCleanup('bench-b', async () => void (await b.stop()));
+
+  const dir = path.join(area.root, 'where');
+  fs.mkdirSync(dir, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'fnjail.json'), JSON.stringify({ name: 'where', kind: 'program', mode: 'per-request', entry: 'main.sh' }), { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'main.sh'), '#!/bin/sh\nexec cat /proc/sys/kernel/hostname\n', { mode: 0o755 });
+  execFileSync(process.execPath, [cliMain, 'deploy', dir, '--api-socket', a.apiSocket], { stdio: 'ignore' });
+
+  // Both up in bench-a's table before measuring.
+  for (;;) {
+    const reply = await httpRequest(a.apiSocket, { method: 'GET', path: '/cluster' });
+    const rows = reply.json<{ members: Array<{ node: string; state: string; calls: unknown }> }>().members;
+    if (rows.filter((r) => r.state === 'up' && r.calls).length === 2) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const times: Record<string, number[]> = { 'bench-a': [], 'bench-b': [] };
+  const warmup = 100;
+  log(`${calls} calls on bench-a, alternating between bench-a (here) and bench-b (forwarded), after ${warmup} to warm up`);
+  for (let i = 0; i < warmup + calls; i++) {
+    const started = performance.now();
+    const reply = await httpRequest(a.apiSocket, { method: 'POST', path: '/run/where' });
+    const ms = performance.now() - started;
+    if (reply.status !== 200) throw new Error(`call ${i}: ${reply.status} ${reply.body.toString()}`);
+    const ranOn = reply.body.toString().trim();
+    if (i >= warmup) times[ranOn]!.push(ms);
+  }
+  const stats = (values: number[]) => {
+    const sorted = [...values].sort((x, y) => x - y);
+    return { calls: sorted.length, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) };
+  };
+  const local = stats(times['bench-a']!);
+  const forwarded = stats(times['bench-b']!);
+  const added = { p50: forwarded.p50 - local.p50, p99: forwarded.p99 - local.p99 };
+  const result = { time: new Date().toISOString(), calls, local, forwarded, added, goal: `forwarding adds <= ${GOAL_P50_MS} ms at p50 on loopback`, met: added.p50 <= GOAL_P50_MS };
+  const resultsDir = path.join(packageRoot, 'bench', 'results');
+  fs.writeFileSync(path.join(resultsDir, 'routing.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const f = (ms: number) => `${ms.toFixed(2)} ms`;
+  const md = [
+    '# Routing overhead',
+    '',
+    `${result.time}: ${calls} calls of a program function (prints its host name) over HTTP on node bench-a's API socket, --balance round-robin between bench-a and bench-b (two fnjail serve on this machine, one nats-server on loopback), interleaved. \`npm run bench:routing\` (bench/routing.ts). Each call's time is the whole HTTP request, sandbox included.`,
+    '',
+    '| where the call ran | calls | p50 | p90 | p99 |',
+    '|---|---:|---:|---:|---:|',
+    `| here (bench-a, the baseline) | ${local.calls} | ${f(local.p50)} | ${f(local.p90)} | ${f(local.p99)} |`,
+    `| forwarded to bench-b over NATS | ${forwarded.calls} | ${f(forwarded.p50)} | ${f(forwarded.p90)} | ${f(forwarded.p99)} |`,
+    '',
+    `Forwarding adds **${f(added.p50)} at p50** and ${f(added.p99)} at p99 (goal ≤ ${GOAL_P50_MS} ms at p50: ${result.met ? 'met' : 'MISSED'}).`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(resultsDir, 'routing.md'), md);
+  process.stdout.write(`\n${md}`);
+}
+
+main()
+  .catch((error: Error) => {
+    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanupAll());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanupAll().then(() => process.exit(130)));
