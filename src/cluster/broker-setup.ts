@@ -73,6 +73,8 @@ export function writeBrokerSetup(options: BrokerSetupOptions): NodeSetup[] {
         `--nats-tls-cert ${installed}/${BROKER_FILES.nodeCert}`,
         `--nats-tls-key ${installed}/${BROKER_FILES.nodeKey}`,
         `--nats-tls-ca ${installed}/${BROKER_FILES.ca}`,
+        // Three servers or more: the shared buckets on three, so that one server may be lost.
+        ...(urls.length >= 3 ? ['--nats-replicas 3'] : []),
       ],
     });
   }
