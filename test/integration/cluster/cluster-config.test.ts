@@ -69,9 +69,13 @@ describe('fnjail cluster config', () => {
     usage(['config', '--nodes', 'Node_A=1.2.3.4', '--ca', pki.caCert, '--ca-key', pki.caKey, '--out', out], /'Node_A' is not a usable node name/);
     usage(['config', '--nodes', 'a', '--ca', pki.caCert, '--ca-key', pki.caKey, '--out', path.join(area.root, 'none')], /no node runs a nats-server/);
     usage(['config', '--nodes', 'a=1.2.3.4', '--ca', pki.caCert, '--ca-key', pki.caKey, '--out', out, '--conf-dir', 'relative'], /--conf-dir must be an absolute path/);
-    usage(['status'], /unknown cluster command 'status'/);
+    usage(['join'], /unknown cluster command 'join'/);
+    usage([], /expected status or config/);
+    const noServer = fnjail('status', '--api-socket', path.join(area.root, 'no-such.sock'));
+    assert.equal(noServer.status, 3, 'status without a server: cannot reach it');
+    assert.match(noServer.stderr, /cannot reach the fnjail API at .*no-such\.sock.*\[FNJ_CONNECT_FAILED\]/);
     const missing = fnjail('config', '--nodes', 'a=1.2.3.4', '--ca', path.join(area.root, 'nope.pem'), '--ca-key', pki.caKey, '--out', out);
     assert.match(missing.stderr, /nope\.pem is missing \[FNJ_TLS_FAILED\]/);
-    assert.match(execFileSync(process.execPath, [cliMain, 'cluster', '--help'], { encoding: 'utf8' }), /usage: fnjail cluster config/);
+    assert.match(execFileSync(process.execPath, [cliMain, 'cluster', '--help'], { encoding: 'utf8' }), /usage: fnjail cluster status .*\n +fnjail cluster config --nodes/);
   });
 });

@@ -75,7 +75,8 @@ async function membersUntil(name: string, test: (rows: MemberRow[]) => boolean):
 }
 
 const rowOf = (rows: MemberRow[], name: string) => rows.find((r) => r.node === name);
-const allUp = (rows: MemberRow[]) => NODES.every((n) => rowOf(rows, n)?.state === 'up' && rowOf(rows, n)?.calls !== null);
+/** Every node up with a heartbeat, and the coordinator known (each node reads the lease once per heartbeat). */
+const allUp = (rows: MemberRow[]) => NODES.every((n) => rowOf(rows, n)?.state === 'up' && rowOf(rows, n)?.calls !== null) && rows.some((r) => r.coordinator);
 
 before(async () => {
   requireRoot();
