@@ -66,6 +66,7 @@ export function executionEvent(result: ExecutionResult, peer: Tenant, outputByte
     peakMemoryBytes: ran ? launch.memoryPeakBytes || launch.maxRssKb * 1024 : null,
     output: result.outputPath ?? null,
     outputBytes,
+    ...(result.ranOn !== undefined ? { ranOn: result.ranOn } : {}),
   };
 }
 

@@ -122,6 +122,9 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     assert.ok(ranOn === 'node-b' || ranOn === 'node-c', `ran on another node, not on ${ranOn}`);
     // Decided and recorded there too, for the same peer, and recorded here with where it ran.
     await waitForLog(node(ranOn), (l) => l.event === 'execution' && (l.registered as { name?: string } | null)?.name === 'where' && l.outcome === 'ok');
+    const record = await waitForLog(node('node-a'), (l) => l.event === 'execution' && l.ranOn !== undefined);
+    assert.equal(record.ranOn, ranOn);
+    assert.equal(record.outcome, 'ok');
     void holding;
   });
 
