@@ -44,6 +44,11 @@ export const errorCodes = {
   FNJ_OUTPUT_TRUNCATED: 'the output is larger than a reply carries',
   FNJ_TLS_EXISTS: 'a certificate or key to make exists already',
   FNJ_INSTALL_FAILED: 'fnjail install cannot write a file',
+  FNJ_UNAUTHENTICATED: 'the HTTP request carries no identity the server accepts',
+  FNJ_NO_ROUTE: 'the HTTP API has no such route',
+  FNJ_METHOD_NOT_ALLOWED: 'the HTTP API route does not take that method',
+  FNJ_REQUEST_TIMEOUT: 'the HTTP request did not arrive in time',
+  FNJ_SERVER_BUSY: 'the server has as many clients connected as it takes',
   FNJ_INTERNAL: 'an unexpected error in fnjail itself',
 } as const;
 

@@ -23,8 +23,8 @@ export interface Tenant {
   /** 0 for a peer over TCP. */
   pid: number;
   groups: number[];
-  /** A client over TCP: its certificate (TLS), or nothing known (--insecure). */
-  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined };
+  /** A client over TCP: its certificate (TLS), or nothing known (--insecure); over HTTP, the id of the bearer token it presented. */
+  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined; token?: string };
 }
 
 /** A call of a registered function: which, and where each limit came from. */
