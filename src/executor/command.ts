@@ -1,3 +1,5 @@
+import type net from 'node:net';
+
 // The classic command: `<libname> [<funcname> [<filename>]]`, words separated
 // by blanks. The function defaults to `run`; a filename needs a function name.
 
@@ -56,8 +58,10 @@ export function parseCommand(raw: string): ParsedCommand {
 export const NAMED_CALL_PREFIX = '@';
 
 /** The input of a call by name: a file the tenant names (checked against its
- * inputDirs), or a request body the server spooled to a file of its own. */
-export type CallInput = { kind: 'path'; path: string } | { kind: 'spool'; path: string };
+ * inputDirs), or a request body the server spooled to a file of its own, or
+ * a TCP connection accepted for a per-connection program (src/inetd), which
+ * becomes its stdin and stdout (idleMs: no data either way this long ends it; 0: never). */
+export type CallInput = { kind: 'path'; path: string } | { kind: 'spool'; path: string } | { kind: 'connection'; socket: net.Socket; idleMs: number };
 
 export interface NamedCall {
   /** As an error line shows it: "@name [function [input]]". */
@@ -76,7 +80,7 @@ export type ParsedRequest =
 
 /** The words of a call by name, as a command line shows them. */
 export function namedCallText(name: string, fn: string | undefined, input: CallInput | undefined): string {
-  const shownInput = input === undefined ? undefined : input.kind === 'path' ? input.path : '(request body)';
+  const shownInput = input === undefined ? undefined : input.kind === 'path' ? input.path : input.kind === 'spool' ? '(request body)' : '(connection)';
   return displayCommand([`${NAMED_CALL_PREFIX}${name}`, fn, shownInput].filter((w) => w !== undefined).join(' '));
 }
 

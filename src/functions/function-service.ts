@@ -56,6 +56,11 @@ export class FunctionService {
     return this.onRegistry((registry) => registry.checkout(name));
   }
 
+  /** The function's record, or undefined if no function has that name (for the server itself: no policy applied). */
+  lookup(name: string): Promise<FunctionRecord | undefined> {
+    return this.onRegistry((registry) => registry.get(name));
+  }
+
   /** The functions the peer may see. */
   async list(peer: Tenant): Promise<FunctionRecord[]> {
     const policy = this.options.policy();
