@@ -15,6 +15,7 @@
 // that cannot be served (refused by the policy, the server busy) is closed
 // without a word (the client speaks the program's protocol, in which fnjail
 // has nothing to say); its audit record says why.
+import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { RefusalLog } from '../audit/refusal-log.js';
@@ -170,7 +171,9 @@ export class Inetd {
     const tenant = spec.tenant ?? (await this.owner(spec.name));
     const peer = servicePeer(this.options.policy(), address, { function: spec.name, listen: listener.listen, tenant });
     const input: CallInput = { kind: 'connection', socket, idleMs: this.options.idleMs };
-    await this.options.executor.call({ text: namedCallText(spec.name, undefined, input), name: spec.name, function: undefined, input }, peer);
+    const result = await this.options.executor.call({ text: namedCallText(spec.name, undefined, input), name: spec.name, function: undefined, input }, peer);
+    // The output file is the connection's log (the program's stderr, error lines): kept when it holds something.
+    if (result.kind === 'ok' && result.printedBytes === 0 && result.outputPath) fs.rmSync(result.outputPath, { force: true });
   }
 
   /** Whom the function's clients act as when the admin named no tenant: its owner, now. */

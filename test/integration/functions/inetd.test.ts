@@ -214,6 +214,9 @@ describe('per-connection services (--expose), TP7 end to end', () => {
     assert.equal(denied.outcome, 'denied');
     assert.equal(denied.tenant, 'dave');
     assert.match((denied.reasons as string[])[0]!, /function 'toupper' belongs to tenant 'bob'; tenant 'dave' may call its own functions only$/);
+    const log = fs.readFileSync(denied.output as string, 'utf8');
+    assert.match(log, /^Error: @toupper \(connection\) could not be executed\.\nReason: denied by policy .* tenant 'dave' may call its own functions only\n$/, 'the connection\'s log keeps why');
+    assert.equal(fs.statSync(denied.output as string).uid, 65534, "dave has no account: nobody's");
   });
 
   it('takes a redeploy on the next connection, while a running connection keeps its version; a per-request version is refused', async () => {
