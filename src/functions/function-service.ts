@@ -106,7 +106,7 @@ export class FunctionService {
       const source = bundle;
       const unchangedSource = existing?.versions[0]?.builtFrom === source.hash;
       const { buildRunner: runner, buildsDir, buildDiskBytes: diskBytes } = this.options;
-      const built = manifest.build && !unchangedSource ? await buildBundle(source, manifest, { runner, buildsDir, diskBytes, tenant: peer, seccomp: access.tenant.grant.programSeccomp }) : undefined;
+      const built = manifest.build && !unchangedSource ? await buildBundle(source, manifest, { runner, buildsDir, diskBytes, tenant: peer, admittedAs: access.tenant, seccomp: access.tenant.grant.programSeccomp }) : undefined;
       const quota = access.admin ? undefined : quotaOf(policy, owner);
       const result =
         unchangedSource && existing

@@ -47,3 +47,17 @@ export function toupperBundle(area: TestArea, manifest: Record<string, unknown> 
   );
   return file;
 }
+
+/** A shell program, no build (per connection by default): each line it reads answered with a prefix. */
+export function scriptBundle(area: TestArea, name: string, prefix: string, mode = 'per-connection'): string {
+  const file = path.join(area.root, `${name}-${prefix}-${mode}.tar.gz`);
+  fs.writeFileSync(
+    file,
+    tarGz([
+      { name: 'fnjail.json', data: JSON.stringify({ name, kind: 'program', mode, entry: 'run.sh' }) },
+      { name: 'run.sh', mode: 0o755, data: `#!/bin/sh\nwhile read line; do echo "${prefix} $line"; done\n` },
+    ]),
+    { mode: 0o644 },
+  );
+  return file;
+}

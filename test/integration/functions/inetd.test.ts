@@ -14,7 +14,7 @@ import { schemaValidator } from '../../../src/config/json-file.js';
 import type { User } from '../../helpers/as-user.js';
 import { callSession } from '../../helpers/client.js';
 import { createTestArea, writeData, type TestArea } from '../../helpers/environment.js';
-import { fnjailAs, toupperBundle } from '../../helpers/fnjail-cli.js';
+import { fnjailAs, scriptBundle, toupperBundle } from '../../helpers/fnjail-cli.js';
 import { lineClient, type LineClient } from '../../helpers/line-client.js';
 import { startServer, waitForLog, type TestServer } from '../../helpers/server.js';
 import { tarGz, validEntries } from '../../helpers/tar-builder.js';
@@ -38,20 +38,6 @@ const remoteOf = (l: Record) => (l.peer as { remote?: { address: string; service
 /** The execution record of the connection from `address` (ADDRESS:PORT), once written. */
 function executionOf(server: TestServer, address: string): Promise<Record> {
   return waitForLog(server, (l) => l.event === 'execution' && remoteOf(l)?.address === address);
-}
-
-/** A per-connection shell program, no build: each line answered with a prefix. */
-function scriptBundle(area: TestArea, name: string, prefix: string, mode = 'per-connection'): string {
-  const file = path.join(area.root, `${name}-${prefix}-${mode}.tar.gz`);
-  fs.writeFileSync(
-    file,
-    tarGz([
-      { name: 'fnjail.json', data: JSON.stringify({ name, kind: 'program', mode, entry: 'run.sh' }) },
-      { name: 'run.sh', mode: 0o755, data: `#!/bin/sh\nwhile read line; do echo "${prefix} $line"; done\n` },
-    ]),
-    { mode: 0o644 },
-  );
-  return file;
 }
 
 /** The addresses the server bound for --expose (port 0: any), from its start record. */
