@@ -91,7 +91,11 @@ export function parseRequest(raw: string): ParsedRequest {
   const { command } = parsed;
   if (!command.library.startsWith(NAMED_CALL_PREFIX)) return { ok: true, text: parsed.text, target: { kind: 'library', command } };
   const name = command.library.slice(NAMED_CALL_PREFIX.length);
-  const fn = command.functionGiven ? command.function : undefined;
-  const input: CallInput | undefined = command.input === undefined ? undefined : { kind: 'path', path: command.input };
+  // `@name /file`: a function's name never starts with '/', so a lone word
+  // that does is the input file (what a program, which has no functions, takes).
+  const fileOnly = command.functionGiven && command.input === undefined && command.function.startsWith('/');
+  const fn = command.functionGiven && !fileOnly ? command.function : undefined;
+  const file = fileOnly ? command.function : command.input;
+  const input: CallInput | undefined = file === undefined ? undefined : { kind: 'path', path: file };
   return { ok: true, text: parsed.text, target: { kind: 'function', call: { text: parsed.text, name, function: fn, input } } };
 }

@@ -210,6 +210,8 @@ describe('registered functions', () => {
     const json = JSON.parse(line!) as { outcome: string; content: string };
     assert.equal(json.outcome, 'ok');
     assert.match(json.content, /^test-node \d+ FROM A FILE\n$/);
+    const [classic] = await callSession(server.socket, [`@toupper ${file}`]);
+    assert.match(fs.readFileSync(classic!, 'utf8'), /^test-node \d+ FROM A FILE\n$/, 'a classic command names the input file after the name');
 
     const failing = path.join(area.root, 'failing.tar.gz');
     fs.writeFileSync(
