@@ -32,14 +32,15 @@ export function fnjailAs(server: TestServer, user: User | undefined, args: strin
 }
 
 /** TP7's toupper as a .tar.gz (readable by every test user) of its sources, its
- * Makefile and a manifest asking for a build: fixtures/programs/toupper. */
+ * Makefile and its manifest asking for a build (fixtures/programs/toupper, the
+ * README's example), with manifest fields overridden. */
 export function toupperBundle(area: TestArea, manifest: Record<string, unknown> = {}, name = 'toupper.tar.gz'): string {
   const sources = path.join(packageRoot, 'fixtures', 'programs', 'toupper');
   const file = path.join(area.root, name);
   fs.writeFileSync(
     file,
     tarGz([
-      { name: 'fnjail.json', data: JSON.stringify({ name: 'toupper', kind: 'program', mode: 'per-connection', entry: 'toupper', build: true, ...manifest }) },
+      { name: 'fnjail.json', data: JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(sources, 'fnjail.json'), 'utf8')), ...manifest }) },
       { name: 'Makefile', data: fs.readFileSync(path.join(sources, 'Makefile')) },
       { name: 'toupper.c', data: fs.readFileSync(path.join(sources, 'toupper.c')) },
     ]),
