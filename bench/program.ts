@@ -92,17 +92,17 @@ function target(name: string, value: number, pass: boolean, goal: string, detail
 
 function renderMarkdown(machine: string, date: string, runs: number, calls: number, points: PointResult[], targets: Target[]): string {
   const lines = [
-    `Machine: ${machine}; ${date}; medians of ${runs} runs, about ${calls} calls per run (${Math.ceil(calls / 2)} at 1 client); each call upper-cases a ${INPUT.length}-byte file with fixtures/programs/upcase.c.`,
+    `Machine: ${machine}; ${date}; medians of ${runs} runs, about ${calls} calls per run (${Math.ceil(calls / 2)} at 1 client); each call upper-cases a ${INPUT.length}-byte file with fixtures/programs/upcase.c; other CPU: that of processes outside the bench during the runs (median, 100% = one core).`,
     '',
-    '| scenario | server | calls/s | p50 ms | p90 ms | p99 ms | errors | vs baseline |',
-    '|:---|:---|---:|---:|---:|---:|---:|:---|',
+    '| scenario | server | calls/s | p50 ms | p90 ms | p99 ms | errors | vs baseline | other CPU |',
+    '|:---|:---|---:|---:|---:|---:|---:|:---|---:|',
   ];
   for (const p of points) {
     const base = points.find((q) => q.kind === 'baseline' && q.clients === p.clients)?.summary;
     const vs = p.kind === 'baseline' || !base ? '1x' : `${ratio(p.summary.throughput, base.throughput).toFixed(2)}x calls/s, ${ratio(p.summary.p50, base.p50).toFixed(2)}x p50`;
     const failed = p.failures.length ? ` (+${p.failures.length} failed runs)` : '';
     lines.push(
-      `| program call, ${p.clients} client${p.clients === 1 ? '' : 's'} | ${p.server} | ${Math.round(p.summary.throughput)} | ${ms(p.summary.p50)} | ${ms(p.summary.p90)} | ${ms(p.summary.p99)} | ${p.summary.errors}${failed} | ${vs} |`,
+      `| program call, ${p.clients} client${p.clients === 1 ? '' : 's'} | ${p.server} | ${Math.round(p.summary.throughput)} | ${ms(p.summary.p50)} | ${ms(p.summary.p90)} | ${ms(p.summary.p99)} | ${p.summary.errors}${failed} | ${vs} | ${Math.round(p.summary.otherCpuShare * 100)}% |`,
     );
   }
   lines.push('', 'Targets (issue 13):', '', ...targets.map((t) => `- ${t.text}`), '');
