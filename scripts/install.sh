@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 #   NATS JetStream; `fnjail serve` starts a private one when given no --nats.
 # iproute2: the cluster's tests make hosts of network namespaces (ip netns,
 #   veth, a bridge); not in every minimal image.
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2)
+# netcat-openbsd: nc, the client of README's exposed function (TP7's toupper
+#   over TCP), which its test runs as written there.
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2 netcat-openbsd)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -11,6 +11,7 @@
 //         accepted when this node has no free slot: the caller tries another.
 import fs, { constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
+import { FnjailError } from '../errors.js';
 import type { Executor, RoutableCall, RoutedOutcome } from '../executor/executor.js';
 import { LIMIT_NAMES, OUTCOMES, type LimitName, type OutcomeKind } from '../executor/classify.js';
 import { namedCallText } from '../executor/command.js';
@@ -104,7 +105,7 @@ export class ClusterCalls {
       return { outcome: 'bad-request', reasons: [`node ${call.caller} sent a call without the peer who asked for it`], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
     }
     const peer = tenantOf(call.peer);
-    const spooled = call.input.length ? await spoolBody(this.options.spoolDir, Readable.from([call.input]), this.options.maxInputBytes, peer) : undefined;
+    const spooled = call.input.length ? await spoolBody(this.options.spoolDir, Readable.from([call.input]), this.options.maxInputBytes, peer, () => new FnjailError('FNJ_INPUT_TOO_LARGE', `the input from node ${call.caller} is over this node's --max-input`)) : undefined;
     try {
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
       const result = await this.options.executor().call({ text: namedCallText(call.function, call.export, input), name: call.function, function: call.export, input }, peer, { here: true });

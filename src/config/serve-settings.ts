@@ -1,6 +1,7 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT } from './defaults.js';
+import type { ExposeSpec } from '../inetd/expose-spec.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
 import { checkTimings, DEFAULT_TIMINGS, type MembershipTimings } from '../cluster/member-table.js';
@@ -55,9 +56,15 @@ export interface ServeSettings {
   cluster: { balance: Balance; timings: MembershipTimings; replicas: number } | undefined;
   /** The API socket, or undefined: none. */
   httpSocket: string | undefined;
+  /** TCP addresses of the HTTP API (HOST:PORT), with TLS, or plain with insecure. */
+  http: string[];
+  /** Slow clients: headers, a whole request; idle keep-alive connections. */
+  httpTimeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
   maxInputBytes: number;
   /** A function's build: wall clock and CPU time, memory, disk. */
   build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
+  /** Per-connection program functions served on TCP ports (src/inetd), and their connections' limits. */
+  expose: { services: ExposeSpec[]; maxConnections: number; maxPerClient: number; idleMs: number };
 }
 
 /** A setting that does not go with another, with the settings involved. */
@@ -96,9 +103,13 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (listen.length && !tlsAll && !v.insecure) {
     conflict(`${both('listen')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: TCP is served with mutual TLS (or ${both('insecure')}, on loopback only)`, 'listen');
   }
+  const http = v.http ?? [];
+  if (http.length && !tlsAll && !v.insecure) {
+    conflict(`${both('http')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: the HTTP API on TCP is served with TLS (or ${both('insecure')}, on loopback only)`, 'http');
+  }
   if (v.insecure && tlsSome) conflict(`${both('insecure')} and TLS settings exclude each other`, 'insecure', 'tlsCert', 'tlsKey', 'tlsCa');
   const natsGiven = Array.isArray(v.nats);
-  if (v.insecure && !listen.length && !natsGiven) conflict(`${both('insecure')} is for ${both('listen')} or ${both('nats')}`, 'insecure');
+  if (v.insecure && !listen.length && !http.length && !natsGiven) conflict(`${both('insecure')} is for ${both('listen')}, ${both('http')} or ${both('nats')}`, 'insecure');
   const natsTls = [v.natsTlsCert, v.natsTlsKey, v.natsTlsCa].some((p) => p !== undefined);
   if (natsTls && !natsGiven) conflict(`${both('natsTlsCert')}, ${both('natsTlsKey')} and ${both('natsTlsCa')} are for ${both('nats')} URL`, 'natsTlsCert', 'natsTlsKey', 'natsTlsCa');
   if ((v.natsTlsCert === undefined) !== (v.natsTlsKey === undefined)) conflict(`${both('natsTlsCert')} and ${both('natsTlsKey')} go together`, 'natsTlsCert', 'natsTlsKey');
@@ -113,7 +124,13 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (v.retentionMaxAge !== undefined && v.retentionMaxAge < minAgeMs) {
     conflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${formatDuration(minAgeMs)}): a client may not have read a younger file yet`, 'retentionMaxAge', 'retentionMinAge');
   }
-  if (v.metricsToken !== undefined && v.metrics === undefined) conflict(`${both('metricsToken')} is for ${both('metrics')}`, 'metricsToken');
+  if (v.metricsToken !== undefined && v.metrics === undefined && !http.length && v.httpSocket === 'off') {
+    conflict(`${both('metricsToken')} is for ${both('metrics')} or the HTTP API (${both('http')}, ${both('httpSocket')})`, 'metricsToken');
+  }
+  const exposing = (v.expose ?? []).length > 0;
+  if (exposing && v.nats === 'off') conflict(`${both('expose')} serves functions of the registry: it needs one (not ${both('nats')} off)`, 'expose', 'nats');
+  const exposeLimits = (['exposeMaxConnections', 'exposeMaxPerClient', 'exposeIdleTimeout'] as const).filter((n) => v[n] !== undefined);
+  if (exposeLimits.length && !exposing) conflict(`${exposeLimits.map(both).join(', ')} ${exposeLimits.length === 1 ? 'is' : 'are'} for ${both('expose')}`, ...exposeLimits);
   const clusterSet = (['balance', 'heartbeat', 'suspectAfter', 'downAfter', 'natsReplicas'] as const).filter((name) => v[name] !== undefined);
   if (clusterSet.length && !natsGiven) conflict(`${clusterSet.map(both).join(', ')} ${clusterSet.length > 1 ? 'are' : 'is'} for ${both('nats')} URL (a cluster)`, ...clusterSet);
   if (natsGiven && !NODE_NAME.test(v.nodeName ?? os.hostname())) {
@@ -179,8 +196,16 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     nodeName: v.nodeName ?? os.hostname(),
     cluster: Array.isArray(v.nats) ? clusterSettings(v) : undefined,
     httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
+    http: v.http ?? [],
+    httpTimeouts: { headersMs: v.httpHeaderTimeout ?? 10_000, requestMs: v.httpRequestTimeout ?? 300_000, keepAliveMs: v.httpKeepAlive ?? 5000 },
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
     build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
+    expose: {
+      services: v.expose ?? [],
+      maxConnections: v.exposeMaxConnections ?? DEFAULT_EXPOSE_MAX_CONNECTIONS,
+      maxPerClient: v.exposeMaxPerClient ?? DEFAULT_EXPOSE_MAX_PER_CLIENT,
+      idleMs: v.exposeIdleTimeout ?? DEFAULT_EXPOSE_IDLE_MS,
+    },
   };
 }
 

@@ -3,7 +3,7 @@
 // memory, calls and version, and which one coordinates. A node that is in no
 // cluster (no --nats URL) says so, with an empty table.
 import type { FastifyInstance } from 'fastify';
-import type { ApiOptions } from '../app.js';
+import type { ApiContext } from '../app.js';
 
 const figures = (properties: Record<string, unknown>, required: string[]) => ({ type: ['object', 'null'], required, properties }) as const;
 
@@ -38,7 +38,7 @@ const clusterSchema = {
   },
 } as const;
 
-export async function clusterRoutes(app: FastifyInstance, options: ApiOptions): Promise<void> {
+export async function clusterRoutes(app: FastifyInstance, options: ApiContext): Promise<void> {
   app.get('/cluster', { schema: { summary: "The cluster's member table", response: { 200: { description: 'The member table.', content: { 'application/json': { schema: clusterSchema } } } } } }, async () => {
     const cluster = options.link.cluster;
     if (!cluster) return { node: options.nodeName, joined: false, members: [] };
