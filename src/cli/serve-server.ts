@@ -1,7 +1,6 @@
 // The second step of fnjail serve (serve.ts binds the socket first): loads the
 // server's parts, starts them, hands the early connections over, announces
 // the start (audit log, systemd), and stops on SIGTERM or SIGINT.
-import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
@@ -86,7 +85,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   await server.start();
   early.handOver((socket) => server.acceptLocal(socket));
   // Classic calls are served from here on; the HTTP API loads meanwhile.
-  http = api && (await startApi(api, server, settings, logger, version));
+  http = api || settings.http.length ? await startApi(api, server, settings, logger, version, token) : undefined;
   const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses];
   audit.lifecycle(
     'server-start',
@@ -116,36 +115,9 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   notifySystemd(`READY=1\nSTATUS=serving on ${listening.join(', ')}\nMAINPID=${process.pid}`, logger);
 }
 
-/** The HTTP API on the API socket: loaded now (fastify is not needed before),
- * then given the connections that waited. */
-async function startApi(api: EarlyListener, server: FnjailServer, settings: ServeSettings, logger: Logger, version: string): Promise<{ stopAccepting(): void; close(): Promise<void> }> {
-  const { buildApi } = await import('../http/app.js');
-  const { app, server: httpServer } = await buildApi({
-    executor: server.executor,
-    functions: server.functions,
-    link: server.link,
-    logger,
-    spoolDir: server.spoolDir,
-    maxInputBytes: settings.maxInputBytes,
-    nodeName: settings.nodeName,
-    version,
-  });
-  api.handOver((socket) => httpServer.emit('connection', socket));
-  return {
-    stopAccepting() {
-      api.server.close();
-      httpServer.closeIdleConnections();
-    },
-    async close() {
-      await app.close().catch(() => undefined);
-      // Give the replies of the last calls a moment to be written out, then close what is left.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      httpServer.closeAllConnections();
-      try {
-        fs.unlinkSync(settings.httpSocket!);
-      } catch {
-        // already gone
-      }
-    },
-  };
+/** The HTTP API (front-end.ts): loaded now (fastify is not needed before),
+ * then given the connections that waited and those of the --http listeners. */
+async function startApi(api: EarlyListener | undefined, server: FnjailServer, settings: ServeSettings, logger: Logger, version: string, metricsToken: string | undefined) {
+  const { startHttpFrontEnd } = await import('../http/front-end.js');
+  return startHttpFrontEnd({ server, settings, logger, version, apiSocket: api, metricsToken });
 }
