@@ -50,7 +50,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   const metrics =
     metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
 
-  let http: { stopAccepting(): void; close(): Promise<void> } | undefined;
+  let http: { addresses: string[]; stopAccepting(): void; close(): Promise<void> } | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -86,7 +86,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   early.handOver((socket) => server.acceptLocal(socket));
   // Classic calls are served from here on; the HTTP API loads meanwhile.
   http = api || settings.http.length ? await startApi(api, server, settings, logger, version, token) : undefined;
-  const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses];
+  const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses, ...(http?.addresses.map((a) => `${a} (HTTP)`) ?? [])];
   audit.lifecycle(
     'server-start',
     {

@@ -33,6 +33,35 @@ function badgeCell(text: string, tone: Tone): HTMLTableCellElement {
   return td;
 }
 
+/** Replaces a table's rows; each cell is labelled with its column's header (narrow screens show the label beside the value). */
+function fillBody(tableId: string, rows: HTMLTableRowElement[]): void {
+  const table = byId<HTMLTableElement>(tableId);
+  const headers = [...table.tHead!.rows[0]!.cells].map((th) => th.textContent ?? '');
+  for (const row of rows) [...row.cells].forEach((td, i) => (td.dataset.label = headers[i] ?? ''));
+  table.tBodies[0]!.replaceChildren(...rows);
+}
+
+/** A call's target: a library called by path reads by its file name, its directory below it. */
+function targetCell(target: string): HTMLTableCellElement {
+  const td = cell('', 'target');
+  const space = target.indexOf(' ');
+  const slash = target.lastIndexOf('/', space === -1 ? undefined : space);
+  if (!target.startsWith('/') || slash <= 0) {
+    td.textContent = target;
+    return td;
+  }
+  const name = document.createElement('span');
+  name.textContent = target.slice(slash + 1);
+  const dir = document.createElement('span');
+  dir.className = 'dir';
+  dir.textContent = target.slice(0, slash + 1);
+  // One child: on a narrow screen the cell is a grid of its label and its value.
+  const value = document.createElement('span');
+  value.append(name, ' ', dir);
+  td.append(value);
+  return td;
+}
+
 function outcomeList(list: HTMLElement, counts: Partial<Record<Outcome, number>>): void {
   const items = Object.entries(counts)
     .filter(([, n]) => (n ?? 0) > 0)
@@ -54,8 +83,9 @@ function outcomeList(list: HTMLElement, counts: Partial<Record<Outcome, number>>
 function nodes(frame: Frame): void {
   const { cluster, list } = frame.nodes;
   byId('nodes-note').textContent = cluster ? `${list.length} nodes in the cluster` : `No cluster: ${frame.node} serves alone.`;
-  byId('nodes-table').querySelector('tbody')!.replaceChildren(
-    ...list.map((node) => {
+  fillBody(
+    'nodes-table',
+    list.map((node) => {
       const row = document.createElement('tr');
       row.dataset.node = node.name;
       row.dataset.state = node.state;
@@ -110,8 +140,9 @@ function matches(call: CallView, filter: string): boolean {
 
 function lastCalls(state: PageState, filter: string): void {
   const shown = state.calls.filter((c) => matches(c, filter)).slice(0, 100);
-  byId('last-calls').querySelector('tbody')!.replaceChildren(
-    ...shown.map((call) => {
+  fillBody(
+    'last-calls',
+    shown.map((call) => {
       const row = document.createElement('tr');
       row.dataset.request = call.request;
       row.dataset.outcome = call.outcome;
@@ -120,7 +151,7 @@ function lastCalls(state: PageState, filter: string): void {
       stamp.dateTime = new Date(call.time).toISOString();
       stamp.textContent = clockTime(call.time);
       time.append(stamp);
-      row.append(time, cell(call.tenant ?? '(none)'), cell(call.target, 'target'), badgeCell(call.outcome, outcomeTone(call.outcome)), cell(milliseconds(call.durationMs), 'number'), cell(call.reason ?? '', 'reason'));
+      row.append(time, cell(call.tenant ?? '(none)'), targetCell(call.target), badgeCell(call.outcome, outcomeTone(call.outcome)), cell(milliseconds(call.durationMs), 'number'), cell(call.reason ?? '', 'reason'));
       return row;
     }),
   );
@@ -132,11 +163,12 @@ function functions(frame: Frame): void {
   const { registry, list } = frame.functions;
   const note = registry === 'off' ? 'No registry on this server (--nats off): the libraries called by path only.' : registry === 'ready' ? '' : `The registry is ${registry}.`;
   byId('functions-note').textContent = list.length ? note : `${note} No function called or registered yet.`.trim();
-  byId('functions-table').querySelector('tbody')!.replaceChildren(
-    ...list.map((f) => {
+  fillBody(
+    'functions-table',
+    list.map((f) => {
       const row = document.createElement('tr');
       row.dataset.function = f.name;
-      row.append(cell(f.name, 'target'), cell(f.owner ?? '–'), cell(f.kind === 'path' ? 'library by path' : f.kind), cell(f.version ? f.version.slice(0, 12) : '–'), cell(String(f.calls), 'number'), cell(String(f.errors), 'number'), cell(f.p50Ms === null ? '–' : milliseconds(f.p50Ms), 'number'));
+      row.append(targetCell(f.name), cell(f.owner ?? '–'), cell(f.kind === 'path' ? 'library by path' : f.kind), cell(f.version ? f.version.slice(0, 12) : '–'), cell(String(f.calls), 'number'), cell(String(f.errors), 'number'), cell(f.p50Ms === null ? '–' : milliseconds(f.p50Ms), 'number'));
       return row;
     }),
   );
@@ -156,8 +188,9 @@ function jobs(frame: Frame): void {
   byId('jobs-running').textContent = String(section.running);
   byId('jobs-oldest').textContent = section.oldestWaitingMs === null ? '–' : milliseconds(section.oldestWaitingMs);
   const tone = (status: string): Tone => (status === 'COMPLETED' ? 'ok' : status === 'INVALID' ? 'bad' : 'warn');
-  byId('jobs-table').querySelector('tbody')!.replaceChildren(
-    ...section.recent.map((t) => {
+  fillBody(
+    'jobs-table',
+    section.recent.map((t) => {
       const row = document.createElement('tr');
       row.append(cell(t.ticket), cell(t.function), badgeCell(t.status, tone(t.status)), cell(String(t.replicas), 'number'), cell(clockTime(t.submittedAt)));
       return row;
