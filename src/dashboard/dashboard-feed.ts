@@ -48,13 +48,18 @@ export class DashboardFeed {
   private readonly frames: Array<{ sequence: number; text: string }> = [];
   private readonly pages = new Set<PageWriter>();
   private timer: NodeJS.Timeout | undefined;
+  private started = false;
   /** What the last tick covered: seconds up to this one, calls up to this count. */
   private sentSecond: number | undefined;
   private sentCalls = 0;
   private registered: FunctionRecord[] = [];
   private registeredAt = 0;
 
-  constructor(private readonly sources: DashboardSources) {}
+  /** tickMs: how often a frame is sent (0: only when tick() is called, for tests and benches). */
+  constructor(
+    private readonly sources: DashboardSources,
+    private readonly tickMs = 1000,
+  ) {}
 
   /** Starts sending frames to the page: those after lastEventId if they are kept, else a snapshot. Returns what stops it. */
   watch(lastEventId: string | undefined, write: PageWriter): () => void {
@@ -93,12 +98,16 @@ export class DashboardFeed {
     return bufferedBytes <= MAX_BUFFERED_BYTES;
   }
 
+  /** The first page starts the frames; they go on from then, so that a page that reconnects finds the ones it missed. */
   private start(): void {
-    if (this.timer) return;
+    if (this.started) return;
+    this.started = true;
     this.sentSecond = Math.floor(Date.now() / 1000) - 1;
     this.sentCalls = this.calls.count;
-    this.timer = setInterval(() => this.tick(), 1000);
-    this.timer.unref();
+    if (this.tickMs > 0) {
+      this.timer = setInterval(() => this.tick(), this.tickMs);
+      this.timer.unref();
+    }
   }
 
   /** The frames after this event id, or undefined when they are not all kept (or the id is not of this life). */
