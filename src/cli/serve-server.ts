@@ -1,10 +1,10 @@
 // The second step of fnjail serve (serve.ts binds the socket first): loads the
 // server's parts, starts them, hands the early connections over, announces
 // the start (audit log, systemd), and stops on SIGTERM or SIGINT.
-import type { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
+import type { HttpFrontEnd } from '../http/front-end.js';
 import { createLog } from '../log.js';
 import { MetricsListener } from '../metrics/metrics-listener.js';
 import { readMetricsToken } from '../metrics/metrics-token.js';
@@ -50,7 +50,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   const metrics =
     metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
 
-  let http: { addresses: string[]; stopAccepting(): void; close(): Promise<void> } | undefined;
+  let http: HttpFrontEnd | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -85,8 +85,12 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   await server.start();
   early.handOver((socket) => server.acceptLocal(socket));
   // Classic calls are served from here on; the HTTP API loads meanwhile.
-  http = api || settings.http.length ? await startApi(api, server, settings, logger, version, token) : undefined;
-  const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses, ...(http?.addresses.map((a) => `${a} (HTTP)`) ?? [])];
+  if (api || settings.http.length) {
+    const { startHttpFrontEnd } = await import('../http/front-end.js');
+    http = await startHttpFrontEnd({ server, settings, logger, version, apiSocket: api, metricsToken: token });
+  }
+  const httpAddresses = http?.addresses ?? [];
+  const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses, ...httpAddresses.map((a) => `${a} (HTTP)`)];
   audit.lifecycle(
     'server-start',
     {
@@ -97,6 +101,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
       nats: settings.nats === 'off' ? 'off' : settings.nats ? settings.nats.servers.join(',') : 'private',
       node: settings.nodeName,
       listen: server.tcpAddresses,
+      http: httpAddresses,
       tls: settings.tls !== undefined,
       policy: settings.policy,
       policyHash: server.policies.current.hash,
@@ -113,11 +118,4 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
     `fnjail listening on ${listening.join(', ')}; try: fnjail run --cat /opt/fnlib/libbasic.so`,
   );
   notifySystemd(`READY=1\nSTATUS=serving on ${listening.join(', ')}\nMAINPID=${process.pid}`, logger);
-}
-
-/** The HTTP API (front-end.ts): loaded now (fastify is not needed before),
- * then given the connections that waited and those of the --http listeners. */
-async function startApi(api: EarlyListener | undefined, server: FnjailServer, settings: ServeSettings, logger: Logger, version: string, metricsToken: string | undefined) {
-  const { startHttpFrontEnd } = await import('../http/front-end.js');
-  return startHttpFrontEnd({ server, settings, logger, version, apiSocket: api, metricsToken });
 }
