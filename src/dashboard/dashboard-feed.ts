@@ -94,7 +94,7 @@ export class DashboardFeed {
   }
 
   /** Whether a page with this much unsent data is still keeping up. */
-  static keepingUp(bufferedBytes: number): boolean {
+  keepingUp(bufferedBytes: number): boolean {
     return bufferedBytes <= MAX_BUFFERED_BYTES;
   }
 

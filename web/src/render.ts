@@ -203,6 +203,8 @@ export function render(state: PageState, filter: string): void {
   if (!frame) return;
   byId('node-name').textContent = `— ${frame.node}`;
   byId('footer').textContent = `fnjail ${frame.version} · updated ${clockTime(frame.time)}`;
+  // The server's time of the frame on screen: how far behind the page is (bench/dashboard-stream.ts).
+  document.documentElement.dataset.frameTime = String(frame.time);
   nodes(frame);
   rates(state, frame);
   lastCalls(state, filter);

@@ -6,9 +6,11 @@
 // not a byte of it. Nothing is loaded from elsewhere: the page's Content
 // Security Policy allows this server only.
 import fs from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DashboardFeed } from '../../dashboard/dashboard-feed.js';
+import { streamFrames } from '../../dashboard/event-response.js';
 import { FnjailError } from '../../errors.js';
 import { dashboardAssetsDir } from '../../paths.js';
 import type { ApiContext } from '../app.js';
@@ -61,7 +63,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: ApiContext)
     jobs: context.dashboard?.jobs,
   });
   const stopRecording = context.executor.onFinished((result) => feed.calls.record(result));
-  const streams = new Set<import('node:http').ServerResponse>();
+  const streams = new Set<ServerResponse>();
   app.addHook('preClose', async () => {
     stopRecording();
     feed.close();
@@ -115,27 +117,9 @@ export async function dashboardRoutes(app: FastifyInstance, context: ApiContext)
       const lastEventId = request.headers['last-event-id'];
       const response = reply.raw;
       reply.hijack();
-      response.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        'x-accel-buffering': 'no',
-        [HEADERS.request]: request.id,
-      });
       streams.add(response);
-      const write = (chunk: string) => {
-        if (response.destroyed || !DashboardFeed.keepingUp(response.writableLength)) {
-          // It does not read: cut off; it reconnects and resumes from its last event.
-          response.destroy();
-          return false;
-        }
-        response.write(chunk);
-        return true;
-      };
-      const stop = feed.watch(typeof lastEventId === 'string' ? lastEventId : undefined, write);
-      response.on('close', () => {
-        stop();
-        streams.delete(response);
-      });
+      response.on('close', () => streams.delete(response));
+      streamFrames(feed, response, typeof lastEventId === 'string' ? lastEventId : undefined, { [HEADERS.request]: request.id });
     },
   );
 }

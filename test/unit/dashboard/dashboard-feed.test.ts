@@ -109,8 +109,8 @@ describe('dashboard feed', () => {
     assert.equal(feed.watching, 0);
     feed.tick();
     assert.equal(writes, 3);
-    assert.equal(DashboardFeed.keepingUp(1 << 20), true);
-    assert.equal(DashboardFeed.keepingUp((1 << 20) + 1), false);
+    assert.equal(feed.keepingUp(1 << 20), true);
+    assert.equal(feed.keepingUp((1 << 20) + 1), false);
     feed.close();
   });
 });
