@@ -1,21 +1,50 @@
 // The dashboard in a real browser (Debian's Chromium through playwright-core)
 // against a real server: the page loads on a fresh server; a call made while
 // it is open appears in "last calls" with its outcome, a crash with its
-// Reason line; the outcome filter keeps what it names; anyone but root and
+// Reason line, a request holding markup as text; the outcome filter keeps
+// what it names; on a narrow screen the page does not scroll sideways; anyone but root and
 // the policy's monitors gets 403 and none of the page or its data. The
 // screenshots in docs/ are taken here.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { newToken, tokenSha256 } from '../../src/policy/tokens.js';
 import { launchChromium } from '../helpers/browser.js';
+import { cliAs } from '../helpers/as-user.js';
 import { callClassic } from '../helpers/client.js';
+import { cliMain } from '../helpers/environment.js';
 import { packageRoot } from '../../src/paths.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const WATCHER = newToken();
 const CALLER = newToken();
+
+/** fnjail dashboard, started with these words before it (e.g. to run it as another user): its address and how to stop it. */
+async function startDashboardCommand(apiSocket: string, as?: { uid: number; gid: number }): Promise<{ url: string; stop: () => Promise<void> }> {
+  const [command, ...args] = as ? cliAs(as, ['dashboard', '--api-socket', apiSocket]) : [process.execPath, cliMain, 'dashboard', '--api-socket', apiSocket];
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /open (http:\/\/127\.0\.0\.1:\d+\/\?key=\S+)/.exec(stdout);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`fnjail dashboard exited (${code}): ${stderr}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 /** The base URL of the server's --http listener, from its start message. */
 function httpBase(server: TestServer): string {
@@ -86,6 +115,14 @@ describe('dashboard in Chromium', () => {
     await row.waitFor();
     assert.match(await row.locator('td.reason').innerText(), /^Reason: killed by signal 11 \(SIGSEGV/);
 
+    // A request is shown as text, never as markup, whatever it holds.
+    const markup = '<img src=x onerror="document.title=1">.so';
+    await callClassic(server.socket, markup);
+    const refused = page.locator('#last-calls tbody tr', { hasText: markup });
+    await refused.waitFor();
+    assert.equal(await page.locator('#last-calls img').count(), 0, 'no element made from what a client sent');
+    assert.notEqual(await page.title(), '1');
+
     await page.locator('#outcome-filter').selectOption('signal');
     await page.locator('#last-calls tbody tr[data-outcome="ok"]').waitFor({ state: 'detached' });
     const outcomes = await page.locator('#last-calls tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.outcome));
@@ -112,6 +149,43 @@ describe('dashboard in Chromium', () => {
         assert.match(body, /may not see the dashboard/);
         assert.doesNotMatch(body, /libbasic|liblifecycle|<html|EventSource/, 'no data and no page');
       }
+    }
+  });
+
+  it('fnjail dashboard opens the page to a browser on this host that holds its key, and passes on nothing but the dashboard', async () => {
+    const command = await startDashboardCommand(server.apiSocket);
+    try {
+      const origin = new URL(command.url).origin;
+      const stranger = await (await open(undefined)).newPage();
+      const refused = await stranger.goto(`${origin}/dashboard`);
+      assert.equal(refused?.status(), 401, 'without the key: nothing');
+      assert.doesNotMatch(await refused!.text(), /<html|libbasic/);
+
+      const page = await (await open(undefined)).newPage();
+      await page.goto(command.url);
+      assert.equal(new URL(page.url()).pathname, '/dashboard');
+      assert.equal(new URL(page.url()).search, '', 'the key leaves the address bar (and the history) at once');
+      await page.locator('#connection[data-state="live"]').waitFor();
+      await callClassic(server.socket, `${server.area.libDir}/liblifecycle.so exit_one`);
+      await page.locator('#last-calls tbody tr[data-outcome="exit"]', { hasText: 'liblifecycle.so exit_one' }).waitFor();
+      for (const url of ['/stats', '/registry', '/openapi.json']) {
+        const response = await page.request.get(`${origin}${url}`);
+        assert.equal(response.status(), 404, `${url}: only the dashboard is passed on`);
+      }
+    } finally {
+      await command.stop();
+    }
+  });
+
+  it('fnjail dashboard run by a user who is not a monitor shows that user nothing (the server answers 403)', async () => {
+    const command = await startDashboardCommand(server.apiSocket, { uid: 4602, gid: 4602 });
+    try {
+      const page = await (await open(undefined)).newPage();
+      const response = await page.goto(command.url);
+      assert.equal(response?.status(), 403);
+      assert.match(await response!.text(), /uid 4602 .*may not see the dashboard/);
+    } finally {
+      await command.stop();
     }
   });
 });
