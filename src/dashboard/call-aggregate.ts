@@ -60,7 +60,8 @@ export class CallAggregate {
     });
     if (this.recent.length > RECENT_CALLS) this.recent.shift();
     this.recorded++;
-    this.countTarget(target, result.registered !== undefined, outcome, result.totalMs);
+    // The functions section lists what could run: a request refused before the policy allowed it (a typo, garbage) names no function.
+    if (result.registered || result.decision === 'allowed') this.countTarget(target, result.registered !== undefined, outcome, result.totalMs);
   }
 
   /** How many calls were recorded so far (a frame remembers it, the next one sends the calls after it). */

@@ -16,6 +16,19 @@ export interface EventStream {
   close(): void;
 }
 
+/** Splits a stream's text into its complete events (id and data lines); the rest is what is not complete yet. */
+export function parseEvents(text: string): { events: StreamEvent[]; rest: string } {
+  const blocks = text.split('\n\n');
+  const rest = blocks.pop()!;
+  const events: StreamEvent[] = [];
+  for (const block of blocks) {
+    const id = /^id: (.*)$/m.exec(block)?.[1];
+    const data = /^data: (.*)$/m.exec(block)?.[1];
+    if (id !== undefined && data !== undefined) events.push({ id, data });
+  }
+  return { events, rest };
+}
+
 export function openEventStream(socketPath: string, path: string, headers: Record<string, string> = {}): Promise<EventStream> {
   return new Promise((resolve, reject) => {
     const request = http.request({ socketPath, path, headers: { accept: 'text/event-stream', ...headers }, agent: false }, (response) => {
@@ -24,14 +37,9 @@ export function openEventStream(socketPath: string, path: string, headers: Recor
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
-        text += chunk;
-        const blocks = text.split('\n\n');
-        text = blocks.pop()!;
-        for (const block of blocks) {
-          const id = /^id: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (id === undefined || data === undefined) continue;
-          const event = { id, data };
+        const parsed = parseEvents(text + chunk);
+        text = parsed.rest;
+        for (const event of parsed.events) {
           events.push(event);
           for (const waiter of waiters.filter((w) => w.match(event))) {
             waiters.splice(waiters.indexOf(waiter), 1);

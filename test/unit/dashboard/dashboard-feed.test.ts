@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DashboardFeed, type DashboardSources } from '../../../src/dashboard/dashboard-feed.js';
 import type { Frame } from '../../../web/src/payload.js';
+import { parseEvents } from '../../helpers/event-stream.js';
 import { executionResult } from '../../helpers/execution-results.js';
 
 const sources: DashboardSources = {
@@ -17,14 +18,9 @@ function page() {
   const events: Array<{ id: string; frame: Frame }> = [];
   let text = '';
   const write = (chunk: string) => {
-    text += chunk;
-    const blocks = text.split('\n\n');
-    text = blocks.pop()!;
-    for (const block of blocks) {
-      const id = /^id: (.+)$/m.exec(block)?.[1];
-      const data = /^data: (.+)$/m.exec(block)?.[1];
-      if (id && data) events.push({ id, frame: JSON.parse(data) as Frame });
-    }
+    const parsed = parseEvents(text + chunk);
+    text = parsed.rest;
+    for (const event of parsed.events) events.push({ id: event.id, frame: JSON.parse(event.data) as Frame });
     return true;
   };
   return { events, write };
