@@ -125,11 +125,13 @@ function rates(state: PageState, frame: Frame): void {
   const histogram = byId('latency-histogram');
   if (!latency) {
     histogram.replaceChildren();
+    byId('latency-range').textContent = '';
     return;
   }
   const { boundsMs, counts } = latency.histogram;
   const described = counts.map((n, i) => `${n} ${i < boundsMs.length ? `up to ${milliseconds(boundsMs[i]!)}` : `over ${milliseconds(boundsMs.at(-1)!)}`}`).filter((text) => !text.startsWith('0 '));
   histogram.replaceChildren(bars(counts, `Calls of the last minute by duration: ${described.join(', ') || 'none'}`));
+  byId('latency-range').textContent = `Last minute by duration, ${milliseconds(boundsMs[0]!)} (left) to over ${milliseconds(boundsMs.at(-1)!)} (right)`;
 }
 
 function matches(call: CallView, filter: string): boolean {
