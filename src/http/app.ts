@@ -23,6 +23,7 @@ import type { Policy } from '../policy/policy.js';
 import { BEARER_CHALLENGE, identify } from './identity.js';
 import { RouteBook } from './openapi.js';
 import { errorStatus, HEADERS, problem, PROBLEM_TYPE, RETRY_AFTER_SECONDS, statusTitle } from './problem.js';
+import { closeAfterReply } from './request-body.js';
 import { API_ROUTES } from './routes/index.js';
 
 export interface ApiOptions {
@@ -93,6 +94,10 @@ export async function buildApi(options: ApiOptions): Promise<Api> {
       // 100 Continue is sent by the routes that read the body (request-body.ts), not before the request is checked.
       server.on('checkContinue', (request, response) => server!.emit('request', request, response));
       server.on('clientError', (error, socket) => answerClientError(error, socket as net.Socket));
+      // The server listens on nothing itself (it is given connections), but Node
+      // starts the timer that enforces headersTimeout and requestTimeout on its
+      // 'listening' event: without it, a slow client would never be cut off.
+      server.emit('listening');
       return server;
     },
   });
@@ -147,6 +152,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: E
     ...(fnjail?.hint ? { hint: fnjail.hint } : {}),
   });
   if (status === 401) reply.header('www-authenticate', BEARER_CHALLENGE);
+  // A body refused as too large is not read further: its client may still be sending it.
+  if (status === 413) closeAfterReply(request, reply);
   if (status === 429 || status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.code(status).type(PROBLEM_TYPE).header(HEADERS.outcome, 'error').send(body);
 }

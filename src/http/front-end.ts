@@ -7,7 +7,7 @@
 // like those of the classic sessions; one refused for that is answered 503
 // where it can be (the API socket, plain TCP) and closed.
 import fs from 'node:fs';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Logger } from 'pino';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { renderMetrics } from '../metrics/prometheus.js';
@@ -54,7 +54,12 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
     metricsToken,
     timeouts: settings.httpTimeouts,
   });
-  const serve = (socket: net.Socket) => httpServer.emit('connection', socket);
+  const serve = (socket: net.Socket) => {
+    // Replies go out as their parts are written (headers, then the streamed output): without
+    // TCP_NODELAY, Nagle's algorithm holds the second part for the client's delayed ACK (~40 ms).
+    if (socket instanceof net.Socket && socket.remoteAddress !== undefined) socket.setNoDelay(true);
+    httpServer.emit('connection', socket);
+  };
 
   apiSocket?.handOver((socket) => {
     let peer: Tenant;

@@ -26,7 +26,8 @@ export function requestBody(request: FastifyRequest, reply: FastifyReply, maxByt
 
 /** After this reply, the connection closes: its client may still be sending a body nobody will read. */
 export function closeAfterReply(request: FastifyRequest, reply: FastifyReply): void {
-  const socket: net.Socket = request.raw.socket;
+  const socket: net.Socket | null = request.raw.socket ?? reply.raw.socket;
+  if (!socket) return; // gone already
   reply.raw.once('finish', () => {
     // Node reads and discards what is left of the request meanwhile; the client sees our end, then the cut.
     socket.end();

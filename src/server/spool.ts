@@ -28,7 +28,8 @@ export async function spoolBody(dir: string, body: Readable, maxBytes: number, o
   let handle: fs.promises.FileHandle | undefined;
   let bytes = 0;
   try {
-    for await (const chunk of body) {
+    // Stopping at the limit leaves the request alive (not destroyed), so that its refusal can be written.
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       const data = chunk as Buffer;
       bytes += data.length;
       if (bytes > maxBytes) throw tooLarge();

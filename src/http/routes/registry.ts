@@ -21,7 +21,7 @@ const tooLarge = () => new FnjailError('FNJ_BUNDLE_TOO_LARGE', `the bundle is ov
 async function readArchive(body: Readable, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of body) {
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
     bytes += (chunk as Buffer).length;
     if (bytes > maxBytes) throw tooLarge();
     chunks.push(chunk as Buffer);
