@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 #   private nats-server gets its TLS certificate from it.
 # nats-server: the platform's state (function registry, jobs, cluster) lives in
 #   NATS JetStream; `fnjail serve` starts a private one when given no --nats.
+# netcat-openbsd: nc, the client of README's exposed function (TP7's toupper
+#   over TCP), which its test runs as written there.
 # chromium: the dashboard's browser tests drive it (playwright-core, which
 #   downloads no browser of its own: test/helpers/browser.ts gives this one).
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server chromium)
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server netcat-openbsd chromium)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -34,6 +34,8 @@ export const errorCodes = {
   FNJ_DENIED: 'the policy does not allow this',
   FNJ_REGISTRY_UNAVAILABLE: 'the function registry is not available',
   FNJ_BUILD_FAILED: "the bundle's build failed",
+  FNJ_SERVER_BUSY: 'the server is busy: no sandbox free for this now, or as many clients connected as it takes',
+  FNJ_EXPOSE_FAILED: 'a function cannot be served on its TCP port (--expose)',
   FNJ_INPUT_TOO_LARGE: 'the request body is larger than the server accepts',
   FNJ_STATE_DIR_UNSAFE: 'a state directory is not owned by root or is writable by others',
   FNJ_NATS_FAILED: 'the private nats-server cannot start',
@@ -48,7 +50,6 @@ export const errorCodes = {
   FNJ_NO_ROUTE: 'the HTTP API has no such route',
   FNJ_METHOD_NOT_ALLOWED: 'the HTTP API route does not take that method',
   FNJ_REQUEST_TIMEOUT: 'the HTTP request did not arrive in time',
-  FNJ_SERVER_BUSY: 'the server has as many clients connected as it takes',
   FNJ_INTERNAL: 'an unexpected error in fnjail itself',
 } as const;
 

@@ -1,6 +1,7 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT } from './defaults.js';
+import type { ExposeSpec } from '../inetd/expose-spec.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
 import type { LogFormat } from '../log.js';
@@ -57,6 +58,8 @@ export interface ServeSettings {
   maxInputBytes: number;
   /** A function's build: wall clock and CPU time, memory, disk. */
   build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
+  /** Per-connection program functions served on TCP ports (src/inetd), and their connections' limits. */
+  expose: { services: ExposeSpec[]; maxConnections: number; maxPerClient: number; idleMs: number };
 }
 
 /** A setting that does not go with another, with the settings involved. */
@@ -119,6 +122,10 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (v.metricsToken !== undefined && v.metrics === undefined && !http.length && v.httpSocket === 'off') {
     conflict(`${both('metricsToken')} is for ${both('metrics')} or the HTTP API (${both('http')}, ${both('httpSocket')})`, 'metricsToken');
   }
+  const exposing = (v.expose ?? []).length > 0;
+  if (exposing && v.nats === 'off') conflict(`${both('expose')} serves functions of the registry: it needs one (not ${both('nats')} off)`, 'expose', 'nats');
+  const exposeLimits = (['exposeMaxConnections', 'exposeMaxPerClient', 'exposeIdleTimeout'] as const).filter((n) => v[n] !== undefined);
+  if (exposeLimits.length && !exposing) conflict(`${exposeLimits.map(both).join(', ')} ${exposeLimits.length === 1 ? 'is' : 'are'} for ${both('expose')}`, ...exposeLimits);
   if (v.retentionInterval === 0) conflict(`${both('retentionInterval')} must be more than 0`, 'retentionInterval');
   return conflicts;
 }
@@ -182,5 +189,11 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     httpTimeouts: { headersMs: v.httpHeaderTimeout ?? 10_000, requestMs: v.httpRequestTimeout ?? 300_000, keepAliveMs: v.httpKeepAlive ?? 5000 },
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
     build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
+    expose: {
+      services: v.expose ?? [],
+      maxConnections: v.exposeMaxConnections ?? DEFAULT_EXPOSE_MAX_CONNECTIONS,
+      maxPerClient: v.exposeMaxPerClient ?? DEFAULT_EXPOSE_MAX_PER_CLIENT,
+      idleMs: v.exposeIdleTimeout ?? DEFAULT_EXPOSE_IDLE_MS,
+    },
   };
 }

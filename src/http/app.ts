@@ -162,7 +162,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: E
 export function rawProblem(code: 'FNJ_REQUEST_TIMEOUT' | 'FNJ_USAGE' | 'FNJ_SERVER_BUSY', detail: string): string {
   const status = errorStatus(code);
   const body = JSON.stringify(problem(status, { detail, outcome: 'error', reasons: [detail], request: '', code }));
-  const extra = status === 503 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : '';
+  const extra = status === 429 || status === 503 ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : '';
   return `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}${HEADERS.outcome}: error\r\nConnection: close\r\n\r\n${body}`;
 }
 

@@ -41,8 +41,8 @@ export const ERROR_STATUS = {
   FNJ_MANIFEST_INVALID: 422,
   FNJ_BUNDLE_UNSAFE: 422,
   FNJ_BUILD_FAILED: 422,
+  FNJ_SERVER_BUSY: 429,
   FNJ_REGISTRY_UNAVAILABLE: 503,
-  FNJ_SERVER_BUSY: 503,
 } as const satisfies Partial<Record<ErrorCode, number>>;
 
 /** Headers of every reply. */

@@ -136,7 +136,8 @@ export class FnjailServer {
       audit,
       registryWaitMs: REGISTRY_WAIT_MS,
       buildsDir: path.join(settings.stateDir, 'builds'),
-      buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings),
+      // Builds take the executor's sandbox slots, as calls (the executor is made below; a build runs later).
+      buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings, (tenant, work) => this.executor.withSandbox(tenant, work)),
       buildDiskBytes: settings.build.diskBytes,
     });
     this.spoolDir = path.join(settings.stateDir, 'spool');
