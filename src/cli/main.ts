@@ -20,6 +20,7 @@ commands:
   seccomp   compile or check a seccomp profile             fnjail seccomp --help
   stats     show the server's counters and latency         fnjail stats --help
   top       watch running executions live                  fnjail top --help
+  dashboard open the live dashboard in a browser on this host fnjail dashboard --help
   tls       make a CA, server and client certificates      fnjail tls --help
   token     make a bearer token for the HTTP API           fnjail token --help
   install   install the systemd unit and logrotate file    fnjail install --help
@@ -45,6 +46,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   seccomp: async () => (await import('./seccomp.js')).seccompCommand,
   stats: async () => (await import('./stats.js')).statsCommand,
   top: async () => (await import('./top.js')).topCommand,
+  dashboard: async () => (await import('./dashboard.js')).dashboardCommand,
   tls: async () => (await import('./tls.js')).tlsCommand,
   token: async () => (await import('./token.js')).tokenCommand,
   install: async () => (await import('./install.js')).installCommand,

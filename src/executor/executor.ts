@@ -105,6 +105,8 @@ export class Executor {
   private idleWaiters: Array<() => void> = [];
   /** Output files from their creation until their reply is sent: retention leaves them alone. */
   readonly outputsInUse = new Set<string>();
+  /** Told of every request once it is answered (the dashboard). */
+  private readonly finishedListeners = new Set<(result: ExecutionResult) => void>();
 
   constructor(private readonly options: ExecutorOptions) {
     this.slots = new Semaphore(options.maxConcurrent);
@@ -117,6 +119,17 @@ export class Executor {
 
   get queued(): number {
     return this.admission.length;
+  }
+
+  /** Calls this node runs at once at most (--max-concurrent). */
+  get capacity(): number {
+    return this.options.maxConcurrent;
+  }
+
+  /** Calls the listener with every request once it is answered (after its audit record); returns what stops it. */
+  onFinished(listener: (result: ExecutionResult) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
   }
 
   /** Resolves when no command is being handled (for a graceful shutdown). */
@@ -166,6 +179,7 @@ export class Executor {
       const result = await this.handle(raw, tenant, parse, output).catch((error: Error) => this.unexpected(raw, error, output));
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
+      for (const listener of this.finishedListeners) listener(result);
       return result;
     } finally {
       if (output.path) this.released(output.path);

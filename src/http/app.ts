@@ -12,6 +12,7 @@ import type net from 'node:net';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { DashboardSources } from '../dashboard/dashboard-feed.js';
 import type { NatsLink } from '../cluster/nats-link.js';
 import { sharedAjv } from '../config/ajv.js';
 import { FnjailError } from '../errors.js';
@@ -47,6 +48,8 @@ export interface ApiOptions {
   /** The token that unlocks the detailed metrics (--metrics-token). */
   metricsToken: string | undefined;
   timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
+  /** The dashboard's sections other parts provide (the cluster's nodes, the job queue); absent: the page says "no cluster", "no jobs". */
+  dashboard?: Pick<DashboardSources, 'cluster' | 'jobs'>;
 }
 
 /** What every route plugin is given: the options, and the book of routes (for the OpenAPI document). */

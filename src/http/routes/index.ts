@@ -4,6 +4,7 @@
 // the OpenAPI document like every other.
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../app.js';
+import { dashboardRoutes } from './dashboard.js';
 import { openapiRoutes } from './openapi.js';
 import { registryRoutes } from './registry.js';
 import { runRoutes } from './run.js';
@@ -12,4 +13,4 @@ import { statusRoutes } from './status.js';
 
 export type RoutePlugin = (app: FastifyInstance, context: ApiContext) => Promise<void>;
 
-export const API_ROUTES: RoutePlugin[] = [runRoutes, registryRoutes, statusRoutes, statsRoutes, openapiRoutes];
+export const API_ROUTES: RoutePlugin[] = [runRoutes, registryRoutes, statusRoutes, statsRoutes, dashboardRoutes, openapiRoutes];
