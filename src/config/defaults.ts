@@ -20,6 +20,9 @@ export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_QUEUE_LENGTH = 4096;
 export const DEFAULT_PREPARED = 2;
 export const DEFAULT_SANDBOX_REUSE = 64;
+/** Job replicas waiting or running: in the whole queue, and of one tenant (docs/jobs.md). */
+export const DEFAULT_JOB_QUEUE_LENGTH = 10_000;
+export const DEFAULT_JOB_QUEUE_PER_TENANT = 1000;
 /** The quiet window ending a message without a newline (docs/protocol.md: its cost, measured). */
 export const DEFAULT_CLASSIC_WAIT_MS = 10;
 

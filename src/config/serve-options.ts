@@ -4,7 +4,7 @@
 // replaces the file's list. The table is the one place a setting is added.
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
+import { DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT, DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
 
 /** What a flag's or a file's value is read as. */
 type Reader<T> = (value: unknown) => T;
@@ -163,6 +163,12 @@ export const SERVE_OPTIONS = {
   buildTimeout: { key: 'buildTimeout', arg: 'DURATION', read: duration, shownDefault: '10m', help: "a function's build (fnjail deploy of a bundle with \"build\"): wall clock and CPU time" },
   buildMemory: { key: 'buildMemory', arg: 'SIZE', read: size, shownDefault: '1 GiB', help: "a build's memory" },
   buildDisk: { key: 'buildDisk', arg: 'SIZE', read: size, shownDefault: '256 MiB', help: "a build's disk: the size of its work directory, and of its /tmp" },
+  jobSlots: { key: 'jobSlots', arg: 'N', read: integer(0, 4096), shownDefault: 'a quarter of --max-concurrent, at least 1', help: 'job replicas this node runs at once, out of --max-concurrent (jobs never take every sandbox from calls); 0: none (docs/jobs.md)' },
+  jobQueueLength: { key: 'jobQueueLength', arg: 'N', read: integer(1, 10_000_000), shownDefault: String(DEFAULT_JOB_QUEUE_LENGTH), help: 'job replicas waiting or running in the whole queue, at most; a submit beyond is refused' },
+  jobQueuePerTenant: { key: 'jobQueuePerTenant', arg: 'N', read: integer(1, 10_000_000), shownDefault: String(DEFAULT_JOB_QUEUE_PER_TENANT), help: "job replicas of one tenant waiting or running, at most; a submit beyond is refused" },
+  jobRetention: { key: 'jobRetention', arg: 'DURATION', read: duration, shownDefault: '7d', help: 'how long an ended job nobody closed keeps its ticket and outputs' },
+  jobAckWait: { key: 'jobAckWait', arg: 'DURATION', read: duration, shownDefault: '30s', help: 'how long a replica whose node stopped answering is held before another node gets it (at least 1s)' },
+  jobRedeliveries: { key: 'jobRedeliveries', arg: 'N', read: integer(0, 100), shownDefault: '1', help: 'times a replica whose node was lost is run again; then it is INVALID "node lost"' },
   metricsToken: { key: 'metricsToken', arg: 'FILE', read: absolute, help: 'a file (root, 0600) holding the bearer token that shows the metrics by tenant and library (as stats shows monitors)' },
 } satisfies Record<string, Option<unknown>>;
 

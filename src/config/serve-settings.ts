@@ -1,6 +1,6 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT, defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
 import type { LogFormat } from '../log.js';
@@ -53,6 +53,8 @@ export interface ServeSettings {
   maxInputBytes: number;
   /** A function's build: wall clock and CPU time, memory, disk. */
   build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
+  /** Jobs (docs/jobs.md): this node's slots, the queue's limits, retention, redelivery. */
+  jobs: { slots: number; queueLength: number; perTenant: number; retentionMs: number; ackWaitMs: number; redeliveries: number };
 }
 
 /** A setting that does not go with another, with the settings involved. */
@@ -109,6 +111,8 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
     conflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${formatDuration(minAgeMs)}): a client may not have read a younger file yet`, 'retentionMaxAge', 'retentionMinAge');
   }
   if (v.metricsToken !== undefined && v.metrics === undefined) conflict(`${both('metricsToken')} is for ${both('metrics')}`, 'metricsToken');
+  if (v.jobSlots !== undefined && v.jobSlots > (v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)) conflict(`${both('jobSlots')} must be at most ${both('maxConcurrent')} (${v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT}): job replicas run in the server's sandboxes`, 'jobSlots', 'maxConcurrent');
+  if (v.jobAckWait !== undefined && v.jobAckWait < 1000) conflict(`${both('jobAckWait')} must be at least 1s`, 'jobAckWait');
   if (v.retentionInterval === 0) conflict(`${both('retentionInterval')} must be more than 0`, 'retentionInterval');
   return conflicts;
 }
@@ -170,5 +174,13 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
     build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
+    jobs: {
+      slots: v.jobSlots ?? Math.max(1, Math.floor((v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT) / 4)),
+      queueLength: v.jobQueueLength ?? DEFAULT_JOB_QUEUE_LENGTH,
+      perTenant: v.jobQueuePerTenant ?? DEFAULT_JOB_QUEUE_PER_TENANT,
+      retentionMs: v.jobRetention ?? 7 * 24 * 3600_000,
+      ackWaitMs: v.jobAckWait ?? 30_000,
+      redeliveries: v.jobRedeliveries ?? 1,
+    },
   };
 }
