@@ -123,6 +123,7 @@ async function startApi(api: EarlyListener, server: FnjailServer, settings: Serv
   const { app, server: httpServer } = await buildApi({
     executor: server.executor,
     functions: server.functions,
+    jobs: server.jobs?.service,
     link: server.link,
     logger,
     spoolDir: server.spoolDir,

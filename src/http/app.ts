@@ -15,8 +15,10 @@ import { sharedAjv } from '../config/ajv.js';
 import { FnjailError } from '../errors.js';
 import type { Executor } from '../executor/executor.js';
 import type { FunctionService } from '../functions/function-service.js';
+import type { JobService } from '../jobs/job-service.js';
 import { identify } from './identity.js';
 import { errorStatus, problem, PROBLEM_TYPE } from './problem.js';
+import { jobRoutes } from './routes/jobs.js';
 import { registryRoutes } from './routes/registry.js';
 import { runRoutes } from './routes/run.js';
 import { statusRoutes } from './routes/status.js';
@@ -24,6 +26,8 @@ import { statusRoutes } from './routes/status.js';
 export interface ApiOptions {
   executor: Executor;
   functions: FunctionService;
+  /** Jobs; undefined with --nats off (the routes say so). */
+  jobs: JobService | undefined;
   link: NatsLink;
   logger: Logger;
   /** Where request bodies are spooled for the call (server/spool.ts). */
@@ -84,6 +88,7 @@ export async function buildApi(options: ApiOptions): Promise<Api> {
   await app.register(runRoutes, options);
   await app.register(registryRoutes, options);
   await app.register(statusRoutes, options);
+  await app.register(jobRoutes, options);
   await app.ready();
   return { app, server: server! };
 }

@@ -39,6 +39,10 @@ export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   FNJ_REGISTRY_UNAVAILABLE: 503,
   FNJ_NATS_UNREACHABLE: 503,
   FNJ_BUNDLE_CORRUPT: 500,
+  FNJ_JOB_NOT_FOUND: 404,
+  FNJ_JOB_NOT_DONE: 409,
+  FNJ_JOBS_FULL: 429,
+  FNJ_JOBS_UNAVAILABLE: 503,
 };
 
 /** A busy server's reply says when to try again (seconds). */

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { NatsLink } from '../cluster/nats-link.js';
 import { prepareStateDir } from '../config/state-dir.js';
 import { FunctionService } from '../functions/function-service.js';
+import { JobNode } from '../jobs/job-node.js';
 import { launcherBuildRunner } from '../functions/build-runner.js';
 import type { Limits } from '../launcher/protocol.js';
 import { prepareSpoolDir } from './spool.js';
@@ -86,6 +87,8 @@ export class FnjailServer {
   /** The NATS system and the function registry on it (started in the background by start()). */
   readonly link: NatsLink;
   readonly functions: FunctionService;
+  /** Jobs (docs/jobs.md): accepted and run here; undefined with --nats off. */
+  readonly jobs: JobNode | undefined;
   /** Where request bodies are spooled for their call (HTTP). */
   readonly spoolDir: string;
   private readonly unixListener: net.Server;
@@ -129,13 +132,14 @@ export class FnjailServer {
       ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
     this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs });
+    const buildRunner = launcherBuildRunner(this.launcher, buildLimits(settings.build), settings);
     this.functions = new FunctionService({
       link: this.link,
       policy: () => this.policies.current,
       audit,
       registryWaitMs: REGISTRY_WAIT_MS,
       buildsDir: path.join(settings.stateDir, 'builds'),
-      buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings),
+      buildRunner,
       buildDiskBytes: settings.build.diskBytes,
     });
     this.spoolDir = path.join(settings.stateDir, 'spool');
@@ -153,6 +157,10 @@ export class FnjailServer {
       netns: settings.netns,
       functions: settings.nats === 'off' ? undefined : this.functions,
     });
+    this.jobs =
+      settings.nats === 'off'
+        ? undefined
+        : new JobNode({ settings, link: this.link, executor: this.executor, buildRunner, policy: () => this.policies.current, audit, stats: this.stats.jobs, logger, spoolDir: this.spoolDir, waitMs: REGISTRY_WAIT_MS });
     if (settings.retention) {
       const template = /^(.*?)(X+)$/.exec(settings.outputTemplate)!;
       this.retention = new OutputRetention({
@@ -211,6 +219,7 @@ export class FnjailServer {
     // In the background: classic calls are served meanwhile; calls by name wait for it (REGISTRY_WAIT_MS).
     this.link.start();
     await this.launcher.start();
+    this.jobs?.start();
   }
 
   /** Every connection counts against --max-clients from the moment it is accepted
@@ -352,6 +361,7 @@ export class FnjailServer {
     this.policies.close();
     this.retention?.stop();
     this.refusals.stop();
+    this.jobs?.stopTaking();
     const listeners = [this.unixListener, ...this.tcpListeners];
     const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     for (const session of this.sessions.values()) session.drain();
@@ -359,6 +369,7 @@ export class FnjailServer {
     await Promise.race([this.executor.whenIdle(), timeout(this.settings.shutdownGraceMs)]);
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
+    await this.jobs?.stop();
     await this.launcher.stop();
     await this.link.stop();
     this.uidRange?.release();
