@@ -90,6 +90,8 @@ export class JobBackend {
           to: change.to,
           node: change.node ?? null,
           attempt: change.attempt ?? null,
+          // Its work item's place in the queue: starts in this order are FIFO.
+          queueSeq: change.replica === undefined ? null : (record.replicas[change.replica - 1]?.queueSeq ?? null),
           outcome: change.outcome ?? null,
           reasons: change.reasons,
           note: change.note ?? null,
