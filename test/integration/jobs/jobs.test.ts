@@ -44,11 +44,7 @@ describe('jobs on one node', () => {
   before(async () => {
     server = await startServer({ policy, registry: true, args: ['--node-name', 'node-a', '--job-slots', '1', '--job-queue-per-tenant', '6'] });
     area = server.area;
-    for (const [bundle, functions] of [
-      [libraryBundle(area, 'basic', 'libbasic.so', ['run', 'cat']), []],
-      [libraryBundle(area, 'lifecycle', 'liblifecycle.so', ['run', 'crash', 'sleep_long']), []],
-    ] as const) {
-      void functions;
+    for (const bundle of [libraryBundle(area, 'basic', 'libbasic.so', ['run', 'cat']), libraryBundle(area, 'lifecycle', 'liblifecycle.so', ['run', 'crash', 'sleep_long'])]) {
       const deployed = await fnjailAs(server, ALICE, ['deploy', bundle]);
       assert.equal(deployed.status, 0, deployed.stderr);
     }
