@@ -17,7 +17,6 @@ import type { NatsLink } from '../cluster/nats-link.js';
 import { formatDuration } from '../config/duration.js';
 import { FnjailError } from '../errors.js';
 import { DEFAULT_FUNCTION } from '../executor/command.js';
-import { bundleFile } from '../functions/bundle.js';
 import { readBundleArchive } from '../functions/bundle-archive.js';
 import { adminRule, deployAccess, functionAccess } from '../policy/function-access.js';
 import type { Tenant } from '../policy/decide.js';
@@ -26,6 +25,7 @@ import { describePeer, matchTenant } from '../policy/tenants.js';
 import type { JobBackend, JobEnv } from './job-backend.js';
 import { isTicket, jobKey, jobObjects, newTicket, ownerOf, queueToken } from './job-identity.js';
 import { QueueFull } from './job-queue.js';
+import { hasMakefile } from './make-outcome.js';
 import { cancelJob, isEnded, newJob, setQueued, type Change, type JobRecord, type JobTarget } from './job-record.js';
 import { jobView, type JobView } from './job-view.js';
 
@@ -59,7 +59,6 @@ export const MAX_REPLICAS = 100;
 /** Objects the sweeper finds without a job are removed once this old (a submit that failed half-way). */
 const ORPHAN_AGE_MS = 60 * 60_000;
 
-const MAKEFILES = ['GNUmakefile', 'makefile', 'Makefile'];
 
 export class JobService {
   private sweeper: NodeJS.Timeout | undefined;
@@ -191,7 +190,7 @@ export class JobService {
     const access = deployAccess(policy, peer);
     if (!access.allowed) throw new FnjailError('FNJ_DENIED', `a bundle job builds and runs its bundle, as a deploy builds one: ${access.reason}`, 'ask the admin for "deploy" in your tenant\'s policy (docs/policy.md)');
     const bundle = await readBundleArchive(archive);
-    if (!MAKEFILES.some((name) => bundleFile(bundle, name))) throw new FnjailError('FNJ_BUNDLE_INVALID', 'the bundle has no Makefile at its top: a bundle job runs make run', 'see docs/jobs.md');
+    if (!hasMakefile(bundle)) throw new FnjailError('FNJ_BUNDLE_INVALID', 'the bundle has no Makefile at its top: a bundle job runs make run', 'see docs/jobs.md');
     return { kind: 'bundle', hash: bundle.hash, bytes: archive.length };
   }
 

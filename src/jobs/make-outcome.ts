@@ -7,10 +7,18 @@
 // fault", or "Error 139" when a shell ran it). Other ends (a timeout, a
 // limit, a refused system call) are the classifier's, unchanged.
 import type { Classification } from '../executor/classify.js';
+import { bundleFile, type Bundle } from '../functions/bundle.js';
 import { describeSignal } from '../executor/signals.js';
 import type { JobOutcome } from './job-record.js';
 
 export const MAKE_RUN = ['make', '-s', 'run'];
+
+/** Makefiles GNU make reads, in its order: a bundle job's bundle has one at its top. */
+const MAKEFILES = ['GNUmakefile', 'makefile', 'Makefile'];
+
+export function hasMakefile(bundle: Bundle): boolean {
+  return MAKEFILES.some((name) => bundleFile(bundle, name) !== undefined);
+}
 
 /** What make writes for a target killed by a signal (strsignal's words), by signal number. */
 const SIGNAL_WORDS: Record<string, number> = {

@@ -19,7 +19,6 @@ import { Readable } from 'node:stream';
 import { namedCallText, type CallInput } from '../executor/command.js';
 import type { Executor } from '../executor/executor.js';
 import type { BuildRunner } from '../functions/build.js';
-import { bundleFile } from '../functions/bundle.js';
 import { readBundleArchive } from '../functions/bundle-archive.js';
 import { extractBundle } from '../functions/bundle-extract.js';
 import { createWorkDir } from '../launcher/work-dir.js';
@@ -29,7 +28,7 @@ import { spoolBody } from '../server/spool.js';
 import { jobObjects } from './job-identity.js';
 import type { JobOutcome, JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
-import { makeOutcome, MAKE_RUN } from './make-outcome.js';
+import { hasMakefile, makeOutcome, MAKE_RUN } from './make-outcome.js';
 
 export interface RunnerOptions {
   executor: Executor;
@@ -56,8 +55,6 @@ export interface RunOutcome {
 /** Outcomes a node is to blame for. */
 const NODE_FAULTS = new Set<string>(['server-error', 'busy']);
 
-/** Makefiles GNU make reads, in its order. */
-const MAKEFILES = ['GNUmakefile', 'makefile', 'Makefile'];
 
 export class ReplicaRunner {
   constructor(private readonly options: RunnerOptions) {}
@@ -96,7 +93,7 @@ export class ReplicaRunner {
     const archive = await store.getObjectBuffer(jobObjects.bundle(record.ticket));
     if (!archive) return fault(`the job's bundle is missing from the object store`);
     const bundle = await readBundleArchive(archive);
-    if (!MAKEFILES.some((name) => bundleFile(bundle, name))) return { outcome: 'bad-request', reasons: ['the bundle has no Makefile at its top'], outputFile: undefined, nodeFault: false };
+    if (!hasMakefile(bundle)) return { outcome: 'bad-request', reasons: ['the bundle has no Makefile at its top'], outputFile: undefined, nodeFault: false };
     const { workDir, buildRunner, buildDiskBytes } = this.options;
     const id = `${record.ticket}-${randomBytes(4).toString('hex')}`;
     const staging = path.join(workDir, `.sources-${id}`);
