@@ -3,6 +3,8 @@
 //   again on the same state (its private nats-server's JetStream store):
 //   nothing is lost, the running replica (cancelled by the stop) runs again,
 //   every ticket ends COMPLETED or INVALID with a reason;
+// - the nats-server killed and started again while a replica runs and others
+//   wait: the node reconnects, keeps its run, the others run after it;
 // - nodes sharing one real nats-server: a node killed with SIGKILL in the
 //   middle of a replica has it redelivered to a live node once (at-least-once),
 //   and a replica whose runs were lost past the redelivery limit is INVALID
@@ -117,5 +119,37 @@ describe('jobs on nodes that share one NATS system', () => {
     const fresh = await submit(c, ['basic']);
     const done = await jobOf(c, ALICE, fresh, 50_000);
     assert.deepEqual([done.state, done.replicas[0]!.node], ['COMPLETED', 'node-c']);
+  });
+});
+
+describe('jobs across a restart of the nats-server', () => {
+  let nats: TestNatsServer;
+  let natsArea: TestArea;
+  let server: TestServer;
+  after(async () => {
+    await server?.stop();
+    await nats?.stop();
+    natsArea?.cleanup();
+  });
+
+  it('the queue, the tickets and a running replica survive the nats-server killed and started again', async () => {
+    natsArea = createTestArea();
+    nats = await startTestNatsServer(natsArea.root);
+    server = await startServer({ policy, args: ['--nats', nats.url, '--insecure', '--node-name', 'node-n', '--job-slots', '1', '--job-ack-wait', '1s'] });
+    await deployFixtures(server);
+    const running = await submit(server, ['lifecycle', '--function', 'sleep_long']);
+    await waitForJob(server, ALICE, running, (v) => v.state === 'RUNNING');
+    const waiting = [await submit(server, ['basic']), await submit(server, ['basic', '--replicas', '2'])];
+    await nats.kill();
+    await nats.restart();
+    // The node reconnects; its running replica is still its own (one attempt), the others still wait.
+    const still = await jobOf(server, ALICE, running);
+    assert.deepEqual([still.state, still.replicas[0]!.attempts, still.replicas[0]!.node], ['RUNNING', 1, 'node-n']);
+    for (const ticket of waiting) assert.equal((await jobOf(server, ALICE, ticket)).state, 'WAITING');
+    const cancelled = await fnjailAs(server, ALICE, ['jobs', 'cancel', running]);
+    assert.equal(cancelled.status, 0, cancelled.stderr);
+    for (const ticket of waiting) assert.equal((await jobOf(server, ALICE, ticket, 50_000)).state, 'COMPLETED');
+    const ended = await jobOf(server, ALICE, running);
+    assert.deepEqual([ended.state, ended.replicas[0]!.outcome, ended.replicas[0]!.attempts], ['INVALID', 'cancelled', 1]);
   });
 });
