@@ -12,6 +12,8 @@ import type { Workspace } from './workspace.js';
 
 export const baselineDir = path.join(packageRoot, 'bench', 'baseline');
 export const baselineBinary = path.join(baselineDir, 'build', 'classic-server');
+/** The per-request program baseline: one fork+exec per request (bench/program.ts). */
+export const programBaselineBinary = path.join(baselineDir, 'build', 'program-server');
 export const cliMain = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
 const READY_TIMEOUT_MS = 20_000;
@@ -45,26 +47,28 @@ export function buildBaseline(): void {
 }
 
 export function startBaseline(ws: Workspace): Promise<BenchServer> {
-  const dir = ws.subdir('baseline');
+  return startUnsandboxed(ws, 'baseline', baselineBinary, 'classic-server listening');
+}
+
+/** The unsandboxed fork+exec-per-request server of programs (its requests: "<program> [<input file>]"). */
+export function startProgramBaseline(ws: Workspace): Promise<BenchServer> {
+  return startUnsandboxed(ws, 'program-baseline', programBaselineBinary, 'program-server listening');
+}
+
+/** A baseline server of bench/baseline: SOCKET OUTPUT_DIR on its command line. */
+function startUnsandboxed(ws: Workspace, name: string, binary: string, readyText: string): Promise<BenchServer> {
+  const dir = ws.subdir(name);
   const socket = path.join(dir, 'server.sock');
-  const outputDir = ws.outputDir('baseline');
-  return startProcess({
-    kind: 'baseline',
-    label: 'baseline',
-    extraArgs: [],
-    dir,
-    socket,
-    outputDir,
-    command: baselineBinary,
-    args: [socket, outputDir],
-    readyText: 'classic-server listening',
-  });
+  const outputDir = ws.outputDir(name);
+  return startProcess({ kind: 'baseline', label: 'baseline', extraArgs: [], dir, socket, outputDir, command: binary, args: [socket, outputDir], readyText });
 }
 
 let fnjailInstances = 0;
 
-/** fnjail with its default sandbox plus extraArgs (a variant), on its own uid range. */
-export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = ''): Promise<BenchServer> {
+/** fnjail with its default sandbox plus extraArgs (a variant), on its own uid
+ * range; with the function registry (a private nats-server under its state
+ * directory) only when asked: the library scenarios do not need it. */
+export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = '', options: { registry?: boolean } = {}): Promise<BenchServer> {
   const index = fnjailInstances++;
   const dir = ws.subdir(`fnjail-${index}`);
   const socket = path.join(dir, 'server.sock');
@@ -84,10 +88,10 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
       '--output-dir', outputDir,
       '--policy', ws.policyFile,
       '--uid-range', `${firstUid}-${firstUid + 1_999}`,
-      // Its own API socket and state; no registry: these scenarios call libraries.
+      // Its own API socket and state.
       '--http-socket', path.join(dir, 'api.sock'),
       '--state-dir', path.join(dir, 'state'),
-      '--nats', 'off',
+      ...(options.registry ? [] : ['--nats', 'off']),
       ...extraArgs,
     ],
     readyText: '"msg":"fnjail listening',

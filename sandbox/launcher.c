@@ -399,16 +399,6 @@ static uint32_t count_state(enum sandbox_state state)
 	return n;
 }
 
-/* The supervisor starts as a copy of the launcher, stack included, and the
- * worker as a copy of the supervisor. Zero the unused stack below this frame,
- * where earlier calls left request data (error texts, reports), so that no
- * sandbox can read another call's leftovers. */
-static __attribute__((noinline)) void scrub_stack(void)
-{
-	volatile uint8_t below[64 * 1024];
-	explicit_bzero((void *)below, sizeof below);
-}
-
 static void start_supervisor(void)
 {
 	struct sandbox *sb = NULL;

@@ -460,14 +460,6 @@ static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *s
 	return 0;
 }
 
-/* The worker starts as a copy of this process, stack included: zero what
- * earlier calls left below the current frame. */
-static __attribute__((noinline)) void scrub_stack(void)
-{
-	volatile uint8_t below[16 * 1024];
-	explicit_bzero((void *)below, sizeof below);
-}
-
 /* One call's state, in one place, so that it can be zeroed as a whole before
  * the next worker is forked from this process. */
 struct call {

@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 #   private nats-server gets its TLS certificate from it.
 # nats-server: the platform's state (function registry, jobs, cluster) lives in
 #   NATS JetStream; `fnjail serve` starts a private one when given no --nats.
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server)
+# netcat-openbsd: nc, the client of README's exposed function (TP7's toupper
+#   over TCP), which its test runs as written there.
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server netcat-openbsd)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

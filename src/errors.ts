@@ -34,6 +34,8 @@ export const errorCodes = {
   FNJ_DENIED: 'the policy does not allow this',
   FNJ_REGISTRY_UNAVAILABLE: 'the function registry is not available',
   FNJ_BUILD_FAILED: "the bundle's build failed",
+  FNJ_SERVER_BUSY: 'the server has no sandbox free for this now',
+  FNJ_EXPOSE_FAILED: 'a function cannot be served on its TCP port (--expose)',
   FNJ_INPUT_TOO_LARGE: 'the request body is larger than the server accepts',
   FNJ_STATE_DIR_UNSAFE: 'a state directory is not owned by root or is writable by others',
   FNJ_NATS_FAILED: 'the private nats-server cannot start',

@@ -3,15 +3,18 @@ import { formatProblem, InvalidJsonFile } from '../config/json-file.js';
 import { compileProfile, ProgramTooLarge, type Compiled } from '../seccomp/compile.js';
 import { disassemble } from '../seccomp/disassemble.js';
 import { withBaseline } from '../seccomp/baseline.js';
-import { loadProfile, profilePath, type Profile } from '../seccomp/profile.js';
+import { loadProfile, profilePath, shippedProfiles, type Profile } from '../seccomp/profile.js';
 import { parse, usageError } from './args.js';
 
-export const SECCOMP_HELP = `usage: fnjail seccomp compile [--supervised] <profile>
+/** The shipped profiles are listed as the directory holds them: the help never misses one. */
+export const seccompHelp = () => `usage: fnjail seccomp compile [--supervised] <profile>
        fnjail seccomp check <profile>
 
-Seccomp profiles say which system calls a sandboxed function may make.
-<profile> is a JSON file (policies/seccomp-profile.schema.json) or the name of
-a shipped profile: default, minimal, learn (policies/seccomp/<name>.json).
+Seccomp profiles say which system calls a sandboxed function (or a program,
+a build) may make. <profile> is a JSON file (policies/seccomp-profile.schema.json)
+or the name of a shipped profile: ${shippedProfiles().join(', ')}
+(policies/seccomp/<name>.json; program: for program functions and builds,
+docs/programs.md).
 
 commands:
   compile   print the BPF program the profile compiles to, and its size
@@ -31,7 +34,7 @@ export async function seccompCommand(args: string[]): Promise<number> {
     help: { type: 'boolean' },
   });
   if (values.help) {
-    process.stdout.write(SECCOMP_HELP);
+    process.stdout.write(seccompHelp());
     return 0;
   }
   const [command, profileArg, ...rest] = positionals;

@@ -14,6 +14,8 @@ import { fnjailVersion, launcherBinary } from '../paths.js';
 import type { EarlyListener } from '../server/early-listener.js';
 import { raisePriority } from '../server/scheduling.js';
 import { FnjailServer } from '../server/server.js';
+import { Inetd } from '../inetd/inetd.js';
+import { RefusalLog } from '../audit/refusal-log.js';
 import { seccompOption } from './seccomp-option.js';
 import { notifySystemd } from './sd-notify.js';
 
@@ -52,6 +54,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
     metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
 
   let http: { stopAccepting(): void; close(): Promise<void> } | undefined;
+  let inetd: Inetd | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -60,6 +63,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
     logger.info({ signal }, 'stopping: finishing running calls');
     // The API stops accepting with the classic socket; its last replies go out once the calls are over.
     http?.stopAccepting();
+    inetd?.stopAccepting(); // its connections are calls: they finish within the grace, as every call
     Promise.all([server.stop().then(() => http?.close()), metrics?.stop()]).then(
       () => {
         const { uptimeSeconds, executions } = server.snapshot();
@@ -87,7 +91,14 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   early.handOver((socket) => server.acceptLocal(socket));
   // Classic calls are served from here on; the HTTP API loads meanwhile.
   http = api && (await startApi(api, server, settings, logger, version));
-  const listening = [settings.socket, ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []), ...server.tcpAddresses];
+  inetd = settings.expose.services.length ? await startInetd(server, settings, audit, logger) : undefined;
+  const exposed = inetd?.services ?? [];
+  const listening = [
+    settings.socket,
+    ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []),
+    ...server.tcpAddresses,
+    ...exposed.map((e) => `${e.listen} (function ${e.function})`),
+  ];
   audit.lifecycle(
     'server-start',
     {
@@ -98,6 +109,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
       nats: settings.nats === 'off' ? 'off' : settings.nats ? settings.nats.servers.join(',') : 'private',
       node: settings.nodeName,
       listen: server.tcpAddresses,
+      expose: exposed,
       tls: settings.tls !== undefined,
       policy: settings.policy,
       policyHash: server.policies.current.hash,
@@ -114,6 +126,23 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
     `fnjail listening on ${listening.join(', ')}; try: fnjail run --cat /opt/fnlib/libbasic.so`,
   );
   notifySystemd(`READY=1\nSTATUS=serving on ${listening.join(', ')}\nMAINPID=${process.pid}`, logger);
+}
+
+/** The exposed functions (src/inetd): their connections are calls through the server's executor. */
+function startInetd(server: FnjailServer, settings: ServeSettings, audit: AuditLog, logger: Logger): Promise<Inetd> {
+  const { services, maxConnections, maxPerClient, idleMs } = settings.expose;
+  return Inetd.start({
+    services,
+    maxConnections,
+    maxPerClient,
+    idleMs,
+    executor: server.executor,
+    lookup: (name) => server.functions.lookup(name),
+    policy: () => server.policies.current,
+    refusals: new RefusalLog(audit),
+    stats: server.stats,
+    logger,
+  });
 }
 
 /** The HTTP API on the API socket: loaded now (fastify is not needed before),

@@ -19,6 +19,10 @@ export const DEFAULT_MAX_CONCURRENT = 64;
 export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_QUEUE_LENGTH = 4096;
 export const DEFAULT_PREPARED = 2;
+/** Connections at once to one exposed function (--expose), and from one client address. */
+export const DEFAULT_EXPOSE_MAX_CONNECTIONS = 64;
+export const DEFAULT_EXPOSE_MAX_PER_CLIENT = 8;
+export const DEFAULT_EXPOSE_IDLE_MS = 60_000;
 export const DEFAULT_SANDBOX_REUSE = 64;
 /** Job replicas waiting or running: in the whole queue, and of one tenant (docs/jobs.md). */
 export const DEFAULT_JOB_QUEUE_LENGTH = 10_000;

@@ -2,9 +2,10 @@
 // in the config file (policies/config.schema.json), its default, how its text
 // is read and what --help says. A flag wins over the file; a repeatable flag
 // replaces the file's list. The table is the one place a setting is added.
+import { parseExposeSpec, type ExposeSpec } from '../inetd/expose-spec.js';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT, DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE } from './defaults.js';
+import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
 
 /** What a flag's or a file's value is read as. */
 type Reader<T> = (value: unknown) => T;
@@ -105,6 +106,13 @@ const nodeName: Reader<string> = (v) => {
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$/.test(s)) throw new BadValue(`must be a host name (letters, digits, dots and dashes, at most 64), not '${s}'`);
   return s;
 };
+const exposeSpec: Reader<ExposeSpec> = (v) => {
+  try {
+    return parseExposeSpec(text(v));
+  } catch (error) {
+    throw new BadValue((error as Error).message);
+  }
+};
 const template: Reader<string> = (v) => {
   const s = text(v);
   if (!/^[A-Za-z0-9._-]*X{6,}$/.test(s)) throw new BadValue(`must be a file name ending in at least six X (replaced by random characters), such as out-XXXXXX, not '${s}'`);
@@ -169,6 +177,10 @@ export const SERVE_OPTIONS = {
   jobRetention: { key: 'jobRetention', arg: 'DURATION', read: duration, shownDefault: '7d', help: 'how long an ended job nobody closed keeps its ticket and outputs' },
   jobAckWait: { key: 'jobAckWait', arg: 'DURATION', read: duration, shownDefault: '30s', help: 'how long a replica whose node stopped answering is held before another node gets it (at least 1s)' },
   jobRedeliveries: { key: 'jobRedeliveries', arg: 'N', read: integer(0, 100), shownDefault: '1', help: 'times a replica whose node was lost is run again; then it is INVALID "node lost"' },
+  expose: { key: 'expose', arg: 'NAME=HOST:PORT[@TENANT]', repeatable: true, read: list(exposeSpec), help: "serve a per-connection program function on a TCP port, plain TCP (inetd): one sandbox per connection, the connection its stdin and stdout; its clients act as TENANT, else as the function's owner (repeatable; docs/functions.md)" },
+  exposeMaxConnections: { key: 'exposeMaxConnections', arg: 'N', read: integer(1, 100_000), shownDefault: String(DEFAULT_EXPOSE_MAX_CONNECTIONS), help: 'connections at once to one exposed function; more are closed at once (and recorded)' },
+  exposeMaxPerClient: { key: 'exposeMaxPerClient', arg: 'N', read: integer(1, 100_000), shownDefault: String(DEFAULT_EXPOSE_MAX_PER_CLIENT), help: 'connections at once from one client address to the exposed functions; more are closed at once (and recorded)' },
+  exposeIdleTimeout: { key: 'exposeIdleTimeout', arg: 'DURATION', read: duration, shownDefault: '60s', help: 'end an exposed connection that carries no data either way for this long (0: never; the call\'s time limit applies anyway)' },
   metricsToken: { key: 'metricsToken', arg: 'FILE', read: absolute, help: 'a file (root, 0600) holding the bearer token that shows the metrics by tenant and library (as stats shows monitors)' },
 } satisfies Record<string, Option<unknown>>;
 

@@ -1,6 +1,7 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT, defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
+import type { ExposeSpec } from '../inetd/expose-spec.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
 import type { LogFormat } from '../log.js';
@@ -55,6 +56,8 @@ export interface ServeSettings {
   build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
   /** Jobs (docs/jobs.md): this node's slots, the queue's limits, retention, redelivery. */
   jobs: { slots: number; queueLength: number; perTenant: number; retentionMs: number; ackWaitMs: number; redeliveries: number };
+  /** Per-connection program functions served on TCP ports (src/inetd), and their connections' limits. */
+  expose: { services: ExposeSpec[]; maxConnections: number; maxPerClient: number; idleMs: number };
 }
 
 /** A setting that does not go with another, with the settings involved. */
@@ -113,6 +116,10 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (v.metricsToken !== undefined && v.metrics === undefined) conflict(`${both('metricsToken')} is for ${both('metrics')}`, 'metricsToken');
   if (v.jobSlots !== undefined && v.jobSlots > (v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)) conflict(`${both('jobSlots')} must be at most ${both('maxConcurrent')} (${v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT}): job replicas run in the server's sandboxes`, 'jobSlots', 'maxConcurrent');
   if (v.jobAckWait !== undefined && v.jobAckWait < 1000) conflict(`${both('jobAckWait')} must be at least 1s`, 'jobAckWait');
+  const exposing = (v.expose ?? []).length > 0;
+  if (exposing && v.nats === 'off') conflict(`${both('expose')} serves functions of the registry: it needs one (not ${both('nats')} off)`, 'expose', 'nats');
+  const exposeLimits = (['exposeMaxConnections', 'exposeMaxPerClient', 'exposeIdleTimeout'] as const).filter((n) => v[n] !== undefined);
+  if (exposeLimits.length && !exposing) conflict(`${exposeLimits.map(both).join(', ')} ${exposeLimits.length === 1 ? 'is' : 'are'} for ${both('expose')}`, ...exposeLimits);
   if (v.retentionInterval === 0) conflict(`${both('retentionInterval')} must be more than 0`, 'retentionInterval');
   return conflicts;
 }
@@ -181,6 +188,12 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
       retentionMs: v.jobRetention ?? 7 * 24 * 3600_000,
       ackWaitMs: v.jobAckWait ?? 30_000,
       redeliveries: v.jobRedeliveries ?? 1,
+    },
+    expose: {
+      services: v.expose ?? [],
+      maxConnections: v.exposeMaxConnections ?? DEFAULT_EXPOSE_MAX_CONNECTIONS,
+      maxPerClient: v.exposeMaxPerClient ?? DEFAULT_EXPOSE_MAX_PER_CLIENT,
+      idleMs: v.exposeIdleTimeout ?? DEFAULT_EXPOSE_IDLE_MS,
     },
   };
 }

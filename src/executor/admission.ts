@@ -52,7 +52,7 @@ export class Admission {
   /** Why a call was refused, for its Reason line. */
   refusal(): string {
     const { queueLength, queueFull, queueWaitMs } = this.options;
-    const full = `the server is busy: ${queueLength} call${queueLength === 1 ? '' : 's'} already wait for a sandbox`;
+    const full = `the server is busy: ${queueLength} call${queueLength === 1 ? ' already waits' : 's already wait'} for a sandbox`;
     return queueFull === 'wait' ? `${full}, and no room came within ${queueWaitMs} ms; try again later` : `${full}; try again later`;
   }
 }

@@ -1,3 +1,5 @@
+import type net from 'node:net';
+
 // The classic command: `<libname> [<funcname> [<filename>]]`, words separated
 // by blanks. The function defaults to `run`; a filename needs a function name.
 
@@ -56,8 +58,10 @@ export function parseCommand(raw: string): ParsedCommand {
 export const NAMED_CALL_PREFIX = '@';
 
 /** The input of a call by name: a file the tenant names (checked against its
- * inputDirs), or a request body the server spooled to a file of its own. */
-export type CallInput = { kind: 'path'; path: string } | { kind: 'spool'; path: string };
+ * inputDirs), or a request body the server spooled to a file of its own, or
+ * a TCP connection accepted for a per-connection program (src/inetd), which
+ * becomes its stdin and stdout (idleMs: no data either way this long ends it; 0: never). */
+export type CallInput = { kind: 'path'; path: string } | { kind: 'spool'; path: string } | { kind: 'connection'; socket: net.Socket; idleMs: number };
 
 export interface NamedCall {
   /** As an error line shows it: "@name [function [input]]". */
@@ -76,7 +80,7 @@ export type ParsedRequest =
 
 /** The words of a call by name, as a command line shows them. */
 export function namedCallText(name: string, fn: string | undefined, input: CallInput | undefined): string {
-  const shownInput = input === undefined ? undefined : input.kind === 'path' ? input.path : '(request body)';
+  const shownInput = input === undefined ? undefined : input.kind === 'path' ? input.path : input.kind === 'spool' ? '(request body)' : '(connection)';
   return displayCommand([`${NAMED_CALL_PREFIX}${name}`, fn, shownInput].filter((w) => w !== undefined).join(' '));
 }
 
@@ -87,7 +91,11 @@ export function parseRequest(raw: string): ParsedRequest {
   const { command } = parsed;
   if (!command.library.startsWith(NAMED_CALL_PREFIX)) return { ok: true, text: parsed.text, target: { kind: 'library', command } };
   const name = command.library.slice(NAMED_CALL_PREFIX.length);
-  const fn = command.functionGiven ? command.function : undefined;
-  const input: CallInput | undefined = command.input === undefined ? undefined : { kind: 'path', path: command.input };
+  // `@name /file`: a function's name never starts with '/', so a lone word
+  // that does is the input file (what a program, which has no functions, takes).
+  const fileOnly = command.functionGiven && command.input === undefined && command.function.startsWith('/');
+  const fn = command.functionGiven && !fileOnly ? command.function : undefined;
+  const file = fileOnly ? command.function : command.input;
+  const input: CallInput | undefined = file === undefined ? undefined : { kind: 'path', path: file };
   return { ok: true, text: parsed.text, target: { kind: 'function', call: { text: parsed.text, name, function: fn, input } } };
 }

@@ -13,7 +13,7 @@ import { decideFunction } from '../policy/decide-function.js';
 import { FnjailError } from '../errors.js';
 import type { CheckedOut } from '../functions/registry.js';
 import { classifyTarget, execFlags, launchSpec } from './launch-spec.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy, TenantPolicy } from '../policy/policy.js';
 import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
 import { displayCommand, parseRequest, type NamedCall, type ParsedRequest } from './command.js';
@@ -146,6 +146,26 @@ export class Executor {
     return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call }, ...framed }), { signal, timeoutMs });
   }
 
+  /** Work that needs a sandbox but is not a call (a deploy's build): it
+   * takes a slot as a call does, through the same line and under the
+   * tenant's maxConcurrent, so that it never waits for the launcher past what
+   * the server admitted; refused ("busy", with the reason) when the line is
+   * full. The server's shutdown waits for it as for a call. */
+  async withSandbox<T>(tenant: TenantPolicy, work: () => Promise<T>): Promise<{ admitted: true; value: T } | { admitted: false; reason: string }> {
+    this.active++;
+    try {
+      const release = await this.slot(tenant.name, tenant.grant.maxConcurrent);
+      if (!release) return { admitted: false, reason: this.admission.refusal() };
+      try {
+        return { admitted: true, value: await work() };
+      } finally {
+        release();
+      }
+    } finally {
+      this.idle();
+    }
+  }
+
   private async perform(raw: string, tenant: Tenant, parse: () => ParsedRequest, runOptions: RunOptions = {}): Promise<ExecutionResult> {
     this.active++;
     // What handle() made and was asked before it failed, for unexpected().
@@ -157,8 +177,32 @@ export class Executor {
       return result;
     } finally {
       if (output.path) this.released(output.path);
-      if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      this.idle();
     }
+  }
+
+  /** One handling less; wakes whenIdle() at the last. */
+  private idle(): void {
+    if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** A sandbox slot: the tenant's own first (its maxConcurrent), then the
+   * server's. Only what has to wait joins the line (and may find it full:
+   * undefined). Resolves to the slot's release. */
+  private async slot(tenantName: string, limit: number | undefined): Promise<(() => void) | undefined> {
+    const { stats } = this.options;
+    const tenantSlots = this.tenantSemaphore(tenantName, limit);
+    const waits = !this.slots.free || tenantSlots?.free === false;
+    if (waits && !(await this.admission.join())) return undefined;
+    stats.enqueued(tenantName);
+    await tenantSlots?.acquire();
+    await this.slots.acquire();
+    stats.dequeued(tenantName);
+    if (waits) this.admission.leave();
+    return () => {
+      this.slots.release();
+      tenantSlots?.release();
+    };
   }
 
   /** The call is over: the file's age, for retention, counts from now (its
@@ -242,20 +286,12 @@ export class Executor {
     const { stats } = this.options;
     const tenantName = decision.tenant.name;
     const queuedAt = performance.now();
-    const tenantSlots = this.tenantSemaphore(tenantName, decision.tenant.grant.maxConcurrent);
-    // Only a call that has to wait joins the line (and may find it full).
-    const waits = !this.slots.free || tenantSlots?.free === false;
-    if (waits && !(await this.admission.join())) {
-      result.queueMs = performance.now() - queuedAt;
+    const release = await this.slot(tenantName, decision.tenant.grant.maxConcurrent);
+    result.queueMs = performance.now() - queuedAt;
+    if (!release) {
       this.conclude(result, refused('busy', this.admission.refusal()));
       return;
     }
-    stats.enqueued(tenantName);
-    await tenantSlots?.acquire();
-    await this.slots.acquire();
-    stats.dequeued(tenantName);
-    if (waits) this.admission.leave();
-    result.queueMs = performance.now() - queuedAt;
     // The policy may have changed while the call waited (a tenant revoked):
     // what runs is what the policy in force allows now.
     if (this.options.policy() !== policy) {
@@ -265,8 +301,7 @@ export class Executor {
     // No call runs without its record.
     const unaudited = decision && this.options.audit.beforeRun(result, tenant);
     if (!decision || unaudited) {
-      this.slots.release();
-      tenantSlots?.release();
+      release();
       if (unaudited) this.conclude(result, refused('server-error', unaudited));
       return;
     }
@@ -279,8 +314,7 @@ export class Executor {
       return;
     } finally {
       stats.ended(result.request);
-      this.slots.release();
-      tenantSlots?.release();
+      release();
     }
     result.launch = launch;
     this.conclude(result, classify(launch, { ...classifyTarget(decision), limits: decision.limits, seccompProfile: decision.seccomp.name, syscallName }));

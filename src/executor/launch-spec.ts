@@ -1,6 +1,7 @@
 // What the executor asks the launcher to run for an allowed decision (the
 // launcher's RunSpec, src/launcher/run-spec.ts): a library's function, or a
-// program function with the request on its stdin; and how its result is
+// program function with the request on its stdin, or a connection as its
+// stdin and stdout; and how its result is
 // classified. The one place where a decision becomes a launcher request.
 import { ExecFlag } from '../launcher/protocol.js';
 import type { RunSpec } from '../launcher/run-spec.js';
@@ -30,6 +31,12 @@ export function execFlags(seccomp: LauncherFilter, options: FlagOptions): number
 export function launchSpec(decision: Allowed, output: string, flags: number, tenant: Tenant): RunSpec {
   const common = { flags, limits: decision.limits, output, filter: decision.seccomp.program, tenant: { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups } };
   const bundle = decision.bundleDir !== undefined ? { bundleDir: decision.bundleDir } : {};
+  const connection = decision.program?.connection;
+  if (connection) {
+    // The connection is its stdin and stdout; its stderr goes to the output file (the call's log), never to the client.
+    const stdin = { socket: connection.socket, ...(connection.idleMs > 0 ? { idleMs: connection.idleMs } : {}) };
+    return { ...common, flags: flags | ExecFlag.StderrToOutput, kind: 'program', program: decision.library, argv: decision.program!.argv, stdin, ...bundle };
+  }
   if (decision.program) {
     // The input (a request body, or the tenant's file) is its stdin; its stdout, the output file.
     return { ...common, kind: 'program', program: decision.library, argv: decision.program.argv, ...(decision.input !== undefined ? { stdin: { file: decision.input } } : {}), ...bundle };
@@ -39,5 +46,7 @@ export function launchSpec(decision: Allowed, output: string, flags: number, ten
 
 /** What ran, for the classifier's lines. */
 export function classifyTarget(decision: Allowed): ClassifyTarget {
-  return decision.program ? { kind: 'program', program: decision.library } : { kind: 'library', library: decision.library, function: decision.function };
+  if (!decision.program) return { kind: 'library', library: decision.library, function: decision.function };
+  const idleMs = decision.program.connection?.idleMs;
+  return { kind: 'program', program: decision.library, ...(idleMs ? { idleMs } : {}) };
 }

@@ -18,6 +18,7 @@ import { FnjailError } from '../errors.js';
 import type { Classification } from '../executor/classify.js';
 import { createWorkDir } from '../launcher/work-dir.js';
 import type { Tenant } from '../policy/decide.js';
+import type { TenantPolicy } from '../policy/policy.js';
 import type { LauncherFilter } from '../seccomp/launcher-filter.js';
 import type { Bundle } from './bundle.js';
 import { readBundleDirectory } from './bundle-directory.js';
@@ -36,6 +37,8 @@ export interface BuildRequest {
   log: string;
   /** Who deploys: the build runs as a sandbox uid, with their credentials for what it opens. */
   tenant: Tenant;
+  /** The policy's tenant that deploys: its sandbox slots (maxConcurrent) are the build's. */
+  admittedAs: TenantPolicy;
   /** The deploying tenant's profile for programs and builds. */
   seccomp: LauncherFilter;
   /** Stops it (a job cancelled): the sandbox is killed. */
@@ -54,6 +57,7 @@ export interface BuildOptions {
   /** The build's disk limit (its work directory's size). */
   diskBytes: number;
   tenant: Tenant;
+  admittedAs: TenantPolicy;
   seccomp: LauncherFilter;
 }
 
@@ -76,7 +80,11 @@ export async function buildBundle(source: Bundle, manifest: Manifest, options: B
   }
   try {
     fs.writeFileSync(log, '', { mode: 0o600 });
-    const verdict = await options.runner({ command, workDir: work.path, workBytes: work.bytes, log, tenant: options.tenant, seccomp: options.seccomp });
+    const verdict = await options.runner({ command, workDir: work.path, workBytes: work.bytes, log, tenant: options.tenant, admittedAs: options.admittedAs, seccomp: options.seccomp });
+    if (verdict.kind === 'busy') {
+      fs.rmSync(log, { force: true });
+      throw new FnjailError('FNJ_SERVER_BUSY', `the build of '${manifest.name}' could not start: ${verdict.reasons.join('; ')}`, 'deploy again in a moment');
+    }
     if (verdict.kind !== 'ok') {
       const tail = fs.readFileSync(log, 'utf8').trimEnd().split('\n').slice(-LOG_TAIL_LINES);
       throw new FnjailError(

@@ -56,6 +56,11 @@ export class FunctionService {
     return this.onRegistry((registry) => registry.checkout(name));
   }
 
+  /** The function's record, or undefined if no function has that name (for the server itself: no policy applied). */
+  lookup(name: string): Promise<FunctionRecord | undefined> {
+    return this.onRegistry((registry) => registry.get(name));
+  }
+
   /** The functions the peer may see. */
   async list(peer: Tenant): Promise<FunctionRecord[]> {
     const policy = this.options.policy();
@@ -101,7 +106,7 @@ export class FunctionService {
       const source = bundle;
       const unchangedSource = existing?.versions[0]?.builtFrom === source.hash;
       const { buildRunner: runner, buildsDir, buildDiskBytes: diskBytes } = this.options;
-      const built = manifest.build && !unchangedSource ? await buildBundle(source, manifest, { runner, buildsDir, diskBytes, tenant: peer, seccomp: access.tenant.grant.programSeccomp }) : undefined;
+      const built = manifest.build && !unchangedSource ? await buildBundle(source, manifest, { runner, buildsDir, diskBytes, tenant: peer, admittedAs: access.tenant, seccomp: access.tenant.grant.programSeccomp }) : undefined;
       const quota = access.admin ? undefined : quotaOf(policy, owner);
       const result =
         unchangedSource && existing

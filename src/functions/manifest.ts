@@ -10,8 +10,6 @@ import { limitsSet } from '../policy/policy.js';
 import type { LimitsFile } from '../policy/policy-files.js';
 
 export const MANIFEST_FILE = 'fnjail.json';
-/** A function's name, like a DNS label (the schema says the same, for people). */
-export const FUNCTION_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** What `"build": true` runs. */
 export const DEFAULT_BUILD_COMMAND = ['make'];
 

@@ -15,7 +15,8 @@ import { formatSize } from '../config/size.js';
 import { FnjailError } from '../errors.js';
 import { compressBundle, DEFAULT_BUNDLE_LIMITS, type Bundle, type BundleLimits } from './bundle.js';
 import { manifestOf } from './bundle-manifest.js';
-import { FUNCTION_NAME, type ManifestDocument } from './manifest.js';
+import { FUNCTION_NAME } from './function-name.js';
+import type { ManifestDocument } from './manifest.js';
 import { UnpackedBundles } from './unpacked-bundles.js';
 
 export const REGISTRY_BUCKETS = { functions: 'fnjail-functions', bundles: 'fnjail-bundles' } as const;

@@ -113,6 +113,7 @@ export class ReplicaRunner {
         workBytes: work.bytes,
         log,
         tenant: record.peer,
+        admittedAs: access.tenant,
         seccomp: access.tenant.grant.programSeccomp,
         signal,
         ...(record.timeoutMs !== undefined ? { timeoutMs: record.timeoutMs } : {}),

@@ -39,6 +39,11 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
       refuse('load-error', `the entry ${record.manifest.entry} of function '${record.name}' is missing from its version ${record.version.slice(0, 12)}`);
     }
     if (!entry.startsWith(`${dir}/`)) refuse('denied', `refused whatever the policy says: the entry of function '${record.name}' resolves to ${entry}, outside its bundle`);
+    // A connection is served by a per-connection program only (the manifest of the version checked out says).
+    if (call.input?.kind === 'connection' && record.manifest.mode !== 'per-connection') {
+      const what = record.kind === 'library' ? 'a library' : 'a per-request program';
+      refuse('bad-request', `'${record.name}' is ${what} (version ${record.version.slice(0, 12)}): only a per-connection program can serve a connection`);
+    }
     let fnName = DEFAULT_FUNCTION;
     if (record.kind === 'library') {
       fnName = call.function ?? DEFAULT_FUNCTION;
@@ -54,7 +59,9 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
     }
     let input: string | undefined;
     let inputRule: string | undefined;
-    if (call.input?.kind === 'spool') {
+    if (call.input?.kind === 'connection') {
+      // The connection itself, given to the program below.
+    } else if (call.input?.kind === 'spool') {
       input = call.input.path; // the request's own body, spooled by the server
     } else if (call.input) {
       if (!path.isAbsolute(call.input.path)) refuse('bad-request', `input file path '${call.input.path}' must be absolute`);
@@ -84,7 +91,7 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
       seccomp: record.kind === 'program' ? tenant.grant.programSeccomp : tenant.grant.seccomp,
       registered: { name: record.name, version: record.version, owner: record.owner, kind: record.kind, limitSources: source },
       bundleDir: dir,
-      ...(record.kind === 'program' && mode ? { program: { argv: [entry], mode } } : {}),
+      ...(record.kind === 'program' && mode ? { program: { argv: [entry], mode, ...(call.input?.kind === 'connection' ? { connection: { socket: call.input.socket, idleMs: call.input.idleMs } } : {}) } } : {}),
     };
   } catch (error) {
     if (error instanceof Refused) return { ...error.refusal, tenant };

@@ -5,6 +5,7 @@
 // synchronous: a few microseconds each on local metadata, where the thread
 // pool costs ten times that (see executor/output-file.ts).
 import fs from 'node:fs';
+import type net from 'node:net';
 import path from 'node:path';
 import type { Command } from '../executor/command.js';
 import type { LimitSource } from '../functions/effective-limits.js';
@@ -23,8 +24,18 @@ export interface Tenant {
   /** 0 for a peer over TCP. */
   pid: number;
   groups: number[];
-  /** A client over TCP: its certificate (TLS), or nothing known (--insecure). */
-  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined };
+  /** A client over TCP: its certificate (TLS), or nothing known (--insecure), or a client of an exposed function. */
+  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined; service?: ServiceClient };
+}
+
+/** A client of a function exposed on a TCP port (fnjail serve --expose): anonymous,
+ * it acts as the tenant the admin named there, else as the function's owner. */
+export interface ServiceClient {
+  function: string;
+  /** The address it connected to. */
+  listen: string;
+  /** The tenant it acts as; undefined: unknown (the function's owner could not be read). */
+  tenant: string | undefined;
 }
 
 /** A call of a registered function: which, and where each limit came from. */
@@ -41,6 +52,8 @@ export interface RegisteredFunction {
 export interface ProgramTarget {
   argv: string[];
   mode: 'per-request' | 'per-connection';
+  /** A per-connection call: the accepted connection, its stdin and stdout (no data either way for idleMs ends it; 0: never). */
+  connection?: { socket: net.Socket; idleMs: number };
 }
 
 export type Decision =

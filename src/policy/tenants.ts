@@ -2,7 +2,7 @@
 // name (primary or supplementary), then the default tenant. At most one tenant
 // may match at a level; two matching by groups is an ambiguity the policy must
 // fix, and is denied, never settled by order.
-import type { Tenant } from './decide.js';
+import type { ServiceClient, Tenant } from './decide.js';
 import type { Policy, TenantPolicy } from './policy.js';
 
 export type TenantMatch = { tenant: TenantPolicy; by: string } | { tenant: undefined; reason: string; rule: string };
@@ -11,6 +11,8 @@ export type TenantMatch = { tenant: TenantPolicy; by: string } | { tenant: undef
 export const NOBODY = { uid: 65534, gid: 65534, groups: [] as number[] };
 
 export function describePeer(peer: Tenant): string {
+  const service = peer.remote?.service;
+  if (service) return `client ${peer.remote!.address} of function '${service.function}' exposed on ${service.listen}`;
   if (peer.remote) {
     return peer.remote.commonName !== undefined ? `TLS client '${peer.remote.commonName}' (${peer.remote.address})` : `anonymous TCP client ${peer.remote.address}`;
   }
@@ -26,7 +28,27 @@ export function remotePeer(policy: Policy, remote: NonNullable<Tenant['remote']>
   return { uid: ids.uid, gid: ids.gid, groups: ids.groups, pid: 0, remote };
 }
 
+/** A client of an exposed function: it acts as the tenant the admin chose
+ * (--expose NAME=HOST:PORT@TENANT, else the function's owner), with that
+ * tenant's account's ids, as a TLS client does. */
+export function servicePeer(policy: Policy, address: string, service: ServiceClient): Tenant {
+  const ids = (service.tenant === undefined ? undefined : tenantNamed(policy, service.tenant))?.account ?? NOBODY;
+  return { uid: ids.uid, gid: ids.gid, groups: ids.groups, pid: 0, remote: { address, commonName: undefined, fingerprint: undefined, service } };
+}
+
+function tenantNamed(policy: Policy, name: string): TenantPolicy | undefined {
+  return name === policy.defaults?.name ? policy.defaults : policy.tenants.find((t) => t.name === name);
+}
+
 export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
+  const service = peer.remote?.service;
+  if (service) {
+    const by = `client of function '${service.function}' exposed on ${service.listen}`;
+    const tenant = service.tenant === undefined ? undefined : tenantNamed(policy, service.tenant);
+    if (tenant) return { tenant, by };
+    const why = service.tenant === undefined ? "the function's owner, whom its clients act as, is not known" : `its clients act as tenant '${service.tenant}' (--expose), which is not in the policy`;
+    return { tenant: undefined, rule: 'tenants', reason: `${by}: ${why}` };
+  }
   // A TCP client is who its certificate says, never the ids its tenant lends it.
   if (peer.remote) {
     const { commonName } = peer.remote;

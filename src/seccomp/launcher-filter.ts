@@ -7,7 +7,7 @@ import { SECCOMP_RET, type Notify } from './actions.js';
 import { baselineOnly, withBaseline } from './baseline.js';
 import { compileProfile } from './compile.js';
 import { outcome } from './outcomes.js';
-import { parseProfile, profilePath, SHIPPED_PROFILES_DIR, type Profile } from './profile.js';
+import { parseProfile, profilePath, shippedProfiles, type Profile } from './profile.js';
 import { syscallNumber } from './syscalls.js';
 
 export interface LauncherFilter {
@@ -51,14 +51,6 @@ const IPC_CREATORS = ['shmget', 'semget', 'msgget', 'mq_open'];
 
 /** Compiled filters by file and text: a profile edited since is compiled again. */
 const cache = new Map<string, LauncherFilter>();
-
-/** The shipped profiles' names, for messages. */
-function shippedProfiles(): string[] {
-  return fs
-    .readdirSync(SHIPPED_PROFILES_DIR)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length));
-}
 
 /** Loads and compiles a profile ("default", a path, or "none"); throws
  * InvalidJsonFile or ProgramTooLarge with what is wrong, or an Error naming

@@ -73,6 +73,15 @@ export const SCHEMA = 'seccomp-profile';
 export const SHIPPED_PROFILES_DIR = path.join(policiesDir, 'seccomp');
 const U64_MAX = (1n << 64n) - 1n;
 
+/** The shipped profiles' names (policies/seccomp/<name>.json), sorted: for help and messages. */
+export function shippedProfiles(): string[] {
+  return fs
+    .readdirSync(SHIPPED_PROFILES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
 /** A bare name ("default") means a shipped profile; anything else is a path. */
 export function profilePath(nameOrPath: string): string {
   return /^[A-Za-z0-9_-]+$/.test(nameOrPath) ? path.join(SHIPPED_PROFILES_DIR, `${nameOrPath}.json`) : nameOrPath;

@@ -2,6 +2,7 @@
 // has no binding for getsockopt).
 import koffi from 'koffi';
 import type net from 'node:net';
+import { socketDescriptor } from '../launcher/handoff.js';
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -33,8 +34,8 @@ function binding() {
 
 /** The credentials of the process that connected, as the kernel recorded them at connect(). */
 export function peerCredentials(socket: net.Socket): PeerCredentials {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (fd === undefined || fd < 0) throw new Error('socket has no file descriptor');
+  const fd = socketDescriptor(socket);
+  if (fd === undefined) throw new Error('socket has no file descriptor');
   const { credentials, groups } = binding();
   const out = { pid: 0, uid: 0, gid: 0 };
   if (credentials(fd, SOL_SOCKET, SO_PEERCRED, out, [12]) !== 0) {

@@ -132,7 +132,8 @@ export class FnjailServer {
       ...(options.onLauncherSpawn ? { onSpawn: options.onLauncherSpawn } : {}),
     });
     this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs });
-    const buildRunner = launcherBuildRunner(this.launcher, buildLimits(settings.build), settings);
+    // Builds take the executor's sandbox slots, as calls (the executor is made below; a build runs later).
+    const buildRunner = launcherBuildRunner(this.launcher, buildLimits(settings.build), settings, (tenant, work) => this.executor.withSandbox(tenant, work));
     this.functions = new FunctionService({
       link: this.link,
       policy: () => this.policies.current,

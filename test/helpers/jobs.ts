@@ -1,36 +1,13 @@
-// What the job tests share: the fnjail CLI as a user against a server's API
-// socket, a library bundle of a fixture to deploy, a bundle job's sources,
-// and waiting for a job's state through the API itself (GET /jobs/<ticket>?wait=).
-import { spawn } from 'node:child_process';
+// What the job tests share: a library bundle of a fixture to deploy, a bundle
+// job's sources, and waiting for a job's state through the API itself
+// (GET /jobs/<ticket>?wait=). The CLI as a user is fnjail-cli.ts's.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JobView } from '../../src/jobs/job-view.js';
-import { cliAs, type User } from './as-user.js';
-import { cliMain, fixturesBuild, HANG_GUARD_MS, type TestArea } from './environment.js';
+import type { User } from './as-user.js';
+import { fixturesBuild, HANG_GUARD_MS, type TestArea } from './environment.js';
 import { httpRequest } from './http.js';
 import type { TestServer } from './server.js';
-
-export interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The fnjail CLI as a user (or root when user is undefined), against the server's API socket. */
-export function fnjailAs(server: TestServer, user: User | undefined, args: string[], stdin?: string): Promise<CliResult> {
-  const full = [...args, '--api-socket', server.apiSocket];
-  const [command, ...rest] = user ? cliAs(user, full) : [process.execPath, cliMain, ...full];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command!, rest, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    if (stdin !== undefined) child.stdin!.end(stdin);
-  });
-}
 
 /** A library bundle directory of a fixture library, readable by every test user. */
 export function libraryBundle(area: TestArea, name: string, library: string, functions: string[]): string {
@@ -63,8 +40,8 @@ export async function jobOf(server: TestServer, user: User, ticket: string, wait
 /** Waits (through the API's own wait, then asking again) until the job satisfies `match`. */
 export async function waitForJob(server: TestServer, user: User, ticket: string, match: (view: JobView) => boolean): Promise<JobView> {
   const deadline = Date.now() + HANG_GUARD_MS;
+  const ended = (view: JobView) => view.state === 'COMPLETED' || view.state === 'INVALID';
   for (;;) {
-    const ended = (view: JobView) => view.state === 'COMPLETED' || view.state === 'INVALID';
     const view = await jobOf(server, user, ticket);
     if (match(view)) return view;
     if (Date.now() > deadline) throw new Error(`job ${ticket} never matched; last: ${JSON.stringify(view)}`);

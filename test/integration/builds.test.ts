@@ -59,7 +59,7 @@ describe('builds', () => {
     const st = fs.statSync(built);
     assert.equal(st.uid, 0, 'what the build made is root\'s on the host');
     assert.equal(st.mode & 0o7777, 0o755);
-    assert.deepEqual(fs.readdirSync(fixture('toupper')).sort(), ['Makefile', 'toupper.c'], 'the bundle itself is untouched');
+    assert.deepEqual(fs.readdirSync(fixture('toupper')).sort(), ['Makefile', 'fnjail.json', 'toupper.c'], 'the bundle itself is untouched');
     // The result runs, as a program.
     const program = path.join(t.area.root, 'toupper-built');
     fs.copyFileSync(built, program);

@@ -11,6 +11,7 @@ import { Outcome, type LaunchResult } from '../../src/launcher/protocol.js';
 import type { RunSpec } from '../../src/launcher/run-spec.js';
 import { common, installProgram, startLauncher, type TestLauncher } from '../helpers/launcher.js';
 import { sandboxProcesses } from '../helpers/processes.js';
+import { lineClient } from '../helpers/line-client.js';
 import { classified } from '../helpers/programs.js';
 
 const HOST = 'tp7-node';
@@ -36,36 +37,8 @@ async function exposing(t: TestLauncher, target: (socket: net.Socket) => RunSpec
   };
 }
 
-/** A client: what it received, line by line, as it arrives. */
-function client(port: number) {
-  const socket = net.connect(port, '127.0.0.1');
-  const lines: string[] = [];
-  let partial = '';
-  const waiters: Array<() => void> = [];
-  socket.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  const errors: Error[] = [];
-  socket.on('error', (error) => errors.push(error));
-  socket.on('close', () => {
-    for (const wake of waiters.splice(0)) wake();
-  });
-  return {
-    socket,
-    lines,
-    closed,
-    /** Socket errors (a connection reset while data was unread). */
-    errors,
-    /** Resolves once n lines have arrived (or the connection closed). */
-    async lineCount(n: number): Promise<void> {
-      while (lines.length < n && !socket.destroyed) await new Promise<void>((resolve) => waiters.push(resolve));
-    },
-  };
-}
+/** A client of the exposed port. */
+const client = (port: number) => lineClient(port);
 
 describe('per-connection programs', () => {
   let t: TestLauncher;

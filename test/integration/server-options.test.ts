@@ -161,7 +161,7 @@ describe('backpressure', () => {
       const second = callClassic(server.socket, `${lib} sleep_half`);
       await waitForStats(server, (s) => s.executions.queued === 1);
       const third = await callClassic(server.socket, `${lib} sleep_half`);
-      assert.equal(readOutput(third), `Error: ${lib} sleep_half could not be executed.\nReason: the server is busy: 1 call already wait for a sandbox; try again later\n`);
+      assert.equal(readOutput(third), `Error: ${lib} sleep_half could not be executed.\nReason: the server is busy: 1 call already waits for a sandbox; try again later\n`);
       assert.equal(readOutput(await first), 'before sleep\nafter sleep\n');
       assert.equal(readOutput(await second), 'before sleep\nafter sleep\n');
       const [busy] = await waitForLogs(server, (l) => l.event === 'execution' && l.outcome === 'busy');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCommand } from '../../src/executor/command.js';
+import { parseCommand, parseRequest } from '../../src/executor/command.js';
 
 describe('parseCommand', () => {
   it('defaults the function to run', () => {
@@ -40,5 +40,20 @@ describe('parseCommand', () => {
     assert.ok(parsed.text.startsWith('a\\x01b yyy'));
     assert.ok(parsed.text.endsWith('...'));
     assert.equal(parsed.text.length, 303);
+  });
+});
+
+describe('parseRequest', () => {
+  it('reads a call by name: a function and a file, or a file alone (a program has no functions)', () => {
+    const call = (raw: string) => {
+      const parsed = parseRequest(raw);
+      assert.ok(parsed.ok && parsed.target.kind === 'function');
+      const { name, function: fn, input } = parsed.target.call;
+      return [name, fn, input?.kind === 'path' ? input.path : input];
+    };
+    assert.deepEqual(call('@basic cat /in.txt'), ['basic', 'cat', '/in.txt']);
+    assert.deepEqual(call('@basic cat'), ['basic', 'cat', undefined]);
+    assert.deepEqual(call('@toupper /in.txt'), ['toupper', undefined, '/in.txt']);
+    assert.deepEqual(call('@toupper'), ['toupper', undefined, undefined]);
   });
 });

@@ -6,15 +6,16 @@
 // the audit trail, hostile bundles over the API, program and build bundles
 // refused until the launcher runs them, a redeploy while a call runs.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { schemaValidator } from '../../../src/config/json-file.js';
 import { packageRoot } from '../../../src/paths.js';
-import { callAs, cliAs, installClient, type User } from '../../helpers/as-user.js';
+import { callAs, installClient, type User } from '../../helpers/as-user.js';
 import { callSession } from '../../helpers/client.js';
-import { cliMain, createTestArea, fixturesBuild, writeData, type TestArea } from '../../helpers/environment.js';
+import { createTestArea, fixturesBuild, writeData, type TestArea } from '../../helpers/environment.js';
+import { fnjailAs, toupperBundle } from '../../helpers/fnjail-cli.js';
 import { httpRequest } from '../../helpers/http.js';
 import { startTestNatsServer, type TestNatsServer } from '../../helpers/nats.js';
 import { readOutput, startServer, waitForOutputs, type TestServer } from '../../helpers/server.js';
@@ -25,28 +26,6 @@ const BOB: User = { uid: 4512, gid: 4512 };
 const CAROL: User = { uid: 4513, gid: 4513 };
 /** No tenant matches: the default tenant's. */
 const DAVE: User = { uid: 4514, gid: 4514 };
-
-export interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The fnjail CLI as a user (or root), against the server's API socket. */
-export function fnjailAs(server: TestServer, user: User | undefined, args: string[], stdin?: string): Promise<CliResult> {
-  const full = [...args, '--api-socket', server.apiSocket];
-  const [command, ...rest] = user ? cliAs(user, full) : [process.execPath, cliMain, ...full];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command!, rest, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    if (stdin !== undefined) child.stdin!.end(stdin);
-  });
-}
 
 /** A library bundle directory, readable by every test user: a fixture library and its manifest. */
 export function libraryBundle(area: TestArea, name: string, library: string, functions: string[], extra: Record<string, unknown> = {}, note = ''): string {
@@ -212,17 +191,7 @@ describe('registered functions', () => {
     assert.match(named.stderr, /'hello' is a program: it has no functions to name \('run'\) \[bad-request\]/);
 
     // TP7: the sources and their Makefile, built by fnjail deploy in the build sandbox.
-    const sources = path.join(packageRoot, 'fixtures', 'programs', 'toupper');
-    const toupper = path.join(area.root, 'toupper.tar.gz');
-    fs.writeFileSync(
-      toupper,
-      tarGz([
-        { name: 'fnjail.json', data: JSON.stringify({ name: 'toupper', kind: 'program', mode: 'per-connection', entry: 'toupper', build: true }) },
-        { name: 'Makefile', data: fs.readFileSync(path.join(sources, 'Makefile')) },
-        { name: 'toupper.c', data: fs.readFileSync(path.join(sources, 'toupper.c')) },
-      ]),
-      { mode: 0o644 },
-    );
+    const toupper = toupperBundle(area);
     const built = await fnjailAs(server, BOB, ['deploy', toupper, '--json']);
     assert.equal(built.status, 0, built.stderr);
     const record = (JSON.parse(built.stdout) as { function: { version: string; versions: Array<{ version: string; builtFrom?: string }> } }).function;
@@ -241,6 +210,8 @@ describe('registered functions', () => {
     const json = JSON.parse(line!) as { outcome: string; content: string };
     assert.equal(json.outcome, 'ok');
     assert.match(json.content, /^test-node \d+ FROM A FILE\n$/);
+    const [classic] = await callSession(server.socket, [`@toupper ${file}`]);
+    assert.match(fs.readFileSync(classic!, 'utf8'), /^test-node \d+ FROM A FILE\n$/, 'a classic command names the input file after the name');
 
     const failing = path.join(area.root, 'failing.tar.gz');
     fs.writeFileSync(

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Client } from '../../../src/client/client.js';
 import type { JobView } from '../../../src/jobs/job-view.js';
-import { fnjailAs, libraryBundle } from '../../helpers/jobs.js';
+import { fnjailAs } from '../../helpers/fnjail-cli.js';
+import { libraryBundle } from '../../helpers/jobs.js';
 import { startServer, waitForLogs, type TestServer } from '../../helpers/server.js';
 
 const JOBS = 1000;

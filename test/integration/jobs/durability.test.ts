@@ -15,7 +15,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { User } from '../../helpers/as-user.js';
 import { createTestArea, type TestArea } from '../../helpers/environment.js';
-import { fnjailAs, jobOf, libraryBundle, waitForJob } from '../../helpers/jobs.js';
+import { fnjailAs } from '../../helpers/fnjail-cli.js';
+import { jobOf, libraryBundle, waitForJob } from '../../helpers/jobs.js';
 import { startTestNatsServer, type TestNatsServer } from '../../helpers/nats.js';
 import { startServer, waitForLog, type TestServer } from '../../helpers/server.js';
 

@@ -18,7 +18,8 @@ import type { JobView } from '../../../src/jobs/job-view.js';
 import type { User } from '../../helpers/as-user.js';
 import { writeData, type TestArea } from '../../helpers/environment.js';
 import { httpRequest } from '../../helpers/http.js';
-import { fnjailAs, jobOf, libraryBundle, makeRunBundle, waitForJob } from '../../helpers/jobs.js';
+import { fnjailAs } from '../../helpers/fnjail-cli.js';
+import { jobOf, libraryBundle, makeRunBundle, waitForJob } from '../../helpers/jobs.js';
 import { startServer, waitForLogs, waitForStats, type TestServer } from '../../helpers/server.js';
 
 const ALICE: User = { uid: 4611, gid: 4611 };

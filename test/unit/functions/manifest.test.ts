@@ -8,7 +8,8 @@ import { makeBundle } from '../../../src/functions/bundle.js';
 import { BundleError } from '../../../src/functions/bundle-error.js';
 import { manifestOf } from '../../../src/functions/bundle-manifest.js';
 import { effectiveLimits } from '../../../src/functions/effective-limits.js';
-import { FUNCTION_NAME, InvalidManifest, parseManifest } from '../../../src/functions/manifest.js';
+import { FUNCTION_NAME } from '../../../src/functions/function-name.js';
+import { InvalidManifest, parseManifest } from '../../../src/functions/manifest.js';
 import { DEFAULT_LIMITS } from '../../../src/policy/policy.js';
 import { schemaValidator } from '../../../src/config/json-file.js';
 

@@ -1,0 +1,22 @@
+/* Zeroing the stack a process leaves to the next one it forks.
+ *
+ * A supervisor starts as a copy of the launcher and a worker as a copy of its
+ * supervisor, stack included. Deep call chains (placing a bundle copies through
+ * a 16 KiB buffer next to two PATH_MAX paths; glibc's own frames come on top)
+ * leave request data, a library path or an error text of an earlier call, far
+ * below the frame that forks. A scrub shallower than the deepest chain leaked
+ * one call's library path into a later call's worker (isolation test "finds
+ * nothing of other calls in its memory"), so the scrub covers far more than
+ * any chain here uses: 256 KiB, a few microseconds per fork, of a stack whose
+ * limit is 8 MiB. */
+#include <stdint.h>
+#include <string.h>
+#include "launcher.h"
+
+#define SCRUB_BYTES (256 * 1024)
+
+__attribute__((noinline)) void scrub_stack(void)
+{
+	volatile uint8_t below[SCRUB_BYTES];
+	explicit_bzero((void *)below, sizeof below);
+}
