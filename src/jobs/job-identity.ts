@@ -35,11 +35,6 @@ export function jobKey(owner: string, ticket: string): string {
   return `${owner}.${ticket}`;
 }
 
-/** The ticket of a key. */
-export function ticketOfKey(key: string): string {
-  return key.slice(key.lastIndexOf('.') + 1);
-}
-
 /** A tenant's queue: the last token of its work items' subject. */
 export function queueToken(tenant: string): string {
   return `t${hash(tenant, 16)}`;

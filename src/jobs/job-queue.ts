@@ -135,10 +135,4 @@ export class JobQueue {
     this.consumer ??= await this.js.consumers.get(QUEUE_STREAM, QUEUE_CONSUMER);
     return this.consumer.next({ expires: expiresMs });
   }
-
-  /** Work items waiting (not yet delivered): the queue's length. */
-  async waiting(): Promise<number> {
-    const info = await this.jsm.consumers.info(QUEUE_STREAM, QUEUE_CONSUMER);
-    return info.num_pending;
-  }
 }

@@ -18,8 +18,6 @@ export type JobState = (typeof JOB_STATES)[number];
 /** How an INVALID replica ended: a call's outcome, or one of a job's own. */
 export type JobOutcome = OutcomeKind | 'build-failed' | 'node-lost' | 'cancelled' | 'stopped';
 
-export const JOB_OUTCOMES_OWN = ['build-failed', 'node-lost', 'cancelled', 'stopped'] as const;
-
 export interface Transition {
   state: JobState;
   /** ISO 8601. */
@@ -300,9 +298,4 @@ export function replicaOf(record: JobRecord, replica: number): ReplicaRecord {
   const r = record.replicas[replica - 1];
   if (!r || r.replica !== replica) throw new Error(`job ${record.ticket} has no replica ${replica}`);
   return r;
-}
-
-/** The replica whose failure made the ticket INVALID (the first one not merely stopped). */
-export function causeOf(record: JobRecord): ReplicaRecord | undefined {
-  return record.replicas.find((r) => r.state === 'INVALID' && r.outcome !== 'stopped') ?? record.replicas.find((r) => r.state === 'INVALID');
 }
