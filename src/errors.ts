@@ -34,7 +34,7 @@ export const errorCodes = {
   FNJ_DENIED: 'the policy does not allow this',
   FNJ_REGISTRY_UNAVAILABLE: 'the function registry is not available',
   FNJ_BUILD_FAILED: "the bundle's build failed",
-  FNJ_SERVER_BUSY: 'the server has no sandbox free for this now',
+  FNJ_SERVER_BUSY: 'the server is busy: no sandbox free for this now, or as many clients connected as it takes',
   FNJ_EXPOSE_FAILED: 'a function cannot be served on its TCP port (--expose)',
   FNJ_INPUT_TOO_LARGE: 'the request body is larger than the server accepts',
   FNJ_STATE_DIR_UNSAFE: 'a state directory is not owned by root or is writable by others',
@@ -50,6 +50,10 @@ export const errorCodes = {
   FNJ_OUTPUT_TRUNCATED: 'the output is larger than a reply carries',
   FNJ_TLS_EXISTS: 'a certificate or key to make exists already',
   FNJ_INSTALL_FAILED: 'fnjail install cannot write a file',
+  FNJ_UNAUTHENTICATED: 'the HTTP request carries no identity the server accepts',
+  FNJ_NO_ROUTE: 'the HTTP API has no such route',
+  FNJ_METHOD_NOT_ALLOWED: 'the HTTP API route does not take that method',
+  FNJ_REQUEST_TIMEOUT: 'the HTTP request did not arrive in time',
   FNJ_INTERNAL: 'an unexpected error in fnjail itself',
 } as const;
 

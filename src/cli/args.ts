@@ -4,7 +4,7 @@ import { FnjailError } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export function parse<T extends Options>(command: string, args: string[], options: T) {
+export function parse<T extends Options>(command: string, args: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {

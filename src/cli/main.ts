@@ -22,6 +22,7 @@ commands:
   stats     show the server's counters and latency         fnjail stats --help
   top       watch running executions live                  fnjail top --help
   tls       make a CA, server and client certificates      fnjail tls --help
+  token     make a bearer token for the HTTP API           fnjail token --help
   install   install the systemd unit and logrotate file    fnjail install --help
   help      this text
   version   print the version
@@ -47,6 +48,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   stats: async () => (await import('./stats.js')).statsCommand,
   top: async () => (await import('./top.js')).topCommand,
   tls: async () => (await import('./tls.js')).tlsCommand,
+  token: async () => (await import('./token.js')).tokenCommand,
   install: async () => (await import('./install.js')).installCommand,
 };
 

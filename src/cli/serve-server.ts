@@ -1,11 +1,11 @@
 // The second step of fnjail serve (serve.ts binds the socket first): loads the
 // server's parts, starts them, hands the early connections over, announces
 // the start (audit log, systemd), and stops on SIGTERM or SIGINT.
-import fs from 'node:fs';
-import type { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import type { ServeSettings } from '../config/serve-settings.js';
 import { FnjailError } from '../errors.js';
+import type { Logger } from 'pino';
+import type { HttpFrontEnd } from '../http/front-end.js';
 import { createLog } from '../log.js';
 import { MetricsListener } from '../metrics/metrics-listener.js';
 import { readMetricsToken } from '../metrics/metrics-token.js';
@@ -53,7 +53,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   const metrics =
     metricsAddress && new MetricsListener({ ...metricsAddress, logger, token, render: (detailed) => renderMetrics(server.stats, { ...server.metricsContext(), version }, detailed) });
 
-  let http: { stopAccepting(): void; close(): Promise<void> } | undefined;
+  let http: HttpFrontEnd | undefined;
   let inetd: Inetd | undefined;
   let stopping = false;
   const stop = (signal: string) => {
@@ -90,13 +90,18 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
   await server.start();
   early.handOver((socket) => server.acceptLocal(socket));
   // Classic calls are served from here on; the HTTP API loads meanwhile.
-  http = api && (await startApi(api, server, settings, logger, version));
+  if (api || settings.http.length) {
+    const { startHttpFrontEnd } = await import('../http/front-end.js');
+    http = await startHttpFrontEnd({ server, settings, logger, version, apiSocket: api, metricsToken: token });
+  }
+  const httpAddresses = http?.addresses ?? [];
   inetd = settings.expose.services.length ? await startInetd(server, settings, audit, logger) : undefined;
   const exposed = inetd?.services ?? [];
   const listening = [
     settings.socket,
     ...(settings.httpSocket && api ? [`${settings.httpSocket} (HTTP)`] : []),
     ...server.tcpAddresses,
+    ...httpAddresses.map((a) => `${a} (HTTP)`),
     ...exposed.map((e) => `${e.listen} (function ${e.function})`),
   ];
   audit.lifecycle(
@@ -109,6 +114,7 @@ export async function runServer({ settings, configFile, metricsAddress, early, a
       nats: settings.nats === 'off' ? 'off' : settings.nats ? settings.nats.servers.join(',') : 'private',
       node: settings.nodeName,
       listen: server.tcpAddresses,
+      http: httpAddresses,
       expose: exposed,
       tls: settings.tls !== undefined,
       policy: settings.policy,
@@ -143,39 +149,4 @@ function startInetd(server: FnjailServer, settings: ServeSettings, audit: AuditL
     stats: server.stats,
     logger,
   });
-}
-
-/** The HTTP API on the API socket: loaded now (fastify is not needed before),
- * then given the connections that waited. */
-async function startApi(api: EarlyListener, server: FnjailServer, settings: ServeSettings, logger: Logger, version: string): Promise<{ stopAccepting(): void; close(): Promise<void> }> {
-  const { buildApi } = await import('../http/app.js');
-  const { app, server: httpServer } = await buildApi({
-    executor: server.executor,
-    functions: server.functions,
-    jobs: server.jobs?.service,
-    link: server.link,
-    logger,
-    spoolDir: server.spoolDir,
-    maxInputBytes: settings.maxInputBytes,
-    nodeName: settings.nodeName,
-    version,
-  });
-  api.handOver((socket) => httpServer.emit('connection', socket));
-  return {
-    stopAccepting() {
-      api.server.close();
-      httpServer.closeIdleConnections();
-    },
-    async close() {
-      await app.close().catch(() => undefined);
-      // Give the replies of the last calls a moment to be written out, then close what is left.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      httpServer.closeAllConnections();
-      try {
-        fs.unlinkSync(settings.httpSocket!);
-      } catch {
-        // already gone
-      }
-    },
-  };
 }

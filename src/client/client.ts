@@ -1,12 +1,14 @@
 // A client of fnjail's HTTP API, in TypeScript: what the CLI's platform
 // commands (deploy, functions, call) are built on, so that they cannot say
-// something the API does not. Today it reaches the API socket (HTTP over a
-// UNIX socket, where the server knows the caller by its uid); the HTTP API's
-// next step adds TCP with TLS or a token, and exports it as the package's
-// library. Errors are FnjailErrors with the code the server's problem+json
+// something the API does not, and the package's library (`import { Client }
+// from 'fnjail'`). It reaches the API socket (HTTP over a UNIX socket, where
+// the server knows the caller by its uid) or a server's --http address:
+// https with a client certificate or a bearer token, or plain http on
+// loopback (a server run with --insecure). Errors are FnjailErrors with the code the server's problem+json
 // carries (docs/errors.md); a call that ran and failed is not an error but a
 // result with its outcome, Reason lines and partial output.
 import http from 'node:http';
+import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { FnjailError, errorCodes, type ErrorCode } from '../errors.js';
 import type { OutcomeKind } from '../executor/classify.js';
@@ -15,10 +17,20 @@ import type { Problem } from '../http/problem.js';
 import type { JobView } from '../jobs/job-view.js';
 import { peerCredentials } from '../server/peer-credentials.js';
 
-export interface ClientOptions {
-  /** The API socket (fnjail serve --http-socket). */
-  socketPath: string;
-}
+/** Where the server is: its API socket, or its URL (fnjail serve --http). */
+export type ClientOptions =
+  | {
+      /** The API socket (fnjail serve --http-socket): the server knows the caller by its uid. */
+      socketPath: string;
+    }
+  | {
+      /** https://HOST:PORT (or http:// for a server on loopback run with --insecure). */
+      url: string;
+      /** A bearer token of a tenant (fnjail token new). */
+      token?: string;
+      /** TLS: the CA of the server's certificate, and a client certificate and its key (PEM). */
+      tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+    };
 
 export type RunResult =
   /** output: the response body, streamed: read it (or it holds the connection). */
@@ -65,8 +77,52 @@ interface Response {
 
 const runsAsRoot = () => process.geteuid?.() === 0;
 
+/** How requests reach the server: its transport, and the headers every request carries. */
+interface Endpoint {
+  /** For messages: the socket path or the URL. */
+  name: string;
+  send: typeof http.request;
+  base: http.RequestOptions;
+  headers: http.OutgoingHttpHeaders;
+  /** Over the API socket: the server's uid is checked (see request). */
+  local: boolean;
+}
+
+function endpointOf(options: ClientOptions): Endpoint {
+  if ('socketPath' in options) return { name: options.socketPath, send: http.request, base: { socketPath: options.socketPath, agent: false }, headers: {}, local: true };
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new FnjailError('FNJ_USAGE', `'${options.url}' is not a URL`, 'give https://HOST:PORT (or http://127.0.0.1:PORT for a server run with --insecure)');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new FnjailError('FNJ_USAGE', `'${options.url}' is not an http or https URL`);
+  const secure = url.protocol === 'https:';
+  if (options.tls && !secure) throw new FnjailError('FNJ_USAGE', `TLS options are for an https URL, not '${options.url}'`);
+  // Connections are kept open between requests (keep-alive); an idle one does not keep the process alive.
+  const agent = secure ? new https.Agent({ keepAlive: true, ...options.tls }) : new http.Agent({ keepAlive: true });
+  const base: http.RequestOptions = { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port || (secure ? 443 : 80), agent };
+  return {
+    name: url.origin,
+    send: (secure ? https.request : http.request) as typeof http.request,
+    base,
+    headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
+    local: false,
+  };
+}
+
 export class Client {
-  constructor(private readonly options: ClientOptions) {}
+  private readonly endpoint: Endpoint;
+
+  constructor(options: ClientOptions) {
+    this.endpoint = endpointOf(options);
+  }
+
+  /** Closes the connections kept open (over TCP); the client may still be used. */
+  close(): void {
+    const { agent } = this.endpoint.base;
+    if (agent instanceof http.Agent) agent.destroy();
+  }
 
   /** Calls a registered function; input is its input (a library function's input file), none if undefined. */
   async run(name: string, call: { function?: string; input?: Buffer | Readable } = {}): Promise<RunResult> {
@@ -95,6 +151,11 @@ export class Client {
 
   async remove(name: string): Promise<FunctionRecord> {
     return (await this.json<{ removed: FunctionRecord }>('DELETE', `/registry/${encodeURIComponent(name)}`)).removed;
+  }
+
+  /** The live statistics, as fnjail stats --json shows them (root and the policy's monitors). */
+  stats(): Promise<Record<string, unknown>> {
+    return this.json<Record<string, unknown>>('GET', '/stats');
   }
 
   /** The server's status; a server that is not ready answers too (status 'not ready'). */
@@ -145,22 +206,22 @@ export class Client {
   }
 
   private request(method: string, path: string, body?: Buffer | Readable, type?: string): Promise<Response> {
-    const { socketPath } = this.options;
+    const { name, send, base, local } = this.endpoint;
     return new Promise((resolve, reject) => {
-      const headers: http.OutgoingHttpHeaders = body === undefined ? {} : { 'content-type': type ?? 'application/octet-stream' };
+      const headers: http.OutgoingHttpHeaders = { ...this.endpoint.headers, ...(body === undefined ? {} : { 'content-type': type ?? 'application/octet-stream' }) };
       if (Buffer.isBuffer(body)) headers['content-length'] = body.length;
-      const request = http.request({ socketPath, method, path, headers, agent: false }, (response) =>
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: response }),
-      );
-      request.on('error', (error: NodeJS.ErrnoException) => reject(error instanceof FnjailError ? error : unreachable(socketPath, error)));
+      const request = send({ ...base, method, path, headers }, (response) => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: response }));
+      request.on('error', (error: NodeJS.ErrnoException) => reject(error instanceof FnjailError ? error : unreachable(name, local, error)));
       // A client running as root talks only to a server running as root: whoever listens on the socket could answer anything.
-      request.on('socket', (socket) =>
-        socket.once('connect', () => {
-          if (!runsAsRoot()) return;
-          const { uid } = peerCredentials(socket);
-          if (uid !== 0) request.destroy(new FnjailError('FNJ_SERVER_UNTRUSTED', `the server on ${socketPath} runs as uid ${uid}, not root: refused, as this client runs as root`, 'check --api-socket or FNJAIL_API_SOCKET'));
-        }),
-      );
+      if (local) {
+        request.on('socket', (socket) =>
+          socket.once('connect', () => {
+            if (!runsAsRoot()) return;
+            const { uid } = peerCredentials(socket);
+            if (uid !== 0) request.destroy(new FnjailError('FNJ_SERVER_UNTRUSTED', `the server on ${name} runs as uid ${uid}, not root: refused, as this client runs as root`, 'check --api-socket or FNJAIL_API_SOCKET'));
+          }),
+        );
+      }
       if (body === undefined) request.end();
       else if (Buffer.isBuffer(body)) request.end(body);
       else body.pipe(request);
@@ -190,12 +251,13 @@ function problemError(problem: Problem): FnjailError {
   return new FnjailError(code, problem.detail, problem.hint);
 }
 
-function unreachable(socketPath: string, error: NodeJS.ErrnoException): FnjailError {
+function unreachable(name: string, local: boolean, error: NodeJS.ErrnoException): FnjailError {
+  const tlsProblem = /certificate|CERT|SSL|TLS|alert/i.test(`${error.code ?? ''} ${error.message}`);
   const hint =
-    error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
-      ? 'is the server running, with its API socket (fnjail serve --http-socket)? --api-socket or FNJAIL_API_SOCKET names another'
-      : error.code === 'EACCES'
-        ? 'the socket exists but you may not connect to it: ask the admin about its mode'
-        : undefined;
-  return new FnjailError('FNJ_CONNECT_FAILED', `cannot reach the fnjail API at ${socketPath}: ${error.message}`, hint);
+    (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') && local ? 'is the server running, with its API socket (fnjail serve --http-socket)? --api-socket or FNJAIL_API_SOCKET names another'
+    : error.code === 'ECONNREFUSED' ? 'is the server running with --http on that address? --url or FNJAIL_URL names another'
+    : error.code === 'EACCES' ? 'the socket exists but you may not connect to it: ask the admin about its mode'
+    : tlsProblem ? "the TLS handshake failed: --tls-ca must be the CA of the server's certificate, issued for the host in the URL; a client certificate must come from the server's --tls-ca"
+    : undefined;
+  return new FnjailError('FNJ_CONNECT_FAILED', `cannot reach the fnjail API at ${name}: ${error.message}`, hint);
 }

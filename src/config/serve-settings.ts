@@ -51,6 +51,10 @@ export interface ServeSettings {
   nodeName: string;
   /** The API socket, or undefined: none. */
   httpSocket: string | undefined;
+  /** TCP addresses of the HTTP API (HOST:PORT), with TLS, or plain with insecure. */
+  http: string[];
+  /** Slow clients: headers, a whole request; idle keep-alive connections. */
+  httpTimeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
   maxInputBytes: number;
   /** A function's build: wall clock and CPU time, memory, disk. */
   build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
@@ -96,9 +100,13 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (listen.length && !tlsAll && !v.insecure) {
     conflict(`${both('listen')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: TCP is served with mutual TLS (or ${both('insecure')}, on loopback only)`, 'listen');
   }
+  const http = v.http ?? [];
+  if (http.length && !tlsAll && !v.insecure) {
+    conflict(`${both('http')} needs ${both('tlsCert')}, ${both('tlsKey')} and ${both('tlsCa')}: the HTTP API on TCP is served with TLS (or ${both('insecure')}, on loopback only)`, 'http');
+  }
   if (v.insecure && tlsSome) conflict(`${both('insecure')} and TLS settings exclude each other`, 'insecure', 'tlsCert', 'tlsKey', 'tlsCa');
   const natsGiven = Array.isArray(v.nats);
-  if (v.insecure && !listen.length && !natsGiven) conflict(`${both('insecure')} is for ${both('listen')} or ${both('nats')}`, 'insecure');
+  if (v.insecure && !listen.length && !http.length && !natsGiven) conflict(`${both('insecure')} is for ${both('listen')}, ${both('http')} or ${both('nats')}`, 'insecure');
   const natsTls = [v.natsTlsCert, v.natsTlsKey, v.natsTlsCa].some((p) => p !== undefined);
   if (natsTls && !natsGiven) conflict(`${both('natsTlsCert')}, ${both('natsTlsKey')} and ${both('natsTlsCa')} are for ${both('nats')} URL`, 'natsTlsCert', 'natsTlsKey', 'natsTlsCa');
   if ((v.natsTlsCert === undefined) !== (v.natsTlsKey === undefined)) conflict(`${both('natsTlsCert')} and ${both('natsTlsKey')} go together`, 'natsTlsCert', 'natsTlsKey');
@@ -113,7 +121,9 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (v.retentionMaxAge !== undefined && v.retentionMaxAge < minAgeMs) {
     conflict(`${both('retentionMaxAge')} must be at least ${both('retentionMinAge')} (${formatDuration(minAgeMs)}): a client may not have read a younger file yet`, 'retentionMaxAge', 'retentionMinAge');
   }
-  if (v.metricsToken !== undefined && v.metrics === undefined) conflict(`${both('metricsToken')} is for ${both('metrics')}`, 'metricsToken');
+  if (v.metricsToken !== undefined && v.metrics === undefined && !http.length && v.httpSocket === 'off') {
+    conflict(`${both('metricsToken')} is for ${both('metrics')} or the HTTP API (${both('http')}, ${both('httpSocket')})`, 'metricsToken');
+  }
   if (v.jobSlots !== undefined && v.jobSlots > (v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)) conflict(`${both('jobSlots')} must be at most ${both('maxConcurrent')} (${v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT}): job replicas run in the server's sandboxes`, 'jobSlots', 'maxConcurrent');
   if (v.jobAckWait !== undefined && v.jobAckWait < 1000) conflict(`${both('jobAckWait')} must be at least 1s`, 'jobAckWait');
   const exposing = (v.expose ?? []).length > 0;
@@ -179,6 +189,8 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
       : undefined,
     nodeName: v.nodeName ?? os.hostname(),
     httpSocket: v.httpSocket === 'off' ? undefined : (v.httpSocket ?? defaultApiSocket()),
+    http: v.http ?? [],
+    httpTimeouts: { headersMs: v.httpHeaderTimeout ?? 10_000, requestMs: v.httpRequestTimeout ?? 300_000, keepAliveMs: v.httpKeepAlive ?? 5000 },
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
     build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
     jobs: {

@@ -23,28 +23,34 @@ export const OUTCOME_STATUS = {
   'server-error': 500,
 } as const satisfies Record<OutcomeKind, number>;
 
-/** An error of a request that is not a call (registry, bad body) -> its status. Codes not listed are 500. */
-export const ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
+/** An error of a request that is not a call (registry, identity, bad body,
+ * routing) -> its status. Codes not listed are 500 (a bug: FNJ_INTERNAL). */
+export const ERROR_STATUS = {
   FNJ_USAGE: 400,
   FNJ_BUNDLE_INVALID: 400,
-  FNJ_MANIFEST_INVALID: 422,
-  FNJ_BUNDLE_UNSAFE: 422,
-  FNJ_BUNDLE_TOO_LARGE: 413,
-  FNJ_INPUT_TOO_LARGE: 413,
+  FNJ_UNAUTHENTICATED: 401,
   FNJ_DENIED: 403,
   FNJ_QUOTA_EXCEEDED: 403,
   FNJ_FUNCTION_NOT_FOUND: 404,
+  FNJ_NO_ROUTE: 404,
+  FNJ_METHOD_NOT_ALLOWED: 405,
+  FNJ_REQUEST_TIMEOUT: 408,
   FNJ_FUNCTION_CONFLICT: 409,
+  FNJ_BUNDLE_TOO_LARGE: 413,
+  FNJ_INPUT_TOO_LARGE: 413,
+  FNJ_MANIFEST_INVALID: 422,
+  FNJ_BUNDLE_UNSAFE: 422,
   FNJ_BUILD_FAILED: 422,
   FNJ_SERVER_BUSY: 429,
   FNJ_REGISTRY_UNAVAILABLE: 503,
-  FNJ_NATS_UNREACHABLE: 503,
-  FNJ_BUNDLE_CORRUPT: 500,
   FNJ_JOB_NOT_FOUND: 404,
   FNJ_JOB_NOT_DONE: 409,
   FNJ_JOBS_FULL: 429,
   FNJ_JOBS_UNAVAILABLE: 503,
-};
+} as const satisfies Partial<Record<ErrorCode, number>>;
+
+/** Headers of every reply. */
+export const HEADERS = { request: 'x-fnjail-request', outcome: 'x-fnjail-outcome', duration: 'x-fnjail-duration-ms' } as const;
 
 /** A busy server's reply says when to try again (seconds). */
 export const RETRY_AFTER_SECONDS = 1;
@@ -78,17 +84,20 @@ export function outcomeStatus(outcome: OutcomeKind): number {
 }
 
 export function errorStatus(code: ErrorCode | undefined): number {
-  return (code && ERROR_STATUS[code]) ?? 500;
+  return (code !== undefined && Object.hasOwn(ERROR_STATUS, code) ? ERROR_STATUS[code as keyof typeof ERROR_STATUS] : undefined) ?? 500;
 }
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -98,7 +107,11 @@ const TITLES: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
+export function statusTitle(status: number): string {
+  return TITLES[status] ?? 'Error';
+}
+
 export function problem(status: number, fields: Omit<Problem, 'type' | 'title' | 'status'> & { type?: string }): Problem {
   const type = fields.type ?? (fields.code ? `urn:fnjail:error:${fields.code}` : `urn:fnjail:outcome:${fields.outcome}`);
-  return { ...fields, type, title: TITLES[status] ?? 'Error', status };
+  return { ...fields, type, title: statusTitle(status), status };
 }

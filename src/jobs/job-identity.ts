@@ -1,7 +1,8 @@
 // Names of jobs and of whom they belong to, as the KV bucket and the queue
 // stream use them. A ticket is 128 random bits (unguessable: knowing one is
 // no right, but nobody can find one by trying). A job belongs to the
-// principal that submitted it, a local uid or a TLS client's name, never to
+// principal that submitted it, a local uid, a TLS client's name or a bearer
+// token's id, never to
 // a whole tenant: the default tenant gathers every user no tenant names, and
 // they must not see each other's jobs. Its key in the bucket starts with that
 // principal, so a request can only ever read its own principal's keys: a
@@ -27,7 +28,9 @@ const hash = (text: string, length: number) => createHash('sha256').update(text)
 /** Who owns the jobs a peer submits; undefined: an anonymous TCP client, who may own none. */
 export function ownerOf(peer: Tenant): string | undefined {
   if (!peer.remote) return `u${peer.uid}`;
-  return peer.remote.commonName === undefined ? undefined : `c${hash(peer.remote.commonName, 24)}`;
+  if (peer.remote.commonName !== undefined) return `c${hash(peer.remote.commonName, 24)}`;
+  // A bearer token's holder: the token's id (the policy's), never the token.
+  return peer.remote.token === undefined ? undefined : `k${hash(peer.remote.token, 24)}`;
 }
 
 /** The job's key in the bucket: its owner, then its ticket. */

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { FnjailError } from '../errors.js';
 import { namedCallText, type CallInput } from '../executor/command.js';
 import type { Executor } from '../executor/executor.js';
 import type { BuildRunner } from '../functions/build.js';
@@ -69,7 +70,7 @@ export class ReplicaRunner {
       if (record.input) {
         const data = await store.getObjectBuffer(jobObjects.input(record.ticket));
         if (!data) return fault(`the job's input is missing from the object store`);
-        spooled = await spoolBody(this.options.spoolDir, Readable.from([data]), Infinity, record.peer);
+        spooled = await spoolBody(this.options.spoolDir, Readable.from([data]), Infinity, record.peer, () => new FnjailError('FNJ_INPUT_TOO_LARGE', 'unreachable: no limit'));
       }
       const input: CallInput | undefined = spooled === undefined ? undefined : { kind: 'spool', path: spooled };
       const call = { text: namedCallText(target.name, target.function, input), name: target.name, function: target.function, input };

@@ -5,11 +5,11 @@
 // user can connect. So the page names no tenant and no library unless the
 // request carries the metrics token (`Authorization: Bearer <token>`, from
 // --metrics-token FILE), the same information `stats` gives only to monitors.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { isLoopback } from '../config/listen-address.js';
+import { tokenMatches } from './metrics-token.js';
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -67,9 +67,7 @@ export class MetricsListener {
     const { token } = this.options;
     const given = bearer(request);
     if (token === undefined || given === undefined) return false;
-    const a = createHash('sha256').update(given).digest();
-    const b = createHash('sha256').update(token).digest();
-    return timingSafeEqual(a, b);
+    return tokenMatches(given, token);
   }
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {

@@ -3,6 +3,7 @@
 // (credentials_file in its scrape config) to see the series naming tenants and
 // libraries. A token others can read is no secret: the file must be root's,
 // a regular file (no link followed), readable by nobody else.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fs, { constants as fsc } from 'node:fs';
 import { FnjailError } from '../errors.js';
 
@@ -27,4 +28,11 @@ export function readMetricsToken(file: string): string {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Whether a presented bearer token is the metrics token (compared in constant time). */
+export function tokenMatches(given: string, token: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
 }

@@ -24,8 +24,8 @@ export interface Tenant {
   /** 0 for a peer over TCP. */
   pid: number;
   groups: number[];
-  /** A client over TCP: its certificate (TLS), or nothing known (--insecure), or a client of an exposed function. */
-  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined; service?: ServiceClient };
+  /** A client over TCP: its certificate (TLS), or nothing known (--insecure), or a client of an exposed function; over HTTP, the id of the bearer token it presented. */
+  remote?: { address: string; commonName: string | undefined; fingerprint: string | undefined; token?: string; service?: ServiceClient };
 }
 
 /** A client of a function exposed on a TCP port (fnjail serve --expose): anonymous,

@@ -6,18 +6,12 @@
 // everything with every function, so that the shipped policy, which names no
 // one, works for the admin at once. Every answer names the rule that gave it.
 import { deniedBy, type Tenant } from './decide.js';
-import type { DeployGrant, Policy, TenantPolicy, Who } from './policy.js';
-import { matchTenant } from './tenants.js';
+import type { DeployGrant, Policy, TenantPolicy } from './policy.js';
+import { isIn, matchTenant } from './tenants.js';
 
 export type FunctionAction = 'call' | 'show' | 'manage';
 
 export type Access = { allowed: true; rule: string } | { allowed: false; reason: string; rule: string | undefined };
-
-/** Whether the peer is in a who-list of the policy (by uid, gid or TLS client name). */
-export function isIn(who: Who, peer: Tenant): boolean {
-  if (peer.remote) return peer.remote.commonName !== undefined && who.tlsClients.has(peer.remote.commonName);
-  return who.uids.has(peer.uid) || [peer.gid, ...peer.groups].some((g) => who.gids.has(g));
-}
 
 /** Root (a local peer with uid 0) and the policy's admins. */
 export function adminRule(policy: Policy, peer: Tenant): string | undefined {

@@ -32,6 +32,7 @@ export interface GrantFile {
   seccompProfile?: string;
   programSeccompProfile?: string;
   maxConcurrent?: number;
+  maxInput?: string | number;
   deploy?: boolean | { maxFunctions?: number; maxBytes?: string | number };
   callFunctionsOf?: string[];
   manageFunctionsOf?: string[];
@@ -45,17 +46,29 @@ export interface MatchFile {
   tlsClients?: string[];
 }
 
+/** monitors and admins: a match, and tokens by id. */
+export interface StaffFile extends MatchFile {
+  tokens?: string[];
+}
+
+export interface TokenFile {
+  id: string;
+  sha256: string;
+  description?: string;
+}
+
 export interface TenantFile extends GrantFile {
   name: string;
   match: MatchFile;
   account?: string;
+  tokens?: TokenFile[];
 }
 
 export interface PolicyDocument {
   description?: string;
   trustedOwners?: Array<string | number>;
-  monitors?: MatchFile;
-  admins?: MatchFile;
+  monitors?: StaffFile;
+  admins?: StaffFile;
   defaults?: GrantFile;
   /** null: a tenant left out because its schema problems are reported already. */
   tenants?: Array<TenantFile | null>;

@@ -38,6 +38,8 @@ export interface Grant {
   programSeccomp: LauncherFilter;
   /** Calls of the tenant at once; undefined: only the server's limit. */
   maxConcurrent: number | undefined;
+  /** The largest request body (a call's input over HTTP); undefined: the server's --max-input. */
+  maxInputBytes: number | undefined;
   /** Whether it may deploy functions, and its quota; undefined: it may not. */
   deploy: DeployGrant | undefined;
   /** Owners (tenant names, or '*') whose functions it may call and see, besides its own. */
@@ -58,11 +60,18 @@ export interface DeployGrant {
   rule: string;
 }
 
-/** Who a policy names by uid, gid or TLS client (monitors, admins). */
+/** Who a policy names by uid, gid, TLS client or token id (monitors, admins). */
 export interface Who {
   uids: Set<number>;
   gids: Set<number>;
   tlsClients: Set<string>;
+  tokens: Set<string>;
+}
+
+/** A bearer token of a tenant's HTTP clients: its id and the SHA-256 of the token (the token itself is kept nowhere). */
+export interface TokenEntry {
+  id: string;
+  sha256: Buffer;
 }
 
 export interface TenantPolicy {
@@ -77,8 +86,10 @@ export interface TenantPolicy {
   gids: number[];
   /** Certificate common names of its TLS clients. */
   tlsClients: string[];
-  /** Who its TLS clients act as on this host (files opened, output owned). */
+  /** Who its TLS clients (and token holders) act as on this host (files opened, output owned). */
   account: { uid: number; gid: number; groups: number[] } | undefined;
+  /** Bearer tokens that identify the tenant over HTTP. */
+  tokens: TokenEntry[];
   grant: Grant;
 }
 
@@ -166,7 +177,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   /** A list of users, groups and TLS clients, its names resolved. */
   const who = (source: PolicySource | undefined, key: 'monitors' | 'admins'): Who => {
     const written = source?.document[key];
-    const found: Who = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(written?.tlsClients ?? []) };
+    const found: Who = { uids: new Set<number>(), gids: new Set<number>(), tlsClients: new Set(written?.tlsClients ?? []), tokens: new Set(written?.tokens ?? []) };
     const resolve = (list: Array<string | number> | undefined, into: Set<number>, field: string, what: 'user' | 'group') =>
       list?.forEach((entry, i) => {
         const id = typeof entry === 'number' ? entry : what === 'user' ? userId(entry) : groupId(entry);
@@ -232,6 +243,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
       seccomp: profileOf(source, pointer, file.seccompProfile, base),
       programSeccomp: profileOf(source, pointer, file.programSeccompProfile, base, 'programSeccompProfile'),
       maxConcurrent: file.maxConcurrent ?? base?.maxConcurrent,
+      maxInputBytes: file.maxInput === undefined ? base?.maxInputBytes : parseSize(file.maxInput),
       deploy: file.deploy === undefined ? base?.deploy : deployGrant(file.deploy, `${rule}.deploy`),
       callFunctionsOf: file.callFunctionsOf ?? base?.callFunctionsOf ?? [],
       manageFunctionsOf: file.manageFunctionsOf ?? base?.manageFunctionsOf ?? [],
@@ -255,6 +267,7 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
     gids: [],
     tlsClients: [],
     account: undefined,
+    tokens: [],
     grant: grantOf(defaultsSource, 'defaults', '/defaults', defaultsSource.document.defaults!, undefined),
   };
 
@@ -264,6 +277,8 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
   const byUid = new Map<number, TenantPolicy>();
   const byGid = new Map<number, TenantPolicy>();
   const byCommonName = new Map<string, TenantPolicy>();
+  const tokenIds = new Map<string, TenantPolicy>();
+  const tokenHashes = new Map<string, TenantPolicy>();
   for (const source of files.sources) {
     source.document.tenants?.forEach((t, i) => {
       if (t === null) return; // left out: its schema problems are reported (policy-files.ts)
@@ -280,8 +295,20 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
         gids: [],
         tlsClients: [],
         account: undefined,
+        tokens: [],
         grant: grantOf(source, rule, pointer, t, defaults?.grant),
       };
+      t.tokens?.forEach((token, j) => {
+        const other = tokenIds.get(token.id) ?? tokenHashes.get(token.sha256);
+        if (other) {
+          const same = tokenIds.has(token.id) ? `token id '${token.id}'` : 'this token (the same sha256)';
+          problems.push(source.problemAt(`${pointer}/tokens/${j}`, `${same} is given to ${other.label} already (${other.source}); one token, one tenant`));
+          return;
+        }
+        tokenIds.set(token.id, tenant);
+        tokenHashes.set(token.sha256, tenant);
+        tenant.tokens.push({ id: token.id, sha256: Buffer.from(token.sha256, 'hex') });
+      });
       if (t.account !== undefined) {
         const found = account(t.account);
         if (found) tenant.account = { uid: found.uid, gid: found.gid, groups: found.groups };
@@ -316,6 +343,13 @@ export function loadPolicy(policyPath: string, options: LoadOptions = {}): Polic
       t.match.groups?.forEach((group, j) => claim(byGid, groupId(group), `group '${group}'`, `${pointer}/match/groups/${j}`, tenant.gids));
       names.set(t.name, tenant);
       tenants.push(tenant);
+    });
+  }
+
+  // monitors and admins name tokens that some tenant holds: another id is a typo that would silently grant nothing.
+  for (const [key, source] of [['monitors', monitorsSource], ['admins', adminsSource]] as const) {
+    source?.document[key]?.tokens?.forEach((id, i) => {
+      if (!tokenIds.has(id)) problems.push(source.problemAt(`/${key}/tokens/${i}`, `no tenant has a token with id '${id}'`));
     });
   }
 

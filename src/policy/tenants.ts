@@ -3,7 +3,8 @@
 // may match at a level; two matching by groups is an ambiguity the policy must
 // fix, and is denied, never settled by order.
 import type { ServiceClient, Tenant } from './decide.js';
-import type { Policy, TenantPolicy } from './policy.js';
+import type { Policy, TenantPolicy, Who } from './policy.js';
+import { tokenTenant } from './tokens.js';
 
 export type TenantMatch = { tenant: TenantPolicy; by: string } | { tenant: undefined; reason: string; rule: string };
 
@@ -14,16 +15,20 @@ export function describePeer(peer: Tenant): string {
   const service = peer.remote?.service;
   if (service) return `client ${peer.remote!.address} of function '${service.function}' exposed on ${service.listen}`;
   if (peer.remote) {
+    if (peer.remote.token !== undefined) return `HTTP client with token '${peer.remote.token}' (${peer.remote.address})`;
     return peer.remote.commonName !== undefined ? `TLS client '${peer.remote.commonName}' (${peer.remote.address})` : `anonymous TCP client ${peer.remote.address}`;
   }
   const groups = peer.groups.length ? `, groups ${peer.groups.join(',')}` : '';
   return `uid ${peer.uid} (gid ${peer.gid}${groups})`;
 }
 
-/** A client over TCP: its certificate's common name picks its tenant, whose
- * account gives the ids its files are opened and owned with. */
+/** A client over TCP: its token's or its certificate's common name picks its
+ * tenant, whose account gives the ids its files are opened and owned with. */
 export function remotePeer(policy: Policy, remote: NonNullable<Tenant['remote']>): Tenant {
-  const tenant = remote.commonName === undefined ? undefined : policy.tenants.find((t) => t.tlsClients.includes(remote.commonName!));
+  const tenant =
+    remote.token !== undefined ? tokenTenant(policy, remote.token)
+    : remote.commonName === undefined ? undefined
+    : policy.tenants.find((t) => t.tlsClients.includes(remote.commonName!));
   const ids = tenant?.account ?? NOBODY;
   return { uid: ids.uid, gid: ids.gid, groups: ids.groups, pid: 0, remote };
 }
@@ -49,9 +54,15 @@ export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
     const why = service.tenant === undefined ? "the function's owner, whom its clients act as, is not known" : `its clients act as tenant '${service.tenant}' (--expose), which is not in the policy`;
     return { tenant: undefined, rule: 'tenants', reason: `${by}: ${why}` };
   }
-  // A TCP client is who its certificate says, never the ids its tenant lends it.
+  // A TCP client is who its token or certificate says, never the ids its tenant lends it.
   if (peer.remote) {
-    const { commonName } = peer.remote;
+    const { commonName, token } = peer.remote;
+    if (token !== undefined) {
+      // Checked again at every decision: a token revoked while its call waited is refused, never taken for the defaults.
+      const holder = tokenTenant(policy, token);
+      if (holder) return { tenant: holder, by: `token '${token}'` };
+      return { tenant: undefined, rule: 'tenants', reason: `no tenant has the token '${token}' any more (revoked)` };
+    }
     const byName = commonName === undefined ? undefined : policy.tenants.find((t) => t.tlsClients.includes(commonName));
     if (byName) return { tenant: byName, by: `TLS client '${commonName}'` };
     if (policy.defaults) return { tenant: policy.defaults, by: 'no tenant matched' };
@@ -78,9 +89,14 @@ export function matchTenant(policy: Policy, peer: Tenant): TenantMatch {
   return { tenant: undefined, rule: 'tenants', reason: `no tenant matches ${describePeer(peer)}, and the policy has no defaults` };
 }
 
+/** Whether the peer is in a who-list of the policy (by uid, gid, TLS client name or token id). */
+export function isIn(who: Who, peer: Tenant): boolean {
+  if (peer.remote?.token !== undefined) return who.tokens.has(peer.remote.token);
+  if (peer.remote) return peer.remote.commonName !== undefined && who.tlsClients.has(peer.remote.commonName);
+  return who.uids.has(peer.uid) || [peer.gid, ...peer.groups].some((g) => who.gids.has(g));
+}
+
 /** Whether the peer may see the live statistics: root, or a monitor of the policy. */
 export function isMonitor(policy: Policy, peer: Tenant): boolean {
-  const { uids, gids, tlsClients } = policy.monitors;
-  if (peer.remote) return peer.remote.commonName !== undefined && tlsClients.has(peer.remote.commonName);
-  return peer.uid === 0 || uids.has(peer.uid) || [peer.gid, ...peer.groups].some((g) => gids.has(g));
+  return (!peer.remote && peer.uid === 0) || isIn(policy.monitors, peer);
 }

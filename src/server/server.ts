@@ -31,7 +31,7 @@ import { peerCredentials } from './peer-credentials.js';
 import { prepareOutputDir } from './output-dir.js';
 import { OutputRetention } from './retention.js';
 import { Session } from './session.js';
-import { listenTcp, type Remote } from './tcp-listener.js';
+import { listenTcp, type Remote, type TcpListenerOptions } from './tcp-listener.js';
 import { listenUnix, UNIX_BACKLOG } from './unix-listener.js';
 
 export interface ServerOptions {
@@ -73,9 +73,10 @@ const BUSY_ANSWER_MS = 1000;
 /** The host part of HOST:PORT (an IPv6 address in brackets or not). */
 const hostOf = (address: string) => address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
 
-/** Whose budget a request spends: a local uid, a TLS client, an anonymous TCP address. */
-function budgetKey(peer: Tenant): string {
+/** Whose budget a request spends: a local uid, a token, a TLS client, an anonymous TCP address. */
+export function budgetKey(peer: Tenant): string {
   if (!peer.remote) return `uid ${peer.uid}`;
+  if (peer.remote.token !== undefined) return `token ${peer.remote.token}`;
   return peer.remote.commonName !== undefined ? `tls client ${peer.remote.commonName}` : `ip ${hostOf(peer.remote.address)}`;
 }
 
@@ -93,7 +94,7 @@ export class FnjailServer {
   readonly spoolDir: string;
   private readonly unixListener: net.Server;
   private readonly tcpListeners: net.Server[] = [];
-  /** The TCP addresses bound, once started. */
+  /** The TCP addresses of the classic sessions bound, once started. */
   readonly tcpAddresses: string[] = [];
   private readonly sessions = new Map<net.Socket, Session>();
   /** Every connection accepted and not closed (sessions, TLS handshakes): what --max-clients counts. */
@@ -187,32 +188,8 @@ export class FnjailServer {
     if (!options.unixListener) {
       await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, backlog: UNIX_BACKLOG });
     }
-    const handshakeTimeoutMs = settings.idleTimeoutMs > 0 ? Math.min(settings.idleTimeoutMs, MAX_HANDSHAKE_MS) : MAX_HANDSHAKE_MS;
-    for (const address of settings.listen) {
-      const { server, bound } = await listenTcp({
-        address,
-        tls: settings.tls,
-        handshakeTimeoutMs,
-        admit: (raw, from) => this.admit(raw, settings.tls ? 'tls' : 'tcp', () => ({ remote: { address: from } }), `ip ${hostOf(from)}`),
-        handshakeOver: (raw) => this.connections.delete(raw),
-        onConnection: (socket, remote) => this.acceptRemote(socket, remote),
-        onHandshakeRefused: (from, reason, code) => {
-          this.stats.connectionsRefused++;
-          this.refusals.refuse(
-            'connection-refused',
-            `tls ${hostOf(from)} ${code}`,
-            { transport: 'tls', peer: { remote: { address: from } }, reason, error: code ?? null, listen: address },
-            `TLS client ${from} refused at the handshake: ${reason}`,
-          );
-        },
-      });
-      this.tcpListeners.push(server);
-      this.tcpAddresses.push(bound);
-    }
-    // Errors of a listener once it listens (EMFILE on accept, say) are logged: the server goes on.
-    for (const listener of [this.unixListener, ...this.tcpListeners]) {
-      listener.on('error', (error) => options.logger.error({ err: error }, `listener error: ${error.message}`));
-    }
+    for (const address of settings.listen) this.tcpAddresses.push(await this.listenRemote(address, { onConnection: (socket, remote) => this.acceptRemote(socket, remote) }));
+    this.unixListener.on('error', (error) => options.logger.error({ err: error }, `listener error: ${error.message}`));
     this.policies.watch();
     this.retention?.start();
     prepareStateDir(settings.stateDir, 0o755, 'the state directory');
@@ -221,6 +198,49 @@ export class FnjailServer {
     this.link.start();
     await this.launcher.start();
     this.jobs?.start();
+  }
+
+  /** Listens on TCP for a front end (the classic sessions, the HTTP API): with
+   * TLS (--tls-*), else plain on loopback (--insecure). Its connections count
+   * against --max-clients from their first byte; refused handshakes are
+   * audited; onConnection gets those ready for requests. Resolves with the
+   * address bound. */
+  async listenRemote(address: string, frontEnd: Pick<TcpListenerOptions, 'onConnection' | 'clientCertificate' | 'alpn'>): Promise<string> {
+    const { settings, options } = this;
+    const handshakeTimeoutMs = settings.idleTimeoutMs > 0 ? Math.min(settings.idleTimeoutMs, MAX_HANDSHAKE_MS) : MAX_HANDSHAKE_MS;
+    const transport = settings.tls ? 'tls' : 'tcp';
+    const { server, bound } = await listenTcp({
+      address,
+      tls: settings.tls,
+      handshakeTimeoutMs,
+      ...(frontEnd.clientCertificate ? { clientCertificate: frontEnd.clientCertificate } : {}),
+      ...(frontEnd.alpn ? { alpn: frontEnd.alpn } : {}),
+      admit: (raw, from) => this.admit(raw, transport, () => ({ remote: { address: from } }), `ip ${hostOf(from)}`),
+      handshakeOver: (raw) => this.connections.delete(raw),
+      onConnection: (socket, remote) => {
+        if (!this.connections.has(socket)) this.track(socket); // a TLS socket: its raw connection counted until now
+        frontEnd.onConnection(socket, remote);
+      },
+      onHandshakeRefused: (from, reason, code) => {
+        this.stats.connectionsRefused++;
+        this.refusals.refuse(
+          'connection-refused',
+          `tls ${hostOf(from)} ${code}`,
+          { transport: 'tls', peer: { remote: { address: from } }, reason, error: code ?? null, listen: address },
+          `TLS client ${from} refused at the handshake: ${reason}`,
+        );
+      },
+    });
+    // Errors of a listener once it listens (EMFILE on accept, say) are logged: the server goes on.
+    server.on('error', (error) => options.logger.error({ err: error }, `listener error: ${error.message}`));
+    this.tcpListeners.push(server);
+    return bound;
+  }
+
+  /** A connection of the HTTP API's UNIX socket, counted as any other: false
+   * when refused (too many clients; said in the audit log), then the caller answers it. */
+  admitLocal(socket: net.Socket, peer: Tenant): boolean {
+    return this.admit(socket, 'unix', () => peerFields(peer), `uid ${peer.uid}`);
   }
 
   /** Every connection counts against --max-clients from the moment it is accepted
@@ -265,7 +285,6 @@ export class FnjailServer {
   }
 
   private acceptRemote(socket: net.Socket, remote: Remote): void {
-    if (!this.connections.has(socket)) this.track(socket); // a TLS socket: its raw connection counted until now
     this.open(socket, remotePeer(this.policies.current, remote));
   }
 

@@ -10,8 +10,7 @@ import fs, { constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { prepareStateDir } from '../config/state-dir.js';
-import { formatSize } from '../config/size.js';
-import { FnjailError } from '../errors.js';
+import type { FnjailError } from '../errors.js';
 import { randomName } from '../executor/output-file.js';
 
 const TEMPLATE = 'in-XXXXXXXXXX';
@@ -23,16 +22,17 @@ export function prepareSpoolDir(dir: string): void {
   for (const name of fs.readdirSync(dir)) if (name.startsWith('in-')) fs.rmSync(path.join(dir, name), { force: true });
 }
 
-/** Writes the body to a new file owned by uid:gid; undefined when the body is empty (no input). */
-export async function spoolBody(dir: string, body: Readable, maxBytes: number, owner: { uid: number; gid: number }): Promise<string | undefined> {
+/** Writes the body to a new file owned by uid:gid; undefined when the body is empty (no input). Over maxBytes: throws tooLarge(). */
+export async function spoolBody(dir: string, body: Readable, maxBytes: number, owner: { uid: number; gid: number }, tooLarge: () => FnjailError): Promise<string | undefined> {
   let file: string | undefined;
   let handle: fs.promises.FileHandle | undefined;
   let bytes = 0;
   try {
-    for await (const chunk of body) {
+    // Stopping at the limit leaves the request alive (not destroyed), so that its refusal can be written.
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
       const data = chunk as Buffer;
       bytes += data.length;
-      if (bytes > maxBytes) throw new FnjailError('FNJ_INPUT_TOO_LARGE', `the request body is over ${formatSize(maxBytes)}, the largest input this server accepts (--max-input)`);
+      if (bytes > maxBytes) throw tooLarge();
       if (!handle) ({ file, handle } = await create(dir, owner));
       await handle.write(data);
     }

@@ -30,6 +30,12 @@ export interface TcpListenerOptions {
   /** A TLS handshake that failed: the client's address and why, in words and as the error's code. */
   onHandshakeRefused: (address: string, reason: string, code: string | undefined) => void;
   handshakeTimeoutMs: number;
+  /** required (default): a client without a certificate from the CA is refused at the handshake;
+   * optional (the HTTP API, whose clients may bring a bearer token instead): a client may
+   * present none, but one that presents a certificate the CA did not issue is refused. */
+  clientCertificate?: 'required' | 'optional';
+  /** The application protocols offered (ALPN), e.g. http/1.1. */
+  alpn?: string[];
 }
 
 const addressOf = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
@@ -65,11 +71,26 @@ function tlsServer(files: { cert: string; key: string; ca: string }, options: Tc
   let server: tls.Server;
   try {
     server = tls.createServer(
-      { ...context, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', allowHalfOpen: true, handshakeTimeout: options.handshakeTimeoutMs },
+      {
+        ...context,
+        requestCert: true,
+        rejectUnauthorized: options.clientCertificate !== 'optional',
+        minVersion: 'TLSv1.2',
+        allowHalfOpen: true,
+        handshakeTimeout: options.handshakeTimeoutMs,
+        ...(options.alpn ? { ALPNProtocols: options.alpn } : {}),
+      },
       (socket) => {
         const raw = (socket as unknown as { _parent?: net.Socket })._parent;
         if (raw) options.handshakeOver(raw);
         const certificate = socket.getPeerCertificate();
+        // Optional certificates: none is fine (a token may come), a bad one is a refusal as with required ones.
+        if (!socket.authorized && Object.keys(certificate).length > 0) {
+          const error = Object.assign(new Error(String(socket.authorizationError)), { code: 'ERR_TLS_CERT_REFUSED', reason: `certificate verify failed: ${String(socket.authorizationError)}` });
+          options.onHandshakeRefused((raw && addresses.get(raw)) ?? addressOf(socket), handshakeFailure(error, options.handshakeTimeoutMs), error.code);
+          socket.destroy();
+          return;
+        }
         const commonName = typeof certificate.subject?.CN === 'string' ? certificate.subject.CN : undefined;
         options.onConnection(socket, { address: addressOf(socket), commonName, fingerprint: certificate.fingerprint256 });
       },

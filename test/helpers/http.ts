@@ -4,6 +4,7 @@
 // credentials through SO_PEERCRED.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { HANG_GUARD_MS } from './environment.js';
 import type { User } from './as-user.js';
 
@@ -74,5 +75,40 @@ export function httpRequest(socketPath: string, request: HttpRequest): Promise<H
       if (code !== 0) reject(new Error(`HTTP client as uid ${user.uid} failed (${code}): ${stderr}`));
       else resolve(reply(JSON.parse(stdout)));
     });
+  });
+}
+
+/** An HTTP API address of a server (fnjail serve --http), with what a client brings to it. */
+export interface HttpTarget {
+  host: string;
+  port: number;
+  /** https, with the server's CA and optionally a client certificate. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
+}
+
+/** The --http addresses a test server bound, from its start line. */
+export function httpAddresses(logs: Array<Record<string, unknown>>): Array<{ host: string; port: number }> {
+  const start = logs.find((l) => l.event === 'server-start');
+  if (!start || !Array.isArray(start.http)) throw new Error('no server-start line with http addresses in the server log');
+  return (start.http as string[]).map((a) => {
+    const match = /^\[?(.*?)\]?:(\d+)$/.exec(a)!;
+    return { host: match[1]!, port: Number(match[2]) };
+  });
+}
+
+/** A real HTTP client over TCP (https with target.tls), one connection per request. */
+export function tcpRequest(target: HttpTarget, request: Omit<HttpRequest, 'as'>): Promise<HttpReply> {
+  const body = request.body === undefined ? undefined : Buffer.from(request.body);
+  const headers = { ...(body !== undefined ? { 'content-length': String(body.length) } : {}), ...request.headers };
+  const send = target.tls ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const r = send({ host: target.host, port: target.port, method: request.method, path: request.path, headers, agent: false, ...target.tls }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('end', () => resolve(reply({ status: response.statusCode!, headers: response.headers as Record<string, string>, body: Buffer.concat(chunks).toString('base64') })));
+    });
+    r.on('error', reject);
+    r.setTimeout(HANG_GUARD_MS, () => r.destroy(new Error(`no reply to ${request.method} ${request.path}`)));
+    r.end(body);
   });
 }

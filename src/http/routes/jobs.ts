@@ -6,8 +6,7 @@
 // one's, for root and admins). A ticket of someone else's is not found,
 // exactly as one that never existed; a ticket that is not one is a 400.
 // What may be submitted, by whom, is the job service's (jobs/job-service.ts).
-import type { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatSize } from '../../config/size.js';
 import { FnjailError } from '../../errors.js';
 import { DEFAULT_BUNDLE_LIMITS } from '../../functions/bundle.js';
@@ -15,8 +14,10 @@ import { TICKET_PATTERN } from '../../jobs/job-identity.js';
 import type { JobService } from '../../jobs/job-service.js';
 import { MAX_REPLICAS } from '../../jobs/job-service.js';
 import { jobViewSchema } from '../../jobs/job-view.js';
-import type { ApiOptions } from '../app.js';
-import { HEADERS } from '../app.js';
+import type { ApiContext } from '../app.js';
+import { HEADERS } from '../problem.js';
+import { requestBody } from '../request-body.js';
+import { maxInputOf } from './run.js';
 import { problemResponses } from './schemas.js';
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -46,30 +47,33 @@ const submitQuery = {
   },
 } as const;
 
-/** A body read whole (an input goes to the object store), up to its limit. */
-async function readBody(body: Readable | undefined, maxBytes: number, what: string): Promise<Buffer | undefined> {
+/** A body read whole (an input goes to the object store), up to its limit: the route's own (request-body.ts). */
+async function readBody(request: FastifyRequest, reply: FastifyReply, maxBytes: number, what: 'bundle' | 'input'): Promise<Buffer | undefined> {
+  const tooLarge = () => new FnjailError(what === 'bundle' ? 'FNJ_BUNDLE_TOO_LARGE' : 'FNJ_INPUT_TOO_LARGE', `the ${what} is over ${formatSize(maxBytes)}, the largest this server takes from you`);
+  const body = requestBody(request, reply, maxBytes, tooLarge);
   if (!body) return undefined;
   const chunks: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of body) {
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
     bytes += (chunk as Buffer).length;
-    if (bytes > maxBytes) throw new FnjailError(what === 'bundle' ? 'FNJ_BUNDLE_TOO_LARGE' : 'FNJ_INPUT_TOO_LARGE', `the ${what} is over ${formatSize(maxBytes)}, the largest this server accepts`);
+    if (bytes > maxBytes) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
 }
 
 /** The jobs of this server, or why there are none. */
-function service(options: ApiOptions): JobService {
+function service(options: ApiContext): JobService {
   if (options.jobs) return options.jobs;
   throw new FnjailError('FNJ_JOBS_UNAVAILABLE', 'the job queue is off on this server (--nats off)', 'jobs need the NATS system: start fnjail serve without --nats off');
 }
 
-export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Promise<void> {
+export async function jobRoutes(app: FastifyInstance, options: ApiContext): Promise<void> {
   app.post(
     '/jobs',
     {
       schema: {
+        tags: ['jobs'],
         summary: 'Submit a job',
         description: "The body is the function's input (or, with bundle=true, the bundle). Refused at once (never accepted and lost) for a function that does not exist or that you may not call, or a full queue.",
         querystring: submitQuery,
@@ -80,8 +84,7 @@ export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Prom
       const raw = request.query as { name?: string; function?: string; bundle?: string; replicas?: string; timeoutMs?: string };
       const query = { ...raw, bundle: raw.bundle === 'true', replicas: Number(raw.replicas ?? 1), timeoutMs: raw.timeoutMs === undefined ? undefined : Number(raw.timeoutMs) };
       if (query.bundle === (query.name !== undefined)) throw new FnjailError('FNJ_USAGE', 'a job names a registered function (name=NAME) or sends a bundle (bundle=true), one of them');
-      const body = request.body as Readable | undefined;
-      const data = await readBody(body, query.bundle ? DEFAULT_BUNDLE_LIMITS.maxCompressedBytes : options.maxInputBytes, query.bundle ? 'bundle' : 'input');
+      const data = await readBody(request, reply, query.bundle ? DEFAULT_BUNDLE_LIMITS.maxCompressedBytes : maxInputOf(options, request.peer), query.bundle ? 'bundle' : 'input');
       if (query.bundle && !data?.length) throw new FnjailError('FNJ_BUNDLE_INVALID', 'the request has no body: send the bundle, a .tar.gz, as the body');
       const view = await service(options).submit(request.peer, {
         replicas: query.replicas,
@@ -96,6 +99,7 @@ export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Prom
     '/jobs',
     {
       schema: {
+        tags: ['jobs'],
         summary: 'Your jobs, oldest first',
         querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'string', enum: ['true', 'false'], description: "true: every one's (root and the policy's admins)." } } },
         response: { 200: json({ type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: jobViewSchema } } }, 'The jobs.'), ...problemResponses },
@@ -108,6 +112,7 @@ export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Prom
     '/jobs/:ticket',
     {
       schema: {
+        tags: ['jobs'],
         summary: 'A job: its state, its replicas, every transition',
         params: ticketParams,
         querystring: { type: 'object', additionalProperties: false, properties: { wait: { type: 'string', pattern: NUMBER, description: `Answer once the job has ended, or after this many ms (at most ${MAX_WAIT_MS}).` } } },
@@ -124,6 +129,7 @@ export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Prom
     '/jobs/:ticket/output',
     {
       schema: {
+        tags: ['jobs'],
         summary: "A replica's output (a bundle job's: make's, build log and program output)",
         description: "Once the replica has ended. Its state and outcome are in the headers; an INVALID replica's output ends with its error lines, and its Reason lines are in GET /jobs/<ticket>.",
         params: ticketParams,
@@ -144,6 +150,7 @@ export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Prom
     '/jobs/:ticket/cancel',
     {
       schema: {
+        tags: ['jobs'],
         summary: 'Cancel a job: its waiting replicas leave the queue, its running ones are stopped',
         params: ticketParams,
         response: { 200: json({ type: 'object', required: ['cancelled', 'job'], properties: { cancelled: { type: 'boolean', description: 'False: it had ended already.' }, job: jobViewSchema } }, 'The job, cancelled.'), ...problemResponses },
@@ -159,6 +166,7 @@ export async function jobRoutes(app: FastifyInstance, options: ApiOptions): Prom
     '/jobs/:ticket',
     {
       schema: {
+        tags: ['jobs'],
         summary: "Close a job: its record and outputs are removed (it is cancelled first if it has not ended)",
         params: ticketParams,
         response: { 200: json({ type: 'object', required: ['closed'], properties: { closed: jobViewSchema } }, 'The job as it was when closed.'), ...problemResponses },

@@ -7,19 +7,29 @@
 import fs, { constants as fsc } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { formatSize } from '../../config/size.js';
+import { FnjailError } from '../../errors.js';
 import { namedCallText } from '../../executor/command.js';
 import type { ExecutionResult } from '../../executor/executor.js';
+import type { Tenant } from '../../policy/decide.js';
+import { matchTenant } from '../../policy/tenants.js';
 import { MAX_RETURNED_CONTENT_BYTES } from '../../server/replies.js';
 import { spoolBody } from '../../server/spool.js';
-import type { ApiOptions } from '../app.js';
-import { HEADERS } from '../app.js';
-import { outcomeStatus, problem, PROBLEM_TYPE, RETRY_AFTER_SECONDS } from '../problem.js';
+import type { ApiContext } from '../app.js';
+import { HEADERS, outcomeStatus, problem, PROBLEM_TYPE, RETRY_AFTER_SECONDS } from '../problem.js';
+import { requestBody } from '../request-body.js';
 import { functionNameParams, problemResponses } from './schemas.js';
 
 const runSchema = {
   summary: 'Call a registered function',
   description: "The body is the function's input (a library function's input file; empty: none); the response body is its output.",
+  tags: ['calls'],
   params: functionNameParams,
+  requestBody: {
+    description: "The function's input: a program's standard input, a library function's input file (an empty body: called without one). At most --max-input, or the tenant's maxInput.",
+    required: false,
+    content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } }, '*/*': { schema: {} } },
+  },
   querystring: {
     type: 'object',
     additionalProperties: false,
@@ -31,17 +41,25 @@ const runSchema = {
   },
 } as const;
 
-export async function runRoutes(app: FastifyInstance, options: ApiOptions): Promise<void> {
+/** The largest body this peer may send: the server's --max-input, or its tenant's maxInput if lower. */
+export function maxInputOf(context: ApiContext, peer: Tenant): number {
+  const tenant = matchTenant(context.policy(), peer).tenant;
+  return Math.min(context.maxInputBytes, tenant?.grant.maxInputBytes ?? Infinity);
+}
+
+export async function runRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const { name } = request.params as { name: string };
     const fn = (request.query as { function?: string }).function;
-    const body = request.body as Readable | undefined;
     const peer = request.peer;
-    const spooled = body ? await spoolBody(options.spoolDir, body, options.maxInputBytes, peer) : undefined;
+    const maxBytes = maxInputOf(context, peer);
+    const tooLarge = () => new FnjailError('FNJ_INPUT_TOO_LARGE', `the request body is over ${formatSize(maxBytes)}, the largest input this server takes from you (--max-input, or your tenant's maxInput)`);
+    const body = requestBody(request, reply, maxBytes, tooLarge);
+    const spooled = body ? await spoolBody(context.spoolDir, body, maxBytes, peer, tooLarge) : undefined;
     let result: ExecutionResult;
     try {
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
-      result = await options.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer);
+      result = await context.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer);
     } finally {
       if (spooled) fs.rmSync(spooled, { force: true });
     }
