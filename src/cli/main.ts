@@ -15,6 +15,7 @@ commands:
   deploy    deploy a function (a bundle: directory, .tar.gz) fnjail deploy --help
   functions list, show or remove registered functions      fnjail functions --help
   call      call a registered function by name             fnjail call --help
+  jobs      submit asynchronous jobs, wait, retrieve        fnjail jobs --help
   policy    check a policy, explain its decisions          fnjail policy --help
   config    check the server's config file and its policy  fnjail config --help
   seccomp   compile or check a seccomp profile             fnjail seccomp --help
@@ -41,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   deploy: async () => (await import('./deploy.js')).deployCommand,
   functions: async () => (await import('./functions.js')).functionsCommand,
   call: async () => (await import('./call.js')).callCommand,
+  jobs: async () => (await import('./jobs.js')).jobsCommand,
   policy: async () => (await import('./policy.js')).policyCommand,
   config: async () => (await import('./config.js')).configCommand,
   seccomp: async () => (await import('./seccomp.js')).seccompCommand,

@@ -18,6 +18,7 @@ import { sharedAjv } from '../config/ajv.js';
 import { FnjailError } from '../errors.js';
 import type { Executor } from '../executor/executor.js';
 import type { FunctionService } from '../functions/function-service.js';
+import type { JobService } from '../jobs/job-service.js';
 import type { StatsSnapshot } from '../metrics/stats.js';
 import type { Policy } from '../policy/policy.js';
 import { BEARER_CHALLENGE, identify } from './identity.js';
@@ -29,6 +30,8 @@ import { API_ROUTES } from './routes/index.js';
 export interface ApiOptions {
   executor: Executor;
   functions: FunctionService;
+  /** Jobs; undefined with --nats off (the routes say so). */
+  jobs: JobService | undefined;
   link: NatsLink;
   logger: Logger;
   /** The policy in force. */

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../app.js';
 import { dashboardRoutes } from './dashboard.js';
+import { jobRoutes } from './jobs.js';
 import { openapiRoutes } from './openapi.js';
 import { registryRoutes } from './registry.js';
 import { runRoutes } from './run.js';
@@ -13,4 +14,4 @@ import { statusRoutes } from './status.js';
 
 export type RoutePlugin = (app: FastifyInstance, context: ApiContext) => Promise<void>;
 
-export const API_ROUTES: RoutePlugin[] = [runRoutes, registryRoutes, statusRoutes, statsRoutes, dashboardRoutes, openapiRoutes];
+export const API_ROUTES: RoutePlugin[] = [runRoutes, registryRoutes, statusRoutes, statsRoutes, dashboardRoutes, jobRoutes, openapiRoutes];
