@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 #   veth, a bridge); not in every minimal image.
 # netcat-openbsd: nc, the client of README's exposed function (TP7's toupper
 #   over TCP), which its test runs as written there.
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2 netcat-openbsd)
+# chromium: the dashboard's browser tests drive it (playwright-core, which
+#   downloads no browser of its own: test/helpers/browser.ts gives this one).
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2 netcat-openbsd chromium)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 /** The package root: this file is dist/src/paths.js once compiled. */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const launcherBinary = path.join(packageRoot, 'sandbox', 'build', 'fnjail-launcher');
+/** The dashboard page, as built from web/ (scripts/build-web.sh). */
+export const dashboardAssetsDir = path.join(packageRoot, 'dist', 'dashboard');
 export const policiesDir = path.join(packageRoot, 'policies');
 export const shippedPolicy = path.join(policiesDir, 'default-policy.json');
 

@@ -34,7 +34,10 @@ export type LifecycleEvent =
   | 'requests-refused'
   | 'function-deploy'
   | 'function-remove'
-  | 'cluster-member';
+  | 'cluster-member'
+  | 'job-submit'
+  | 'job-state'
+  | 'job-close';
 
 export interface AuditOptions {
   /** The audit log's own file; undefined: the operational log's destination. */
@@ -97,6 +100,11 @@ export class AuditLog {
   /** A change of the function registry (a deploy, a removal), done or refused: recorded either way. */
   functionChange(event: 'function-deploy' | 'function-remove', fields: Record<string, unknown>, message: string, done: boolean): void {
     this.lifecycle(event, fields, message, done ? 'info' : 'warn');
+  }
+
+  /** A job submitted (or refused), a change of state of one of its replicas or of its ticket, its closing. */
+  job(event: 'job-submit' | 'job-state' | 'job-close', fields: Record<string, unknown>, message: string, level: 'info' | 'warn' = 'info'): void {
+    this.lifecycle(event, fields, message, level);
   }
 
   /** After logrotate moved the file: go on in a new one at the same path. */

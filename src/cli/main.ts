@@ -15,11 +15,13 @@ commands:
   deploy    deploy a function (a bundle: directory, .tar.gz) fnjail deploy --help
   functions list, show or remove registered functions      fnjail functions --help
   call      call a registered function by name             fnjail call --help
+  jobs      submit asynchronous jobs, wait, retrieve        fnjail jobs --help
   policy    check a policy, explain its decisions          fnjail policy --help
   config    check the server's config file and its policy  fnjail config --help
   seccomp   compile or check a seccomp profile             fnjail seccomp --help
   stats     show the server's counters and latency         fnjail stats --help
   top       watch running executions live                  fnjail top --help
+  dashboard open the live dashboard in a browser on this host fnjail dashboard --help
   tls       make a CA, server and client certificates      fnjail tls --help
   token     make a bearer token for the HTTP API           fnjail token --help
   install   install the systemd unit and logrotate file    fnjail install --help
@@ -41,11 +43,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   deploy: async () => (await import('./deploy.js')).deployCommand,
   functions: async () => (await import('./functions.js')).functionsCommand,
   call: async () => (await import('./call.js')).callCommand,
+  jobs: async () => (await import('./jobs.js')).jobsCommand,
   policy: async () => (await import('./policy.js')).policyCommand,
   config: async () => (await import('./config.js')).configCommand,
   seccomp: async () => (await import('./seccomp.js')).seccompCommand,
   stats: async () => (await import('./stats.js')).statsCommand,
   top: async () => (await import('./top.js')).topCommand,
+  dashboard: async () => (await import('./dashboard.js')).dashboardCommand,
   tls: async () => (await import('./tls.js')).tlsCommand,
   token: async () => (await import('./token.js')).tokenCommand,
   install: async () => (await import('./install.js')).installCommand,

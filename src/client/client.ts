@@ -14,6 +14,7 @@ import { FnjailError, errorCodes, type ErrorCode } from '../errors.js';
 import type { OutcomeKind } from '../executor/classify.js';
 import type { FunctionRecord } from '../functions/registry.js';
 import type { Problem } from '../http/problem.js';
+import type { JobView } from '../jobs/job-view.js';
 import { peerCredentials } from '../server/peer-credentials.js';
 import type { MemberRow } from '../cluster/member-table.js';
 
@@ -50,6 +51,23 @@ export interface StatusReply {
   running?: number;
   queued?: number;
   registry: { state: string; reason?: string; nats?: string; privateServerPid?: number; privateServerRestarts?: number };
+}
+
+export interface JobSubmit {
+  /** A registered function (and a library's function), or a bundle (.tar.gz bytes) run with make run. */
+  name?: string;
+  function?: string;
+  bundle?: Buffer;
+  input?: Buffer;
+  replicas?: number;
+  timeoutMs?: number;
+}
+
+export interface JobOutput {
+  state: string;
+  outcome: string;
+  /** The output, streamed: read it (or it holds the connection). */
+  output: Readable;
 }
 
 interface Response {
@@ -161,6 +179,40 @@ export class Client {
   /** The cluster's member table as the server sees it (GET /cluster). */
   cluster(): Promise<ClusterReply> {
     return this.json<ClusterReply>('GET', '/cluster');
+  }
+
+  /** Submits a job: its ticket and state (WAITING), at once. */
+  submitJob(job: JobSubmit): Promise<JobView> {
+    const query = new URLSearchParams();
+    if (job.bundle) query.set('bundle', 'true');
+    if (job.name !== undefined) query.set('name', job.name);
+    if (job.function !== undefined) query.set('function', job.function);
+    if (job.replicas !== undefined) query.set('replicas', String(job.replicas));
+    if (job.timeoutMs !== undefined) query.set('timeoutMs', String(job.timeoutMs));
+    return this.json<JobView>('POST', `/jobs?${query}`, job.bundle ?? job.input, job.bundle ? 'application/gzip' : 'application/octet-stream');
+  }
+
+  /** A job; with waitMs, once it has ended or after waitMs (at most 50 s a request). */
+  job(ticket: string, waitMs = 0): Promise<JobView> {
+    return this.json<JobView>('GET', `/jobs/${encodeURIComponent(ticket)}${waitMs > 0 ? `?wait=${Math.floor(waitMs)}` : ''}`);
+  }
+
+  async jobs(all = false): Promise<JobView[]> {
+    return (await this.json<{ jobs: JobView[] }>('GET', `/jobs${all ? '?all=true' : ''}`)).jobs;
+  }
+
+  async jobOutput(ticket: string, replica: number): Promise<JobOutput> {
+    const response = await this.request('GET', `/jobs/${encodeURIComponent(ticket)}/output?replica=${replica}`);
+    if (response.status >= 400) throw problemError(await readProblem(response));
+    return { state: String(response.headers['x-fnjail-job-state'] ?? ''), outcome: String(response.headers['x-fnjail-outcome'] ?? ''), output: response.body };
+  }
+
+  cancelJob(ticket: string): Promise<{ cancelled: boolean; job: JobView }> {
+    return this.json('POST', `/jobs/${encodeURIComponent(ticket)}/cancel`);
+  }
+
+  async closeJob(ticket: string): Promise<JobView> {
+    return (await this.json<{ closed: JobView }>('DELETE', `/jobs/${encodeURIComponent(ticket)}`)).closed;
   }
 
   private async json<T>(method: string, path: string, body?: Buffer, type?: string): Promise<T> {

@@ -90,6 +90,17 @@ export class NatsLink {
   /** The registry, once the NATS system is reachable: waits up to waitMs for
    * it, else throws FNJ_REGISTRY_UNAVAILABLE saying why. */
   async registry(waitMs: number): Promise<FunctionRegistry> {
+    await this.whenUsable(waitMs);
+    return this.opened!;
+  }
+
+  /** The NATS system itself (what jobs keep there), on the same terms as registry(). */
+  async system(waitMs: number): Promise<NatsSystem> {
+    await this.whenUsable(waitMs);
+    return this.nats!;
+  }
+
+  private async whenUsable(waitMs: number): Promise<void> {
     const deadline = Date.now() + waitMs;
     while (!this.usable()) {
       if (this.state === 'off' || this.stopped) break;
@@ -105,8 +116,7 @@ export class NatsLink {
         this.waiters.add(wake);
       });
     }
-    if (this.usable()) return this.opened!;
-    throw this.unavailable();
+    if (!this.usable()) throw this.unavailable();
   }
 
   /** The error a request gets when the registry cannot be used. */

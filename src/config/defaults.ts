@@ -24,6 +24,9 @@ export const DEFAULT_EXPOSE_MAX_CONNECTIONS = 64;
 export const DEFAULT_EXPOSE_MAX_PER_CLIENT = 8;
 export const DEFAULT_EXPOSE_IDLE_MS = 60_000;
 export const DEFAULT_SANDBOX_REUSE = 64;
+/** Job replicas waiting or running: in the whole queue, and of one tenant (docs/jobs.md). */
+export const DEFAULT_JOB_QUEUE_LENGTH = 10_000;
+export const DEFAULT_JOB_QUEUE_PER_TENANT = 1000;
 /** The quiet window ending a message without a newline (docs/protocol.md: its cost, measured). */
 export const DEFAULT_CLASSIC_WAIT_MS = 10;
 

@@ -5,7 +5,7 @@
 import { parseExposeSpec, type ExposeSpec } from '../inetd/expose-spec.js';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT } from './defaults.js';
+import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
 
 /** What a flag's or a file's value is read as. */
 type Reader<T> = (value: unknown) => T;
@@ -180,6 +180,12 @@ export const SERVE_OPTIONS = {
   buildTimeout: { key: 'buildTimeout', arg: 'DURATION', read: duration, shownDefault: '10m', help: "a function's build (fnjail deploy of a bundle with \"build\"): wall clock and CPU time" },
   buildMemory: { key: 'buildMemory', arg: 'SIZE', read: size, shownDefault: '1 GiB', help: "a build's memory" },
   buildDisk: { key: 'buildDisk', arg: 'SIZE', read: size, shownDefault: '256 MiB', help: "a build's disk: the size of its work directory, and of its /tmp" },
+  jobSlots: { key: 'jobSlots', arg: 'N', read: integer(0, 4096), shownDefault: 'a quarter of --max-concurrent, at least 1', help: 'job replicas this node runs at once, out of --max-concurrent (jobs never take every sandbox from calls); 0: none (docs/jobs.md)' },
+  jobQueueLength: { key: 'jobQueueLength', arg: 'N', read: integer(1, 10_000_000), shownDefault: String(DEFAULT_JOB_QUEUE_LENGTH), help: 'job replicas waiting or running in the whole queue, at most; a submit beyond is refused' },
+  jobQueuePerTenant: { key: 'jobQueuePerTenant', arg: 'N', read: integer(1, 10_000_000), shownDefault: String(DEFAULT_JOB_QUEUE_PER_TENANT), help: "job replicas of one tenant waiting or running, at most; a submit beyond is refused" },
+  jobRetention: { key: 'jobRetention', arg: 'DURATION', read: duration, shownDefault: '7d', help: 'how long an ended job nobody closed keeps its ticket and outputs' },
+  jobAckWait: { key: 'jobAckWait', arg: 'DURATION', read: duration, shownDefault: '30s', help: 'how long a replica whose node stopped answering is held before another node gets it (at least 1s)' },
+  jobRedeliveries: { key: 'jobRedeliveries', arg: 'N', read: integer(0, 100), shownDefault: '1', help: 'times a replica whose node was lost is run again; then it is INVALID "node lost"' },
   expose: { key: 'expose', arg: 'NAME=HOST:PORT[@TENANT]', repeatable: true, read: list(exposeSpec), help: "serve a per-connection program function on a TCP port, plain TCP (inetd): one sandbox per connection, the connection its stdin and stdout; its clients act as TENANT, else as the function's owner (repeatable; docs/functions.md)" },
   exposeMaxConnections: { key: 'exposeMaxConnections', arg: 'N', read: integer(1, 100_000), shownDefault: String(DEFAULT_EXPOSE_MAX_CONNECTIONS), help: 'connections at once to one exposed function; more are closed at once (and recorded)' },
   exposeMaxPerClient: { key: 'exposeMaxPerClient', arg: 'N', read: integer(1, 100_000), shownDefault: String(DEFAULT_EXPOSE_MAX_PER_CLIENT), help: 'connections at once from one client address to the exposed functions; more are closed at once (and recorded)' },

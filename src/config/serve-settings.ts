@@ -1,6 +1,6 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
 import type { ExposeSpec } from '../inetd/expose-spec.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
@@ -63,6 +63,8 @@ export interface ServeSettings {
   maxInputBytes: number;
   /** A function's build: wall clock and CPU time, memory, disk. */
   build: { timeoutMs: number; memoryBytes: number; diskBytes: number };
+  /** Jobs (docs/jobs.md): this node's slots, the queue's limits, retention, redelivery. */
+  jobs: { slots: number; queueLength: number; perTenant: number; retentionMs: number; ackWaitMs: number; redeliveries: number };
   /** Per-connection program functions served on TCP ports (src/inetd), and their connections' limits. */
   expose: { services: ExposeSpec[]; maxConnections: number; maxPerClient: number; idleMs: number };
 }
@@ -127,6 +129,8 @@ export function settingsConflicts(v: ServeValues): Conflict[] {
   if (v.metricsToken !== undefined && v.metrics === undefined && !http.length && v.httpSocket === 'off') {
     conflict(`${both('metricsToken')} is for ${both('metrics')} or the HTTP API (${both('http')}, ${both('httpSocket')})`, 'metricsToken');
   }
+  if (v.jobSlots !== undefined && v.jobSlots > (v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)) conflict(`${both('jobSlots')} must be at most ${both('maxConcurrent')} (${v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT}): job replicas run in the server's sandboxes`, 'jobSlots', 'maxConcurrent');
+  if (v.jobAckWait !== undefined && v.jobAckWait < 1000) conflict(`${both('jobAckWait')} must be at least 1s`, 'jobAckWait');
   const exposing = (v.expose ?? []).length > 0;
   if (exposing && v.nats === 'off') conflict(`${both('expose')} serves functions of the registry: it needs one (not ${both('nats')} off)`, 'expose', 'nats');
   const exposeLimits = (['exposeMaxConnections', 'exposeMaxPerClient', 'exposeIdleTimeout'] as const).filter((n) => v[n] !== undefined);
@@ -200,6 +204,14 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     httpTimeouts: { headersMs: v.httpHeaderTimeout ?? 10_000, requestMs: v.httpRequestTimeout ?? 300_000, keepAliveMs: v.httpKeepAlive ?? 5000 },
     maxInputBytes: v.maxInput ?? DEFAULT_MAX_INPUT_BYTES,
     build: { timeoutMs: v.buildTimeout ?? 10 * 60_000, memoryBytes: v.buildMemory ?? 1024 ** 3, diskBytes: v.buildDisk ?? 256 * 1024 ** 2 },
+    jobs: {
+      slots: v.jobSlots ?? Math.max(1, Math.floor((v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT) / 4)),
+      queueLength: v.jobQueueLength ?? DEFAULT_JOB_QUEUE_LENGTH,
+      perTenant: v.jobQueuePerTenant ?? DEFAULT_JOB_QUEUE_PER_TENANT,
+      retentionMs: v.jobRetention ?? 7 * 24 * 3600_000,
+      ackWaitMs: v.jobAckWait ?? 30_000,
+      redeliveries: v.jobRedeliveries ?? 1,
+    },
     expose: {
       services: v.expose ?? [],
       maxConnections: v.exposeMaxConnections ?? DEFAULT_EXPOSE_MAX_CONNECTIONS,

@@ -87,13 +87,20 @@ export interface FunctionSource {
   checkout(name: string): Promise<CheckedOut>;
 }
 
-/** What a front end that framed the request itself asks for (HTTP). */
+/** What a front end that framed the request itself asks for (HTTP, jobs). */
 export interface CallOptions {
   id?: string | number;
   returnContent?: boolean;
   /** Run here whatever the cluster's routing says (a call another node sent). */
   here?: boolean;
+  /** Stops the call (waiting or running): its sandbox is killed, and it ends cancelled (a job stopped). */
+  signal?: AbortSignal;
+  /** A wall-clock limit that only tightens the one the policy gives (a job's timeout). */
+  timeoutMs?: number;
 }
+
+/** What run() needs of the call's options. */
+type RunOptions = Pick<CallOptions, 'signal' | 'timeoutMs'>;
 
 export interface ExecutionResult {
   /** Unique across restarts: this server's random id, then the request's number in its life. */
@@ -143,6 +150,8 @@ export class Executor {
   private idleWaiters: Array<() => void> = [];
   /** Output files from their creation until their reply is sent: retention leaves them alone. */
   readonly outputsInUse = new Set<string>();
+  /** Told of every request once it is answered (the dashboard). */
+  private readonly finishedListeners = new Set<(result: ExecutionResult) => void>();
 
   constructor(private readonly options: ExecutorOptions) {
     this.slots = new Semaphore(options.maxConcurrent);
@@ -155,6 +164,17 @@ export class Executor {
 
   get queued(): number {
     return this.admission.length;
+  }
+
+  /** Calls this node runs at once at most (--max-concurrent). */
+  get capacity(): number {
+    return this.options.maxConcurrent;
+  }
+
+  /** Calls the listener with every request once it is answered (after its audit record); returns what stops it. */
+  onFinished(listener: (result: ExecutionResult) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
   }
 
   /** Resolves when no command is being handled (for a graceful shutdown). */
@@ -173,8 +193,8 @@ export class Executor {
   /** A call of a registered function framed by its front end (HTTP): the
    * same steps, policy and audit as any other request. */
   call(call: NamedCall, tenant: Tenant, asked: CallOptions = {}): Promise<ExecutionResult> {
-    const { here, ...rest } = asked;
-    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here }, ...rest }));
+    const { here, signal, timeoutMs, ...framed } = asked;
+    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here }, ...framed }), { signal, timeoutMs });
   }
 
   /** Work that needs a sandbox but is not a call (a deploy's build): it
@@ -197,14 +217,15 @@ export class Executor {
     }
   }
 
-  private async perform(raw: string, tenant: Tenant, parse: () => ParsedRequest): Promise<ExecutionResult> {
+  private async perform(raw: string, tenant: Tenant, parse: () => ParsedRequest, runOptions: RunOptions = {}): Promise<ExecutionResult> {
     this.active++;
     // What handle() made and was asked before it failed, for unexpected().
     const output: { path?: string; returnContent?: boolean } = {};
     try {
-      const result = await this.handle(raw, tenant, parse, output).catch((error: Error) => this.unexpected(raw, error, output));
+      const result = await this.handle(raw, tenant, parse, output, runOptions).catch((error: Error) => this.unexpected(raw, error, output));
       this.options.stats.finished(result);
       this.options.audit.execution(result, tenant);
+      for (const listener of this.finishedListeners) listener(result);
       return result;
     } finally {
       if (output.path) this.released(output.path);
@@ -248,7 +269,7 @@ export class Executor {
     }
   }
 
-  private async handle(raw: string, tenant: Tenant, parse: () => ParsedRequest, output: { path?: string; returnContent?: boolean }): Promise<ExecutionResult> {
+  private async handle(raw: string, tenant: Tenant, parse: () => ParsedRequest, output: { path?: string; returnContent?: boolean }, runOptions: RunOptions): Promise<ExecutionResult> {
     const started = performance.now();
     const parsed = parse();
     const result = this.newResult(raw, parsed.text, parsed);
@@ -274,7 +295,7 @@ export class Executor {
     }
     const { target } = parsed;
     if (target.kind === 'library') {
-      await this.run(result, tenant, (policy) => decide(policy, target.command, tenant));
+      await this.run(result, tenant, (policy) => decide(policy, target.command, tenant), runOptions);
       return finish();
     }
     // A call by name: the version checked out now is the one that runs, whatever is deployed meanwhile.
@@ -284,7 +305,7 @@ export class Executor {
     result.registered = { name, version, owner };
     try {
       const routable = target.here || target.call.input?.kind === 'path' ? undefined : target.call;
-      await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant), routable);
+      await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant), runOptions, routable);
     } finally {
       checkedOut.release();
     }
@@ -309,9 +330,10 @@ export class Executor {
   }
 
   /** Decides (again when the policy changed while the call waited), admits, runs and classifies. */
-  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, routable?: NamedCall): Promise<void> {
+  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, runOptions: RunOptions, routable?: NamedCall): Promise<void> {
     let policy = this.options.policy();
-    let decision = this.decided(result, decideNow(policy));
+    const decideWith = (p: Policy) => tightened(decideNow(p), runOptions.timeoutMs);
+    let decision = this.decided(result, decideWith(policy));
     if (!decision) return;
     if (routable && this.options.routing && (await this.routed(result, tenant, decision, routable))) return;
 
@@ -328,7 +350,7 @@ export class Executor {
     // what runs is what the policy in force allows now.
     if (this.options.policy() !== policy) {
       policy = this.options.policy();
-      decision = this.decided(result, decideNow(policy));
+      decision = this.decided(result, decideWith(policy));
     }
     // No call runs without its record.
     const unaudited = decision && this.options.audit.beforeRun(result, tenant);
@@ -340,7 +362,7 @@ export class Executor {
     stats.started({ request: result.request, tenant: tenantName, uid: tenant.uid, library: decision.library, function: decision.function, startedAt: Date.now() });
     let launch: LaunchResult;
     try {
-      launch = await this.options.launcher.run(launchSpec(decision, result.outputPath!, execFlags(decision.seccomp, this.options), tenant));
+      launch = await this.options.launcher.run(launchSpec(decision, result.outputPath!, execFlags(decision.seccomp, this.options), tenant), runOptions.signal);
     } catch (error) {
       this.conclude(result, refused('server-error', (error as Error).message));
       return;
@@ -467,6 +489,11 @@ export class Executor {
   }
 }
 
+/** A decision whose wall-clock limit is tightened to timeoutMs, if that is stricter. */
+function tightened(decision: Decision, timeoutMs: number | undefined): Decision {
+  if (!decision.allowed || timeoutMs === undefined || timeoutMs >= decision.limits.timeoutMs) return decision;
+  return { ...decision, limits: { ...decision.limits, timeoutMs } };
+}
 
 function fileSize(file: string): number | undefined {
   try {

@@ -41,6 +41,10 @@ export interface BuildRequest {
   admittedAs: TenantPolicy;
   /** The deploying tenant's profile for programs and builds. */
   seccomp: LauncherFilter;
+  /** Stops it (a job cancelled): the sandbox is killed. */
+  signal?: AbortSignal;
+  /** A wall-clock limit tighter than the server's build timeout (a job's). */
+  timeoutMs?: number;
 }
 
 /** Runs a build in the launcher's build sandbox and says how it ended. */

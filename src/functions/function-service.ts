@@ -68,6 +68,11 @@ export class FunctionService {
     return records.filter((r) => functionAccess(policy, peer, 'show', r.name, r.owner).allowed);
   }
 
+  /** Every function, whoever owns it: for the dashboard, which only the policy's monitors see. */
+  listAll(): Promise<FunctionRecord[]> {
+    return this.onRegistry((registry) => registry.list());
+  }
+
   async show(peer: Tenant, name: string): Promise<FunctionRecord> {
     return (await this.find(peer, name, 'show')).record;
   }

@@ -12,11 +12,13 @@ import type net from 'node:net';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { DashboardSources } from '../dashboard/dashboard-feed.js';
 import type { NatsLink } from '../cluster/nats-link.js';
 import { sharedAjv } from '../config/ajv.js';
 import { FnjailError } from '../errors.js';
 import type { Executor } from '../executor/executor.js';
 import type { FunctionService } from '../functions/function-service.js';
+import type { JobService } from '../jobs/job-service.js';
 import type { StatsSnapshot } from '../metrics/stats.js';
 import type { Policy } from '../policy/policy.js';
 import { BEARER_CHALLENGE, identify } from './identity.js';
@@ -28,6 +30,8 @@ import { API_ROUTES } from './routes/index.js';
 export interface ApiOptions {
   executor: Executor;
   functions: FunctionService;
+  /** Jobs; undefined with --nats off (the routes say so). */
+  jobs: JobService | undefined;
   link: NatsLink;
   logger: Logger;
   /** The policy in force. */
@@ -47,6 +51,8 @@ export interface ApiOptions {
   /** The token that unlocks the detailed metrics (--metrics-token). */
   metricsToken: string | undefined;
   timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
+  /** The dashboard's sections other parts provide (the cluster's nodes, the job queue); absent: the page says "no cluster", "no jobs". */
+  dashboard?: Pick<DashboardSources, 'cluster' | 'jobs'>;
 }
 
 /** What every route plugin is given: the options, and the book of routes (for the OpenAPI document). */

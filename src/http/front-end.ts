@@ -41,6 +41,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
   const { app, server: httpServer } = await buildApi({
     executor: server.executor,
     functions: server.functions,
+    jobs: server.jobs?.service,
     link: server.link,
     logger,
     policy: () => server.policies.current,

@@ -43,6 +43,10 @@ export const ERROR_STATUS = {
   FNJ_BUILD_FAILED: 422,
   FNJ_SERVER_BUSY: 429,
   FNJ_REGISTRY_UNAVAILABLE: 503,
+  FNJ_JOB_NOT_FOUND: 404,
+  FNJ_JOB_NOT_DONE: 409,
+  FNJ_JOBS_FULL: 429,
+  FNJ_JOBS_UNAVAILABLE: 503,
 } as const satisfies Partial<Record<ErrorCode, number>>;
 
 /** Headers of every reply. */

@@ -122,8 +122,10 @@ export class LauncherProcess {
    * (its queue deadline, the call's timeout, its backstop) the call is
    * cancelled and reported lost. A connection given as a program's stdin is
    * handed over to the launcher and closed here (destroyed: open it with
-   * pauseOnConnect, so that Node reads nothing of it). */
-  async run(spec: RunSpec): Promise<LaunchResult> {
+   * pauseOnConnect, so that Node reads nothing of it). An abort of `signal`
+   * cancels the execution (a job stopped): the launcher kills its sandbox
+   * and reports it cancelled. */
+  async run(spec: RunSpec, signal?: AbortSignal): Promise<LaunchResult> {
     const connection = connectionOf(spec);
     try {
       await this.whenReady(READY_TIMEOUT_MS);
@@ -132,6 +134,10 @@ export class LauncherProcess {
       throw error;
     }
     const id = this.allocateId();
+    if (signal?.aborted) {
+      connection?.socket.destroy();
+      return { ...emptyResult(id), outcome: Outcome.Cancelled, message: 'cancelled before it started' };
+    }
     let frame: Buffer;
     try {
       frame = encodeExec(toWire(spec, id));
@@ -142,7 +148,12 @@ export class LauncherProcess {
     }
     const boundMs = QUEUE_DEADLINE_MS + spec.limits.timeoutMs + BACKSTOP_GRACE_MS + ANSWER_MARGIN_MS;
     return new Promise<LaunchResult>((resolve) => {
+      const cancel = () => {
+        if (this.pending.has(id)) this.child?.stdin.write(encodeCancel(id));
+      };
+      signal?.addEventListener('abort', cancel, { once: true });
       const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', cancel);
         if (!this.pending.delete(id)) return;
         this.options.logger.error({ component: 'launcher', boundMs }, 'the sandbox launcher did not answer a call in time; cancelling it');
         this.child?.stdin.write(encodeCancel(id));
@@ -150,6 +161,7 @@ export class LauncherProcess {
       }, boundMs);
       this.pending.set(id, (result) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', cancel);
         resolve(result);
       });
       this.child!.stdin.write(frame);

@@ -5,6 +5,13 @@
 /** Upper bounds in seconds: half a millisecond (a warm call) to a minute (a long timeout). */
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** The bucket a value falls in: the first bound it does not exceed, or bounds.length (above them all). */
+export function bucketIndex(bounds: readonly number[], seconds: number): number {
+  let i = 0;
+  while (i < bounds.length && seconds > bounds[i]!) i++;
+  return i;
+}
+
 export class Histogram {
   /** counts[i]: observations <= bounds[i] and > bounds[i-1]; the last slot: above every bound. */
   private readonly counts: number[];
@@ -22,9 +29,7 @@ export class Histogram {
   }
 
   observe(seconds: number): void {
-    let i = 0;
-    while (i < this.bounds.length && seconds > this.bounds[i]!) i++;
-    this.counts[i]!++;
+    this.counts[bucketIndex(this.bounds, seconds)]!++;
     this.total++;
     this.sumSeconds += seconds;
     this.recent[this.recentCount++ % this.recent.length] = seconds;

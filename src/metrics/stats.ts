@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { OUTCOMES, type OutcomeKind } from '../executor/classify.js';
 import type { ExecutionResult } from '../executor/executor.js';
+import { JobStats, type JobStatsSnapshot } from '../jobs/job-stats.js';
 import { Histogram } from './histogram.js';
 
 export { OUTCOMES };
@@ -64,6 +65,8 @@ export interface StatsSnapshot {
   memory: { serverRssBytes: number; launcherRssBytes: number | null };
   policy: { hash: string; reloads: number; rejected: number };
   launcher: { pid: number | null; restarts: number };
+  /** Jobs on this node, and the queue as it last saw it (docs/jobs.md). */
+  jobs?: JobStatsSnapshot;
   /** Whether the audit and operational logs can be written (a call does not run while its record cannot be). */
   logs?: {
     audit: { writable: boolean; failures: number; error: string | null; failingSince: string | null; refusedCalls: number };
@@ -89,6 +92,8 @@ export class Stats {
   private readonly tenants = new Map<string, TenantCounts>();
   private readonly runningNow = new Map<string, RunningExecution>();
   private readonly libraries = new Map<string, { running: number; calls: number }>();
+  /** Jobs: slots, the queue, replicas' wait and run times, outcomes. */
+  readonly jobs = new JobStats();
 
   private tenant(name: string): TenantCounts {
     let counts = this.tenants.get(name);
@@ -192,6 +197,7 @@ export class Stats {
       memory: { serverRssBytes: process.memoryUsage.rss(), launcherRssBytes: context.launcherPid ? residentBytes(context.launcherPid) : null },
       policy: { hash: context.policyHash, reloads: this.policyReloads, rejected: this.policyRejected },
       launcher: { pid: context.launcherPid ?? null, restarts: context.launcherRestarts },
+      jobs: this.jobs.snapshot(),
       ...(context.logs
         ? {
             logs: {

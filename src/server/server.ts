@@ -15,6 +15,7 @@ import { ClusterCalls } from '../cluster/call-routing.js';
 import { fnjailVersion } from '../paths.js';
 import { prepareStateDir } from '../config/state-dir.js';
 import { FunctionService } from '../functions/function-service.js';
+import { JobNode } from '../jobs/job-node.js';
 import { launcherBuildRunner } from '../functions/build-runner.js';
 import type { Limits } from '../launcher/protocol.js';
 import { prepareSpoolDir } from './spool.js';
@@ -89,6 +90,8 @@ export class FnjailServer {
   /** The NATS system and the function registry on it (started in the background by start()). */
   readonly link: NatsLink;
   readonly functions: FunctionService;
+  /** Jobs (docs/jobs.md): accepted and run here; undefined with --nats off. */
+  readonly jobs: JobNode | undefined;
   /** Where request bodies are spooled for their call (HTTP). */
   readonly spoolDir: string;
   private readonly unixListener: net.Server;
@@ -152,14 +155,15 @@ export class FnjailServer {
       onCallEvent: (event) => logger.debug({ component: 'cluster', ...event }, `call ${event.id} from ${event.caller}: ${event.type}`),
     };
     this.link = new NatsLink({ nats: settings.nats, insecure: settings.insecure, stateDir: settings.stateDir, nodeName: settings.nodeName, logger, restartDelaysMs: options.natsRestartDelaysMs, cluster });
+    // Builds take the executor's sandbox slots, as calls (the executor is made below; a build runs later).
+    const buildRunner = launcherBuildRunner(this.launcher, buildLimits(settings.build), settings, (tenant, work) => this.executor.withSandbox(tenant, work));
     this.functions = new FunctionService({
       link: this.link,
       policy: () => this.policies.current,
       audit,
       registryWaitMs: REGISTRY_WAIT_MS,
       buildsDir: path.join(settings.stateDir, 'builds'),
-      // Builds take the executor's sandbox slots, as calls (the executor is made below; a build runs later).
-      buildRunner: launcherBuildRunner(this.launcher, buildLimits(settings.build), settings, (tenant, work) => this.executor.withSandbox(tenant, work)),
+      buildRunner,
       buildDiskBytes: settings.build.diskBytes,
     });
     this.executor = new Executor({
@@ -177,6 +181,10 @@ export class FnjailServer {
       functions: settings.nats === 'off' ? undefined : this.functions,
       routing: calls,
     });
+    this.jobs =
+      settings.nats === 'off'
+        ? undefined
+        : new JobNode({ settings, link: this.link, executor: this.executor, buildRunner, policy: () => this.policies.current, audit, stats: this.stats.jobs, logger, spoolDir: this.spoolDir, waitMs: REGISTRY_WAIT_MS });
     if (settings.retention) {
       const template = /^(.*?)(X+)$/.exec(settings.outputTemplate)!;
       this.retention = new OutputRetention({
@@ -211,6 +219,7 @@ export class FnjailServer {
     // In the background: classic calls are served meanwhile; calls by name wait for it (REGISTRY_WAIT_MS).
     this.link.start();
     await this.launcher.start();
+    this.jobs?.start();
   }
 
   /** Listens on TCP for a front end (the classic sessions, the HTTP API): with
@@ -394,6 +403,7 @@ export class FnjailServer {
     this.policies.close();
     this.retention?.stop();
     this.refusals.stop();
+    this.jobs?.stopTaking();
     const listeners = [this.unixListener, ...this.tcpListeners];
     const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     for (const session of this.sessions.values()) session.drain();
@@ -404,6 +414,7 @@ export class FnjailServer {
     this.launcher.cancelAll();
     await Promise.race([this.executor.whenIdle(), timeout(2000)]);
     await Promise.race([leaving, timeout(2000)]);
+    await this.jobs?.stop();
     await this.launcher.stop();
     await this.link.stop();
     this.uidRange?.release();

@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../app.js';
 import { clusterRoutes } from './cluster.js';
+import { dashboardRoutes } from './dashboard.js';
+import { jobRoutes } from './jobs.js';
 import { openapiRoutes } from './openapi.js';
 import { registryRoutes } from './registry.js';
 import { runRoutes } from './run.js';
@@ -13,4 +15,4 @@ import { statusRoutes } from './status.js';
 
 export type RoutePlugin = (app: FastifyInstance, context: ApiContext) => Promise<void>;
 
-export const API_ROUTES: RoutePlugin[] = [runRoutes, registryRoutes, statusRoutes, statsRoutes, clusterRoutes, openapiRoutes];
+export const API_ROUTES: RoutePlugin[] = [runRoutes, registryRoutes, statusRoutes, statsRoutes, clusterRoutes, dashboardRoutes, jobRoutes, openapiRoutes];

@@ -4,9 +4,9 @@
 // for monitors and for a scraper presenting the metrics token, as on the
 // --metrics listener).
 import type { FastifyInstance } from 'fastify';
-import { FnjailError } from '../../errors.js';
-import { describePeer, isMonitor } from '../../policy/tenants.js';
+import { isMonitor } from '../../policy/tenants.js';
 import type { ApiContext } from '../app.js';
+import { requireMonitor } from './monitors.js';
 import { problemResponses } from './schemas.js';
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -23,9 +23,7 @@ export async function statsRoutes(app: FastifyInstance, context: ApiContext): Pr
       },
     },
     async (request) => {
-      if (request.credential === 'none' || !isMonitor(context.policy(), request.peer)) {
-        throw new FnjailError('FNJ_DENIED', `${describePeer(request.peer)} may not see the server's statistics (root and the policy's monitors may)`, 'ask the admin to add you to "monitors" (docs/policy.md)');
-      }
+      requireMonitor(context, request, "the server's statistics");
       return context.stats();
     },
   );

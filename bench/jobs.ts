@@ -1,0 +1,232 @@
+// npm run bench:jobs: asynchronous jobs (issue 15) on one node, against direct
+// calls of the same function on the same server in the same run:
+//   - latency: one job at a time, submit to start (the server's timestamps)
+//     and submit to COMPLETED seen by the client, against one direct call
+//     (POST /run) at a time: the overhead of a job;
+//   - throughput: --jobs jobs (default 1000) of the trivial function, one
+//     replica each, submitted at once by --submitters concurrent clients;
+//     jobs/s from the first submit to the last end, against the same number
+//     of direct calls made by as many concurrent clients as the node has job
+//     slots; the queue wait (submit to start) under that burst;
+//   - FIFO: the order replicas started in (the audit log's RUNNING records)
+//     against their places in the queue.
+// The server is fnjail serve with its private nats-server, as a single node
+// runs by default, --job-slots 8. Goals of the issue: >= 300 jobs/s, p50
+// submit-to-start <= 10 ms; reported PASS or MISS, never a failure.
+// Writes bench/results/jobs.{json,md}.
+//
+//   node dist/bench/jobs.js [--jobs N] [--submitters N] [--latency-runs N]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Client } from '../src/client/client.js';
+import type { JobView } from '../src/jobs/job-view.js';
+import { packageRoot } from '../src/paths.js';
+import { onCleanup, runBench } from './cleanup.js';
+import { machineInfo } from './machine.js';
+import { log } from './progress.js';
+import { cliMain } from './servers.js';
+import { percentile } from './stats.js';
+import { createWorkspace } from './workspace.js';
+
+const resultsDir = path.join(packageRoot, 'bench', 'results');
+const JOB_SLOTS = 8;
+const GOALS = { jobsPerSecond: 300, submitToStartP50Ms: 10 };
+
+interface Server {
+  client: Client;
+  stdoutFile: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(root: string, policyFile: string): Promise<Server> {
+  const dir = path.join(root, 'jobs-server');
+  fs.mkdirSync(dir, { mode: 0o755 });
+  const apiSocket = path.join(dir, 'api.sock');
+  const stdoutFile = path.join(dir, 'stdout.log');
+  const out = fs.openSync(stdoutFile, 'w');
+  const first = 1_500_000;
+  const child = spawn(
+    process.execPath,
+    [cliMain, 'serve', '--no-config', '--socket', path.join(dir, 'server.sock'), '--output-dir', path.join(dir, 'out'), '--policy', policyFile, '--uid-range', `${first}-${first + 999}`, '--http-socket', apiSocket, '--state-dir', path.join(dir, 'state'), '--job-slots', String(JOB_SLOTS), '--log-format', 'json'],
+    { stdio: ['ignore', out, 'inherit'] },
+  );
+  fs.closeSync(out);
+  const unregister = onCleanup('stop the jobs bench server', () => void child.kill('SIGKILL'));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const client = new Client({ socketPath: apiSocket });
+  // Ready when the API answers and the registry (NATS) is up.
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const status = await client.status().catch(() => undefined);
+    if (status?.registry.state === 'ready') break;
+    if (performance.now() > deadline || child.exitCode !== null) throw new Error(`the server did not get ready: ${fs.readFileSync(stdoutFile, 'utf8').slice(-2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    client,
+    stdoutFile,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      unregister();
+    },
+  };
+}
+
+const at = (view: JobView, state: string) => Date.parse(view.replicas[0]!.history.find((h) => h.state === state)!.at);
+
+async function waitEnded(client: Client, ticket: string): Promise<JobView> {
+  for (;;) {
+    const view = await client.job(ticket, 50_000);
+    if (view.state === 'COMPLETED' || view.state === 'INVALID') return view;
+  }
+}
+
+/** Runs `count` tasks with at most `width` in flight. */
+async function pool<T>(count: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        results[i] = await task(i);
+      }
+    }),
+  );
+  return results;
+}
+
+async function directCall(client: Client): Promise<void> {
+  const result = await client.run('basic');
+  if (!result.ok) throw new Error(`a direct call failed: ${result.outcome}`);
+  for await (const chunk of result.output) void chunk;
+}
+
+const summary = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)) };
+};
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' } } });
+  const jobs = Number(values.jobs);
+  const submitters = Number(values.submitters);
+  const latencyRuns = Number(values['latency-runs']);
+  const ws = createWorkspace();
+  const bundle = path.join(ws.root, 'basic-bundle');
+  fs.mkdirSync(path.join(bundle, 'lib'), { recursive: true });
+  fs.copyFileSync(ws.lib('libbasic.so'), path.join(bundle, 'lib', 'libbasic.so'));
+  fs.writeFileSync(path.join(bundle, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'lib/libbasic.so' }));
+  // Queue limits above the burst.
+  const server = await startServer(ws.root, ws.policyFile);
+  const { client } = server;
+  const { readBundleDirectory } = await import('../src/functions/bundle-directory.js');
+  const { compressBundle } = await import('../src/functions/bundle.js');
+  await client.deploy('basic', await compressBundle(readBundleDirectory(bundle)));
+
+  log('warming up: 50 direct calls, 50 jobs');
+  for (let i = 0; i < 50; i++) await directCall(client);
+  await pool(50, 8, async () => waitEnded(client, (await client.submitJob({ name: 'basic' })).ticket));
+
+  log(`latency: ${latencyRuns} direct calls, then ${latencyRuns} jobs, one at a time`);
+  const direct: number[] = [];
+  for (let i = 0; i < latencyRuns; i++) {
+    const started = performance.now();
+    await directCall(client);
+    direct.push(performance.now() - started);
+  }
+  const jobEndToEnd: number[] = [];
+  const quietStart: number[] = [];
+  for (let i = 0; i < latencyRuns; i++) {
+    const started = performance.now();
+    const view = await waitEnded(client, (await client.submitJob({ name: 'basic' })).ticket);
+    jobEndToEnd.push(performance.now() - started);
+    if (view.state !== 'COMPLETED') throw new Error(`a job ended ${view.state}: ${JSON.stringify(view.replicas[0])}`);
+    quietStart.push(at(view, 'RUNNING') - Date.parse(view.submittedAt));
+  }
+
+  log(`throughput: ${jobs} direct calls by ${JOB_SLOTS} clients`);
+  let started = performance.now();
+  await pool(jobs, JOB_SLOTS, () => directCall(client));
+  const directPerSecond = jobs / ((performance.now() - started) / 1000);
+
+  log(`throughput: ${jobs} jobs submitted at once by ${submitters} clients`);
+  const logFrom = fs.statSync(server.stdoutFile).size;
+  started = performance.now();
+  const tickets = await pool(jobs, submitters, async () => (await client.submitJob({ name: 'basic' })).ticket);
+  const submitSeconds = (performance.now() - started) / 1000;
+  // Waiting costs the server a watch per waiter: wait for the last one only
+  // (jobs start in order), then read them all once they have ended.
+  await waitEnded(client, tickets.at(-1)!);
+  const views = await pool(tickets.length, 4, (i) => waitEnded(client, tickets[i]!));
+  const failed = views.filter((v) => v.state !== 'COMPLETED').length;
+  const firstSubmit = Math.min(...views.map((v) => Date.parse(v.submittedAt)));
+  const lastEnd = Math.max(...views.map((v) => Date.parse(v.endedAt!)));
+  const jobsPerSecond = jobs / ((lastEnd - firstSubmit) / 1000);
+  const burstWait = views.map((v) => at(v, 'RUNNING') - Date.parse(v.submittedAt));
+
+  // FIFO: the replicas' starts, in the order the node made them, against their places in the queue.
+  const text = fs.readFileSync(server.stdoutFile, 'utf8').slice(logFrom);
+  const starts = text
+    .split('\n')
+    .filter((l) => l.includes('"event":"job-state"'))
+    .map((l) => JSON.parse(l) as { to: string; replica: number | null; queueSeq: number | null; attempt: number | null })
+    .filter((r) => r.to === 'RUNNING' && r.replica !== null && r.attempt === 1);
+  const outOfOrder = starts.filter((r, i) => i > 0 && r.queueSeq! < starts[i - 1]!.queueSeq!).length;
+  await server.stop();
+
+  const quiet = summary(quietStart);
+  const results = {
+    machine: machineInfo(),
+    date: new Date().toISOString(),
+    jobSlots: JOB_SLOTS,
+    latency: { runs: latencyRuns, directCallMs: summary(direct), jobEndToEndMs: summary(jobEndToEnd), submitToStartMs: quiet },
+    throughput: { jobs, submitters, submitSeconds: round(submitSeconds), jobsPerSecond: round(jobsPerSecond), directCallsPerSecond: round(directPerSecond), failed, burstSubmitToStartMs: summary(burstWait) },
+    fifo: { starts: starts.length, outOfOrder },
+    goals: {
+      jobsPerSecond: { goal: GOALS.jobsPerSecond, measured: round(jobsPerSecond), verdict: jobsPerSecond >= GOALS.jobsPerSecond ? 'PASS' : 'MISS' },
+      submitToStartP50Ms: { goal: GOALS.submitToStartP50Ms, measured: quiet.p50, verdict: quiet.p50 <= GOALS.submitToStartP50Ms ? 'PASS' : 'MISS' },
+      allCompleted: { verdict: failed === 0 ? 'PASS' : 'MISS' },
+      fifo: { verdict: outOfOrder === 0 && starts.length >= jobs ? 'PASS' : 'MISS' },
+    },
+  };
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, 'jobs.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const md = markdown(results);
+  fs.writeFileSync(path.join(resultsDir, 'jobs.md'), md);
+  process.stdout.write(md);
+}
+
+function markdown(r: {
+  machine: ReturnType<typeof machineInfo>;
+  date: string;
+  jobSlots: number;
+  latency: { runs: number; directCallMs: { p50: number; p99: number }; jobEndToEndMs: { p50: number; p99: number }; submitToStartMs: { p50: number; p99: number } };
+  throughput: { jobs: number; submitters: number; submitSeconds: number; jobsPerSecond: number; directCallsPerSecond: number; failed: number; burstSubmitToStartMs: { p50: number; p99: number } };
+  fifo: { starts: number; outOfOrder: number };
+  goals: Record<string, { goal?: number; measured?: number; verdict: string }>;
+}): string {
+  const m = r.machine;
+  return `# Jobs bench (npm run bench:jobs)
+
+${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlots}.
+
+| measure | jobs | direct calls | goal | verdict |
+|---|---:|---:|---:|---|
+| throughput, ${r.throughput.jobs} trivial jobs (1 replica) submitted at once by ${r.throughput.submitters} clients | ${r.throughput.jobsPerSecond} jobs/s | ${r.throughput.directCallsPerSecond} calls/s (${r.jobSlots} clients) | >= ${GOALS.jobsPerSecond} jobs/s | ${r.goals.jobsPerSecond!.verdict} |
+| submit to start, one job at a time, p50 / p99 (ms) | ${r.latency.submitToStartMs.p50} / ${r.latency.submitToStartMs.p99} | | p50 <= ${GOALS.submitToStartP50Ms} ms | ${r.goals.submitToStartP50Ms!.verdict} |
+| end to end, one at a time, p50 / p99 (ms): submit to COMPLETED seen, against one call | ${r.latency.jobEndToEndMs.p50} / ${r.latency.jobEndToEndMs.p99} | ${r.latency.directCallMs.p50} / ${r.latency.directCallMs.p99} | | |
+| queue wait under the burst, submit to start, p50 / p99 (ms) | ${r.throughput.burstSubmitToStartMs.p50} / ${r.throughput.burstSubmitToStartMs.p99} | | | |
+| the burst's jobs COMPLETED | ${r.throughput.jobs - r.throughput.failed} of ${r.throughput.jobs} | | all | ${r.goals.allCompleted!.verdict} |
+| starts in queue order (FIFO) | ${r.fifo.starts - r.fifo.outOfOrder} of ${r.fifo.starts} in order | | all | ${r.goals.fifo!.verdict} |
+
+Submitting the burst took ${r.throughput.submitSeconds} s. Timestamps of starts are the server's (ms resolution).
+`;
+}
+
+runBench(main);

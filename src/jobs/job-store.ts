@@ -1,0 +1,160 @@
+// Where jobs are kept, on JetStream, so that every node sees the same and a
+// restart of any process loses nothing:
+//   KV bucket fnjail-jobs: <owner>.<ticket> → the job's record (job-record.ts)
+//   object store fnjail-job-data: <ticket>/input, <ticket>/bundle,
+//     <ticket>/output/<replica>
+// A record changes only through update(): read, compute the change (a pure
+// function of the record), write it if nobody wrote in between (the KV's
+// revision), else read again and recompute. Changes of one key made on this
+// node are queued one after the other, so that they race only with other
+// nodes'.
+import { Readable } from 'node:stream';
+import type { KV } from '@nats-io/kv';
+import type { ObjectStore } from '@nats-io/obj';
+import type { NatsSystem } from '../cluster/nats-connection.js';
+import { jobKey } from './job-identity.js';
+import type { JobRecord } from './job-record.js';
+
+export const JOB_BUCKETS = { records: 'fnjail-jobs', data: 'fnjail-job-data' } as const;
+
+/** Attempts of a change that keeps losing races (each loss means someone else's change went in). */
+const MAX_ATTEMPTS = 50;
+
+function isConflict(error: unknown): boolean {
+  return /wrong last sequence|key exists/i.test((error as Error).message ?? '');
+}
+
+const encode = (record: JobRecord) => Buffer.from(JSON.stringify(record));
+
+export class JobStore {
+  /** Per key, the tail of the changes queued on this node. */
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly data: ObjectStore,
+  ) {}
+
+  static async open(nats: NatsSystem): Promise<JobStore> {
+    const kv = await nats.kv(JOB_BUCKETS.records, { description: 'fnjail jobs: <owner>.<ticket> → the job record' });
+    const data = await nats.objectStore(JOB_BUCKETS.data, { description: "fnjail jobs' inputs, bundles and outputs" });
+    return new JobStore(kv, data);
+  }
+
+  async create(record: JobRecord): Promise<void> {
+    await this.kv.create(jobKey(record.owner, record.ticket), encode(record));
+  }
+
+  async get(key: string): Promise<{ record: JobRecord; revision: number } | undefined> {
+    const entry = await this.kv.get(key);
+    if (!entry || entry.operation !== 'PUT' || !entry.value.length) return undefined;
+    return { record: JSON.parse(Buffer.from(entry.value).toString('utf8')) as JobRecord, revision: entry.revision };
+  }
+
+  /** The keys of a ticket, whoever owns it (for admins and the sweeper). */
+  async keysOfTicket(ticket: string): Promise<string[]> {
+    return this.keys(`*.${ticket}`);
+  }
+
+  /** Keys matching a KV filter ("u1000.*", ">"). */
+  async keys(filter = '>'): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys(filter)) keys.push(key);
+    return keys;
+  }
+
+  /** The records of the keys, those still there. */
+  async records(keys: string[]): Promise<JobRecord[]> {
+    const records: JobRecord[] = [];
+    // A few at a time: each is a round trip.
+    for (let i = 0; i < keys.length; i += 64) {
+      const batch = await Promise.all(keys.slice(i, i + 64).map((key) => this.get(key)));
+      for (const found of batch) if (found) records.push(found.record);
+    }
+    return records;
+  }
+
+  /**
+   * Changes a record: `change` gets a copy of the current one, changes it in
+   * place and returns what it decided; the record is written unless it
+   * returns `{ write: false }`. Undefined when the record does not exist.
+   */
+  update<T>(key: string, change: (record: JobRecord) => { write: boolean; result: T }): Promise<{ record: JobRecord; result: T } | undefined> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.updateNow(key, change));
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return next;
+  }
+
+  private async updateNow<T>(key: string, change: (record: JobRecord) => { write: boolean; result: T }): Promise<{ record: JobRecord; result: T } | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.get(key);
+      if (!found) return undefined;
+      const { record } = found;
+      const { write, result } = change(record);
+      if (!write) return { record, result };
+      try {
+        await this.kv.update(key, encode(record), found.revision);
+        return { record, result };
+      } catch (error) {
+        if (!isConflict(error) || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /** Removes the record and every object of the job: its storage is free. */
+  async remove(record: JobRecord, objects: string[]): Promise<void> {
+    await Promise.all(objects.map((name) => this.deleteObject(name)));
+    await this.kv.purge(jobKey(record.owner, record.ticket));
+  }
+
+  async putObject(name: string, data: Buffer): Promise<void> {
+    await this.data.putBlob({ name }, data);
+  }
+
+  /** An object's content as a stream, with its size; undefined when there is none. */
+  async getObject(name: string): Promise<{ bytes: number; stream: Readable } | undefined> {
+    const found = await this.data.get(name);
+    if (!found) return undefined;
+    return { bytes: found.info.size, stream: Readable.fromWeb(found.data as import('node:stream/web').ReadableStream<Uint8Array>) };
+  }
+
+  async getObjectBuffer(name: string): Promise<Buffer | undefined> {
+    const blob = await this.data.getBlob(name);
+    return blob ? Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength) : undefined;
+  }
+
+  async deleteObject(name: string): Promise<void> {
+    try {
+      await this.data.delete(name);
+    } catch (error) {
+      if (!/not found/i.test((error as Error).message)) throw error;
+    }
+  }
+
+  /** Every object's name and when it was stored (for the sweeper's orphans). */
+  async objects(): Promise<Array<{ name: string; mtime: string }>> {
+    return (await this.data.list()).filter((o) => !o.deleted).map((o) => ({ name: o.name, mtime: o.mtime }));
+  }
+
+  /** Resolves with the record each time it changes, until `until` says it is enough or the wait is over. */
+  async watch(key: string, until: (record: JobRecord | undefined) => boolean, waitMs: number): Promise<JobRecord | undefined> {
+    const watcher = await this.kv.watch({ key });
+    const timer = setTimeout(() => watcher.stop(), waitMs);
+    let last: JobRecord | undefined;
+    try {
+      for await (const entry of watcher) {
+        last = entry.operation === 'PUT' && entry.value.length ? (JSON.parse(Buffer.from(entry.value).toString('utf8')) as JobRecord) : undefined;
+        if (until(last)) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      watcher.stop();
+    }
+    return last;
+  }
+}
