@@ -38,8 +38,10 @@ export function isCleaningUp(): boolean {
   return running !== undefined;
 }
 
-/** Runs a bench's main, then what must be undone; an error is printed and exits 1. */
+/** Runs a bench's main, then what must be undone; an error is printed and
+ * exits 1; an interrupted bench (SIGINT, SIGTERM) undoes it too and exits 130. */
 export function runBench(main: () => Promise<void>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanupAll().then(() => process.exit(130)));
   main().then(
     () => cleanupAll(),
     async (error: unknown) => {

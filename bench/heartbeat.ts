@@ -18,7 +18,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { startTestNatsServer, type TestNatsServer } from '../test/helpers/nats.js';
-import { cleanupAll, onCleanup } from './cleanup.js';
+import { onCleanup, runBench } from './cleanup.js';
 import { log } from './progress.js';
 
 const USAGE = `usage: npm run bench:heartbeat [-- --nodes N] [--seconds N] [--rounds N]
@@ -168,10 +168,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${md}`);
 }
 
-main()
-  .catch((error: Error) => {
-    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanupAll());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanupAll().then(() => process.exit(130)));
+runBench(main);

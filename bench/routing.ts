@@ -19,7 +19,7 @@ import { cliMain, createTestArea } from '../test/helpers/environment.js';
 import { httpRequest } from '../test/helpers/http.js';
 import { startTestNatsServer } from '../test/helpers/nats.js';
 import { startServer, type TestServer } from '../test/helpers/server.js';
-import { cleanupAll, onCleanup } from './cleanup.js';
+import { onCleanup, runBench } from './cleanup.js';
 import { log } from './progress.js';
 
 const GOAL_P50_MS = 1;
@@ -95,10 +95,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${md}`);
 }
 
-main()
-  .catch((error: Error) => {
-    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
-    process.exitCode = 1;
-  })
-  .finally(() => cleanupAll());
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanupAll().then(() => process.exit(130)));
+runBench(main);

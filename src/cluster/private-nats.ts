@@ -221,7 +221,8 @@ export class PrivateNatsServer extends EventEmitter<PrivateNatsEvents> {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -24,6 +24,18 @@ export function requestBody(request: FastifyRequest, reply: FastifyReply, maxByt
   return body;
 }
 
+/** A body read whole into memory (a bundle, a job's input), refused with `tooLarge()` past maxBytes. */
+export async function readWhole(body: Readable, maxBytes: number, tooLarge: () => FnjailError): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > maxBytes) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 /** After this reply, the connection closes: its client may still be sending a body nobody will read. */
 export function closeAfterReply(request: FastifyRequest, reply: FastifyReply): void {
   const socket: net.Socket | null = request.raw.socket ?? reply.raw.socket;

@@ -49,16 +49,7 @@ export function httpRequest(socketPath: string, request: HttpRequest): Promise<H
   // The body goes through stdin (an argument is limited to 128 KiB).
   const args = JSON.stringify([socketPath, request.method, request.path, headers, body !== undefined]);
   if (!request.as) {
-    return new Promise((resolve, reject) => {
-      const r = http.request({ socketPath, method: request.method, path: request.path, headers, agent: false }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (c: Buffer) => chunks.push(c));
-        response.on('end', () => resolve(reply({ status: response.statusCode!, headers: response.headers as Record<string, string>, body: Buffer.concat(chunks).toString('base64') })));
-      });
-      r.on('error', reject);
-      r.setTimeout(HANG_GUARD_MS, () => r.destroy(new Error(`no reply to ${request.method} ${request.path}`)));
-      r.end(body);
-    });
+    return exchange(http.request, { socketPath, headers }, request, body);
   }
   const user = request.as;
   const groups = user.groups?.length ? `--groups=${user.groups.join(',')}` : '--clear-groups';
@@ -100,9 +91,13 @@ export function httpAddresses(logs: Array<Record<string, unknown>>): Array<{ hos
 export function tcpRequest(target: HttpTarget, request: Omit<HttpRequest, 'as'>): Promise<HttpReply> {
   const body = request.body === undefined ? undefined : Buffer.from(request.body);
   const headers = { ...(body !== undefined ? { 'content-length': String(body.length) } : {}), ...request.headers };
-  const send = target.tls ? https.request : http.request;
+  return exchange(target.tls ? https.request : http.request, { host: target.host, port: target.port, headers, ...target.tls }, request, body);
+}
+
+/** One request from this process, on a connection of its own, and its whole reply. */
+function exchange(send: typeof http.request, options: http.RequestOptions, request: Omit<HttpRequest, 'as'>, body: Buffer | undefined): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const r = send({ host: target.host, port: target.port, method: request.method, path: request.path, headers, agent: false, ...target.tls }, (response) => {
+    const r = send({ ...options, method: request.method, path: request.path, agent: false }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (c: Buffer) => chunks.push(c));
       response.on('end', () => resolve(reply({ status: response.statusCode!, headers: response.headers as Record<string, string>, body: Buffer.concat(chunks).toString('base64') })));

@@ -18,6 +18,7 @@ import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isAlive } from '../../src/cluster/private-nats.js';
 import { requireRoot } from './environment.js';
 
 const STATE_DIR = '/run/fnjail-tests';
@@ -70,14 +71,6 @@ function sh(command: string, args: string[], options: { ignoreFailure?: boolean 
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The cpuacct hierarchy: cgroup v1's, or the v2 tree; undefined if neither can be used. */
 function cpuCgroupRoot(): { root: string; v2: boolean } | undefined {

@@ -16,7 +16,7 @@ import { MAX_REPLICAS } from '../../jobs/job-service.js';
 import { jobViewSchema } from '../../jobs/job-view.js';
 import type { ApiContext } from '../app.js';
 import { HEADERS } from '../problem.js';
-import { requestBody } from '../request-body.js';
+import { readWhole, requestBody } from '../request-body.js';
 import { maxInputOf } from './run.js';
 import { problemResponses } from './schemas.js';
 
@@ -51,15 +51,7 @@ const submitQuery = {
 async function readBody(request: FastifyRequest, reply: FastifyReply, maxBytes: number, what: 'bundle' | 'input'): Promise<Buffer | undefined> {
   const tooLarge = () => new FnjailError(what === 'bundle' ? 'FNJ_BUNDLE_TOO_LARGE' : 'FNJ_INPUT_TOO_LARGE', `the ${what} is over ${formatSize(maxBytes)}, the largest this server takes from you`);
   const body = requestBody(request, reply, maxBytes, tooLarge);
-  if (!body) return undefined;
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > maxBytes) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  return body && readWhole(body, maxBytes, tooLarge);
 }
 
 /** The jobs of this server, or why there are none. */

@@ -4,30 +4,17 @@
 // upload), DELETE /registry/<name>. Who may do what is the policy's
 // (functions/function-service.ts); every deploy and removal, done or
 // refused, is an audit record.
-import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatSize } from '../../config/size.js';
 import { FnjailError } from '../../errors.js';
 import { DEFAULT_BUNDLE_LIMITS } from '../../functions/bundle.js';
 import type { FunctionRecord } from '../../functions/registry.js';
 import type { ApiContext } from '../app.js';
-import { requestBody } from '../request-body.js';
+import { readWhole, requestBody } from '../request-body.js';
 import { functionNameParams, functionSchema, problemResponses } from './schemas.js';
 
 const MAX_BUNDLE_BYTES = DEFAULT_BUNDLE_LIMITS.maxCompressedBytes;
 const tooLarge = () => new FnjailError('FNJ_BUNDLE_TOO_LARGE', `the bundle is over ${formatSize(MAX_BUNDLE_BYTES)} compressed, the limit`);
-
-/** A .tar.gz is read whole (its hash and its checks need all of it), up to the bundle limit. */
-async function readArchive(body: Readable, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > maxBytes) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 /** The bundle of a multipart/form-data upload: its one file part (any field name); fields are ignored. */
 async function uploadedArchive(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
@@ -53,7 +40,8 @@ async function archiveOf(request: FastifyRequest, reply: FastifyReply): Promise<
   }
   const body = requestBody(request, reply, MAX_BUNDLE_BYTES, tooLarge);
   if (!body) throw new FnjailError('FNJ_BUNDLE_INVALID', 'the request has no body: send the bundle, a .tar.gz, as the body');
-  return readArchive(body, MAX_BUNDLE_BYTES);
+  // A .tar.gz is read whole: its hash and its checks need all of it.
+  return readWhole(body, MAX_BUNDLE_BYTES, tooLarge);
 }
 
 const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
