@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { BROKER_FILES } from '../../../src/cluster/broker-config.js';
 import type { MemberRow } from '../../../src/cluster/member-table.js';
+import { cliAs, type User } from '../../helpers/as-user.js';
 import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js';
 import { cliMain, createTestArea, requireRoot, type TestArea } from '../../helpers/environment.js';
 import { httpRequest, type HttpReply } from '../../helpers/http.js';
@@ -22,6 +23,9 @@ import { startServer, waitForLog, type TestServer } from '../../helpers/server.j
 
 const run = promisify(execFile);
 const NODES = ['node-a', 'node-b', 'node-c'];
+/** The policy's monitor (it may read the member table), and a user who is not one. */
+const MONITOR = { uid: 4620, gid: 4620 };
+const STRANGER = { uid: 4621, gid: 4621 };
 let area: TestArea;
 let lab: ClusterLab;
 const servers = new Map<string, TestServer>();
@@ -41,7 +45,7 @@ async function startNode(name: string): Promise<TestServer> {
   const files = path.join(lab.configDir, name);
   const own = `tls://${lab.network.host(name).address}:4222`;
   const server = await startServer({
-    policy: (a) => ({ defaults: { libraryDirs: [a.libDir], inputDirs: [a.dataDir], limits: { timeoutMs: 600_000 } } }),
+    policy: (a) => ({ monitors: { uids: [MONITOR.uid] }, defaults: { libraryDirs: [a.libDir], inputDirs: [a.dataDir], limits: { timeoutMs: 600_000 } } }),
     wrapper: lab.network.host(name).command([]),
     args: [
       '--node-name', name,
@@ -102,6 +106,24 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     assert.deepEqual(json.members.map((r) => r.node), NODES);
     assert.equal(json.members.filter((r) => r.coordinator).length, 1, 'one coordinator');
     for (const r of json.members) assert.equal(r.calls?.capacity, 1, `${r.node} announces its one slot`);
+  });
+
+  it("only root and the policy's monitors may read the member table (GET /cluster answers 403 to others, with no data)", async () => {
+    const statusAs = (user: User) => {
+      const [command, ...args] = cliAs(user, ['cluster', 'status', '--json', '--api-socket', node('node-a').apiSocket]);
+      return run(command!, args).then(
+        (done) => ({ code: 0, stdout: done.stdout, stderr: done.stderr }),
+        (failed: { code: number; stdout: string; stderr: string }) => ({ code: failed.code, stdout: failed.stdout, stderr: failed.stderr }),
+      );
+    };
+    const monitor = await statusAs(MONITOR);
+    assert.equal(monitor.code, 0, monitor.stderr);
+    assert.deepEqual((JSON.parse(monitor.stdout) as { members: MemberRow[] }).members.map((r) => r.node), NODES);
+
+    const stranger = await statusAs(STRANGER);
+    assert.notEqual(stranger.code, 0, 'refused');
+    assert.match(stranger.stderr, /uid 4621 .*may not see the cluster's member table/);
+    for (const name of NODES) assert.doesNotMatch(stranger.stdout + stranger.stderr, new RegExp(name), 'no member named');
   });
 
   it('a call on a node with no free slot runs on another node; with a slot free it runs here', async () => {
