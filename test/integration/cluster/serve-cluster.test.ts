@@ -14,6 +14,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { BROKER_FILES } from '../../../src/cluster/broker-config.js';
+import { NatsSystem } from '../../../src/cluster/nats-connection.js';
+import { RemoteCalls } from '../../../src/cluster/remote-calls.js';
+import { inboxPrefix } from '../../../src/cluster/subjects.js';
+import type { PinnedFunction } from '../../../src/cluster/wire.js';
+import type { ManifestDocument } from '../../../src/functions/manifest.js';
+import type { JobView } from '../../../src/jobs/job-view.js';
 import type { MemberRow } from '../../../src/cluster/member-table.js';
 import { cliAs, type User } from '../../helpers/as-user.js';
 import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js';
@@ -55,6 +61,8 @@ async function startNode(name: string): Promise<TestServer> {
       '--nats-tls-ca', path.join(files, BROKER_FILES.ca),
       '--nats-replicas', '3',
       '--max-concurrent', '1',
+      // node-a runs no job replica: the jobs submitted to it run on the others.
+      '--job-slots', name === 'node-a' ? '0' : '1',
     ],
   });
   servers.set(name, server);
@@ -76,6 +84,14 @@ async function membersUntil(name: string, test: (rows: MemberRow[]) => boolean):
     if (test(rows)) return rows;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** One series of the node's GET /metrics (root: the detailed page), 0 when absent. */
+async function metric(name: string, series: string): Promise<number> {
+  const reply = await api(name, 'GET', '/metrics');
+  assert.equal(reply.status, 200);
+  const line = reply.body.toString().split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
 const rowOf = (rows: MemberRow[], name: string) => rows.find((r) => r.node === name);
@@ -136,7 +152,8 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     assert.equal(here.body.toString(), 'node-a\n', 'a free slot here: the call runs here');
 
     // node-a's one slot taken (until the end of the test file), as its own heartbeat says.
-    const holding = api('node-a', 'POST', '/run/hold');
+    // (Its reply never comes: the node may be killed at the end, as the coordinator.)
+    api('node-a', 'POST', '/run/hold').catch(() => undefined);
     await membersUntil('node-a', (rows) => rowOf(rows, 'node-a')?.calls?.freeSlots === 0);
     const elsewhere = await api('node-a', 'POST', '/run/where');
     assert.equal(elsewhere.status, 200, elsewhere.body.toString());
@@ -147,7 +164,64 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     const record = await waitForLog(node('node-a'), (l) => l.event === 'execution' && l.ranOn !== undefined);
     assert.equal(record.ranOn, ranOn);
     assert.equal(record.outcome, 'ok');
-    void holding;
+    // Counted both ways in /metrics.
+    assert.equal(await metric('node-a', 'fnjail_cluster_forwarded_calls_total{direction="sent",outcome="ok"}'), 1);
+    assert.equal(await metric(ranOn, 'fnjail_cluster_forwarded_calls_total{direction="received",outcome="ok"}'), 1);
+    assert.equal(await metric('node-a', 'fnjail_cluster_members{state="up"}'), 3);
+    for (const name of NODES) assert.ok((await metric('node-a', `fnjail_cluster_heartbeat_age_seconds{node="${name}"}`)) < 60, `a heartbeat age for ${name}`);
+  });
+
+  it('a job submitted on node-a, which runs none, has its replicas run on the other nodes', async () => {
+    const submitted = await api('node-a', 'POST', '/jobs?name=where&replicas=2');
+    assert.equal(submitted.status, 202, submitted.body.toString());
+    const { ticket } = submitted.json<JobView>();
+    let view: JobView | undefined;
+    // Each ask waits on the server for the job's end (bounded: a few asks).
+    for (let ask = 0; ask < 10 && view?.state !== 'COMPLETED' && view?.state !== 'INVALID'; ask++) {
+      view = (await api('node-a', 'GET', `/jobs/${ticket}?wait=30000`)).json<JobView>();
+    }
+    assert.equal(view?.state, 'COMPLETED', JSON.stringify(view));
+    for (const [i, replica] of view.replicas.entries()) {
+      assert.ok(replica.node === 'node-b' || replica.node === 'node-c', `replica ${i + 1} ran on ${replica.node}`);
+      const output = await api('node-a', 'GET', `/jobs/${ticket}/output?replica=${i + 1}`);
+      assert.equal(output.body.toString(), `${replica.node}\n`, 'its sandbox was on that node');
+    }
+  });
+
+  it('a forwarded call runs the version the node it came to resolved, even when a newer one is deployed meanwhile', async () => {
+    // Version 1, then its record as the registry keeps it; then version 2.
+    const deploy = async (text: string) => run(process.execPath, [cliMain, 'deploy', bundle('pinned', `echo ${text}; cat /proc/sys/kernel/hostname`), '--api-socket', node('node-a').apiSocket]);
+    await deploy('first');
+    const first = (await api('node-a', 'GET', '/registry/pinned')).json<{ owner: string; kind: 'program'; version: string; manifest: ManifestDocument }>();
+    await deploy('second');
+    assert.notEqual((await api('node-a', 'GET', '/registry/pinned')).json<{ version: string }>().version, first.version);
+
+    // A call sent to node-b as node-a sends them (its certificate, its subjects), as if resolved before the redeploy.
+    const files = path.join(lab.configDir, 'node-a');
+    const nats = await NatsSystem.connect({
+      servers: lab.urls,
+      tls: { caFile: path.join(files, BROKER_FILES.ca), certFile: path.join(files, BROKER_FILES.nodeCert), keyFile: path.join(files, BROKER_FILES.nodeKey) },
+      name: 'node-a',
+      inboxPrefix: inboxPrefix('node-a'),
+    });
+    try {
+      const calls = new RemoteCalls({ connection: nats.connection, node: 'node-a', incarnation: 'a'.repeat(16), handler: () => Promise.reject(new Error('not here')) });
+      // Its replies only: no calls for node-a are taken here (the real node-a takes them).
+      calls.listenForReplies();
+      const peer = { uid: 0, gid: 0, groups: [] };
+      const send = async (pinned?: PinnedFunction): Promise<string> => {
+        const sent = await calls.send('node-b', { function: 'pinned', tenant: 'root', principal: 'root (uid 0)', peer, input: Buffer.alloc(0), ...(pinned ? { pinned } : {}) });
+        assert.ok(sent.started, JSON.stringify(sent));
+        const result = await sent.result;
+        assert.equal(result.outcome, 'ok', result.reasons.join('\n'));
+        return result.output.toString();
+      };
+      assert.equal(await send({ owner: first.owner, kind: first.kind, version: first.version, manifest: first.manifest }), 'first\nnode-b\n', 'the version the call names');
+      assert.equal(await send(), 'second\nnode-b\n', 'a call naming none: the current one');
+      await calls.stop();
+    } finally {
+      await nats.close();
+    }
   });
 
   it('kill -9 a node running a call: the others see it suspect, then down; the call is "node lost", never run again', async () => {
@@ -181,5 +255,19 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     // And calls go on: node-a full, the survivor takes them.
     const next = await api('node-a', 'POST', '/run/where');
     assert.equal(next.body.toString(), `${survivor}\n`);
+    // As /metrics counts it on the node the call came to.
+    assert.equal(await metric('node-a', 'fnjail_cluster_forwarded_calls_total{direction="sent",outcome="node-lost"}'), 1);
+    assert.equal(await metric('node-a', 'fnjail_cluster_members{state="up"}'), 2);
+    assert.equal(await metric('node-a', 'fnjail_cluster_members{state="down"}'), 1);
+  });
+
+  it('kill -9 the coordinator: the last node takes the lease over, and its /metrics counts the change', async () => {
+    const rows = await membersUntil('node-a', (r) => r.filter((m) => m.state === 'up').length === 2 && r.some((m) => m.coordinator && m.state === 'up'));
+    const coordinator = rows.find((m) => m.coordinator)!.node;
+    const last = rows.find((m) => m.state === 'up' && m.node !== coordinator)!.node;
+    const before = await metric(last, 'fnjail_cluster_coordinator_changes_total');
+    node(coordinator).process.kill('SIGKILL');
+    await membersUntil(last, (r) => rowOf(r, last)?.coordinator === true && rowOf(r, coordinator)?.state === 'down');
+    assert.equal(await metric(last, 'fnjail_cluster_coordinator_changes_total'), before + 1);
   });
 });
