@@ -23,7 +23,7 @@ import type { MemberRow } from '../../../src/cluster/member-table.js';
 import { cliAs, type User } from '../../helpers/as-user.js';
 import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js';
 import { programBundle, startClusterNode } from '../../helpers/cluster-servers.js';
-import { cliMain, createTestArea, requireRoot, type TestArea } from '../../helpers/environment.js';
+import { cliMain, createTestArea, HANG_GUARD_MS, requireRoot, type TestArea } from '../../helpers/environment.js';
 import { httpRequest, type HttpReply } from '../../helpers/http.js';
 import { waitForLog, type TestServer } from '../../helpers/server.js';
 
@@ -75,6 +75,10 @@ async function metric(name: string, series: string): Promise<number> {
 }
 
 const rowOf = (rows: MemberRow[], name: string) => rows.find((r) => r.node === name);
+/** The record of a hold call starting (taking a sandbox slot). */
+const isHoldStart = (l: Record<string, unknown>) => l.event === 'execution-start' && (l.registered as { name?: string } | null)?.name === 'hold';
+/** node-b and node-c up with their slot free, as their last heartbeats say. */
+const othersFree = (rows: MemberRow[]) => ['node-b', 'node-c'].every((n) => rowOf(rows, n)?.state === 'up' && rowOf(rows, n)?.calls?.freeSlots === 1);
 /** Every node up with a heartbeat, and the coordinator known (each node reads the lease once per heartbeat). */
 const allUp = (rows: MemberRow[]) => NODES.every((n) => rowOf(rows, n)?.state === 'up' && rowOf(rows, n)?.calls !== null) && rows.some((r) => r.coordinator);
 
@@ -131,10 +135,13 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     assert.equal(here.status, 200, here.body.toString());
     assert.equal(here.body.toString(), 'node-a\n', 'a free slot here: the call runs here');
 
-    // node-a's one slot taken (until the end of the test file), as its own heartbeat says.
+    // node-a's one slot taken (until the end of the test file): its hold has started (its
+    // record says so; node-a's own heartbeat may still be one of the call above, busy too).
     // (Its reply never comes: the node may be killed at the end, as the coordinator.)
+    const logFrom = node('node-a').logs.length;
     api('node-a', 'POST', '/run/hold').catch(() => undefined);
-    await membersUntil('node-a', (rows) => rowOf(rows, 'node-a')?.calls?.freeSlots === 0);
+    await waitForLog(node('node-a'), isHoldStart, { from: logFrom });
+    await membersUntil('node-a', othersFree);
     const elsewhere = await api('node-a', 'POST', '/run/where');
     assert.equal(elsewhere.status, 200, elsewhere.body.toString());
     const ranOn = elsewhere.body.toString().trim();
@@ -206,12 +213,18 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
 
   it('kill -9 a node running a call: the others see it suspect, then down; the call is "node lost", never run again', async () => {
     // node-a is full (the hold above): this one goes to node-b or node-c, and stays there.
+    // Both idle again in node-a's view (a heartbeat sent while the tests above ran may say busy).
+    await membersUntil('node-a', othersFree);
     const logFrom = new Map(NODES.map((n) => [n, node(n).logs.length]));
     const lost = api('node-a', 'POST', '/run/hold');
-    const busy = await membersUntil('node-a', (rows) => ['node-b', 'node-c'].some((n) => rowOf(rows, n)?.calls?.freeSlots === 0));
-    const victim = ['node-b', 'node-c'].find((n) => rowOf(busy, n)?.calls?.freeSlots === 0)!;
+    // The victim is where the hold started, as its record says (not a heartbeat, which may be stale).
+    let victim: string | undefined;
+    for (let look = 0; victim === undefined && look < HANG_GUARD_MS / 20; look++) {
+      if (look) await new Promise((resolve) => setTimeout(resolve, 20));
+      victim = ['node-b', 'node-c'].find((n) => node(n).logs.slice(logFrom.get(n)!).some(isHoldStart));
+    }
+    assert.ok(victim, 'the hold started on node-b or node-c');
     const survivor = victim === 'node-b' ? 'node-c' : 'node-b';
-    await waitForLog(node(victim), (l) => l.event === 'execution-start' && (l.registered as { name?: string } | null)?.name === 'hold', { from: logFrom.get(victim)! });
 
     node(victim).process.kill('SIGKILL');
     const reply = await lost;
@@ -231,7 +244,7 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     const table = await membersUntil('node-a', (rows) => rowOf(rows, victim)?.state === 'down');
     assert.equal(rowOf(table, survivor)?.state, 'up');
     // Not run again: the survivor, with its slot free all along, never started a hold.
-    assert.ok(!node(survivor).logs.slice(logFrom.get(survivor)!).some((l) => l.event === 'execution-start' && (l.registered as { name?: string } | null)?.name === 'hold'), `${survivor} never ran the lost call`);
+    assert.ok(!node(survivor).logs.slice(logFrom.get(survivor)!).some(isHoldStart), `${survivor} never ran the lost call`);
     // And calls go on: node-a full, the survivor takes them.
     const next = await api('node-a', 'POST', '/run/where');
     assert.equal(next.body.toString(), `${survivor}\n`);
