@@ -1,12 +1,12 @@
 // A node's side of the job queue: it takes work items from the shared queue
-// (job-queue.ts) when it has a free job slot (--job-slots: a share of the
-// node's capacity, so that jobs never starve interactive calls), one at a
-// time, and runs them.
+// (job-queue.ts) when it has free job slots (--job-slots: a share of the
+// node's capacity, so that jobs never starve interactive calls), as many at
+// a time as it has free slots, and runs them.
 //
-// Starting is done in one line, in queue order: take the next item, record
-// the replica RUNNING on this node (the record's revision makes sure that two
-// nodes cannot both start the same run), write its audit record, then let
-// the run go on its own and take the next item. So the replicas this node
+// Starting is done in one line, in queue order: take the next items, record
+// each replica RUNNING on this node (the record's revision makes sure that
+// two nodes cannot both start the same run), write its audit record, then let
+// the run go on its own and start the next item. So the replicas this node
 // starts start in the order they were queued, and the queue's consumer
 // delivers in that order to every node.
 //
@@ -14,18 +14,19 @@
 // ackWait/3), and looks at its record: a replica stopped meanwhile (its job
 // cancelled, another replica invalid) is cancelled here — at once when the
 // node that stopped it says so on fnjail.jobs.cancel.<ticket>. When it ends,
-// the output is stored, the result recorded, then the item acked: a node
+// the output is stored (a small one inline in the record, a larger one in
+// the object store), the result recorded, then the item acked: a node
 // that dies before has its item delivered again (at-least-once). A run the
 // node itself is to blame for (it stops, its launcher died) goes back to the
 // queue; its attempts are counted in the record.
-import type { JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { NatsSystem } from '../cluster/nats-connection.js';
 import type { JobBackend, JobEnv } from './job-backend.js';
 import { jobObjects } from './job-identity.js';
 import { CANCEL_SUBJECT, type WorkItem } from './job-queue.js';
-import { finishReplica, isEnded, requeueReplica, startReplica, type JobRecord, type ReplicaResult, type StartVerdict } from './job-record.js';
+import { finishReplica, INLINE_OUTPUT_BYTES, isEnded, requeueReplica, startReplica, type JobRecord, type ReplicaResult, type StartVerdict } from './job-record.js';
 import type { ReplicaRunner, RunOutcome } from './replica-runner.js';
 
 export interface WorkerOptions {
@@ -109,30 +110,37 @@ export class JobWorker {
     while (!this.stopping) {
       await this.freeSlot();
       if (this.stopping) break;
-      let msg: JsMsg | null;
+      let batch: ConsumerMessages;
       let env: JobEnv;
       try {
         env = await this.options.backend.env(NATS_WAIT_MS);
         this.listen(env);
-        msg = await env.queue.next(PULL_EXPIRES_MS);
+        batch = await env.queue.take(this.options.slots - this.runs.size, PULL_EXPIRES_MS);
         failures = 0;
       } catch (error) {
         if (failures++ === 0 && !this.stopping) this.logger.warn({ err: (error as Error).message }, 'cannot take jobs from the queue; trying again');
         await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
         continue;
       }
-      if (!msg) continue;
-      if (this.stopping) {
-        msg.nak();
-        break;
-      }
-      this.options.backend.stats.queued = msg.info.pending;
       try {
-        await this.dispatch(env, msg);
+        // Started one after the other, in the order they come: queue order.
+        for await (const msg of batch) {
+          if (this.stopping) {
+            // Given back (the batch is read to its end: an item left unread would wait for its ack deadline).
+            msg.nak();
+            continue;
+          }
+          this.options.backend.stats.queued = msg.info.pending;
+          try {
+            await this.dispatch(env, msg);
+          } catch (error) {
+            // Not started (NATS went away while recording it): given back for another try.
+            this.logger.warn({ err: (error as Error).message }, 'cannot start a job replica; its work item goes back to the queue');
+            msg.nak(1000);
+          }
+        }
       } catch (error) {
-        // Not started (NATS went away while recording it): given back for another try.
-        this.logger.warn({ err: (error as Error).message }, 'cannot start a job replica; its work item goes back to the queue');
-        msg.nak(1000);
+        if (!this.stopping) this.logger.warn({ err: (error as Error).message }, 'a pull from the job queue failed; taking again');
       }
     }
   }
@@ -187,7 +195,8 @@ export class JobWorker {
       }
       const { record, result } = applied;
       if (result === 'publishing') {
-        await sleep(5);
+        // Its submit, on this node, wakes this at once; on another node's, this looks again soon.
+        await env.store.nextWrite(item.key, 5);
         continue;
       }
       if (result.kind === 'ended') {
@@ -259,7 +268,8 @@ export class JobWorker {
     for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
       try {
         const env = await backend.env(NATS_WAIT_MS);
-        if (data && !stored) {
+        const inline = data !== undefined && data.length <= INLINE_OUTPUT_BYTES;
+        if (data && !inline && !stored) {
           await env.store.putObject(objectName, data);
           stored = true;
         }
@@ -268,6 +278,7 @@ export class JobWorker {
           reasons: outcome.reasons,
           ...(outcome.version ? { version: outcome.version } : {}),
           ...(outcome.request ? { request: outcome.request } : {}),
+          ...(data && inline ? { output: { inline: data.toString('base64'), bytes: data.length } } : {}),
           ...(stored && data ? { output: { object: objectName, bytes: data.length } } : {}),
         };
         const now = new Date();
