@@ -125,6 +125,12 @@ export class JobQueue {
     await Promise.all(seqs.map((seq) => this.jsm.streams.deleteMessage(QUEUE_STREAM, seq, false).catch(() => false)));
   }
 
+  /** Work items waiting (not yet taken), and taken by a node and not finished: the whole queue's. */
+  async counts(): Promise<{ waiting: number; taken: number }> {
+    const info = await this.jsm.consumers.info(QUEUE_STREAM, QUEUE_CONSUMER);
+    return { waiting: info.num_pending, taken: info.num_ack_pending };
+  }
+
   /** Up to `max` work items, in queue order, each as soon as it is there;
    * the batch ends when it has `max` or after expiresMs. A node asks for as
    * many as it has free slots: never for one it could not start at once. */
