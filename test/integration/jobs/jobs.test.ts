@@ -10,13 +10,14 @@
 // tickets, cancel of a running and of a waiting job, the audit trail.
 // The node has one job slot, so that what waits and what runs is known.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { schemaValidator } from '../../../src/config/json-file.js';
 import type { JobView } from '../../../src/jobs/job-view.js';
 import type { User } from '../../helpers/as-user.js';
-import { writeData, type TestArea } from '../../helpers/environment.js';
+import { cliMain, writeData, type TestArea } from '../../helpers/environment.js';
 import { httpRequest } from '../../helpers/http.js';
 import { fnjailAs } from '../../helpers/fnjail-cli.js';
 import { jobOf, libraryBundle, makeRunBundle, waitForJob } from '../../helpers/jobs.js';
@@ -249,7 +250,8 @@ describe('jobs on one node', () => {
     const metrics = await httpRequest(server.apiSocket, { method: 'GET', path: '/metrics', as: ALICE });
     assert.equal(metrics.status, 200);
     for (const line of ['fnjail_job_slots 1', 'fnjail_jobs_running 1', 'fnjail_job_queue_waiting 5', 'fnjail_job_queue_running 1']) assert.ok(metrics.body.toString().split('\n').includes(line), line);
-    const text = await fnjailAs(server, undefined, ['stats']);
+    // fnjail stats, as root on the classic socket.
+    const text = spawnSync(process.execPath, [cliMain, 'stats', '--socket', server.socket], { encoding: 'utf8' });
     assert.equal(text.status, 0, text.stderr);
     assert.match(text.stdout, /^jobs {8}1 running of 1 slot; queue 5 waiting, 1 running; /m);
     // A job of two replicas when one would fit: refused whole, nothing of it left in the queue.
