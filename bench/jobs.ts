@@ -12,8 +12,8 @@
 //     against their places in the queue;
 //   - CPU: of the server's process tree (server, launcher, sandboxes,
 //     nats-server) per direct call and per job in the throughput runs, less
-//     noisy than rates on a shared machine; and the other processes' CPU
-//     meanwhile (how loaded the machine was), in cores.
+//     noisy than rates on a shared machine; and the CPU the rest of the
+//     machine used meanwhile (how loaded it was), in cores.
 // The server is fnjail serve with its private nats-server, as a single node
 // runs by default, --job-slots 8. Goals of the issue: >= 300 jobs/s, p50
 // submit-to-start <= 10 ms; reported PASS or MISS, never a failure.
@@ -29,7 +29,7 @@ import { Client } from '../src/client/client.js';
 import type { JobView } from '../src/jobs/job-view.js';
 import { packageRoot } from '../src/paths.js';
 import { onCleanup, runBench } from './cleanup.js';
-import { foreignCpuSnapshot, foreignTicksBetween, treeCpuTicks } from './procfs.js';
+import { machineBusyTicks, treeCpuTicks } from './procfs.js';
 import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { cliMain } from './servers.js';
@@ -121,16 +121,20 @@ const round = (n: number) => Math.round(n * 100) / 100;
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** Runs a phase; with the CPU the server's tree used per item (ms), and the other processes' CPU meanwhile (cores). */
+/** Runs a phase; with the CPU the server's tree used per item (ms), and the
+ * CPU the rest of the machine used meanwhile, this bench's clients left out
+ * (other work on a shared machine), in cores. */
 async function measured<T>(pid: number, items: number, phase: () => Promise<T>): Promise<{ result: T; serverCpuMsPerItem: number; otherCores: number }> {
-  const [ticks, foreign, started] = [await treeCpuTicks(pid), await foreignCpuSnapshot(), performance.now()];
+  const [ticks, machine, client, started] = [await treeCpuTicks(pid), await machineBusyTicks(), process.cpuUsage(), performance.now()];
   const result = await phase();
   const seconds = (performance.now() - started) / 1000;
-  const [ticksAfter, foreignAfter] = [await treeCpuTicks(pid), await foreignCpuSnapshot()];
+  const [ticksAfter, machineAfter, clientUsed] = [await treeCpuTicks(pid), await machineBusyTicks(), process.cpuUsage(client)];
+  const serverSeconds = (ticksAfter - ticks) / TICKS_PER_SECOND;
+  const clientSeconds = (clientUsed.user + clientUsed.system) / 1e6;
   return {
     result,
-    serverCpuMsPerItem: round((((ticksAfter - ticks) / TICKS_PER_SECOND) * 1000) / items),
-    otherCores: round(foreignTicksBetween(foreign, foreignAfter) / TICKS_PER_SECOND / seconds),
+    serverCpuMsPerItem: round((serverSeconds * 1000) / items),
+    otherCores: round(Math.max(0, (machineAfter - machine) / TICKS_PER_SECOND - serverSeconds - clientSeconds) / seconds),
   };
 }
 
@@ -255,7 +259,7 @@ ${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlot
 | starts in queue order (FIFO) | ${r.fifo.starts - r.fifo.outOfOrder} of ${r.fifo.starts} in order | | all | ${r.goals.fifo!.verdict} |
 | jobs/s against direct calls/s, same run | ${r.throughput.jobsToDirect} | | | |
 | CPU of the server's tree (server, launcher, sandboxes, nats-server) per item, ms | ${r.cpu.serverMsPerJob} | ${r.cpu.serverMsPerDirectCall} | | |
-| other processes' CPU meanwhile (machine load), cores | ${r.cpu.otherCoresDuringJobs} | ${r.cpu.otherCoresDuringDirect} | | |
+| CPU used meanwhile by the rest of the machine (its load), cores | ${r.cpu.otherCoresDuringJobs} | ${r.cpu.otherCoresDuringDirect} | | |
 
 Submitting the burst took ${r.throughput.submitSeconds} s. Timestamps of starts are the server's (ms resolution).
 `;

@@ -14,8 +14,9 @@
 // ackWait/3), and looks at its record: a replica stopped meanwhile (its job
 // cancelled, another replica invalid) is cancelled here — at once when the
 // node that stopped it says so on fnjail.jobs.cancel.<ticket>. When it ends,
-// the output is stored (a small one inline in the record, a larger one in
-// the object store), the result recorded, then the item acked: a node
+// its slot takes the next item (the sandbox is free) while the output is
+// stored (a small one inline in the record, a larger one in the object
+// store), the result recorded, then the item acked: a node
 // that dies before has its item delivered again (at-least-once). A run the
 // node itself is to blame for (it stops, its launcher died) goes back to the
 // queue; its attempts are counted in the record.
@@ -62,6 +63,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class JobWorker {
   private readonly runs = new Map<string, Run>();
+  /** Runs in a sandbox now: what the slots count. A run whose result is being
+   * recorded has given its sandbox back, and its slot to the next item. */
+  private executing = 0;
   private stopping = false;
   /** Past the stop's deadline: results not recorded yet are left for redelivery. */
   private abandoned = false;
@@ -82,7 +86,7 @@ export class JobWorker {
 
   /** Replicas running on this node now. */
   get running(): number {
-    return this.runs.size;
+    return this.executing;
   }
 
   /** Takes no more items (the first step of a server's stop). */
@@ -115,7 +119,7 @@ export class JobWorker {
       try {
         env = await this.options.backend.env(NATS_WAIT_MS);
         this.listen(env);
-        batch = await env.queue.take(this.options.slots - this.runs.size, PULL_EXPIRES_MS);
+        batch = await env.queue.take(this.options.slots - this.executing, PULL_EXPIRES_MS);
         failures = 0;
       } catch (error) {
         if (failures++ === 0 && !this.stopping) this.logger.warn({ err: (error as Error).message }, 'cannot take jobs from the queue; trying again');
@@ -146,7 +150,7 @@ export class JobWorker {
   }
 
   private freeSlot(): Promise<void> {
-    if (this.runs.size < this.options.slots || this.stopping) return Promise.resolve();
+    if (this.executing < this.options.slots || this.stopping) return Promise.resolve();
     return new Promise((resolve) => this.slotWaiters.push(resolve));
   }
 
@@ -210,16 +214,22 @@ export class JobWorker {
       }
       const run: Run = { key: item.key, ticket: record.ticket, replica: item.replica, attempt: result.attempt, msg, controller: new AbortController() };
       this.runs.set(id, run);
-      this.options.backend.stats.running = this.runs.size;
+      this.executing++;
+      this.options.backend.stats.running = this.executing;
       void this.execute(env, run, record).finally(() => this.ended(id));
       return;
     }
   }
 
+  /** Its sandbox is free: the slot takes the next item while the result is recorded. */
+  private executed(): void {
+    this.executing--;
+    this.options.backend.stats.running = this.executing;
+    this.slotWaiters.shift()?.();
+  }
+
   private ended(id: string): void {
     this.runs.delete(id);
-    this.options.backend.stats.running = this.runs.size;
-    this.slotWaiters.shift()?.();
     if (this.runs.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
@@ -236,6 +246,7 @@ export class JobWorker {
       outcome = { outcome: 'server-error', reasons: [`node ${this.options.node.name} could not run it: ${(error as Error).message}`], outputFile: undefined, nodeFault: true };
     } finally {
       clearInterval(heartbeat);
+      this.executed();
     }
     await this.conclude(run, outcome);
   }
