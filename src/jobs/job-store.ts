@@ -34,8 +34,9 @@ function isConflict(error: unknown): boolean {
 }
 
 
-/** Records remembered (the jobs a node is working on, with room to spare). */
+/** Records remembered (the jobs a node is working on, with room to spare), and their size at most. */
 const KNOWN_RECORDS = 4096;
+const KNOWN_BYTES = 16 * 2 ** 20;
 
 interface Known {
   /** The record's JSON (parsed again for each change: a change edits its copy in place). */
@@ -48,6 +49,8 @@ export class JobStore {
   private readonly tails = new Map<string, Promise<unknown>>();
   /** The last version of records this node read or wrote. */
   private readonly known = new Map<string, Known>();
+  /** The JSON characters of the records remembered. */
+  private knownSize = 0;
   /** Who waits for this node's next write of a key (a work item whose job is being published here). */
   private readonly writeWaiters = new Map<string, Array<() => void>>();
 
@@ -71,7 +74,7 @@ export class JobStore {
   async get(key: string): Promise<{ record: JobRecord; revision: number } | undefined> {
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== 'PUT' || !entry.value.length) {
-      this.known.delete(key);
+      this.forget(key);
       return undefined;
     }
     const text = Buffer.from(entry.value).toString('utf8');
@@ -82,9 +85,18 @@ export class JobStore {
   private remember(key: string, text: string, revision: number): void {
     const had = this.known.get(key);
     if (had && had.revision > revision) return;
-    this.known.delete(key);
+    this.forget(key);
     this.known.set(key, { text, revision });
-    if (this.known.size > KNOWN_RECORDS) this.known.delete(this.known.keys().next().value!);
+    this.knownSize += text.length;
+    // The least recently remembered go first.
+    while (this.known.size > KNOWN_RECORDS || this.knownSize > KNOWN_BYTES) this.forget(this.known.keys().next().value!);
+  }
+
+  private forget(key: string): void {
+    const had = this.known.get(key);
+    if (!had) return;
+    this.known.delete(key);
+    this.knownSize -= had.text.length;
   }
 
   /** Resolves at this node's next write of the key, or after waitMs. */
@@ -164,7 +176,7 @@ export class JobStore {
         this.written(key);
         return { record, result };
       } catch (error) {
-        if (cached) this.known.delete(key);
+        if (cached) this.forget(key);
         if (!isConflict(error) || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
@@ -174,7 +186,7 @@ export class JobStore {
   async remove(record: JobRecord, objects: string[]): Promise<void> {
     await Promise.all(objects.map((name) => this.deleteObject(name)));
     const key = jobKey(record.owner, record.ticket);
-    this.known.delete(key);
+    this.forget(key);
     await this.kv.purge(key);
   }
 

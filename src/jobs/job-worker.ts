@@ -144,7 +144,9 @@ export class JobWorker {
           }
         }
       } catch (error) {
-        if (!this.stopping) this.logger.warn({ err: (error as Error).message }, 'a pull from the job queue failed; taking again');
+        if (this.stopping) continue;
+        if (failures++ === 0) this.logger.warn({ err: (error as Error).message }, 'a pull from the job queue failed; taking again');
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
       }
     }
   }
