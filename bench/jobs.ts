@@ -29,7 +29,7 @@ import { Client } from '../src/client/client.js';
 import type { JobView } from '../src/jobs/job-view.js';
 import { packageRoot } from '../src/paths.js';
 import { onCleanup, runBench } from './cleanup.js';
-import { machineBusyTicks, treeCpuTicks } from './procfs.js';
+import { commOf, machineBusyTicks, processLevels } from './procfs.js';
 import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { cliMain } from './servers.js';
@@ -121,20 +121,40 @@ const round = (n: number) => Math.round(n * 100) / 100;
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** Runs a phase; with the CPU the server's tree used per item (ms), and the
- * CPU the rest of the machine used meanwhile, this bench's clients left out
- * (other work on a shared machine), in cores. */
-async function measured<T>(pid: number, items: number, phase: () => Promise<T>): Promise<{ result: T; serverCpuMsPerItem: number; otherCores: number }> {
-  const [ticks, machine, client, started] = [await treeCpuTicks(pid), await machineBusyTicks(), process.cpuUsage(), performance.now()];
+type Parts = { server: number; nats: number; sandboxes: number };
+
+/** CPU ticks of the server's tree by part: the server process, its
+ * nats-server, the launcher with the sandboxes it reaped. */
+async function cpuByPart(pid: number): Promise<Parts> {
+  const parts: Parts = { server: 0, nats: 0, sandboxes: 0 };
+  for (const p of (await processLevels(pid)).flat()) {
+    const stat = await fs.promises.readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    // after "(comm) ": utime, stime, cutime, cstime are fields 11 to 14
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + (Number(fields[i] ?? 0) || 0), 0);
+    const part = p === pid ? 'server' : (await commOf(p)) === 'nats-server' ? 'nats' : 'sandboxes';
+    parts[part] += ticks;
+  }
+  return parts;
+}
+
+/** Runs a phase; with the CPU the server's tree used per item (ms, by part),
+ * and the CPU the rest of the machine used meanwhile, this bench's clients
+ * left out (other work on a shared machine), in cores. */
+async function measured<T>(pid: number, items: number, phase: () => Promise<T>): Promise<{ result: T; serverCpuMsPerItem: number; parts: Parts; otherCores: number }> {
+  const [ticks, machine, client, started] = [await cpuByPart(pid), await machineBusyTicks(), process.cpuUsage(), performance.now()];
   const result = await phase();
   const seconds = (performance.now() - started) / 1000;
-  const [ticksAfter, machineAfter, clientUsed] = [await treeCpuTicks(pid), await machineBusyTicks(), process.cpuUsage(client)];
-  const serverSeconds = (ticksAfter - ticks) / TICKS_PER_SECOND;
+  const [ticksAfter, machineAfter, clientUsed] = [await cpuByPart(pid), await machineBusyTicks(), process.cpuUsage(client)];
+  const perItem = (key: keyof Parts) => round((((ticksAfter[key] - ticks[key]) / TICKS_PER_SECOND) * 1000) / items);
+  const parts = { server: perItem('server'), nats: perItem('nats'), sandboxes: perItem('sandboxes') };
+  const treeSeconds = ((parts.server + parts.nats + parts.sandboxes) * items) / 1000;
   const clientSeconds = (clientUsed.user + clientUsed.system) / 1e6;
   return {
     result,
-    serverCpuMsPerItem: round((serverSeconds * 1000) / items),
-    otherCores: round(Math.max(0, (machineAfter - machine) / TICKS_PER_SECOND - serverSeconds - clientSeconds) / seconds),
+    serverCpuMsPerItem: round(parts.server + parts.nats + parts.sandboxes),
+    parts,
+    otherCores: round(Math.max(0, (machineAfter - machine) / TICKS_PER_SECOND - treeSeconds - clientSeconds) / seconds),
   };
 }
 
@@ -218,7 +238,7 @@ async function main(): Promise<void> {
     jobSlots: JOB_SLOTS,
     latency: { runs: latencyRuns, directCallMs: summary(direct), jobEndToEndMs: summary(jobEndToEnd), submitToStartMs: quiet },
     throughput: { jobs, submitters, submitSeconds: round(submitSeconds), jobsPerSecond: round(jobsPerSecond), directCallsPerSecond: round(directPerSecond), jobsToDirect: round(jobsPerSecond / directPerSecond), failed, burstSubmitToStartMs: summary(burstWait) },
-    cpu: { serverMsPerDirectCall: directCpu.serverCpuMsPerItem, serverMsPerJob: jobCpu.serverCpuMsPerItem, otherCoresDuringDirect: directCpu.otherCores, otherCoresDuringJobs: jobCpu.otherCores },
+    cpu: { serverMsPerDirectCall: directCpu.serverCpuMsPerItem, serverMsPerJob: jobCpu.serverCpuMsPerItem, directParts: directCpu.parts, jobParts: jobCpu.parts, otherCoresDuringDirect: directCpu.otherCores, otherCoresDuringJobs: jobCpu.otherCores },
     fifo: { starts: starts.length, outOfOrder },
     goals: {
       jobsPerSecond: { goal: GOALS.jobsPerSecond, measured: round(jobsPerSecond), verdict: jobsPerSecond >= GOALS.jobsPerSecond ? 'PASS' : 'MISS' },
@@ -240,7 +260,7 @@ function markdown(r: {
   jobSlots: number;
   latency: { runs: number; directCallMs: { p50: number; p99: number }; jobEndToEndMs: { p50: number; p99: number }; submitToStartMs: { p50: number; p99: number } };
   throughput: { jobs: number; submitters: number; submitSeconds: number; jobsPerSecond: number; directCallsPerSecond: number; jobsToDirect: number; failed: number; burstSubmitToStartMs: { p50: number; p99: number } };
-  cpu: { serverMsPerDirectCall: number; serverMsPerJob: number; otherCoresDuringDirect: number; otherCoresDuringJobs: number };
+  cpu: { serverMsPerDirectCall: number; serverMsPerJob: number; directParts: Parts; jobParts: Parts; otherCoresDuringDirect: number; otherCoresDuringJobs: number };
   fifo: { starts: number; outOfOrder: number };
   goals: Record<string, { goal?: number; measured?: number; verdict: string }>;
 }): string {
@@ -258,7 +278,8 @@ ${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlot
 | the burst's jobs COMPLETED | ${r.throughput.jobs - r.throughput.failed} of ${r.throughput.jobs} | | all | ${r.goals.allCompleted!.verdict} |
 | starts in queue order (FIFO) | ${r.fifo.starts - r.fifo.outOfOrder} of ${r.fifo.starts} in order | | all | ${r.goals.fifo!.verdict} |
 | jobs/s against direct calls/s, same run | ${r.throughput.jobsToDirect} | | | |
-| CPU of the server's tree (server, launcher, sandboxes, nats-server) per item, ms | ${r.cpu.serverMsPerJob} | ${r.cpu.serverMsPerDirectCall} | | |
+| CPU of the server's tree per item, ms | ${r.cpu.serverMsPerJob} | ${r.cpu.serverMsPerDirectCall} | | |
+| of which the server process / its nats-server / the launcher and sandboxes, ms | ${r.cpu.jobParts.server} / ${r.cpu.jobParts.nats} / ${r.cpu.jobParts.sandboxes} | ${r.cpu.directParts.server} / ${r.cpu.directParts.nats} / ${r.cpu.directParts.sandboxes} | | |
 | CPU used meanwhile by the rest of the machine (its load), cores | ${r.cpu.otherCoresDuringJobs} | ${r.cpu.otherCoresDuringDirect} | | |
 
 Submitting the burst took ${r.throughput.submitSeconds} s. Timestamps of starts are the server's (ms resolution).
