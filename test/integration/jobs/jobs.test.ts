@@ -106,6 +106,14 @@ describe('jobs on one node', () => {
     assert.equal(done.state, 'COMPLETED');
     const output = await httpRequest(server.apiSocket, { method: 'GET', path: `${submitted.headers.location}/output?replica=1`, as: ALICE });
     assert.deepEqual([output.status, output.body.toString(), output.headers['x-fnjail-job-state']], [200, 'over HTTP\n', 'COMPLETED']);
+    // An output over 1 KiB goes to the object store rather than into the record: the same bytes come back.
+    const big = Buffer.from(Array.from({ length: 3000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
+    const large = await httpRequest(server.apiSocket, { method: 'POST', path: '/jobs?name=basic&function=cat', body: big, as: ALICE });
+    const largeTicket = large.json<JobView>().ticket;
+    assert.equal((await jobOf(server, ALICE, largeTicket, 30_000)).replicas[0]!.outputBytes, big.length);
+    const largeOutput = await httpRequest(server.apiSocket, { method: 'GET', path: `/jobs/${largeTicket}/output?replica=1`, as: ALICE });
+    assert.ok(largeOutput.body.equals(big), 'the large output comes back whole');
+    assert.equal((await httpRequest(server.apiSocket, { method: 'DELETE', path: `/jobs/${largeTicket}`, as: ALICE })).status, 200);
     const noReplica = await httpRequest(server.apiSocket, { method: 'GET', path: `/jobs/${accepted.ticket}/output?replica=2`, as: ALICE });
     assert.equal(noReplica.status, 400);
     assert.match(noReplica.json<{ detail: string }>().detail, /has no replica 2 \(it has 1, numbered from 1\)/);
