@@ -57,12 +57,13 @@ export class ClusterNodes {
   /** The members as the page shows them, by name; self: the node serving the page, with its own figures. */
   views(rows: readonly MemberRow[], self: NodeView): NodeView[] {
     const views = rows.map((row): NodeView => {
-      if (row.node === self.name) return { ...self, state: row.state };
+      if (row.node === self.name) return { ...self, state: row.state, coordinator: row.coordinator };
       const live = heard(row);
       const track = this.tracks.get(row.node);
       return {
         name: row.node,
         state: row.state,
+        coordinator: row.coordinator,
         heartbeatAgeMs: row.heartbeatAgeMs,
         cpu: live ? (row.cpu?.host ?? null) : null,
         memory: live && row.memory ? { usedBytes: row.memory.usedBytes, totalBytes: row.memory.totalBytes } : null,
@@ -72,7 +73,7 @@ export class ClusterNodes {
       };
     });
     // Not in the table yet (it is joining): the page still shows the node it is looking at.
-    if (!views.some((v) => v.name === self.name)) views.push({ ...self, state: 'joining' });
+    if (!views.some((v) => v.name === self.name)) views.push({ ...self, state: 'joining', coordinator: false });
     return views.sort((a, b) => a.name.localeCompare(b.name));
   }
 

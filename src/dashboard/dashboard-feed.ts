@@ -164,6 +164,7 @@ export class DashboardFeed {
     return {
       name: this.sources.nodeName,
       state: 'up',
+      coordinator: false,
       heartbeatAgeMs: 0,
       cpu,
       memory,

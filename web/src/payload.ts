@@ -21,6 +21,8 @@ export type NodeState = 'joining' | 'up' | 'suspect' | 'down' | 'left';
 export interface NodeView {
   name: string;
   state: NodeState;
+  /** It holds the cluster's coordinator lease (it keeps the member table); false for a node alone. */
+  coordinator: boolean;
   /** Since its last heartbeat arrived; 0 for the node serving the page (it is the one answering); null: none heard from this incarnation. */
   heartbeatAgeMs: number | null;
   /** Share of the machine's CPU time in use (over the last second here; as its last heartbeat said for another node), 0 to 1; null: unknown. */

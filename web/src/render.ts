@@ -102,6 +102,7 @@ function nodes(frame: Frame): void {
       const row = document.createElement('tr');
       row.dataset.node = node.name;
       row.dataset.state = node.state;
+      row.dataset.coordinator = String(node.coordinator);
       const cpuSpark = document.createElement('td');
       cpuSpark.append(sparkline(node.history.cpu, `CPU of ${node.name} over the last minute: now ${percent(node.cpu)}`, 1));
       const callSpark = document.createElement('td');
@@ -110,8 +111,18 @@ function nodes(frame: Frame): void {
       const last = lastRate === null || lastRate === undefined ? 'unknown' : String(lastRate);
       callSpark.append(sparkline(node.history.callsPerSecond, `Calls per second on ${node.name} over the last minute: last ${last}, peak ${Math.max(0, ...rates)}`));
       const count = (n: number | null) => (n === null ? 'unknown' : String(n));
+      const name = cell(node.name);
+      if (node.coordinator) {
+        const role = document.createElement('span');
+        role.className = 'role';
+        role.textContent = 'coordinator';
+        // One child: on a narrow screen the cell is a grid of its label and its value.
+        const value = document.createElement('span');
+        value.append(node.name, ' ', role);
+        name.replaceChildren(value);
+      }
       row.append(
-        cell(node.name),
+        name,
         badgeCell(node.state, nodeTone(node.state)),
         cell(heartbeatText(frame, node)),
         cell(percent(node.cpu), 'number'),

@@ -24,15 +24,16 @@ function row(node: string, fields: Partial<MemberRow> & { answered?: number } = 
   };
 }
 
-const self: NodeView = { name: 'a', state: 'up', heartbeatAgeMs: 0, cpu: 0.5, memory: null, running: 0, freeSlots: 4, history: { cpu: [], callsPerSecond: [] } };
+const self: NodeView = { name: 'a', state: 'up', coordinator: false, heartbeatAgeMs: 0, cpu: 0.5, memory: null, running: 0, freeSlots: 4, history: { cpu: [], callsPerSecond: [] } };
 
 describe('the cluster on the dashboard', () => {
   it("shows each member's last heartbeat, and the page's own node with its own figures", () => {
     const nodes = new ClusterNodes();
-    const rows = [row('b', { heartbeatAgeMs: 300 }), row('a', { cpu: { host: 0.9, cores: 2 } })];
+    const rows = [row('b', { heartbeatAgeMs: 300 }), row('a', { cpu: { host: 0.9, cores: 2 }, coordinator: true })];
     nodes.sample(rows, 1000);
     const [a, b] = nodes.views(rows, self);
-    assert.deepEqual({ ...a!, history: undefined }, { ...self, history: undefined }, 'the serving node: its own figures, not its heartbeat');
+    assert.deepEqual({ ...a!, history: undefined }, { ...self, coordinator: true, history: undefined }, 'the serving node: its own figures, not its heartbeat; the role the table gives it');
+    assert.equal(b!.coordinator, false);
     assert.equal(b!.name, 'b');
     assert.equal(b!.heartbeatAgeMs, 300);
     assert.equal(b!.cpu, 0.25);
