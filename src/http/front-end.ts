@@ -85,6 +85,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
     const bound = await server.listenRemote(address, {
       clientCertificate: 'optional',
       alpn: ['http/1.1'],
+      refuse: (socket) => refuseBusy(socket, settings.maxClients),
       onConnection: (socket, remote) => {
         registerConnection(socket, { transport, remote });
         serve(socket);
@@ -109,7 +110,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
   };
 }
 
-/** Too many clients: one 503 reply, then closed (its request is not read). */
+/** Too many clients: one 429 reply (with Retry-After), then closed (its request is not read). */
 function refuseBusy(socket: net.Socket, maxClients: number): void {
   socket.on('error', () => undefined);
   socket.end(rawProblem('FNJ_SERVER_BUSY', `the server is busy: ${maxClients} clients are connected (its limit); try again later`));
