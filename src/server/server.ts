@@ -147,7 +147,7 @@ export class FnjailServer {
     const cluster: ClusterJoin | undefined = calls && {
       ...settings.cluster!,
       version: fnjailVersion(),
-      load: () => calls.load(),
+      load: () => ({ ...calls.load(), answered: this.stats.answered }),
       handler: (call) => calls.handle(call),
       admit: () => calls.admit(),
       onMemberChange: ({ node, incarnation, from, to, reason, silentMs, coordinator }) =>
