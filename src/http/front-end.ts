@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { ServeSettings } from '../config/serve-settings.js';
+import { jobsSection } from '../dashboard/jobs-section.js';
 import { renderMetrics } from '../metrics/prometheus.js';
 import type { Tenant } from '../policy/decide.js';
 import type { EarlyListener } from '../server/early-listener.js';
@@ -42,6 +43,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
     executor: server.executor,
     functions: server.functions,
     jobs: server.jobs?.service,
+    ...(server.jobs ? { dashboard: { jobs: () => jobsSection(server.stats.jobs) } } : {}),
     link: server.link,
     logger,
     policy: () => server.policies.current,

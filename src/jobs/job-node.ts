@@ -82,9 +82,10 @@ export class JobNode {
   private async lookAtQueue(): Promise<void> {
     try {
       const env = await this.backend.env(QUEUE_LOOK_MS);
-      const { waiting, taken } = await env.queue.counts();
+      const { waiting, taken, oldestWaitingAt } = await env.queue.counts();
       this.backend.stats.queued = waiting;
       this.backend.stats.queueRunning = taken;
+      this.backend.stats.oldestWaitingAt = oldestWaitingAt;
     } catch {
       // NATS away: the next look tries again
     }

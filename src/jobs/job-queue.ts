@@ -126,9 +126,11 @@ export class JobQueue {
   }
 
   /** Work items waiting (not yet taken), and taken by a node and not finished: the whole queue's. */
-  async counts(): Promise<{ waiting: number; taken: number }> {
+  async counts(): Promise<{ waiting: number; taken: number; oldestWaitingAt: number | undefined }> {
     const info = await this.jsm.consumers.info(QUEUE_STREAM, QUEUE_CONSUMER);
-    return { waiting: info.num_pending, taken: info.num_ack_pending };
+    // The next item the consumer delivers is the oldest waiting one (withdrawn, it is gone: not known).
+    const next = info.num_pending > 0 ? await this.jsm.streams.getMessage(QUEUE_STREAM, { seq: info.delivered.stream_seq + 1 }).catch(() => null) : null;
+    return { waiting: info.num_pending, taken: info.num_ack_pending, oldestWaitingAt: next?.time.getTime() };
   }
 
   /** Up to `max` work items, in queue order, each as soon as it is there;

@@ -156,6 +156,7 @@ export class JobService {
         setQueued(current, seqs);
         return { write: true, result: undefined };
       });
+      this.options.backend.stats.recent.noteRecord(accepted?.record ?? record, true);
       return jobView(accepted?.record ?? record);
     });
   }

@@ -7,6 +7,7 @@
 // started them.
 import { Histogram } from '../metrics/histogram.js';
 import type { Change } from './job-record.js';
+import { RecentTickets } from './recent-tickets.js';
 
 export interface JobStatsSnapshot {
   slots: number;
@@ -35,6 +36,10 @@ export class JobStats {
   running = 0;
   queued: number | undefined;
   queueRunning: number | undefined;
+  /** When the oldest waiting work item was queued (epoch ms), as last seen; undefined: none waits, or not known. */
+  oldestWaitingAt: number | undefined;
+  /** The tickets this node saw last, for the dashboard. */
+  readonly recent = new RecentTickets();
   submitted = 0;
   refused = 0;
   /** From submit (or a requeue) to start. */
