@@ -9,7 +9,11 @@
 //     of direct calls made by as many concurrent clients as the node has job
 //     slots; the queue wait (submit to start) under that burst;
 //   - FIFO: the order replicas started in (the audit log's RUNNING records)
-//     against their places in the queue.
+//     against their places in the queue;
+//   - CPU: of the server's process tree (server, launcher, sandboxes,
+//     nats-server) per direct call and per job in the throughput runs, less
+//     noisy than rates on a shared machine; and the CPU the rest of the
+//     machine used meanwhile (how loaded it was), in cores.
 // The server is fnjail serve with its private nats-server, as a single node
 // runs by default, --job-slots 8. Goals of the issue: >= 300 jobs/s, p50
 // submit-to-start <= 10 ms; reported PASS or MISS, never a failure.
@@ -25,6 +29,7 @@ import { Client } from '../src/client/client.js';
 import type { JobView } from '../src/jobs/job-view.js';
 import { packageRoot } from '../src/paths.js';
 import { onCleanup, runBench } from './cleanup.js';
+import { commOf, machineBusyTicks, processLevels } from './procfs.js';
 import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { cliMain } from './servers.js';
@@ -37,6 +42,7 @@ const GOALS = { jobsPerSecond: 300, submitToStartP50Ms: 10 };
 
 interface Server {
   client: Client;
+  pid: number;
   stdoutFile: string;
   stop(): Promise<void>;
 }
@@ -67,6 +73,7 @@ async function startServer(root: string, policyFile: string): Promise<Server> {
   }
   return {
     client,
+    pid: child.pid!,
     stdoutFile,
     async stop() {
       child.kill('SIGTERM');
@@ -112,6 +119,45 @@ const summary = (values: number[]) => {
 };
 const round = (n: number) => Math.round(n * 100) / 100;
 
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+type Parts = { server: number; nats: number; sandboxes: number };
+
+/** CPU ticks of the server's tree by part: the server process, its
+ * nats-server, the launcher with the sandboxes it reaped. */
+async function cpuByPart(pid: number): Promise<Parts> {
+  const parts: Parts = { server: 0, nats: 0, sandboxes: 0 };
+  for (const p of (await processLevels(pid)).flat()) {
+    const stat = await fs.promises.readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    // after "(comm) ": utime, stime, cutime, cstime are fields 11 to 14
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + (Number(fields[i] ?? 0) || 0), 0);
+    const part = p === pid ? 'server' : (await commOf(p)) === 'nats-server' ? 'nats' : 'sandboxes';
+    parts[part] += ticks;
+  }
+  return parts;
+}
+
+/** Runs a phase; with the CPU the server's tree used per item (ms, by part),
+ * and the CPU the rest of the machine used meanwhile, this bench's clients
+ * left out (other work on a shared machine), in cores. */
+async function measured<T>(pid: number, items: number, phase: () => Promise<T>): Promise<{ result: T; serverCpuMsPerItem: number; parts: Parts; otherCores: number }> {
+  const [ticks, machine, client, started] = [await cpuByPart(pid), await machineBusyTicks(), process.cpuUsage(), performance.now()];
+  const result = await phase();
+  const seconds = (performance.now() - started) / 1000;
+  const [ticksAfter, machineAfter, clientUsed] = [await cpuByPart(pid), await machineBusyTicks(), process.cpuUsage(client)];
+  const perItem = (key: keyof Parts) => round((((ticksAfter[key] - ticks[key]) / TICKS_PER_SECOND) * 1000) / items);
+  const parts = { server: perItem('server'), nats: perItem('nats'), sandboxes: perItem('sandboxes') };
+  const treeSeconds = ((parts.server + parts.nats + parts.sandboxes) * items) / 1000;
+  const clientSeconds = (clientUsed.user + clientUsed.system) / 1e6;
+  return {
+    result,
+    serverCpuMsPerItem: round(parts.server + parts.nats + parts.sandboxes),
+    parts,
+    otherCores: round(Math.max(0, (machineAfter - machine) / TICKS_PER_SECOND - treeSeconds - clientSeconds) / seconds),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' } } });
   const jobs = Number(values.jobs);
@@ -152,17 +198,22 @@ async function main(): Promise<void> {
 
   log(`throughput: ${jobs} direct calls by ${JOB_SLOTS} clients`);
   let started = performance.now();
-  await pool(jobs, JOB_SLOTS, () => directCall(client));
+  const directCpu = await measured(server.pid, jobs, () => pool(jobs, JOB_SLOTS, () => directCall(client)));
   const directPerSecond = jobs / ((performance.now() - started) / 1000);
 
   log(`throughput: ${jobs} jobs submitted at once by ${submitters} clients`);
   const logFrom = fs.statSync(server.stdoutFile).size;
   started = performance.now();
-  const tickets = await pool(jobs, submitters, async () => (await client.submitJob({ name: 'basic' })).ticket);
-  const submitSeconds = (performance.now() - started) / 1000;
-  // Waiting costs the server a watch per waiter: wait for the last one only
-  // (jobs start in order), then read them all once they have ended.
-  await waitEnded(client, tickets.at(-1)!);
+  let submitSeconds = 0;
+  const jobCpu = await measured(server.pid, jobs, async () => {
+    const tickets = await pool(jobs, submitters, async () => (await client.submitJob({ name: 'basic' })).ticket);
+    submitSeconds = (performance.now() - started) / 1000;
+    // Waiting costs the server a watch per waiter: wait for the last one only
+    // (jobs start in order), then read them all once they have ended.
+    await waitEnded(client, tickets.at(-1)!);
+    return tickets;
+  });
+  const tickets = jobCpu.result;
   const views = await pool(tickets.length, 4, (i) => waitEnded(client, tickets[i]!));
   const failed = views.filter((v) => v.state !== 'COMPLETED').length;
   const firstSubmit = Math.min(...views.map((v) => Date.parse(v.submittedAt)));
@@ -186,7 +237,8 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     jobSlots: JOB_SLOTS,
     latency: { runs: latencyRuns, directCallMs: summary(direct), jobEndToEndMs: summary(jobEndToEnd), submitToStartMs: quiet },
-    throughput: { jobs, submitters, submitSeconds: round(submitSeconds), jobsPerSecond: round(jobsPerSecond), directCallsPerSecond: round(directPerSecond), failed, burstSubmitToStartMs: summary(burstWait) },
+    throughput: { jobs, submitters, submitSeconds: round(submitSeconds), jobsPerSecond: round(jobsPerSecond), directCallsPerSecond: round(directPerSecond), jobsToDirect: round(jobsPerSecond / directPerSecond), failed, burstSubmitToStartMs: summary(burstWait) },
+    cpu: { serverMsPerDirectCall: directCpu.serverCpuMsPerItem, serverMsPerJob: jobCpu.serverCpuMsPerItem, directParts: directCpu.parts, jobParts: jobCpu.parts, otherCoresDuringDirect: directCpu.otherCores, otherCoresDuringJobs: jobCpu.otherCores },
     fifo: { starts: starts.length, outOfOrder },
     goals: {
       jobsPerSecond: { goal: GOALS.jobsPerSecond, measured: round(jobsPerSecond), verdict: jobsPerSecond >= GOALS.jobsPerSecond ? 'PASS' : 'MISS' },
@@ -207,7 +259,8 @@ function markdown(r: {
   date: string;
   jobSlots: number;
   latency: { runs: number; directCallMs: { p50: number; p99: number }; jobEndToEndMs: { p50: number; p99: number }; submitToStartMs: { p50: number; p99: number } };
-  throughput: { jobs: number; submitters: number; submitSeconds: number; jobsPerSecond: number; directCallsPerSecond: number; failed: number; burstSubmitToStartMs: { p50: number; p99: number } };
+  throughput: { jobs: number; submitters: number; submitSeconds: number; jobsPerSecond: number; directCallsPerSecond: number; jobsToDirect: number; failed: number; burstSubmitToStartMs: { p50: number; p99: number } };
+  cpu: { serverMsPerDirectCall: number; serverMsPerJob: number; directParts: Parts; jobParts: Parts; otherCoresDuringDirect: number; otherCoresDuringJobs: number };
   fifo: { starts: number; outOfOrder: number };
   goals: Record<string, { goal?: number; measured?: number; verdict: string }>;
 }): string {
@@ -224,6 +277,10 @@ ${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlot
 | queue wait under the burst, submit to start, p50 / p99 (ms) | ${r.throughput.burstSubmitToStartMs.p50} / ${r.throughput.burstSubmitToStartMs.p99} | | | |
 | the burst's jobs COMPLETED | ${r.throughput.jobs - r.throughput.failed} of ${r.throughput.jobs} | | all | ${r.goals.allCompleted!.verdict} |
 | starts in queue order (FIFO) | ${r.fifo.starts - r.fifo.outOfOrder} of ${r.fifo.starts} in order | | all | ${r.goals.fifo!.verdict} |
+| jobs/s against direct calls/s, same run | ${r.throughput.jobsToDirect} | | | |
+| CPU of the server's tree per item, ms | ${r.cpu.serverMsPerJob} | ${r.cpu.serverMsPerDirectCall} | | |
+| of which the server process / its nats-server / the launcher and sandboxes, ms | ${r.cpu.jobParts.server} / ${r.cpu.jobParts.nats} / ${r.cpu.jobParts.sandboxes} | ${r.cpu.directParts.server} / ${r.cpu.directParts.nats} / ${r.cpu.directParts.sandboxes} | | |
+| CPU used meanwhile by the rest of the machine (its load), cores | ${r.cpu.otherCoresDuringJobs} | ${r.cpu.otherCoresDuringDirect} | | |
 
 Submitting the burst took ${r.throughput.submitSeconds} s. Timestamps of starts are the server's (ms resolution).
 `;

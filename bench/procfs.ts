@@ -124,7 +124,7 @@ export async function treeCpuTicks(pid: number): Promise<number> {
 }
 
 /** Busy CPU ticks of the whole machine (all CPUs), from /proc/stat. */
-async function machineBusyTicks(): Promise<number> {
+export async function machineBusyTicks(): Promise<number> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest time is already in user)

@@ -72,6 +72,7 @@ export function formatStats(s: StatsSnapshot): string {
   field('memory', `server ${formatSize(s.memory.serverRssBytes)}, launcher ${formatBytes(s.memory.launcherRssBytes)}`);
   field('policy', `${clean(s.policy.hash.slice(0, 12))}, ${plural(s.policy.reloads, 'reload')}, ${s.policy.rejected} rejected`);
   field('launcher', `pid ${s.launcher.pid ?? '-'}, ${plural(s.launcher.restarts, 'restart')}`);
+  if (s.jobs) lines.push(...jobLines(s.jobs, field));
 
   if (s.tenants.length > 0) {
     lines.push('', 'tenants:');
@@ -90,6 +91,19 @@ export function formatStats(s: StatsSnapshot): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Jobs (docs/jobs.md): this node's runs, the queue as last seen, outcomes, wait and run times. */
+function jobLines(j: NonNullable<StatsSnapshot['jobs']>, field: (name: string, value: string) => void): string[] {
+  const seen = (n: number | null) => (n === null ? '-' : String(n));
+  field('jobs', `${j.running} running of ${plural(j.slots, 'slot')}; queue ${seen(j.queued)} waiting, ${seen(j.queueRunning)} running; ${j.submitted} submitted, ${j.refused} refused; tickets ${j.tickets.COMPLETED} completed, ${j.tickets.INVALID} invalid`);
+  field('job times', `wait p50 ${formatMs(j.waitMs?.p50)}  p99 ${formatMs(j.waitMs?.p99)}; run p50 ${formatMs(j.runMs?.p50)}  p99 ${formatMs(j.runMs?.p99)}`);
+  const outcomes = Object.keys(j.replicas);
+  const width = Math.max(0, ...outcomes.map((o) => o.length));
+  return outcomes.map((o) => {
+    const run = j.runMsByOutcome[o];
+    return `  ${clean(o).padEnd(width)}  ${j.replicas[o]}${run ? `  (ran p50 ${formatMs(run.p50)}, p99 ${formatMs(run.p99)})` : ''}`;
+  });
 }
 
 function plural(n: number, word: string): string {

@@ -16,6 +16,8 @@ export interface NodeLoad {
   freeSlots: number;
   queued: number;
   capacity: number;
+  /** Requests answered since this node started (optional: a node that does not count them sends none). */
+  answered?: number;
   /** Whether it takes calls (false while it starts or stops). */
   ready: boolean;
 }
@@ -78,7 +80,7 @@ export class HeartbeatPublisher {
       version,
       ready: load.ready,
       ...host,
-      calls: { running: load.running, freeSlots: load.freeSlots, queued: load.queued, capacity: load.capacity },
+      calls: { running: load.running, freeSlots: load.freeSlots, queued: load.queued, capacity: load.capacity, ...(load.answered !== undefined ? { answered: load.answered } : {}) },
     };
     this.last = heartbeat;
     if (!connection.isClosed()) {

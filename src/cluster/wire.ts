@@ -23,7 +23,8 @@ export interface HeartbeatMessage {
   cpu: { host: number; node?: number; cores: number };
   memory: { totalBytes: number; availableBytes: number; usedBytes: number };
   load: [number, number, number];
-  calls: { running: number; freeSlots: number; queued: number; capacity: number };
+  /** answered: requests this incarnation has answered so far (its calls per second, on the dashboard); absent from older nodes. */
+  calls: { running: number; freeSlots: number; queued: number; capacity: number; answered?: number };
 }
 
 export interface LeaveMessage {

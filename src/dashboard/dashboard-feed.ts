@@ -7,9 +7,11 @@
 // does not read (its connection's buffer grows past a limit) is cut off: it
 // reconnects and resumes, and it never holds the server's memory.
 import { randomBytes } from 'node:crypto';
+import type { MemberRow } from '../cluster/member-table.js';
 import type { FunctionRecord } from '../functions/registry.js';
 import type { Frame, FunctionView, JobsSection, NodeView } from '../../web/src/payload.js';
 import { CallAggregate, RECENT_CALLS } from './call-aggregate.js';
+import { ClusterNodes } from './cluster-nodes.js';
 import { NodeSampler } from './node-sampler.js';
 
 /** Frames kept for pages that reconnect (two minutes). */
@@ -30,8 +32,8 @@ export interface DashboardSources {
   registryState(): string;
   /** Every registered function (called only while the registry is ready). */
   functions(): Promise<FunctionRecord[]>;
-  /** The nodes of the cluster this node belongs to, or undefined: no cluster (the cluster's membership provides it). */
-  cluster?: () => NodeView[] | undefined;
+  /** The member table of the cluster this node belongs to (ClusterNode.memberTable()), or undefined: no cluster. */
+  cluster?: () => MemberRow[] | undefined;
   /** The job queue, or undefined: this server has none (the job queue provides it). */
   jobs?: () => JobsSection | undefined;
 }
@@ -42,6 +44,7 @@ export type PageWriter = (chunk: string) => boolean;
 export class DashboardFeed {
   readonly calls = new CallAggregate();
   private readonly sampler = new NodeSampler();
+  private readonly members = new ClusterNodes();
   /** Names this life of the server in event ids: an id of another life is never resumed from. */
   private readonly life = randomBytes(4).toString('hex');
   private sequence = 0;
@@ -80,6 +83,8 @@ export class DashboardFeed {
   /** Builds and sends the frame of the second just over (the timer's work; a bench calls it directly). */
   tick(now = Date.now()): void {
     this.sampler.sample();
+    const rows = this.sources.cluster?.();
+    if (rows) this.members.sample(rows);
     this.refreshFunctions(now);
     const text = this.eventText(++this.sequence, this.frame('tick', now));
     this.frames.push({ sequence: this.sequence, text });
@@ -134,13 +139,13 @@ export class DashboardFeed {
       this.sentCalls = this.calls.count;
       this.sentSecond = seconds.at(-1)?.second ?? this.sentSecond;
     }
-    const cluster = this.sources.cluster?.();
+    const rows = this.sources.cluster?.();
     return {
       kind,
       time: now,
       node: this.sources.nodeName,
       version: this.sources.version,
-      nodes: { cluster: cluster !== undefined, list: cluster ?? [this.localNode(now)] },
+      nodes: { cluster: rows !== undefined, list: rows ? this.members.views(rows, this.localNode(now)) : [this.localNode(now)] },
       calls: {
         totals: this.calls.totalsByOutcome(),
         seconds,
@@ -159,6 +164,7 @@ export class DashboardFeed {
     return {
       name: this.sources.nodeName,
       state: 'up',
+      coordinator: false,
       heartbeatAgeMs: 0,
       cpu,
       memory,

@@ -51,8 +51,8 @@ export interface ApiOptions {
   /** The token that unlocks the detailed metrics (--metrics-token). */
   metricsToken: string | undefined;
   timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
-  /** The dashboard's sections other parts provide (the cluster's nodes, the job queue); absent: the page says "no cluster", "no jobs". */
-  dashboard?: Pick<DashboardSources, 'cluster' | 'jobs'>;
+  /** The dashboard's sections other parts provide (the job queue); absent: the page says "no jobs". The cluster's nodes come from link. */
+  dashboard?: Pick<DashboardSources, 'jobs'>;
 }
 
 /** What every route plugin is given: the options, and the book of routes (for the OpenAPI document). */

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { ServeSettings } from '../config/serve-settings.js';
+import { jobsSection } from '../dashboard/jobs-section.js';
 import { renderMetrics } from '../metrics/prometheus.js';
 import type { Tenant } from '../policy/decide.js';
 import type { EarlyListener } from '../server/early-listener.js';
@@ -42,6 +43,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
     executor: server.executor,
     functions: server.functions,
     jobs: server.jobs?.service,
+    ...(server.jobs ? { dashboard: { jobs: () => jobsSection(server.stats.jobs) } } : {}),
     link: server.link,
     logger,
     policy: () => server.policies.current,
@@ -85,6 +87,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
     const bound = await server.listenRemote(address, {
       clientCertificate: 'optional',
       alpn: ['http/1.1'],
+      refuse: (socket) => refuseBusy(socket, settings.maxClients),
       onConnection: (socket, remote) => {
         registerConnection(socket, { transport, remote });
         serve(socket);
@@ -109,7 +112,7 @@ export async function startHttpFrontEnd({ server, settings, logger, version, api
   };
 }
 
-/** Too many clients: one 503 reply, then closed (its request is not read). */
+/** Too many clients: one 429 reply (with Retry-After), then closed (its request is not read). */
 function refuseBusy(socket: net.Socket, maxClients: number): void {
   socket.on('error', () => undefined);
   socket.end(rawProblem('FNJ_SERVER_BUSY', `the server is busy: ${maxClients} clients are connected (its limit); try again later`));

@@ -103,6 +103,7 @@ export class JobBackend {
       );
     }
     stats.changed(changes);
+    stats.recent.noteRecord(record);
     const stoppedRunning = changes.some((c) => c.replica !== undefined && c.from === 'RUNNING' && (c.outcome === 'stopped' || c.outcome === 'cancelled'));
     if (stoppedRunning) env.nats.connection.publish(`${CANCEL_SUBJECT}.${record.ticket}`);
     const withdrawn = changes

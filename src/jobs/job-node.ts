@@ -36,24 +36,28 @@ export interface JobNodeOptions {
 
 /** How long a stopping server waits for the last results to be recorded (the rest are redelivered). */
 const RECORD_WAIT_MS = 5000;
+/** How often the node looks at the queue's counts for its statistics (one request to NATS). */
+const QUEUE_LOOK_MS = 2000;
 
 export class JobNode {
   readonly service: JobService;
   private readonly worker: JobWorker;
   private readonly workDir: string;
+  private readonly backend: JobBackend;
+  private looker: NodeJS.Timeout | undefined;
 
   constructor(options: JobNodeOptions) {
     const { settings, logger } = options;
     const jobs = settings.jobs;
     const node = { name: settings.nodeName, incarnation: randomBytes(6).toString('hex') };
-    const backend = new JobBackend({
+    const backend = (this.backend = new JobBackend({
       link: options.link,
       limits: { total: jobs.queueLength, perTenant: jobs.perTenant, ackWaitMs: jobs.ackWaitMs },
       audit: options.audit,
       stats: options.stats,
       logger,
       node: node.name,
-    });
+    }));
     this.service = new JobService({ backend, link: options.link, policy: options.policy, audit: options.audit, logger, waitMs: options.waitMs, retentionMs: jobs.retentionMs });
     this.workDir = path.join(settings.stateDir, 'jobs');
     const runner = new ReplicaRunner({ executor: options.executor, policy: options.policy, spoolDir: options.spoolDir, workDir: this.workDir, buildRunner: options.buildRunner, buildDiskBytes: settings.build.diskBytes });
@@ -65,12 +69,33 @@ export class JobNode {
     prepareStateDir(this.workDir, 0o700, 'the jobs directory');
     this.worker.start();
     this.service.startSweeper();
+    let looking = false;
+    this.looker = setInterval(() => {
+      if (looking) return;
+      looking = true;
+      void this.lookAtQueue().finally(() => (looking = false));
+    }, QUEUE_LOOK_MS);
+    this.looker.unref();
+  }
+
+  /** The queue's counts in the statistics (left as they were while NATS is away). */
+  private async lookAtQueue(): Promise<void> {
+    try {
+      const env = await this.backend.env(QUEUE_LOOK_MS);
+      const { waiting, taken, oldestWaitingAt } = await env.queue.counts();
+      this.backend.stats.queued = waiting;
+      this.backend.stats.queueRunning = taken;
+      this.backend.stats.oldestWaitingAt = oldestWaitingAt;
+    } catch {
+      // NATS away: the next look tries again
+    }
   }
 
   /** The first step of a stop: no more work items are taken. */
   stopTaking(): void {
     this.worker.stopTaking();
     this.service.stopSweeper();
+    clearInterval(this.looker);
   }
 
   /** Once the running calls are over: their results recorded (or left for redelivery). */

@@ -45,10 +45,18 @@ export interface ReplicaRecord {
   /** A function job: the version that ran; the request id of its audit record. */
   version?: string;
   request?: string;
-  /** Its output, in the object store (output/<replica>-<attempt>). */
-  output?: { object: string; bytes: number };
+  /** Its output: in the object store (output/<replica>-<attempt>), or a small one here. */
+  output?: ReplicaOutput;
   history: Transition[];
 }
+
+/** An output up to this size is kept in the record itself (base64): one write
+ * where the object store takes three round trips, and none to read it back.
+ * Small enough for a record of the most replicas to stay far below a NATS
+ * message's limit. */
+export const INLINE_OUTPUT_BYTES = 1024;
+
+export type ReplicaOutput = { object: string; bytes: number } | { inline: string; bytes: number };
 
 export type JobTarget =
   | { kind: 'function'; name: string; function?: string; owner: string }
@@ -221,7 +229,7 @@ export interface ReplicaResult {
   reasons: string[];
   version?: string;
   request?: string;
-  output?: { object: string; bytes: number };
+  output?: ReplicaOutput;
 }
 
 export type FinishVerdict =

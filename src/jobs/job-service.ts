@@ -10,6 +10,7 @@
 // its input or bundle) before its work items are queued, so that whatever
 // takes an item finds its job. Every submit, accepted or refused, is an
 // audit record; so is every change of state and every closing.
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { peerFields } from '../audit/audit-event.js';
@@ -155,6 +156,7 @@ export class JobService {
         setQueued(current, seqs);
         return { write: true, result: undefined };
       });
+      this.options.backend.stats.recent.noteRecord(accepted?.record ?? record, true);
       return jobView(accepted?.record ?? record);
     });
   }
@@ -235,15 +237,15 @@ export class JobService {
   }
 
   /** A replica's output, once it has ended. */
-  output(peer: Tenant, ticket: string, replica: number): Promise<{ view: JobView; replica: JobView['replicas'][number]; output: import('node:stream').Readable | undefined }> {
+  output(peer: Tenant, ticket: string, replica: number): Promise<{ view: JobView; replica: JobView['replicas'][number]; output: Readable | undefined }> {
     return this.onQueue(async (env) => {
       const { record } = await this.find(env, peer, ticket);
       const r = record.replicas[replica - 1];
       if (!r) throw new FnjailError('FNJ_USAGE', `job ${ticket} has no replica ${replica} (it has ${record.replicas.length}, numbered from 1)`);
       if (!isEnded(r.state)) throw new FnjailError('FNJ_JOB_NOT_DONE', `replica ${replica} of job ${ticket} is ${r.state}: its output is there once it has ended`, `fnjail jobs wait ${ticket}`);
       const view = jobView(record);
-      const found = r.output ? await env.store.getObject(r.output.object) : undefined;
-      return { view, replica: view.replicas[replica - 1]!, output: found?.stream };
+      const output = !r.output ? undefined : 'inline' in r.output ? Readable.from([Buffer.from(r.output.inline, 'base64')]) : (await env.store.getObject(r.output.object))?.stream;
+      return { view, replica: view.replicas[replica - 1]!, output };
     });
   }
 
@@ -280,7 +282,7 @@ export class JobService {
     const objects = [
       ...(record.input ? [jobObjects.input(record.ticket)] : []),
       ...(record.target.kind === 'bundle' ? [jobObjects.bundle(record.ticket)] : []),
-      ...record.replicas.flatMap((r) => (r.output ? [r.output.object] : [])),
+      ...record.replicas.flatMap((r) => (r.output && 'object' in r.output ? [r.output.object] : [])),
     ];
     await env.store.remove(record, objects);
     this.options.audit.job('job-close', { ticket: record.ticket, tenant: record.tenant, state: record.state, reason: why }, `job ${record.ticket} closed (${why}); its storage is freed`);

@@ -8,6 +8,15 @@
 // revision), else read again and recompute. Changes of one key made on this
 // node are queued one after the other, so that they race only with other
 // nodes'.
+//
+// The node remembers the last version of a record it read or wrote (a
+// bounded cache): a change is first computed on it and written with its
+// revision, which saves the read on every transition a node makes of a job it
+// submitted or started (a job's life on one node is four writes and no read).
+// The revision keeps that safe: a write on a version another node replaced
+// fails, and the change is made again on a fresh read. A change that decides
+// not to write is made again on a fresh read too, as a stale version could
+// decide wrongly that there is nothing to do.
 import { Readable } from 'node:stream';
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
@@ -24,11 +33,26 @@ function isConflict(error: unknown): boolean {
   return /wrong last sequence|key exists/i.test((error as Error).message ?? '');
 }
 
-const encode = (record: JobRecord) => Buffer.from(JSON.stringify(record));
+
+/** Records remembered (the jobs a node is working on, with room to spare), and their size at most. */
+const KNOWN_RECORDS = 4096;
+const KNOWN_BYTES = 16 * 2 ** 20;
+
+interface Known {
+  /** The record's JSON (parsed again for each change: a change edits its copy in place). */
+  text: string;
+  revision: number;
+}
 
 export class JobStore {
   /** Per key, the tail of the changes queued on this node. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** The last version of records this node read or wrote. */
+  private readonly known = new Map<string, Known>();
+  /** The JSON characters of the records remembered. */
+  private knownSize = 0;
+  /** Who waits for this node's next write of a key (a work item whose job is being published here). */
+  private readonly writeWaiters = new Map<string, Array<() => void>>();
 
   private constructor(
     private readonly kv: KV,
@@ -42,13 +66,58 @@ export class JobStore {
   }
 
   async create(record: JobRecord): Promise<void> {
-    await this.kv.create(jobKey(record.owner, record.ticket), encode(record));
+    const key = jobKey(record.owner, record.ticket);
+    const text = JSON.stringify(record);
+    this.remember(key, text, await this.kv.create(key, Buffer.from(text)));
   }
 
   async get(key: string): Promise<{ record: JobRecord; revision: number } | undefined> {
     const entry = await this.kv.get(key);
-    if (!entry || entry.operation !== 'PUT' || !entry.value.length) return undefined;
-    return { record: JSON.parse(Buffer.from(entry.value).toString('utf8')) as JobRecord, revision: entry.revision };
+    if (!entry || entry.operation !== 'PUT' || !entry.value.length) {
+      this.forget(key);
+      return undefined;
+    }
+    const text = Buffer.from(entry.value).toString('utf8');
+    this.remember(key, text, entry.revision);
+    return { record: JSON.parse(text) as JobRecord, revision: entry.revision };
+  }
+
+  private remember(key: string, text: string, revision: number): void {
+    const had = this.known.get(key);
+    if (had && had.revision > revision) return;
+    this.forget(key);
+    this.known.set(key, { text, revision });
+    this.knownSize += text.length;
+    // The least recently remembered go first.
+    while (this.known.size > KNOWN_RECORDS || this.knownSize > KNOWN_BYTES) this.forget(this.known.keys().next().value!);
+  }
+
+  private forget(key: string): void {
+    const had = this.known.get(key);
+    if (!had) return;
+    this.known.delete(key);
+    this.knownSize -= had.text.length;
+  }
+
+  /** Resolves at this node's next write of the key, or after waitMs. */
+  nextWrite(key: string, waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, waitMs);
+      const waiters = this.writeWaiters.get(key) ?? [];
+      waiters.push(done);
+      this.writeWaiters.set(key, waiters);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private written(key: string): void {
+    const waiters = this.writeWaiters.get(key);
+    if (!waiters) return;
+    this.writeWaiters.delete(key);
+    for (const wake of waiters) wake();
   }
 
   /** The keys of a ticket, whoever owns it (for admins and the sweeper). */
@@ -92,15 +161,22 @@ export class JobStore {
 
   private async updateNow<T>(key: string, change: (record: JobRecord) => { write: boolean; result: T }): Promise<{ record: JobRecord; result: T } | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const found = await this.get(key);
+      const cached = attempt === 1 ? this.known.get(key) : undefined;
+      const found = cached ? { record: JSON.parse(cached.text) as JobRecord, revision: cached.revision } : await this.get(key);
       if (!found) return undefined;
       const { record } = found;
       const { write, result } = change(record);
-      if (!write) return { record, result };
+      if (!write) {
+        if (cached) continue; // decided on a remembered version: decide again on the record itself
+        return { record, result };
+      }
+      const text = JSON.stringify(record);
       try {
-        await this.kv.update(key, encode(record), found.revision);
+        this.remember(key, text, await this.kv.update(key, Buffer.from(text), found.revision));
+        this.written(key);
         return { record, result };
       } catch (error) {
+        if (cached) this.forget(key);
         if (!isConflict(error) || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
@@ -109,7 +185,9 @@ export class JobStore {
   /** Removes the record and every object of the job: its storage is free. */
   async remove(record: JobRecord, objects: string[]): Promise<void> {
     await Promise.all(objects.map((name) => this.deleteObject(name)));
-    await this.kv.purge(jobKey(record.owner, record.ticket));
+    const key = jobKey(record.owner, record.ticket);
+    this.forget(key);
+    await this.kv.purge(key);
   }
 
   async putObject(name: string, data: Buffer): Promise<void> {

@@ -1,12 +1,12 @@
 // A node's side of the job queue: it takes work items from the shared queue
-// (job-queue.ts) when it has a free job slot (--job-slots: a share of the
-// node's capacity, so that jobs never starve interactive calls), one at a
-// time, and runs them.
+// (job-queue.ts) when it has free job slots (--job-slots: a share of the
+// node's capacity, so that jobs never starve interactive calls), as many at
+// a time as it has free slots, and runs them.
 //
-// Starting is done in one line, in queue order: take the next item, record
-// the replica RUNNING on this node (the record's revision makes sure that two
-// nodes cannot both start the same run), write its audit record, then let
-// the run go on its own and take the next item. So the replicas this node
+// Starting is done in one line, in queue order: take the next items, record
+// each replica RUNNING on this node (the record's revision makes sure that
+// two nodes cannot both start the same run), write its audit record, then let
+// the run go on its own and start the next item. So the replicas this node
 // starts start in the order they were queued, and the queue's consumer
 // delivers in that order to every node.
 //
@@ -14,18 +14,20 @@
 // ackWait/3), and looks at its record: a replica stopped meanwhile (its job
 // cancelled, another replica invalid) is cancelled here — at once when the
 // node that stopped it says so on fnjail.jobs.cancel.<ticket>. When it ends,
-// the output is stored, the result recorded, then the item acked: a node
+// its slot takes the next item (the sandbox is free) while the output is
+// stored (a small one inline in the record, a larger one in the object
+// store), the result recorded, then the item acked: a node
 // that dies before has its item delivered again (at-least-once). A run the
 // node itself is to blame for (it stops, its launcher died) goes back to the
 // queue; its attempts are counted in the record.
-import type { JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { NatsSystem } from '../cluster/nats-connection.js';
 import type { JobBackend, JobEnv } from './job-backend.js';
 import { jobObjects } from './job-identity.js';
 import { CANCEL_SUBJECT, type WorkItem } from './job-queue.js';
-import { finishReplica, isEnded, requeueReplica, startReplica, type JobRecord, type ReplicaResult, type StartVerdict } from './job-record.js';
+import { finishReplica, INLINE_OUTPUT_BYTES, isEnded, requeueReplica, startReplica, type JobRecord, type ReplicaResult, type StartVerdict } from './job-record.js';
 import type { ReplicaRunner, RunOutcome } from './replica-runner.js';
 
 export interface WorkerOptions {
@@ -61,6 +63,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class JobWorker {
   private readonly runs = new Map<string, Run>();
+  /** Runs in a sandbox now: what the slots count. A run whose result is being
+   * recorded has given its sandbox back, and its slot to the next item. */
+  private executing = 0;
   private stopping = false;
   /** Past the stop's deadline: results not recorded yet are left for redelivery. */
   private abandoned = false;
@@ -81,7 +86,7 @@ export class JobWorker {
 
   /** Replicas running on this node now. */
   get running(): number {
-    return this.runs.size;
+    return this.executing;
   }
 
   /** Takes no more items (the first step of a server's stop). */
@@ -109,36 +114,45 @@ export class JobWorker {
     while (!this.stopping) {
       await this.freeSlot();
       if (this.stopping) break;
-      let msg: JsMsg | null;
+      let batch: ConsumerMessages;
       let env: JobEnv;
       try {
         env = await this.options.backend.env(NATS_WAIT_MS);
         this.listen(env);
-        msg = await env.queue.next(PULL_EXPIRES_MS);
+        batch = await env.queue.take(this.options.slots - this.executing, PULL_EXPIRES_MS);
         failures = 0;
       } catch (error) {
         if (failures++ === 0 && !this.stopping) this.logger.warn({ err: (error as Error).message }, 'cannot take jobs from the queue; trying again');
         await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
         continue;
       }
-      if (!msg) continue;
-      if (this.stopping) {
-        msg.nak();
-        break;
-      }
-      this.options.backend.stats.queued = msg.info.pending;
       try {
-        await this.dispatch(env, msg);
+        // Started one after the other, in the order they come: queue order.
+        for await (const msg of batch) {
+          if (this.stopping) {
+            // Given back (the batch is read to its end: an item left unread would wait for its ack deadline).
+            msg.nak();
+            continue;
+          }
+          this.options.backend.stats.queued = msg.info.pending;
+          try {
+            await this.dispatch(env, msg);
+          } catch (error) {
+            // Not started (NATS went away while recording it): given back for another try.
+            this.logger.warn({ err: (error as Error).message }, 'cannot start a job replica; its work item goes back to the queue');
+            msg.nak(1000);
+          }
+        }
       } catch (error) {
-        // Not started (NATS went away while recording it): given back for another try.
-        this.logger.warn({ err: (error as Error).message }, 'cannot start a job replica; its work item goes back to the queue');
-        msg.nak(1000);
+        if (this.stopping) continue;
+        if (failures++ === 0) this.logger.warn({ err: (error as Error).message }, 'a pull from the job queue failed; taking again');
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
       }
     }
   }
 
   private freeSlot(): Promise<void> {
-    if (this.runs.size < this.options.slots || this.stopping) return Promise.resolve();
+    if (this.executing < this.options.slots || this.stopping) return Promise.resolve();
     return new Promise((resolve) => this.slotWaiters.push(resolve));
   }
 
@@ -187,7 +201,8 @@ export class JobWorker {
       }
       const { record, result } = applied;
       if (result === 'publishing') {
-        await sleep(5);
+        // Its submit, on this node, wakes this at once; on another node's, this looks again soon.
+        await env.store.nextWrite(item.key, 5);
         continue;
       }
       if (result.kind === 'ended') {
@@ -201,16 +216,22 @@ export class JobWorker {
       }
       const run: Run = { key: item.key, ticket: record.ticket, replica: item.replica, attempt: result.attempt, msg, controller: new AbortController() };
       this.runs.set(id, run);
-      this.options.backend.stats.running = this.runs.size;
+      this.executing++;
+      this.options.backend.stats.running = this.executing;
       void this.execute(env, run, record).finally(() => this.ended(id));
       return;
     }
   }
 
+  /** Its sandbox is free: the slot takes the next item while the result is recorded. */
+  private executed(): void {
+    this.executing--;
+    this.options.backend.stats.running = this.executing;
+    this.slotWaiters.shift()?.();
+  }
+
   private ended(id: string): void {
     this.runs.delete(id);
-    this.options.backend.stats.running = this.runs.size;
-    this.slotWaiters.shift()?.();
     if (this.runs.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
@@ -227,6 +248,7 @@ export class JobWorker {
       outcome = { outcome: 'server-error', reasons: [`node ${this.options.node.name} could not run it: ${(error as Error).message}`], outputFile: undefined, nodeFault: true };
     } finally {
       clearInterval(heartbeat);
+      this.executed();
     }
     await this.conclude(run, outcome);
   }
@@ -259,7 +281,8 @@ export class JobWorker {
     for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
       try {
         const env = await backend.env(NATS_WAIT_MS);
-        if (data && !stored) {
+        const inline = data !== undefined && data.length <= INLINE_OUTPUT_BYTES;
+        if (data && !inline && !stored) {
           await env.store.putObject(objectName, data);
           stored = true;
         }
@@ -268,6 +291,7 @@ export class JobWorker {
           reasons: outcome.reasons,
           ...(outcome.version ? { version: outcome.version } : {}),
           ...(outcome.request ? { request: outcome.request } : {}),
+          ...(data && inline ? { output: { inline: data.toString('base64'), bytes: data.length } } : {}),
           ...(stored && data ? { output: { object: objectName, bytes: data.length } } : {}),
         };
         const now = new Date();

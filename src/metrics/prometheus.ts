@@ -9,6 +9,7 @@
 import { OUTCOMES, residentBytes, type Stats, type StatsContext } from './stats.js';
 import type { Histogram } from './histogram.js';
 import { MEMBER_STATES, type ClusterFigures } from '../cluster/cluster-counters.js';
+import type { JobStats } from '../jobs/job-stats.js';
 
 export interface MetricsContext extends StatsContext {
   /** fnjail's version (package.json). */
@@ -35,10 +36,10 @@ class Family {
     return this;
   }
 
-  histogram(histogram: Histogram): this {
-    for (const { le, count } of histogram.cumulative()) this.sample(count, { le: formatValue(le) }, '_bucket');
-    this.sample(histogram.sum, {}, '_sum');
-    return this.sample(histogram.count, {}, '_count');
+  histogram(histogram: Histogram, labels: Labels = {}): this {
+    for (const { le, count } of histogram.cumulative()) this.sample(count, { ...labels, le: formatValue(le) }, '_bucket');
+    this.sample(histogram.sum, labels, '_sum');
+    return this.sample(histogram.count, labels, '_count');
   }
 
   toString(): string {
@@ -90,6 +91,8 @@ export function renderMetrics(stats: Stats, context: MetricsContext, detailed = 
     const libraryRunning = family('fnjail_library_executions_running', 'gauge', 'Executions in a sandbox now, by library.');
     for (const row of libraries) libraryRunning.sample(row.running, { library: row.library });
   }
+
+  renderJobs(stats.jobs, family);
 
   family('fnjail_clients_connected', 'gauge', 'Client connections open now.').sample(stats.connected);
   family('fnjail_connections_total', 'counter', 'Client connections accepted.').sample(stats.connectionsTotal);
@@ -145,6 +148,28 @@ function clusterFamilies(cluster: ClusterFigures, family: (name: string, type: '
   }
   family('fnjail_cluster_coordinator_changes_total', 'counter', 'Times this node saw the coordinator lease pass to another node.').sample(cluster.coordinatorChanges);
   family('fnjail_cluster_rejected_messages_total', 'counter', 'Cluster messages refused: a node speaking for another, unreadable ones.').sample(cluster.rejectedMessages);
+}
+
+/** Jobs (docs/jobs.md): this node's slots and runs, the queue as the node last saw it, outcomes, wait and run times. */
+function renderJobs(jobs: JobStats, family: (name: string, type: 'counter' | 'gauge' | 'histogram', help: string) => Family): void {
+  family('fnjail_job_slots', 'gauge', 'Job replicas this node runs at once (--job-slots).').sample(jobs.slots);
+  family('fnjail_jobs_running', 'gauge', 'Job replicas running on this node now.').sample(jobs.running);
+  // No sample before the queue was reached (unknown, not 0).
+  const waiting = family('fnjail_job_queue_waiting', 'gauge', 'Work items (job replicas) waiting in the queue, whole cluster, as last seen.');
+  if (jobs.queued !== undefined) waiting.sample(jobs.queued);
+  const taken = family('fnjail_job_queue_running', 'gauge', 'Work items taken by a node and not finished, whole cluster, as last seen.');
+  if (jobs.queueRunning !== undefined) taken.sample(jobs.queueRunning);
+  family('fnjail_jobs_submitted_total', 'counter', 'Jobs submitted to this node, by result (refused: at submit, e.g. a full queue).')
+    .sample(jobs.submitted, { result: 'accepted' })
+    .sample(jobs.refused, { result: 'refused' });
+  const replicas = family('fnjail_job_replicas_total', 'counter', 'Job replicas ended, by outcome (ok: COMPLETED), as this node recorded them.');
+  for (const [outcome, count] of [...jobs.replicaOutcomes].sort(([a], [b]) => compare(a, b))) replicas.sample(count, { outcome });
+  family('fnjail_job_tickets_total', 'counter', 'Tickets ended, by state.')
+    .sample(jobs.ticketEnds.COMPLETED, { state: 'COMPLETED' })
+    .sample(jobs.ticketEnds.INVALID, { state: 'INVALID' });
+  family('fnjail_job_wait_duration_seconds', 'histogram', 'Time a job replica waited in the queue, from submit (or requeue) to start.').histogram(jobs.waitSeconds);
+  const run = family('fnjail_job_run_duration_seconds', 'histogram', 'Time a job replica ran, from start to end, by outcome (ok: COMPLETED).');
+  for (const [outcome, histogram] of [...jobs.runSecondsByOutcome].sort(([a], [b]) => compare(a, b))) run.histogram(histogram, { outcome });
 }
 
 /** Code-point order: stable whatever the locale. */

@@ -97,6 +97,8 @@ export class Stats {
   private readonly libraries = new Map<string, { running: number; calls: number }>();
   /** Jobs: slots, the queue, replicas' wait and run times, outcomes. */
   readonly jobs = new JobStats();
+  /** Requests answered since the start, whatever their outcome (a cluster node's heartbeat says it). */
+  answered = 0;
 
   private tenant(name: string): TenantCounts {
     let counts = this.tenants.get(name);
@@ -143,6 +145,7 @@ export class Stats {
 
   /** Every request, once, when it is answered. */
   finished(result: ExecutionResult): void {
+    this.answered++;
     const counts = this.tenant(result.tenant ?? NO_TENANT).byOutcome;
     counts.set(result.kind, (counts.get(result.kind) ?? 0) + 1);
     this.requestSeconds.observe(result.totalMs / 1000);

@@ -147,7 +147,7 @@ export class FnjailServer {
     const cluster: ClusterJoin | undefined = calls && {
       ...settings.cluster!,
       version: fnjailVersion(),
-      load: () => calls.load(),
+      load: () => ({ ...calls.load(), answered: this.stats.answered }),
       handler: (call) => calls.handle(call),
       admit: () => calls.admit(),
       onMemberChange: ({ node, incarnation, from, to, reason, silentMs, coordinator }) =>
@@ -210,7 +210,7 @@ export class FnjailServer {
     if (!options.unixListener) {
       await listenUnix(this.unixListener, { path: settings.socket, mode: settings.socketMode, owner: settings.socketOwner, group: settings.socketGroup, backlog: UNIX_BACKLOG });
     }
-    for (const address of settings.listen) this.tcpAddresses.push(await this.listenRemote(address, { onConnection: (socket, remote) => this.acceptRemote(socket, remote) }));
+    for (const address of settings.listen) this.tcpAddresses.push(await this.listenRemote(address, { onConnection: (socket, remote) => this.acceptRemote(socket, remote), refuse: (socket) => this.refuseBusy(socket) }));
     this.unixListener.on('error', (error) => options.logger.error({ err: error }, `listener error: ${error.message}`));
     this.policies.watch();
     this.retention?.start();
@@ -227,7 +227,7 @@ export class FnjailServer {
    * against --max-clients from their first byte; refused handshakes are
    * audited; onConnection gets those ready for requests. Resolves with the
    * address bound. */
-  async listenRemote(address: string, frontEnd: Pick<TcpListenerOptions, 'onConnection' | 'clientCertificate' | 'alpn'>): Promise<string> {
+  async listenRemote(address: string, frontEnd: Pick<TcpListenerOptions, 'onConnection' | 'clientCertificate' | 'alpn' | 'refuse'>): Promise<string> {
     const { settings, options } = this;
     const handshakeTimeoutMs = settings.idleTimeoutMs > 0 ? Math.min(settings.idleTimeoutMs, MAX_HANDSHAKE_MS) : MAX_HANDSHAKE_MS;
     const transport = settings.tls ? 'tls' : 'tcp';
@@ -237,6 +237,7 @@ export class FnjailServer {
       handshakeTimeoutMs,
       ...(frontEnd.clientCertificate ? { clientCertificate: frontEnd.clientCertificate } : {}),
       ...(frontEnd.alpn ? { alpn: frontEnd.alpn } : {}),
+      ...(frontEnd.refuse ? { refuse: frontEnd.refuse } : {}),
       admit: (raw, from) => this.admit(raw, transport, () => ({ remote: { address: from } }), `ip ${hostOf(from)}`),
       handshakeOver: (raw) => this.connections.delete(raw),
       onConnection: (socket, remote) => {

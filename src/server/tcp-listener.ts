@@ -21,8 +21,11 @@ export interface TcpListenerOptions {
   /** HOST:PORT. */
   address: string;
   tls: { cert: string; key: string; ca: string } | undefined;
-  /** A connection accepted, before TLS; false: it is destroyed at once (the caller says why). */
+  /** A connection accepted, before TLS; false: it is refused (the caller says why). */
   admit: (raw: net.Socket, address: string) => boolean;
+  /** How a plain connection that admit refused is answered (default: destroyed at once). With TLS
+   * it is always destroyed: nothing can be said to a client before its handshake. */
+  refuse?: (socket: net.Socket) => void;
   /** A TLS handshake is over (done or failed): the raw connection admitted for it no longer counts (its close is never reported; the TLS socket's is). */
   handshakeOver: (raw: net.Socket) => void;
   /** A connection ready for requests (after the handshake, with TLS). */
@@ -153,7 +156,7 @@ export async function listenTcp(options: TcpListenerOptions): Promise<{ server: 
     for (const address of await addressesOf(host)) if (!isLoopback(address)) throw plainOnly(`${host} (${address})`);
     server = net.createServer({ allowHalfOpen: true }, (socket) => {
       const address = addressOf(socket);
-      if (!options.admit(socket, address)) socket.destroy();
+      if (!options.admit(socket, address)) (options.refuse ?? ((refused: net.Socket) => refused.destroy()))(socket);
       else options.onConnection(socket, { address, commonName: undefined, fingerprint: undefined });
     });
   }

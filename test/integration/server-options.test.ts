@@ -152,17 +152,24 @@ describe('sessions and JSON requests', () => {
 });
 
 describe('backpressure', () => {
+  // The first call holds the one sandbox until its timeout (sleep_long, 5 s), long
+  // enough for the stats to see the next one waiting even on a loaded machine
+  // (half a second was not: the second call could start before it was seen waiting).
+  const holdingPolicy = (area: { libDir: string; dataDir: string }) => ({
+    defaults: { libraryDirs: [area.libDir], inputDirs: [area.dataDir], limits: { timeoutMs: 5000 } },
+  });
+
   it('refuses a call when the line of waiting calls is full, and says so in the audit log', async () => {
-    const server = await startServer({ args: ['--max-concurrent', '1', '--queue-length', '1'] });
+    const server = await startServer({ policy: holdingPolicy, args: ['--max-concurrent', '1', '--queue-length', '1'] });
     try {
       const lib = path.join(server.area.libDir, 'liblifecycle.so');
-      const first = callClassic(server.socket, `${lib} sleep_half`);
+      const first = callClassic(server.socket, `${lib} sleep_long`);
       await waitForStats(server, (s) => s.executions.running === 1);
       const second = callClassic(server.socket, `${lib} sleep_half`);
       await waitForStats(server, (s) => s.executions.queued === 1);
       const third = await callClassic(server.socket, `${lib} sleep_half`);
       assert.equal(readOutput(third), `Error: ${lib} sleep_half could not be executed.\nReason: the server is busy: 1 call already waits for a sandbox; try again later\n`);
-      assert.equal(readOutput(await first), 'before sleep\nafter sleep\n');
+      assert.match(readOutput(await first), /^going to sleep for a minute\n/);
       assert.equal(readOutput(await second), 'before sleep\nafter sleep\n');
       const [busy] = await waitForLogs(server, (l) => l.event === 'execution' && l.outcome === 'busy');
       assert.equal(busy!.output, third);
@@ -172,14 +179,15 @@ describe('backpressure', () => {
   });
 
   it('with --queue-full wait, a call waits for room instead', async () => {
-    const server = await startServer({ args: ['--max-concurrent', '1', '--queue-length', '1', '--queue-full', 'wait', '--queue-wait', '3s'] });
+    const server = await startServer({ policy: holdingPolicy, args: ['--max-concurrent', '1', '--queue-length', '1', '--queue-full', 'wait', '--queue-wait', '30s'] });
     try {
       const lib = path.join(server.area.libDir, 'liblifecycle.so');
-      const calls = [callClassic(server.socket, `${lib} sleep_half`)];
+      const first = callClassic(server.socket, `${lib} sleep_long`);
       await waitForStats(server, (s) => s.executions.running === 1);
-      calls.push(callClassic(server.socket, `${lib} sleep_half`));
+      const calls = [callClassic(server.socket, `${lib} sleep_half`)];
       await waitForStats(server, (s) => s.executions.queued === 1);
       calls.push(callClassic(server.socket, `${lib} sleep_half`), callClassic(server.socket, `${lib} sleep_half`));
+      assert.match(readOutput(await first), /^going to sleep for a minute\n/);
       for (const reply of await Promise.all(calls)) assert.equal(readOutput(reply), 'before sleep\nafter sleep\n');
     } finally {
       await server.stop();

@@ -27,8 +27,8 @@ export function clockTime(epochMs: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-/** ok, warn (refused before running: the caller's doing) or bad (failed while running, or the server's). */
-export type Tone = 'ok' | 'warn' | 'bad';
+/** ok, warn (refused before running: the caller's doing) or bad (failed while running, or the server's); off: gone, as it meant to (a node that left). */
+export type Tone = 'ok' | 'warn' | 'bad' | 'off';
 
 export function outcomeTone(outcome: Outcome): Tone {
   if (outcome === 'ok') return 'ok';
@@ -37,5 +37,7 @@ export function outcomeTone(outcome: Outcome): Tone {
 }
 
 export function nodeTone(state: NodeState): Tone {
-  return state === 'up' ? 'ok' : state === 'suspect' ? 'warn' : 'bad';
+  if (state === 'up') return 'ok';
+  if (state === 'joining' || state === 'suspect') return 'warn';
+  return state === 'left' ? 'off' : 'bad';
 }

@@ -15,25 +15,30 @@
 export const OUTCOMES = ['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp', 'load-error', 'missing-function', 'denied', 'bad-request', 'busy', 'server-error'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export type NodeState = 'up' | 'suspect' | 'down';
+/** A member's state in the cluster's member table (docs/cluster.md); a node alone is always up. */
+export type NodeState = 'joining' | 'up' | 'suspect' | 'down' | 'left';
 
 export interface NodeView {
   name: string;
   state: NodeState;
-  /** Since its last heartbeat; 0 for the node serving the page (it is the one answering). */
-  heartbeatAgeMs: number;
-  /** Share of the machine's CPU time in use over the last second, 0 to 1; null: unknown. */
+  /** It holds the cluster's coordinator lease (it keeps the member table); false for a node alone. */
+  coordinator: boolean;
+  /** Since its last heartbeat arrived; 0 for the node serving the page (it is the one answering); null: none heard from this incarnation. */
+  heartbeatAgeMs: number | null;
+  /** Share of the machine's CPU time in use (over the last second here; as its last heartbeat said for another node), 0 to 1; null: unknown. */
   cpu: number | null;
   memory: { usedBytes: number; totalBytes: number } | null;
-  running: number;
-  freeSlots: number;
-  /** The last minute, oldest first, one value a second. */
-  history: { cpu: Array<number | null>; callsPerSecond: number[] };
+  /** Calls running and sandbox slots free (another node's: as its last heartbeat said); null: unknown. */
+  running: number | null;
+  freeSlots: number | null;
+  /** The last minute, oldest first, one value a second (null: no figure that second, e.g. the node was silent). */
+  history: { cpu: Array<number | null>; callsPerSecond: Array<number | null> };
 }
 
 export interface NodesSection {
   /** false: this server is a node alone (no cluster): the list holds it only. */
   cluster: boolean;
+  /** By name; in a cluster, every member of the table this node follows (down and left ones too). */
   list: NodeView[];
 }
 

@@ -80,29 +80,55 @@ function outcomeList(list: HTMLElement, counts: Partial<Record<Outcome, number>>
   list.replaceChildren(...items);
 }
 
+/** "3 nodes in the cluster: 2 up, 1 down". */
+function clusterNote(list: Frame['nodes']['list']): string {
+  const byState = new Map<string, number>();
+  for (const node of list) byState.set(node.state, (byState.get(node.state) ?? 0) + 1);
+  const states = [...byState].map(([state, n]) => `${n} ${state}`).join(', ');
+  return `${list.length} ${list.length === 1 ? 'node' : 'nodes'} in the cluster: ${states}.`;
+}
+
+function heartbeatText(frame: Frame, node: Frame['nodes']['list'][number]): string {
+  if (node.name === frame.node && node.heartbeatAgeMs === 0) return 'this node';
+  return node.heartbeatAgeMs === null ? 'none heard' : `${milliseconds(node.heartbeatAgeMs)} ago`;
+}
+
 function nodes(frame: Frame): void {
   const { cluster, list } = frame.nodes;
-  byId('nodes-note').textContent = cluster ? `${list.length} nodes in the cluster` : `No cluster: ${frame.node} serves alone.`;
+  byId('nodes-note').textContent = cluster ? clusterNote(list) : `No cluster: ${frame.node} serves alone.`;
   fillBody(
     'nodes-table',
     list.map((node) => {
       const row = document.createElement('tr');
       row.dataset.node = node.name;
       row.dataset.state = node.state;
+      row.dataset.coordinator = String(node.coordinator);
       const cpuSpark = document.createElement('td');
       cpuSpark.append(sparkline(node.history.cpu, `CPU of ${node.name} over the last minute: now ${percent(node.cpu)}`, 1));
       const callSpark = document.createElement('td');
-      const lastRate = node.history.callsPerSecond.at(-1) ?? 0;
-      const peak = Math.max(0, ...node.history.callsPerSecond);
-      callSpark.append(sparkline(node.history.callsPerSecond, `Calls per second on ${node.name} over the last minute: last ${lastRate}, peak ${peak}`));
+      const rates = node.history.callsPerSecond.filter((v): v is number => v !== null);
+      const lastRate = node.history.callsPerSecond.at(-1);
+      const last = lastRate === null || lastRate === undefined ? 'unknown' : String(lastRate);
+      callSpark.append(sparkline(node.history.callsPerSecond, `Calls per second on ${node.name} over the last minute: last ${last}, peak ${Math.max(0, ...rates)}`));
+      const count = (n: number | null) => (n === null ? 'unknown' : String(n));
+      const name = cell(node.name);
+      if (node.coordinator) {
+        const role = document.createElement('span');
+        role.className = 'role';
+        role.textContent = 'coordinator';
+        // One child: on a narrow screen the cell is a grid of its label and its value.
+        const value = document.createElement('span');
+        value.append(node.name, ' ', role);
+        name.replaceChildren(value);
+      }
       row.append(
-        cell(node.name),
+        name,
         badgeCell(node.state, nodeTone(node.state)),
-        cell(node.name === frame.node && node.heartbeatAgeMs === 0 ? 'this node' : `${milliseconds(node.heartbeatAgeMs)} ago`),
+        cell(heartbeatText(frame, node)),
         cell(percent(node.cpu), 'number'),
         cell(node.memory ? `${bytes(node.memory.usedBytes)} of ${bytes(node.memory.totalBytes)}` : 'unknown', 'number'),
-        cell(String(node.running), 'number'),
-        cell(String(node.freeSlots), 'number'),
+        cell(count(node.running), 'number'),
+        cell(count(node.freeSlots), 'number'),
         cpuSpark,
         callSpark,
       );

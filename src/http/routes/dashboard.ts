@@ -59,7 +59,8 @@ export async function dashboardRoutes(app: FastifyInstance, context: ApiContext)
     load: () => ({ running: context.executor.running, capacity: context.executor.capacity }),
     registryState: () => context.link.status().state,
     functions: () => context.functions.listAll(),
-    cluster: context.dashboard?.cluster,
+    // The member table, once this node has joined a cluster (--nats URL): read once a frame.
+    cluster: () => context.link.cluster?.memberTable(),
     jobs: context.dashboard?.jobs,
   });
   const stopRecording = context.executor.onFinished((result) => feed.calls.record(result));

@@ -51,8 +51,9 @@ describe('jobs across a restart of the server', () => {
     const args = ['--node-name', 'node-r', '--job-slots', '1', '--shutdown-grace', '500ms'];
     const first = await startServer({ area, policy, registry: true, args });
     await deployFixtures(first);
-    // Runs until the stop cancels it; after the restart its run ends at its timeout.
-    const running = await submit(first, ['lifecycle', '--function', 'sleep_long', '--timeout', '3s']);
+    // Runs until the stop cancels it; after the restart its run ends at its timeout (long enough
+    // for the two submits and the stop below to come first on a loaded machine).
+    const running = await submit(first, ['lifecycle', '--function', 'sleep_long', '--timeout', '10s']);
     await waitForJob(first, ALICE, running, (v) => v.state === 'RUNNING');
     const waiting = [await submit(first, ['basic']), await submit(first, ['basic', '--replicas', '2'])];
     await first.stop({ keepArea: true });

@@ -10,13 +10,14 @@
 // tickets, cancel of a running and of a waiting job, the audit trail.
 // The node has one job slot, so that what waits and what runs is known.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { schemaValidator } from '../../../src/config/json-file.js';
 import type { JobView } from '../../../src/jobs/job-view.js';
 import type { User } from '../../helpers/as-user.js';
-import { writeData, type TestArea } from '../../helpers/environment.js';
+import { cliMain, writeData, type TestArea } from '../../helpers/environment.js';
 import { httpRequest } from '../../helpers/http.js';
 import { fnjailAs } from '../../helpers/fnjail-cli.js';
 import { jobOf, libraryBundle, makeRunBundle, waitForJob } from '../../helpers/jobs.js';
@@ -105,6 +106,14 @@ describe('jobs on one node', () => {
     assert.equal(done.state, 'COMPLETED');
     const output = await httpRequest(server.apiSocket, { method: 'GET', path: `${submitted.headers.location}/output?replica=1`, as: ALICE });
     assert.deepEqual([output.status, output.body.toString(), output.headers['x-fnjail-job-state']], [200, 'over HTTP\n', 'COMPLETED']);
+    // An output over 1 KiB goes to the object store rather than into the record: the same bytes come back.
+    const big = Buffer.from(Array.from({ length: 3000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
+    const large = await httpRequest(server.apiSocket, { method: 'POST', path: '/jobs?name=basic&function=cat', body: big, as: ALICE });
+    const largeTicket = large.json<JobView>().ticket;
+    assert.equal((await jobOf(server, ALICE, largeTicket, 30_000)).replicas[0]!.outputBytes, big.length);
+    const largeOutput = await httpRequest(server.apiSocket, { method: 'GET', path: `/jobs/${largeTicket}/output?replica=1`, as: ALICE });
+    assert.ok(largeOutput.body.equals(big), 'the large output comes back whole');
+    assert.equal((await httpRequest(server.apiSocket, { method: 'DELETE', path: `/jobs/${largeTicket}`, as: ALICE })).status, 200);
     const noReplica = await httpRequest(server.apiSocket, { method: 'GET', path: `/jobs/${accepted.ticket}/output?replica=2`, as: ALICE });
     assert.equal(noReplica.status, 400);
     assert.match(noReplica.json<{ detail: string }>().detail, /has no replica 2 \(it has 1, numbered from 1\)/);
@@ -235,9 +244,24 @@ describe('jobs on one node', () => {
     const five = await submit(['basic', '--replicas', '5']);
     const full = await httpRequest(server.apiSocket, { method: 'POST', path: '/jobs?name=basic', as: ALICE });
     assert.equal(full.status, 429);
-    const problem = full.json<{ code: string; detail: string }>();
+    // A coded problem, and when to try again.
+    assert.match(full.headers['content-type']!, /^application\/problem\+json/);
+    assert.match(full.headers['retry-after'] ?? '', /^[1-9][0-9]*$/, JSON.stringify(full.headers));
+    const problem = full.json<{ code: string; detail: string; status: number }>();
     assert.equal(problem.code, 'FNJ_JOBS_FULL');
+    assert.equal(problem.status, 429);
     assert.match(problem.detail, /^the job queue is full for tenant 'alice': it has 6 replicas waiting or running, its limit \(--job-queue-per-tenant\)$/);
+
+    // The statistics and /metrics show the queue: five waiting, one running (the node's and the whole queue's).
+    const { jobs } = await waitForStats(server, (s) => s.jobs?.queued === 5 && s.jobs.queueRunning === 1 && s.jobs.running === 1);
+    assert.equal(jobs!.slots, 1);
+    const metrics = await httpRequest(server.apiSocket, { method: 'GET', path: '/metrics', as: ALICE });
+    assert.equal(metrics.status, 200);
+    for (const line of ['fnjail_job_slots 1', 'fnjail_jobs_running 1', 'fnjail_job_queue_waiting 5', 'fnjail_job_queue_running 1']) assert.ok(metrics.body.toString().split('\n').includes(line), line);
+    // fnjail stats, as root on the classic socket.
+    const text = spawnSync(process.execPath, [cliMain, 'stats', '--socket', server.socket], { encoding: 'utf8' });
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^jobs {8}1 running of 1 slot; queue 5 waiting, 1 running; /m);
     // A job of two replicas when one would fit: refused whole, nothing of it left in the queue.
     await fnjailAs(server, ALICE, ['jobs', 'close', five]);
     const three = await submit(['basic', '--replicas', '3']);
@@ -264,5 +288,27 @@ describe('jobs on one node', () => {
     assert.equal(jobs!.slots, 1);
     assert.ok(jobs!.submitted >= 10 && jobs!.refused >= 3 && jobs!.tickets.COMPLETED >= 5 && jobs!.tickets.INVALID >= 3, JSON.stringify(jobs));
     assert.ok(jobs!.replicas.ok! >= 10 && jobs!.replicas.cancelled! >= 2 && jobs!.waitMs !== null, JSON.stringify(jobs));
+    // Run times by outcome: of replicas that ran (the crashed one), not of those stopped before they started.
+    assert.ok(jobs!.runMsByOutcome.ok!.count >= 10 && jobs!.runMsByOutcome.ok!.p50 > 0 && jobs!.runMsByOutcome.signal!.count >= 1, JSON.stringify(jobs));
+    assert.equal(jobs!.runMsByOutcome.stopped, undefined, JSON.stringify(jobs));
+    // The same numbers in /metrics: outcomes, tickets, submits, wait and run time histograms (run time by outcome).
+    const metrics = (await httpRequest(server.apiSocket, { method: 'GET', path: '/metrics', as: ALICE })).body.toString().split('\n');
+    const sample = (series: string) => {
+      const line = metrics.find((l) => l.startsWith(`${series} `));
+      assert.ok(line, `${series} in /metrics`);
+      return Number(line.slice(series.length + 1));
+    };
+    for (const [outcome, count] of Object.entries(jobs!.replicas)) assert.equal(sample(`fnjail_job_replicas_total{outcome="${outcome}"}`), count, outcome);
+    assert.equal(sample('fnjail_job_tickets_total{state="COMPLETED"}'), jobs!.tickets.COMPLETED);
+    assert.equal(sample('fnjail_job_tickets_total{state="INVALID"}'), jobs!.tickets.INVALID);
+    assert.equal(sample('fnjail_jobs_submitted_total{result="accepted"}'), jobs!.submitted);
+    assert.equal(sample('fnjail_jobs_submitted_total{result="refused"}'), jobs!.refused);
+    assert.ok(sample('fnjail_job_wait_duration_seconds_count') >= jobs!.submitted);
+    assert.equal(sample('fnjail_job_wait_duration_seconds_bucket{le="+Inf"}'), sample('fnjail_job_wait_duration_seconds_count'));
+    for (const [outcome, run] of Object.entries(jobs!.runMsByOutcome)) {
+      assert.equal(sample(`fnjail_job_run_duration_seconds_count{outcome="${outcome}"}`), run.count, outcome);
+      assert.equal(sample(`fnjail_job_run_duration_seconds_bucket{outcome="${outcome}",le="+Inf"}`), run.count, outcome);
+    }
+    assert.ok(metrics.includes('# TYPE fnjail_job_run_duration_seconds histogram'));
   });
 });

@@ -10,6 +10,7 @@ import type { LaunchResult } from '../../../src/launcher/protocol.js';
 import { renderMetrics, type MetricsContext } from '../../../src/metrics/prometheus.js';
 import type { ClusterFigures } from '../../../src/cluster/cluster-counters.js';
 import { NO_TENANT, Stats, type RunningExecution } from '../../../src/metrics/stats.js';
+import type { Change, JobOutcome, JobState } from '../../../src/jobs/job-record.js';
 
 const context: MetricsContext = { policyHash: 'abc123', launcherPid: undefined, launcherRestarts: 0, version: '0.1.0' };
 
@@ -190,6 +191,15 @@ describe('renderMetrics', () => {
       ['fnjail_run_duration_seconds', 'histogram'],
       ['fnjail_library_calls_total', 'counter'],
       ['fnjail_library_executions_running', 'gauge'],
+      ['fnjail_job_slots', 'gauge'],
+      ['fnjail_jobs_running', 'gauge'],
+      ['fnjail_job_queue_waiting', 'gauge'],
+      ['fnjail_job_queue_running', 'gauge'],
+      ['fnjail_jobs_submitted_total', 'counter'],
+      ['fnjail_job_replicas_total', 'counter'],
+      ['fnjail_job_tickets_total', 'counter'],
+      ['fnjail_job_wait_duration_seconds', 'histogram'],
+      ['fnjail_job_run_duration_seconds', 'histogram'],
       ['fnjail_clients_connected', 'gauge'],
       ['fnjail_connections_total', 'counter'],
       ['fnjail_connections_refused_total', 'counter'],
@@ -205,6 +215,45 @@ describe('renderMetrics', () => {
     assert.ok(text.includes('fnjail_request_duration_seconds_bucket{le="+Inf"} 0\n'));
     assert.ok(text.includes('fnjail_request_duration_seconds_sum 0\n'));
     assert.equal(page.samples.filter((s) => s.name === 'fnjail_executions_total').length, 0);
+    // The queue not reached yet: no sample (unknown), rather than a 0.
+    assert.equal(page.samples.filter((s) => s.name.startsWith('fnjail_job_queue_')).length, 0);
+  });
+
+  it('jobs: slots, runs, the queue, outcomes, tickets, wait time, and run time by outcome', () => {
+    const stats = new Stats();
+    const jobs = stats.jobs;
+    jobs.slots = 4;
+    jobs.running = 2;
+    jobs.queued = 7;
+    jobs.queueRunning = 3;
+    jobs.submitted = 9;
+    jobs.refused = 1;
+    const change = (replica: number | undefined, from: JobState, to: JobState, afterMs: number, outcome?: JobOutcome): Change => ({ ticket: 't', replica, from, to, node: 'a', attempt: 1, outcome, reasons: [], note: undefined, afterMs });
+    jobs.changed([change(1, 'WAITING', 'RUNNING', 4), change(undefined, 'WAITING', 'RUNNING', 4)]);
+    jobs.changed([change(1, 'RUNNING', 'COMPLETED', 20), change(undefined, 'RUNNING', 'COMPLETED', 20)]);
+    jobs.changed([change(2, 'WAITING', 'RUNNING', 2000), change(2, 'RUNNING', 'INVALID', 3000, 'timeout'), change(3, 'WAITING', 'INVALID', 1, 'stopped'), change(undefined, 'RUNNING', 'INVALID', 3000, 'timeout')]);
+    const { page } = render(stats);
+    assert.equal(page.value('fnjail_job_slots'), 4);
+    assert.equal(page.value('fnjail_jobs_running'), 2);
+    assert.equal(page.value('fnjail_job_queue_waiting'), 7);
+    assert.equal(page.value('fnjail_job_queue_running'), 3);
+    assert.equal(page.value('fnjail_jobs_submitted_total', { result: 'accepted' }), 9);
+    assert.equal(page.value('fnjail_jobs_submitted_total', { result: 'refused' }), 1);
+    assert.equal(page.value('fnjail_job_replicas_total', { outcome: 'ok' }), 1);
+    assert.equal(page.value('fnjail_job_replicas_total', { outcome: 'timeout' }), 1);
+    assert.equal(page.value('fnjail_job_replicas_total', { outcome: 'stopped' }), 1);
+    assert.equal(page.value('fnjail_job_tickets_total', { state: 'COMPLETED' }), 1);
+    assert.equal(page.value('fnjail_job_tickets_total', { state: 'INVALID' }), 1);
+    assert.equal(page.value('fnjail_job_wait_duration_seconds_count'), 2);
+    assert.equal(page.value('fnjail_job_wait_duration_seconds_bucket', { le: '0.005' }), 1);
+    // Run time by outcome: only replicas that ran (the stopped one never did).
+    assert.equal(page.value('fnjail_job_run_duration_seconds_count', { outcome: 'ok' }), 1);
+    assert.equal(page.value('fnjail_job_run_duration_seconds_sum', { outcome: 'timeout' }), 3);
+    assert.equal(page.samples.filter((s) => s.name === 'fnjail_job_run_duration_seconds_count' && s.labels.outcome === 'stopped').length, 0);
+    const snapshot = jobs.snapshot();
+    assert.deepEqual(Object.keys(snapshot.runMsByOutcome), ['ok', 'timeout']);
+    assert.deepEqual([snapshot.runMsByOutcome.timeout!.count, snapshot.runMsByOutcome.timeout!.p50], [1, 3000]);
+    assert.deepEqual([snapshot.queued, snapshot.queueRunning], [7, 3]);
   });
 
   it("shows the cluster as this node sees it: members by state, calls forwarded both ways; node names only with the token", () => {
