@@ -9,9 +9,17 @@
 //   node dist/bench/routing.js [--calls N]
 //
 // Writes bench/results/routing.json and routing.md. Goal (issue 16):
-// forwarding adds at most 1 ms at p50 on loopback.
-import { execFileSync } from 'node:child_process';
+// forwarding adds at most 1 ms at p50 on loopback. For scale, in the same
+// run: a bare NATS request/reply round trip between this process and a
+// responder process of its own, through the same nats-server, after each
+// call. A forwarded call makes two and a half such trips (call and accepted,
+// start and started while it runs, its result back): on a loaded machine,
+// what each trip costs is what forwarding costs.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from '@nats-io/transport-node';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
@@ -56,6 +64,16 @@ async function main(): Promise<void> {
     if (rows.filter((r) => r.state === 'up' && r.calls).length === 2) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  // The bare round trip: a responder in a process of its own, as a node is.
+  const transport = path.join(packageRoot, 'node_modules', '@nats-io', 'transport-node', 'lib', 'mod.js');
+  const natsServer = new URL(nats.url).host;
+  const responder = spawn(process.execPath, ['--input-type=module', '-e', `import { connect } from ${JSON.stringify(transport)}; const c = await connect({ servers: ${JSON.stringify(natsServer)} }); c.subscribe('bench.echo', { callback: (e, m) => m.respond(m.data) }); await c.flush(); process.stdout.write('ready\\n');`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  onCleanup('responder', () => void responder.kill());
+  await once(responder.stdout, 'data');
+  const pinger = await connect({ servers: natsServer });
+  onCleanup('pinger', () => pinger.close());
+  const roundTrips: number[] = [];
+
   const times: Record<string, number[]> = { 'bench-a': [], 'bench-b': [] };
   const warmup = 100;
   log(`${calls} calls on bench-a, alternating between bench-a (here) and bench-b (forwarded), after ${warmup} to warm up`);
@@ -66,6 +84,9 @@ async function main(): Promise<void> {
     if (reply.status !== 200) throw new Error(`call ${i}: ${reply.status} ${reply.body.toString()}`);
     const ranOn = reply.body.toString().trim();
     if (i >= warmup) times[ranOn]!.push(ms);
+    const sent = performance.now();
+    await pinger.request('bench.echo', new Uint8Array(64), { timeout: 5000 });
+    if (i >= warmup) roundTrips.push(performance.now() - sent);
   }
   const stats = (values: number[]) => {
     const sorted = [...values].sort((x, y) => x - y);
@@ -74,7 +95,8 @@ async function main(): Promise<void> {
   const local = stats(times['bench-a']!);
   const forwarded = stats(times['bench-b']!);
   const added = { p50: forwarded.p50 - local.p50, p99: forwarded.p99 - local.p99 };
-  const result = { time: new Date().toISOString(), calls, local, forwarded, added, goal: `forwarding adds <= ${GOAL_P50_MS} ms at p50 on loopback`, met: added.p50 <= GOAL_P50_MS };
+  const natsRoundTrip = stats(roundTrips);
+  const result = { time: new Date().toISOString(), calls, local, forwarded, added, natsRoundTrip, loadAverage: os.loadavg(), goal: `forwarding adds <= ${GOAL_P50_MS} ms at p50 on loopback`, met: added.p50 <= GOAL_P50_MS };
   const resultsDir = path.join(packageRoot, 'bench', 'results');
   fs.writeFileSync(path.join(resultsDir, 'routing.json'), `${JSON.stringify(result, null, 2)}\n`);
   const f = (ms: number) => `${ms.toFixed(2)} ms`;
@@ -89,6 +111,8 @@ async function main(): Promise<void> {
     `| forwarded to bench-b over NATS | ${forwarded.calls} | ${f(forwarded.p50)} | ${f(forwarded.p90)} | ${f(forwarded.p99)} |`,
     '',
     `Forwarding adds **${f(added.p50)} at p50** and ${f(added.p99)} at p99 (goal ≤ ${GOAL_P50_MS} ms at p50: ${result.met ? 'met' : 'MISSED'}).`,
+    '',
+    `For scale, in the same run: a bare NATS request/reply round trip between two processes through the same nats-server took ${f(natsRoundTrip.p50)} at p50 (${f(natsRoundTrip.p99)} at p99); a forwarded call makes two and a half (call, start, result). Load average during the run: ${result.loadAverage.map((l) => l.toFixed(2)).join(', ')} (${os.cpus().length} CPUs).`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(resultsDir, 'routing.md'), md);

@@ -14,6 +14,8 @@
 //   - JetStream on, so KV buckets and object stores can be replicated (R3).
 import net from 'node:net';
 import { REGISTRY_BUCKETS } from '../functions/registry.js';
+import { CANCEL_SUBJECT, QUEUE_STREAM, QUEUE_SUBJECT } from '../jobs/job-queue.js';
+import { JOB_BUCKETS } from '../jobs/job-store.js';
 import { CLUSTER_BUCKETS, SUBJECTS, inboxPrefix, streamOf, type SharedStore } from './subjects.js';
 
 /** The files of one node's directory, as the configs refer to them. */
@@ -28,13 +30,19 @@ export const BROKER_FILES = {
   nodeKey: 'node.key',
 } as const;
 
-/** Every JetStream store the nodes use; the jobs queue adds its own here. */
+/** Every JetStream store the nodes use: the cluster's, the registry's, the jobs'. */
 export const CLUSTER_STORES: SharedStore[] = [
   { kind: 'kv', bucket: CLUSTER_BUCKETS.members },
   { kind: 'kv', bucket: CLUSTER_BUCKETS.coordinator },
   { kind: 'kv', bucket: REGISTRY_BUCKETS.functions },
   { kind: 'object', bucket: REGISTRY_BUCKETS.bundles },
+  { kind: 'kv', bucket: JOB_BUCKETS.records },
+  { kind: 'object', bucket: JOB_BUCKETS.data },
+  { kind: 'stream', stream: QUEUE_STREAM, subjects: [`${QUEUE_SUBJECT}.*`] },
 ];
+
+/** A job cancelled on one node stops its replica running on another (core NATS, every node listens). */
+const JOB_CANCELS = `${CANCEL_SUBJECT}.*`;
 
 export interface BrokerNode {
   name: string;
@@ -111,7 +119,8 @@ function streamApi(stream: string): string[] {
 }
 
 function storeSubjects(store: SharedStore): string[] {
-  return [store.kind === 'kv' ? `$KV.${store.bucket}.>` : `$O.${store.bucket}.>`, ...streamApi(streamOf(store))];
+  const writes = store.kind === 'stream' ? store.subjects : [store.kind === 'kv' ? `$KV.${store.bucket}.>` : `$O.${store.bucket}.>`];
+  return [...writes, ...streamApi(streamOf(store))];
 }
 
 export interface NodePermissions {
@@ -125,10 +134,10 @@ export interface NodePermissions {
 export function nodePermissions(name: string, stores: SharedStore[] = CLUSTER_STORES): NodePermissions {
   return {
     publish: {
-      allow: [`fnjail.node.${name}.>`, SUBJECTS.call('*', name), '$JS.API.INFO', ...stores.flatMap(storeSubjects)],
+      allow: [`fnjail.node.${name}.>`, SUBJECTS.call('*', name), '$JS.API.INFO', ...stores.flatMap(storeSubjects), JOB_CANCELS],
     },
     subscribe: {
-      allow: [SUBJECTS.anyHeartbeat, SUBJECTS.anyLeave, SUBJECTS.anyMembers, SUBJECTS.callsFor(name), SUBJECTS.repliesFor(name), `${inboxPrefix(name)}.>`],
+      allow: [SUBJECTS.anyHeartbeat, SUBJECTS.anyLeave, SUBJECTS.anyMembers, SUBJECTS.callsFor(name), SUBJECTS.repliesFor(name), `${inboxPrefix(name)}.>`, JOB_CANCELS],
     },
     allow_responses: true,
   };

@@ -69,6 +69,7 @@ export class ClusterCalls {
       {
         function: call.name,
         ...(call.function !== undefined ? { export: call.function } : {}),
+        pinned: { owner: call.pinned.owner, kind: call.pinned.kind, version: call.pinned.version, manifest: call.pinned.manifest },
         tenant: call.tenant,
         principal: describePeer(call.peer),
         timeoutMs: call.timeoutMs,
@@ -108,7 +109,9 @@ export class ClusterCalls {
     const spooled = call.input.length ? await spoolBody(this.options.spoolDir, Readable.from([call.input]), this.options.maxInputBytes, peer, () => new FnjailError('FNJ_INPUT_TOO_LARGE', `the input from node ${call.caller} is over this node's --max-input`)) : undefined;
     try {
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
-      const result = await this.options.executor().call({ text: namedCallText(call.function, call.export, input), name: call.function, function: call.export, input }, peer, { here: true });
+      // The version the calling node resolved (fetched by its hash here the first time), not whatever is current now.
+      const pinned = call.pinned && { name: call.function, ...call.pinned };
+      const result = await this.options.executor().call({ text: namedCallText(call.function, call.export, input), name: call.function, function: call.export, input }, peer, { here: true, ...(pinned ? { pinned } : {}) });
       return {
         outcome: result.kind,
         reasons: result.reasons,

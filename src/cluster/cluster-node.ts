@@ -7,6 +7,7 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { NatsSystem } from './nats-connection.js';
+import { ClusterCounters, type ClusterFigures } from './cluster-counters.js';
 import { Coordinator, Lease, LEASE_KEY, type LeaseValue } from './coordinator.js';
 import { HeartbeatPublisher, newIncarnation, type Incarnation, type LoadProvider } from './heartbeat.js';
 import { checkTimings, DEFAULT_TIMINGS, type MemberRow, type MembershipTimings } from './member-table.js';
@@ -80,6 +81,7 @@ export class ClusterNode {
   private readonly membership: Membership;
   private readonly remote: RemoteCalls;
   private readonly router: Router;
+  private readonly counters = new ClusterCounters();
   private lease: Lease | undefined;
   private leaseKv: KV | undefined;
   private coordinator: Coordinator | undefined;
@@ -116,7 +118,10 @@ export class ClusterNode {
       handler: options.handler,
       ...(options.admit ? { admit: options.admit } : {}),
       ...(options.callTimings ? { timings: options.callTimings } : {}),
-      ...(options.onCallEvent ? { onTargetEvent: options.onCallEvent } : {}),
+      onTargetEvent: (event) => {
+        this.counters.targetEvent(event);
+        options.onCallEvent?.(event);
+      },
       ...(options.logger ? { logger: options.logger } : {}),
     });
     this.membership.start();
@@ -154,6 +159,18 @@ export class ClusterNode {
     return this.membership.rejectedCount;
   }
 
+  /** What /metrics shows of the cluster, as this node sees it. */
+  figures(): ClusterFigures {
+    const { ran, notStarted, coordinatorChanges } = this.counters;
+    return {
+      members: this.memberTable().map(({ node, state, heartbeatAgeMs }) => ({ node, state, heartbeatAgeMs })),
+      ran,
+      notStarted,
+      coordinatorChanges,
+      rejectedMessages: this.rejectedMessages,
+    };
+  }
+
   /** Sends a heartbeat now (e.g. the node just became ready). */
   beat(): void {
     this.heartbeat.beat();
@@ -184,11 +201,14 @@ export class ClusterNode {
       const sent = await this.remote.send(picked.node, request);
       if (!sent.started) {
         attempts.push({ node: picked.node, outcome: sent.why, detail: sent.detail });
+        this.counters.offerNotStarted('sent', sent.why);
         if (sent.why === 'too-large') localOnly = true;
         continue;
       }
       attempts.push({ node: picked.node, outcome: 'started' });
-      return { ...(await sent.result), node: picked.node, attempts };
+      const result = await sent.result;
+      this.counters.ranCall('sent', result.outcome);
+      return { ...result, node: picked.node, attempts };
     }
     const tries = attempts.map((a) => `${a.node}: ${a.detail ?? a.outcome}`);
     return {
@@ -298,8 +318,12 @@ export class ClusterNode {
       timer.unref();
       this.timers.push(timer);
     };
-    await this.lease.poll().catch((error: Error) => this.loopError(error));
-    every(this.timings.heartbeatMs, () => this.lease!.poll());
+    const poll = async () => {
+      await this.lease!.poll();
+      this.counters.coordinatorSeen(this.lease!.holder);
+    };
+    await poll().catch((error: Error) => this.loopError(error));
+    every(this.timings.heartbeatMs, poll);
     every(Math.max(50, this.timings.heartbeatMs / 4), () => this.coordinator!.tick());
   }
 

@@ -69,6 +69,8 @@ export interface TargetEvent {
   id: string;
   caller: string;
   detail?: string;
+  /** expired: the reservation ran out here (else a start that came after it did). */
+  reservationEnded?: boolean;
 }
 
 export interface RemoteCallsOptions {
@@ -127,6 +129,12 @@ export class RemoteCalls {
   start(): void {
     const { connection, node } = this.options;
     this.subscriptions.push(connection.subscribe(SUBJECTS.callsFor(node), { callback: (error, msg) => void (error || this.onCall(msg)) }));
+    this.listenForReplies();
+  }
+
+  /** Only the caller's side: the results of the calls this sends (start() does it too). */
+  listenForReplies(): void {
+    const { connection, node } = this.options;
     this.subscriptions.push(connection.subscribe(SUBJECTS.repliesFor(node), { callback: (error, msg) => void (error || this.onReply(msg)) }));
   }
 
@@ -291,7 +299,7 @@ export class RemoteCalls {
     if (refusal !== undefined) return answer({ type: 'refused', id: message.id, reason: refusal });
     const timer = setTimeout(() => {
       this.reserved.delete(message.id);
-      this.options.onTargetEvent?.({ type: 'expired', id: message.id, caller, detail: `no start within ${this.timings.startWithinMs} ms` });
+      this.options.onTargetEvent?.({ type: 'expired', id: message.id, caller, detail: `no start within ${this.timings.startWithinMs} ms`, reservationEnded: true });
     }, this.timings.startWithinMs);
     timer.unref();
     this.reserved.set(message.id, { caller, call, state: 'reserved', timer });

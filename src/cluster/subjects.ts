@@ -62,12 +62,13 @@ export const CLUSTER_BUCKETS = {
   coordinator: 'fnjail-coordinator',
 } as const;
 
-export interface SharedStore {
-  kind: 'kv' | 'object';
-  bucket: string;
-}
+export type SharedStore =
+  | { kind: 'kv' | 'object'; bucket: string }
+  /** A plain stream (the jobs queue): its name, and the subjects nodes publish to it. */
+  | { kind: 'stream'; stream: string; subjects: string[] };
 
-/** The name of the JetStream stream behind a KV bucket or an object store. */
+/** The name of the JetStream stream behind a KV bucket, an object store or a plain stream. */
 export function streamOf(store: SharedStore): string {
+  if (store.kind === 'stream') return store.stream;
   return store.kind === 'kv' ? `KV_${store.bucket}` : `OBJ_${store.bucket}`;
 }

@@ -6,6 +6,7 @@
 // if the node its subject names (the broker's guarantee) is the node it
 // speaks for.
 import { schemaValidator } from '../config/json-file.js';
+import type { ManifestDocument } from '../functions/manifest.js';
 
 export type MemberState = 'joining' | 'up' | 'suspect' | 'down' | 'left';
 
@@ -52,12 +53,22 @@ export interface MembersMessage {
 export interface CallSpec {
   function: string;
   export?: string;
-  version?: string;
+  /** The function as the calling node resolved it: the target runs that version. */
+  pinned?: PinnedFunction;
   tenant: string;
   principal: string;
   timeoutMs?: number;
   /** Who asked, as the calling node identified them: the node that runs the call decides again for them. */
   peer?: CallPeer;
+}
+
+export interface PinnedFunction {
+  owner: string;
+  kind: 'library' | 'program';
+  /** The version (sha256 of the bundle): fetched by it, its hash checked. */
+  version: string;
+  /** That version's fnjail.json. */
+  manifest: ManifestDocument;
 }
 
 export interface CallPeer {

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import type { CalledFunction } from '../functions/registry.js';
 
 // The classic command: `<libname> [<funcname> [<filename>]]`, words separated
 // by blanks. The function defaults to `run`; a filename needs a function name.
@@ -72,8 +73,9 @@ export interface NamedCall {
   input: CallInput | undefined;
 }
 
-/** here: run on this node, whatever the cluster's routing says (a call another node sent). */
-export type Target = { kind: 'library'; command: Command } | { kind: 'function'; call: NamedCall; here?: boolean | undefined };
+/** here: run on this node, whatever the cluster's routing says (a call another node sent);
+ * pinned: the version that node resolved (cluster/call-routing.ts). */
+export type Target = { kind: 'library'; command: Command } | { kind: 'function'; call: NamedCall; here?: boolean | undefined; pinned?: CalledFunction | undefined };
 
 export type ParsedRequest =
   | { ok: true; text: string; target: Target; id?: string | number; returnContent?: boolean }

@@ -11,7 +11,7 @@ import type { LauncherProcess } from '../launcher/launcher-process.js';
 import { decide, type Decision, type RegisteredFunction, type Tenant } from '../policy/decide.js';
 import { decideFunction } from '../policy/decide-function.js';
 import { FnjailError } from '../errors.js';
-import type { CheckedOut } from '../functions/registry.js';
+import type { CalledFunction, CheckedOut } from '../functions/registry.js';
 import { classifyTarget, execFlags, launchSpec } from './launch-spec.js';
 import type { Policy, TenantPolicy } from '../policy/policy.js';
 import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
@@ -59,6 +59,8 @@ export interface CallRouting {
 
 export interface RoutableCall {
   name: string;
+  /** The version checked out here: the node that runs the call runs this one. */
+  pinned: CalledFunction;
   function: string | undefined;
   /** The request body (read only if the call goes). */
   input: () => Buffer | undefined;
@@ -85,6 +87,8 @@ export interface RoutedOutcome {
  * FNJ_REGISTRY_UNAVAILABLE, ...). */
 export interface FunctionSource {
   checkout(name: string): Promise<CheckedOut>;
+  /** A version another node resolved (a call it sent). */
+  checkoutVersion(fn: CalledFunction): Promise<CheckedOut>;
 }
 
 /** What a front end that framed the request itself asks for (HTTP, jobs). */
@@ -93,6 +97,8 @@ export interface CallOptions {
   returnContent?: boolean;
   /** Run here whatever the cluster's routing says (a call another node sent). */
   here?: boolean;
+  /** The version to run, as the node that sent the call resolved it (with here). */
+  pinned?: CalledFunction;
   /** Stops the call (waiting or running): its sandbox is killed, and it ends cancelled (a job stopped). */
   signal?: AbortSignal;
   /** A wall-clock limit that only tightens the one the policy gives (a job's timeout). */
@@ -193,8 +199,8 @@ export class Executor {
   /** A call of a registered function framed by its front end (HTTP): the
    * same steps, policy and audit as any other request. */
   call(call: NamedCall, tenant: Tenant, asked: CallOptions = {}): Promise<ExecutionResult> {
-    const { here, signal, timeoutMs, ...framed } = asked;
-    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here }, ...framed }), { signal, timeoutMs });
+    const { here, pinned, signal, timeoutMs, ...framed } = asked;
+    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here, pinned }, ...framed }), { signal, timeoutMs });
   }
 
   /** Work that needs a sandbox but is not a call (a deploy's build): it
@@ -299,12 +305,17 @@ export class Executor {
       return finish();
     }
     // A call by name: the version checked out now is the one that runs, whatever is deployed meanwhile.
-    const checkedOut = await this.checkout(result, target.call.name);
+    const checkedOut = await this.checkout(result, target.call.name, target.pinned);
     if (!checkedOut) return finish();
     const { name, version, owner } = checkedOut.record;
     result.registered = { name, version, owner };
     try {
-      const routable = target.here || target.call.input?.kind === 'path' ? undefined : target.call;
+      // Runs here: a call another node sent; a file the tenant names (it is on this
+      // machine); a connection (its bytes are here); a call that may be
+      // cancelled (a job's replica: its queue gives it to a node that has room).
+      const input = target.call.input?.kind;
+      const stays = target.here || input === 'path' || input === 'connection' || runOptions.signal !== undefined;
+      const routable = stays ? undefined : { call: target.call, pinned: checkedOut.record };
       await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant), runOptions, routable);
     } finally {
       checkedOut.release();
@@ -312,15 +323,15 @@ export class Executor {
     return finish();
   }
 
-  /** The function's current version, or undefined with the reason concluded. */
-  private async checkout(result: ExecutionResult, name: string): Promise<CheckedOut | undefined> {
+  /** The function's current version (or the one pinned), or undefined with the reason concluded. */
+  private async checkout(result: ExecutionResult, name: string, pinned: CalledFunction | undefined): Promise<CheckedOut | undefined> {
     const functions = this.options.functions;
     if (!functions) {
       this.conclude(result, refused('server-error', `this server has no function registry (--nats off): '${name}' cannot be called by name`));
       return undefined;
     }
     try {
-      return await functions.checkout(name);
+      return await (pinned ? functions.checkoutVersion(pinned) : functions.checkout(name));
     } catch (error) {
       const code = error instanceof FnjailError ? error.code : undefined;
       if (code === 'FNJ_FUNCTION_NOT_FOUND') this.conclude(result, refused('missing-function', `no function named '${name}' is registered (fnjail functions lists them)`));
@@ -330,7 +341,7 @@ export class Executor {
   }
 
   /** Decides (again when the policy changed while the call waited), admits, runs and classifies. */
-  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, runOptions: RunOptions, routable?: NamedCall): Promise<void> {
+  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, runOptions: RunOptions, routable?: { call: NamedCall; pinned: CalledFunction }): Promise<void> {
     let policy = this.options.policy();
     const decideWith = (p: Policy) => tightened(decideNow(p), runOptions.timeoutMs);
     let decision = this.decided(result, decideWith(policy));
@@ -375,10 +386,11 @@ export class Executor {
   }
 
   /** Offers the call to the cluster; true when it ran (or was lost) on another node. */
-  private async routed(result: ExecutionResult, tenant: Tenant, decision: Extract<Decision, { allowed: true }>, call: NamedCall): Promise<boolean> {
+  private async routed(result: ExecutionResult, tenant: Tenant, decision: Extract<Decision, { allowed: true }>, { call, pinned }: { call: NamedCall; pinned: CalledFunction }): Promise<boolean> {
     const spool = call.input?.kind === 'spool' ? call.input.path : undefined;
     const remote = await this.options.routing!.route({
       name: call.name,
+      pinned,
       function: call.function,
       input: () => (spool === undefined ? undefined : fs.readFileSync(spool)),
       timeoutMs: decision.limits.timeoutMs,

@@ -16,7 +16,7 @@ import { describePeer } from '../policy/tenants.js';
 import { readBundleArchive } from './bundle-archive.js';
 import { manifestOf } from './bundle-manifest.js';
 import { buildBundle, type BuildRunner } from './build.js';
-import type { CheckedOut, DeployResult, FunctionRecord, FunctionRegistry, Quota } from './registry.js';
+import type { CalledFunction, CheckedOut, DeployResult, FunctionRecord, FunctionRegistry, Quota } from './registry.js';
 
 export interface FunctionServiceOptions {
   link: NatsLink;
@@ -54,6 +54,11 @@ export class FunctionService {
   /** A version of the function, unpacked on this node, for a call (release it after). */
   checkout(name: string): Promise<CheckedOut> {
     return this.onRegistry((registry) => registry.checkout(name));
+  }
+
+  /** The version of a function another node resolved, unpacked on this node (release it after). */
+  checkoutVersion(fn: CalledFunction): Promise<CheckedOut> {
+    return this.onRegistry((registry) => registry.checkoutVersion(fn));
   }
 
   /** The function's record, or undefined if no function has that name (for the server itself: no policy applied). */

@@ -80,8 +80,14 @@ export interface DeployResult {
   unchanged: boolean;
 }
 
+/** What a call needs of a function's record: whose it is, and the version
+ * that runs with its manifest. A call another node sent carries it (the
+ * version that node resolved), so both run the same whatever is deployed
+ * meanwhile. */
+export type CalledFunction = Pick<FunctionRecord, 'name' | 'owner' | 'kind' | 'manifest' | 'version'>;
+
 export interface CheckedOut {
-  record: FunctionRecord;
+  record: CalledFunction;
   /** The unpacked version. */
   dir: string;
   /** The manifest's entry inside it. */
@@ -238,6 +244,14 @@ export class FunctionRegistry {
     if (!record) throw notFound(name);
     const unpacked = await this.unpacked.acquire(record.version);
     return { record, dir: unpacked.dir, entry: path.join(unpacked.dir, record.manifest.entry), release: unpacked.release };
+  }
+
+  /** That version of the function, as the record given says (the one another
+   * node resolved), unpacked on this node: fetched from the store and its hash
+   * checked the first time. No read of the function's record here. */
+  async checkoutVersion(fn: CalledFunction): Promise<CheckedOut> {
+    const unpacked = await this.unpacked.acquire(fn.version);
+    return { record: fn, dir: unpacked.dir, entry: path.join(unpacked.dir, fn.manifest.entry), release: unpacked.release };
   }
 
   /** Removes the unpacked versions that are no function's current one and that no call uses. */

@@ -8,6 +8,7 @@
 // `_total`, durations are histograms in seconds, sizes are in bytes.
 import { OUTCOMES, residentBytes, type Stats, type StatsContext } from './stats.js';
 import type { Histogram } from './histogram.js';
+import { MEMBER_STATES, type ClusterFigures } from '../cluster/cluster-counters.js';
 import type { JobStats } from '../jobs/job-stats.js';
 
 export interface MetricsContext extends StatsContext {
@@ -114,6 +115,9 @@ export function renderMetrics(stats: Stats, context: MetricsContext, detailed = 
     family('fnjail_calls_refused_unaudited_total', 'counter', 'Calls refused because their audit record could not be written.').sample(audit.refusedCalls);
   }
 
+  const cluster = context.cluster?.();
+  if (cluster) clusterFamilies(cluster, family, detailed);
+
   family('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process.').sample(process.memoryUsage.rss());
   // No sample (rather than 0) when the launcher is down: 0 would draw a
   // misleading dip on a graph, a gap says "unknown".
@@ -125,6 +129,25 @@ export function renderMetrics(stats: Stats, context: MetricsContext, detailed = 
 
   // The format wants a line feed after the last line too.
   return families.join('\n') + '\n';
+}
+
+/** The cluster as this node sees it (src/cluster/cluster-counters.ts). Node
+ * names only in the detailed page: the member table is for monitors. */
+function clusterFamilies(cluster: ClusterFigures, family: (name: string, type: 'counter' | 'gauge', help: string) => Family, detailed: boolean): void {
+  const members = family('fnjail_cluster_members', 'gauge', 'Nodes of the member table, by state.');
+  for (const state of MEMBER_STATES) members.sample(cluster.members.filter((m) => m.state === state).length, { state });
+  if (detailed) {
+    const age = family('fnjail_cluster_heartbeat_age_seconds', 'gauge', 'Since the last heartbeat of each node arrived here (none: not heard from its current incarnation).');
+    for (const m of cluster.members) if (m.heartbeatAgeMs !== null) age.sample(m.heartbeatAgeMs / 1000, { node: m.node });
+  }
+  const ran = family('fnjail_cluster_forwarded_calls_total', 'counter', 'Calls run on another node (sent) or here for another node (received), by outcome (node-lost: started there, its node went away).');
+  const notStarted = family('fnjail_cluster_forwarded_not_started_total', 'counter', 'Offers of a call to another node (sent) or from one (received) that did not start it, by why: it has run nowhere and went to another node.');
+  for (const direction of ['sent', 'received'] as const) {
+    for (const [outcome, count] of [...cluster.ran[direction]].sort(([a], [b]) => compare(a, b))) ran.sample(count, { direction, outcome });
+    for (const [reason, count] of [...cluster.notStarted[direction]].sort(([a], [b]) => compare(a, b))) notStarted.sample(count, { direction, reason });
+  }
+  family('fnjail_cluster_coordinator_changes_total', 'counter', 'Times this node saw the coordinator lease pass to another node.').sample(cluster.coordinatorChanges);
+  family('fnjail_cluster_rejected_messages_total', 'counter', 'Cluster messages refused: a node speaking for another, unreadable ones.').sample(cluster.rejectedMessages);
 }
 
 /** Jobs (docs/jobs.md): this node's slots and runs, the queue as the node last saw it, outcomes, wait and run times. */

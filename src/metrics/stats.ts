@@ -2,6 +2,7 @@
 // executor and the server as things happen (a few map updates per call), read
 // by the `stats` command, `fnjail top` and the Prometheus endpoint.
 import fs from 'node:fs';
+import type { ClusterFigures } from '../cluster/cluster-counters.js';
 import { OUTCOMES, type OutcomeKind } from '../executor/classify.js';
 import type { ExecutionResult } from '../executor/executor.js';
 import { JobStats, type JobStatsSnapshot } from '../jobs/job-stats.js';
@@ -43,6 +44,8 @@ export interface StatsContext {
   launcherRestarts: number;
   /** The audit log (with the calls refused because it could not be written) and the operational log. */
   logs?: { audit: LogHealth & { refusedCalls: number }; operational: LogHealth };
+  /** The cluster's figures (for /metrics), when this node is in one. */
+  cluster?: () => ClusterFigures | undefined;
 }
 
 /** The `stats` reply (docs/monitoring.md). */

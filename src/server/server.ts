@@ -390,6 +390,7 @@ export class FnjailServer {
       launcherPid: this.launcher.pid,
       launcherRestarts: this.launcher.restarts,
       logs: { audit: this.options.audit.health, operational: this.options.log.destination.health },
+      cluster: () => this.link.cluster?.figures(),
     };
   }
 

@@ -1,9 +1,13 @@
 // GET /cluster: the cluster's member table as this node sees it (the same
 // rows `fnjail cluster status` prints): each node's state, heartbeat age, CPU,
 // memory, calls and version, and which one coordinates. A node that is in no
-// cluster (no --nats URL) says so, with an empty table.
+// cluster (no --nats URL) says so, with an empty table. Only root and the
+// policy's monitors may read it (the rule of fnjail stats): the table tells
+// every node's load and calls.
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../app.js';
+import { requireMonitor } from './monitors.js';
+import { problemResponses } from './schemas.js';
 
 const figures = (properties: Record<string, unknown>, required: string[]) => ({ type: ['object', 'null'], required, properties }) as const;
 
@@ -39,9 +43,21 @@ const clusterSchema = {
 } as const;
 
 export async function clusterRoutes(app: FastifyInstance, options: ApiContext): Promise<void> {
-  app.get('/cluster', { schema: { summary: "The cluster's member table", response: { 200: { description: 'The member table.', content: { 'application/json': { schema: clusterSchema } } } } } }, async () => {
-    const cluster = options.link.cluster;
-    if (!cluster) return { node: options.nodeName, joined: false, members: [] };
-    return { node: cluster.node, joined: true, incarnation: cluster.incarnation.id, balance: cluster.balance, rejectedMessages: cluster.rejectedMessages, members: cluster.memberTable() };
-  });
+  app.get(
+    '/cluster',
+    {
+      schema: {
+        summary: "The cluster's member table",
+        description: "For root and the policy's monitors, as fnjail stats.",
+        tags: ['server'],
+        response: { 200: { description: 'The member table.', content: { 'application/json': { schema: clusterSchema } } }, ...problemResponses },
+      },
+    },
+    async (request) => {
+      requireMonitor(options, request, "the cluster's member table");
+      const cluster = options.link.cluster;
+      if (!cluster) return { node: options.nodeName, joined: false, members: [] };
+      return { node: cluster.node, joined: true, incarnation: cluster.incarnation.id, balance: cluster.balance, rejectedMessages: cluster.rejectedMessages, members: cluster.memberTable() };
+    },
+  );
 }

@@ -73,12 +73,16 @@ describe('broker config', () => {
   it('JetStream: the cluster\'s streams only, created, read and written, never deleted', () => {
     const { publish } = nodePermissions('a');
     for (const store of CLUSTER_STORES) {
-      const stream = store.kind === 'kv' ? `KV_${store.bucket}` : `OBJ_${store.bucket}`;
+      const stream = store.kind === 'stream' ? store.stream : store.kind === 'kv' ? `KV_${store.bucket}` : `OBJ_${store.bucket}`;
       for (const api of [`$JS.API.STREAM.INFO.${stream}`, `$JS.API.STREAM.CREATE.${stream}`, `$JS.API.CONSUMER.CREATE.${stream}.x.y`, `$JS.API.DIRECT.GET.${stream}.$KV.x.y`]) assert.ok(allowed(publish.allow, api), api);
       assert.ok(!allowed(publish.allow, `$JS.API.STREAM.DELETE.${stream}`), `no deleting ${stream}`);
     }
     assert.ok(allowed(publish.allow, '$KV.fnjail-members.a'));
     assert.ok(allowed(publish.allow, '$O.fnjail-bundles.C.x'));
+    // The jobs: their records, their data, their queue (one subject per tenant), their cancels.
+    for (const ok of ['$KV.fnjail-jobs.alice.t1', '$O.fnjail-job-data.C.x', 'fnjail.jobs.queue.alice', '$JS.API.CONSUMER.MSG.NEXT.FNJAIL_JOBS.fnjail-job-workers', '$JS.ACK.FNJAIL_JOBS.x.y', 'fnjail.jobs.cancel.t1']) assert.ok(allowed(publish.allow, ok), ok);
+    assert.ok(allowed(nodePermissions('a').subscribe.allow, 'fnjail.jobs.cancel.t1'));
+    assert.ok(!allowed(publish.allow, '$JS.API.STREAM.DELETE.FNJAIL_JOBS'));
     for (const no of ['$JS.API.STREAM.CREATE.OTHER', '$JS.API.STREAM.LIST', '$KV.other.x', '$JS.API.ACCOUNT.PURGE.x']) assert.ok(!allowed(publish.allow, no), no);
     assert.equal(nodePermissions('a').allow_responses, true);
   });

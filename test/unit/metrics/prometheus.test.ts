@@ -8,6 +8,7 @@ import type { OutcomeKind } from '../../../src/executor/classify.js';
 import type { ExecutionResult } from '../../../src/executor/executor.js';
 import type { LaunchResult } from '../../../src/launcher/protocol.js';
 import { renderMetrics, type MetricsContext } from '../../../src/metrics/prometheus.js';
+import type { ClusterFigures } from '../../../src/cluster/cluster-counters.js';
 import { NO_TENANT, Stats, type RunningExecution } from '../../../src/metrics/stats.js';
 import type { Change, JobOutcome, JobState } from '../../../src/jobs/job-record.js';
 
@@ -253,6 +254,39 @@ describe('renderMetrics', () => {
     assert.deepEqual(Object.keys(snapshot.runMsByOutcome), ['ok', 'timeout']);
     assert.deepEqual([snapshot.runMsByOutcome.timeout!.count, snapshot.runMsByOutcome.timeout!.p50], [1, 3000]);
     assert.deepEqual([snapshot.queued, snapshot.queueRunning], [7, 3]);
+  });
+
+  it("shows the cluster as this node sees it: members by state, calls forwarded both ways; node names only with the token", () => {
+    const figures: ClusterFigures = {
+      members: [
+        { node: 'node-a', state: 'up', heartbeatAgeMs: 250 },
+        { node: 'node-b', state: 'up', heartbeatAgeMs: 1500 },
+        { node: 'node-c', state: 'down', heartbeatAgeMs: null },
+      ],
+      ran: { sent: new Map([['ok', 3], ['node-lost', 1]]), received: new Map([['exit', 2]]) },
+      notStarted: { sent: new Map([['refused', 4]]), received: new Map() },
+      coordinatorChanges: 2,
+      rejectedMessages: 1,
+    };
+    const { lines, page } = render(new Stats(), { ...context, cluster: () => figures });
+    for (const line of [
+      'fnjail_cluster_members{state="joining"} 0',
+      'fnjail_cluster_members{state="up"} 2',
+      'fnjail_cluster_members{state="down"} 1',
+      'fnjail_cluster_heartbeat_age_seconds{node="node-a"} 0.25',
+      'fnjail_cluster_heartbeat_age_seconds{node="node-b"} 1.5',
+      'fnjail_cluster_forwarded_calls_total{direction="sent",outcome="node-lost"} 1',
+      'fnjail_cluster_forwarded_calls_total{direction="sent",outcome="ok"} 3',
+      'fnjail_cluster_forwarded_calls_total{direction="received",outcome="exit"} 2',
+      'fnjail_cluster_forwarded_not_started_total{direction="sent",reason="refused"} 4',
+      'fnjail_cluster_coordinator_changes_total 2',
+      'fnjail_cluster_rejected_messages_total 1',
+    ]) assert.ok(lines.includes(line), line);
+    assert.ok(!page.samples.some((s) => s.name === 'fnjail_cluster_heartbeat_age_seconds' && s.labels.node === 'node-c'), 'no age for a node not heard from');
+    const plain = renderMetrics(new Stats(), { ...context, cluster: () => figures }, false);
+    assert.doesNotMatch(plain, /node-[abc]/, 'no node named without the token');
+    assert.match(plain, /^fnjail_cluster_members\{state="up"\} 2$/m);
+    assert.doesNotMatch(render(new Stats()).text, /fnjail_cluster_/, 'a node in no cluster shows none');
   });
 
   it('a busy page passes the strict parser', () => {
