@@ -68,7 +68,7 @@ let fnjailInstances = 0;
 /** fnjail with its default sandbox plus extraArgs (a variant), on its own uid
  * range; with the function registry (a private nats-server under its state
  * directory) only when asked: the library scenarios do not need it. */
-export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = '', options: { registry?: boolean } = {}): Promise<BenchServer> {
+export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = '', options: { registry?: boolean; nodeArgs?: string[] } = {}): Promise<BenchServer> {
   const index = fnjailInstances++;
   const dir = ws.subdir(`fnjail-${index}`);
   const socket = path.join(dir, 'server.sock');
@@ -83,6 +83,8 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
     outputDir,
     command: process.execPath,
     args: [
+      // Node's own options (e.g. --cpu-prof to profile the server under load).
+      ...(options.nodeArgs ?? []),
       cliMain, 'serve',
       '--socket', socket,
       '--output-dir', outputDir,
