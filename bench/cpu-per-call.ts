@@ -63,6 +63,17 @@ function wrk(url: string, clients: number, seconds: number): Promise<string> {
   });
 }
 
+/** The medians of the execution records' times (ms) written since offset: the server's view of a call. */
+function auditMedians(file: string, offset: number): string {
+  const text = fs.readFileSync(file, 'utf8').slice(offset);
+  const records = text.split('\n').filter((l) => l.includes('"event":"execution"')).map((l) => JSON.parse(l) as Record<string, number | null>);
+  const median = (key: string) => {
+    const v = records.map((r) => r[key]).filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)]!.toFixed(3) : '-';
+  };
+  return `audit medians (${records.length} records): totalMs ${median('totalMs')} runMs ${median('runMs')} queueMs ${median('queueMs')}`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { calls: { type: 'string', default: '1000' }, clients: { type: 'string', default: '1' }, kinds: { type: 'string', default: 'library,named-library,program,http' }, args: { type: 'string', default: '' }, 'cpu-prof': { type: 'string' } } });
   const calls = Number(values.calls);
@@ -87,6 +98,7 @@ async function main(): Promise<void> {
   const nats = kids.find((p) => commOf(p).startsWith('nats'));
   const launcher = kids.find((p) => !commOf(p).startsWith('nats'));
   process.stdout.write(`server ${server.pid}, launcher ${launcher} (${launcher && commOf(launcher)}), nats ${nats}\n`);
+  let logOffset = fs.statSync(server.stdoutFile).size;
   const measure = async (label: string, work: () => Promise<string>) => {
     const before = { s: cpuMs(server.pid), n: nats ? cpuMs(nats) : undefined, l: launcher ? cpuMs(launcher) : undefined };
     const t0 = performance.now();
@@ -100,6 +112,8 @@ async function main(): Promise<void> {
         ` nats ${before.n && after.n ? per(before.n.own, after.n.own, n) : '-'} launcher ${before.l && after.l ? per(before.l.own, after.l.own, n) : '-'}` +
         ` sandboxes ${before.l && after.l ? per(before.l.children, after.l.children, n) : '-'} | ${detail}\n`,
     );
+    process.stdout.write(`${''.padEnd(28)} ${auditMedians(server.stdoutFile, logOffset)}\n`);
+    logOffset = fs.statSync(server.stdoutFile).size;
     emptyDir(server.outputDir);
   };
   const loadgen = async (workload: string) => {

@@ -100,6 +100,37 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
   });
 }
 
+/** How long the registry (its private nats-server) may take to be ready for a deploy: attempts, 250 ms apart. */
+const DEPLOY_ATTEMPTS = 40;
+
+/** Deploys a bundle directory to a fnjail server started with the registry,
+ * as root, with the CLI, once its registry is ready (its nats-server starts
+ * with it). */
+export async function deployFunction(server: BenchServer, bundleDir: string): Promise<void> {
+  const apiSocket = path.join(path.dirname(server.socket), 'api.sock'); // where startFnjail puts it
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync(process.execPath, [cliMain, 'deploy', bundleDir, '--api-socket', apiSocket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return;
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? '');
+      if (attempt >= DEPLOY_ATTEMPTS || !stderr.includes('FNJ_REGISTRY_UNAVAILABLE')) throw new Error(`fnjail deploy failed: ${stderr}\n${server.logTail()}`);
+      await sleep(250);
+    }
+  }
+}
+
+/** The HOST:PORT addresses of a fnjail server's --http listeners, from its server-start record. */
+export function httpAddressesOf(server: BenchServer): string[] {
+  const start = readTail(server.stdoutFile, 0)
+    .split('\n')
+    .filter((line) => line.includes('"event":"server-start"'))
+    .map((line) => JSON.parse(line) as { http?: string[] })
+    .pop();
+  if (!start?.http?.length) throw new Error(`${server.label} has no HTTP listener in its server-start record:\n${server.logTail()}`);
+  return start.http;
+}
+
 /** fnjail serve --help, to learn which options this build has. */
 export function fnjailServeHelp(): string {
   return execFileSync(process.execPath, [cliMain, 'serve', '--help'], { encoding: 'utf8' });
