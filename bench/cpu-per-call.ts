@@ -2,19 +2,19 @@
 // unlike wall-clock throughput): runs N calls of each kind against one fnjail
 // server (registry on) and prints, per call, the CPU milliseconds of the
 // server, of its nats-server, of the launcher (and the sandboxes it reaped),
-// and the wall-clock throughput for what it is worth.
+// the medians of the audit records' times, and the wall-clock throughput
+// for what it is worth.
 //
 //   node dist/bench/cpu-per-call.js [--calls N] [--clients N] [--kinds library,named-library,program,http]
 //     [--args 'more serve options'] [--cpu-prof DIR (the server's CPU profile, written when it stops)]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../src/paths.js';
 import { runBench } from './cleanup.js';
 import { runLoadgen } from './loadgen.js';
-import { cliMain, startFnjail, type BenchServer } from './servers.js';
+import { deployFunction, httpAddressesOf, startFnjail, type BenchServer } from './servers.js';
 import { createWorkspace, emptyDir, fixturesBuild } from './workspace.js';
 
 /** utime+stime (own, and of reaped children) in ms, of the process. */
@@ -37,19 +37,6 @@ function commOf(pid: number): string {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
     return '?';
-  }
-}
-
-async function deploy(apiSocket: string, dir: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      execFileSync(process.execPath, [cliMain, 'deploy', dir, '--api-socket', apiSocket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return;
-    } catch (error) {
-      const stderr = String((error as { stderr?: string }).stderr ?? '');
-      if (attempt >= 40 || !stderr.includes('FNJ_REGISTRY_UNAVAILABLE')) throw new Error(stderr);
-      await sleep(250);
-    }
   }
 }
 
@@ -81,17 +68,16 @@ async function main(): Promise<void> {
   const ws = createWorkspace();
   const extra = values.args ? values.args.split(' ') : [];
   const server: BenchServer = await startFnjail(ws, ['--http', '127.0.0.1:0', '--insecure', ...extra], '', { registry: true, nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${values['cpu-prof']}`] : [] });
-  const apiSocket = path.join(path.dirname(server.socket), 'api.sock');
   const upcase = ws.subdir('upcase');
   fs.copyFileSync(path.join(fixturesBuild, 'upcase'), path.join(upcase, 'upcase'));
   fs.chmodSync(path.join(upcase, 'upcase'), 0o755);
   fs.writeFileSync(path.join(upcase, 'fnjail.json'), JSON.stringify({ name: 'upcase', kind: 'program', mode: 'per-request', entry: 'upcase' }));
-  await deploy(apiSocket, upcase);
+  await deployFunction(server, upcase);
   const basic = ws.subdir('basic');
   fs.copyFileSync(path.join(fixturesBuild, 'libbasic.so'), path.join(basic, 'libbasic.so'));
   fs.chmodSync(path.join(basic, 'libbasic.so'), 0o755);
   fs.writeFileSync(path.join(basic, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'libbasic.so' }));
-  await deploy(apiSocket, basic);
+  await deployFunction(server, basic);
   const input = path.join(ws.dataDir, 'in.txt');
   fs.writeFileSync(input, 'hello from the program bench\n', { mode: 0o644 });
   const kids = childPids(server.pid);
@@ -126,10 +112,9 @@ async function main(): Promise<void> {
     if (kinds.includes('named-library')) await measure('@basic (socket)', () => loadgen(`1|=run\\n|@basic run`));
     if (kinds.includes('program')) await measure('@upcase (socket)', () => loadgen(`1|=HELLO FROM THE PROGRAM BENCH\\n|@upcase ${input}`));
     if (kinds.includes('http')) {
-      const port = /"http":\["127\.0\.0\.1:(\d+)"/.exec(fs.readFileSync(server.stdoutFile, 'utf8'))?.[1];
       await measure('POST /run/basic (http)', async () => {
         const seconds = 5;
-        const out = await wrk(`http://127.0.0.1:${port}/run/basic`, clients, seconds);
+        const out = await wrk(`http://${httpAddressesOf(server)[0]!}/run/basic`, clients, seconds);
         const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
         const p50 = /50%\s+(\S+)/.exec(out)?.[1];
         const total = Number(/(\d+) requests in/.exec(out)?.[1]);
