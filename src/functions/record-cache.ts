@@ -13,7 +13,8 @@
 // While the watch is not known to be running (not started yet, ended, or the
 // NATS connection went away and may have missed changes) the cache answers
 // nothing and every lookup reads the bucket, as before it existed; the watch
-// starts again, from scratch, once the connection is back.
+// starts again, from scratch, once the connection is back. A closed
+// connection ends it for good (its registry is opened again on a new one).
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { NatsSystem } from '../cluster/nats-connection.js';
@@ -34,7 +35,6 @@ export class RecordCache {
   private watch: { stop(): void } | undefined;
   /** Whether the entries follow the bucket (the watch runs and the connection never dropped since it started). */
   private live = false;
-  private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly onStatus = (status: { state: string }) => {
     if (status.state === 'connected') this.start();
@@ -43,7 +43,7 @@ export class RecordCache {
 
   constructor(
     private readonly kv: KV,
-    private readonly nats: Pick<NatsSystem, 'on' | 'off' | 'status'>,
+    private readonly nats: Pick<NatsSystem, 'on' | 'status'>,
     private readonly logger?: Logger,
   ) {
     nats.on('status', this.onStatus);
@@ -62,13 +62,6 @@ export class RecordCache {
     this.entries.set(name, { record, revision });
   }
 
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    this.nats.off('status', this.onStatus);
-    this.invalidate();
-  }
-
   /** Forgets everything and stops the watch: changes may be missed from now on. */
   private invalidate(): void {
     this.live = false;
@@ -78,7 +71,7 @@ export class RecordCache {
   }
 
   private start(): void {
-    if (this.stopped || this.watch) return;
+    if (this.watch) return;
     clearTimeout(this.restartTimer);
     const handle = {
       stopped: false,
@@ -102,7 +95,7 @@ export class RecordCache {
         for await (const entry of iterator) this.learnEntry(entry);
         if (!handle.stopped) throw new Error('the watch ended');
       } catch (error) {
-        if (handle.stopped || this.stopped) return;
+        if (handle.stopped) return;
         if (this.watch === handle) this.invalidate();
         // A connection going away (or drained at shutdown) ends the watch: it starts again once connected.
         if (this.nats.status().state !== 'connected') return;

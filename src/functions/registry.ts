@@ -135,11 +135,6 @@ export class FunctionRegistry {
     return new FunctionRegistry(kv, store, unpacked, options, new RecordCache(kv, nats, options.logger));
   }
 
-  /** Stops following the bucket's changes (the connection is being closed). */
-  close(): void {
-    this.records?.stop();
-  }
-
   async get(name: string): Promise<FunctionRecord | undefined> {
     return (await this.read(name))?.record;
   }
