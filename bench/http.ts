@@ -5,17 +5,19 @@
 // generator (clients/c). Targets (issue 14): throughput at 64 clients over
 // HTTP >= 0.8x the socket's; p50 at 1 client over HTTP <= the socket's + 0.3 ms.
 // Results: bench/results/http.json and http.md. Bounded: each point runs
-// DURATION_S seconds, wrk with its own timeout.
+// DURATION_S seconds, wrk with its own timeout. The server is started as
+// every bench starts fnjail (bench/servers.ts: its log to a file, the bench's
+// policy and workspace), with the registry and a plain loopback listener.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../src/paths.js';
-import { httpAddresses, httpRequest } from '../test/helpers/http.js';
-import { startServer } from '../test/helpers/server.js';
-import { tarGz } from '../test/helpers/tar-builder.js';
-import { fixturesBuild } from '../test/helpers/environment.js';
+import { runBench } from './cleanup.js';
 import { runLoadgen } from './loadgen.js';
 import { machineInfo } from './machine.js';
+import { deployFunction, httpAddressesOf, startFnjail } from './servers.js';
+import { createWorkspace, emptyDir, fixturesBuild } from './workspace.js';
 
 const DURATION_S = 10;
 const TARGETS = { throughput64: 0.8, p50At1PlusMs: 0.3 };
@@ -28,7 +30,7 @@ interface Point {
   errors: number;
 }
 
-/** wrk, run without blocking this process (the server's log is read from a pipe here: blocking would stall the server). */
+/** wrk, run without blocking this process. */
 function runWrk(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,26 +71,28 @@ async function socketPoint(socket: string, lib: string, clients: number, calls: 
 }
 
 async function main(): Promise<void> {
-  const server = await startServer({ registry: true, args: ['--http', '127.0.0.1:0', '--insecure'], policy: (area) => ({ defaults: { libraryDirs: [area.libDir], limits: { timeoutMs: 5000 } } }) });
+  const ws = createWorkspace();
+  const loadBefore = os.loadavg()[0]!;
+  const server = await startFnjail(ws, ['--http', '127.0.0.1:0', '--insecure'], '', { registry: true });
   try {
-    const bundle = tarGz([
-      { name: 'fnjail.json', data: JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'libbasic.so' }) },
-      { name: 'libbasic.so', mode: 0o755, data: fs.readFileSync(path.join(fixturesBuild, 'libbasic.so')) },
-    ]);
-    const deployed = await httpRequest(server.apiSocket, { method: 'PUT', path: '/registry/basic', body: bundle, headers: { 'content-type': 'application/gzip' } });
-    if (deployed.status !== 201) throw new Error(`deploy: ${deployed.status} ${deployed.body.toString()}`);
-    const { host, port } = httpAddresses(server.logs)[0]!;
-    const url = `http://${host}:${port}/run/basic`;
-    const lib = path.join(server.area.libDir, 'libbasic.so');
+    const bundle = ws.subdir('basic-bundle');
+    fs.copyFileSync(path.join(fixturesBuild, 'libbasic.so'), path.join(bundle, 'libbasic.so'));
+    fs.chmodSync(path.join(bundle, 'libbasic.so'), 0o755);
+    fs.writeFileSync(path.join(bundle, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'libbasic.so' }));
+    await deployFunction(server, bundle);
+    const url = `http://${httpAddressesOf(server)[0]!}/run/basic`;
+    const lib = ws.lib('libbasic.so');
     // Warm both paths, then alternate them point by point.
     await wrk(url, 8);
     await socketPoint(server.socket, lib, 8, 2000);
+    emptyDir(server.outputDir);
     const points: Array<{ path: 'http' | 'socket'; point: Point }> = [];
     for (const clients of [1, 64]) {
       const http = await wrk(url, clients);
       points.push({ path: 'http', point: http });
       // As many calls as wrk made in its run, so both runs last about as long.
       points.push({ path: 'socket', point: await socketPoint(server.socket, lib, clients, Math.round(http.throughput * DURATION_S)) });
+      emptyDir(server.outputDir);
     }
     const find = (p: 'http' | 'socket', c: number) => points.find((x) => x.path === p && x.point.clients === c)!.point;
     const ratio64 = find('http', 64).throughput / find('socket', 64).throughput;
@@ -97,7 +101,9 @@ async function main(): Promise<void> {
       { name: 'throughput at 64 clients, HTTP / socket', value: ratio64, target: `>= ${TARGETS.throughput64}`, pass: ratio64 >= TARGETS.throughput64 },
       { name: 'p50 at 1 client, HTTP - socket (ms)', value: p50Over, target: `<= ${TARGETS.p50At1PlusMs}`, pass: p50Over <= TARGETS.p50At1PlusMs },
     ];
-    const results = { date: new Date().toISOString(), machine: machineInfo(), durationS: DURATION_S, points, targets };
+    // The machine is shared: its load average before and after says how far the figures can be trusted.
+    const load = { before: loadBefore, after: os.loadavg()[0]! };
+    const results = { date: new Date().toISOString(), machine: machineInfo(), load, durationS: DURATION_S, points, targets };
     const dir = path.join(packageRoot, 'bench', 'results');
     fs.writeFileSync(path.join(dir, 'http.json'), `${JSON.stringify(results, null, 2)}\n`);
     const rows = points.map(({ path: p, point: x }) => `| ${p} | ${x.clients} | ${x.throughput.toFixed(0)} | ${x.p50Ms.toFixed(3)} | ${x.p99Ms.toFixed(3)} | ${x.errors} |`);
@@ -105,6 +111,8 @@ async function main(): Promise<void> {
       `# HTTP API vs the classic socket (${results.date})`,
       '',
       'Trivial library call (`libbasic.so run`): `POST /run/basic` by wrk over loopback TCP, and the library path on the classic UNIX socket by fnjail-loadgen; one server, same run.',
+      '',
+      `Machine: ${results.machine.line}; 1-minute load average ${load.before.toFixed(1)} before the run, ${load.after.toFixed(1)} after.`,
       '',
       '| path | clients | calls/s | p50 ms | p99 ms | errors |',
       '|---|---|---|---|---|---|',
@@ -122,10 +130,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: Error) => {
-    process.stderr.write(`${error.stack ?? error.message}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

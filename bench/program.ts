@@ -7,10 +7,8 @@
 // never a failure) and writes bench/results/program.{json,md}.
 //
 //   node dist/bench/program.js [--runs N] [--calls N]
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { runBench } from './cleanup.js';
@@ -22,7 +20,7 @@ import { log } from './progress.js';
 import { ms } from './report.js';
 import type { PointResult } from './results.js';
 import { CALL_TIMEOUT_MS, pointCalls, requestsPerClient } from './scenarios.js';
-import { buildBaseline, cliMain, startFnjail, startProgramBaseline, type BenchServer } from './servers.js';
+import { buildBaseline, deployFunction, startFnjail, startProgramBaseline, type BenchServer } from './servers.js';
 import { ratio } from './stats.js';
 import { createWorkspace, emptyDir, fixturesBuild, type Workspace } from './workspace.js';
 
@@ -36,8 +34,6 @@ Must run as root. Writes bench/results/program.json and program.md.
 const resultsDir = path.join(packageRoot, 'bench', 'results');
 const CLIENTS = [1, 16];
 const INPUT = 'hello from the program bench\n';
-/** How long the registry (its private nats-server) may take to be ready for the deploy. */
-const DEPLOY_ATTEMPTS = 40;
 
 interface Target {
   name: string;
@@ -54,21 +50,6 @@ function upcaseBundle(ws: Workspace): string {
   fs.chmodSync(path.join(dir, 'upcase'), 0o755);
   fs.writeFileSync(path.join(dir, 'fnjail.json'), JSON.stringify({ name: 'upcase', kind: 'program', mode: 'per-request', entry: 'upcase' }));
   return dir;
-}
-
-/** Deploys the bundle as root once the server's registry is ready (its nats-server starts with it). */
-async function deploy(server: BenchServer, bundle: string): Promise<void> {
-  const apiSocket = path.join(path.dirname(server.socket), 'api.sock'); // where startFnjail puts it
-  for (let attempt = 1; ; attempt++) {
-    try {
-      execFileSync(process.execPath, [cliMain, 'deploy', bundle, '--api-socket', apiSocket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return;
-    } catch (error) {
-      const stderr = String((error as { stderr?: string }).stderr ?? '');
-      if (attempt >= DEPLOY_ATTEMPTS || !stderr.includes('FNJ_REGISTRY_UNAVAILABLE')) throw new Error(`fnjail deploy failed: ${stderr}\n${server.logTail()}`);
-      await sleep(250);
-    }
-  }
 }
 
 /** One closed-loop run of the per-request program call; the output directory is emptied after. */
@@ -129,7 +110,7 @@ async function main(): Promise<void> {
   const bundle = upcaseBundle(ws);
   const baseline = await startProgramBaseline(ws);
   const fnjail = await startFnjail(ws, [], '', { registry: true });
-  await deploy(fnjail, bundle);
+  await deployFunction(fnjail, bundle);
   const servers: Array<{ server: BenchServer; command: string }> = [
     { server: baseline, command: `${path.join(bundle, 'upcase')} ${input}` },
     { server: fnjail, command: `@upcase ${input}` },

@@ -68,7 +68,7 @@ let fnjailInstances = 0;
 /** fnjail with its default sandbox plus extraArgs (a variant), on its own uid
  * range; with the function registry (a private nats-server under its state
  * directory) only when asked: the library scenarios do not need it. */
-export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = '', options: { registry?: boolean } = {}): Promise<BenchServer> {
+export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix = '', options: { registry?: boolean; nodeArgs?: string[] } = {}): Promise<BenchServer> {
   const index = fnjailInstances++;
   const dir = ws.subdir(`fnjail-${index}`);
   const socket = path.join(dir, 'server.sock');
@@ -83,6 +83,8 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
     outputDir,
     command: process.execPath,
     args: [
+      // Node's own options (e.g. --cpu-prof to profile the server under load).
+      ...(options.nodeArgs ?? []),
       cliMain, 'serve',
       '--socket', socket,
       '--output-dir', outputDir,
@@ -96,6 +98,37 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
     ],
     readyText: '"msg":"fnjail listening',
   });
+}
+
+/** How long the registry (its private nats-server) may take to be ready for a deploy: attempts, 250 ms apart. */
+const DEPLOY_ATTEMPTS = 40;
+
+/** Deploys a bundle directory to a fnjail server started with the registry,
+ * as root, with the CLI, once its registry is ready (its nats-server starts
+ * with it). */
+export async function deployFunction(server: BenchServer, bundleDir: string): Promise<void> {
+  const apiSocket = path.join(path.dirname(server.socket), 'api.sock'); // where startFnjail puts it
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync(process.execPath, [cliMain, 'deploy', bundleDir, '--api-socket', apiSocket], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return;
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? '');
+      if (attempt >= DEPLOY_ATTEMPTS || !stderr.includes('FNJ_REGISTRY_UNAVAILABLE')) throw new Error(`fnjail deploy failed: ${stderr}\n${server.logTail()}`);
+      await sleep(250);
+    }
+  }
+}
+
+/** The HOST:PORT addresses of a fnjail server's --http listeners, from its server-start record. */
+export function httpAddressesOf(server: BenchServer): string[] {
+  const start = readTail(server.stdoutFile, 0)
+    .split('\n')
+    .filter((line) => line.includes('"event":"server-start"'))
+    .map((line) => JSON.parse(line) as { http?: string[] })
+    .pop();
+  if (!start?.http?.length) throw new Error(`${server.label} has no HTTP listener in its server-start record:\n${server.logTail()}`);
+  return start.http;
 }
 
 /** fnjail serve --help, to learn which options this build has. */

@@ -17,6 +17,7 @@ import { compressBundle, DEFAULT_BUNDLE_LIMITS, type Bundle, type BundleLimits }
 import { manifestOf } from './bundle-manifest.js';
 import { FUNCTION_NAME } from './function-name.js';
 import type { ManifestDocument } from './manifest.js';
+import { RecordCache } from './record-cache.js';
 import { UnpackedBundles } from './unpacked-bundles.js';
 
 export const REGISTRY_BUCKETS = { functions: 'fnjail-functions', bundles: 'fnjail-bundles' } as const;
@@ -119,6 +120,8 @@ export class FunctionRegistry {
     private readonly store: ObjectStore,
     readonly unpacked: UnpackedBundles,
     private readonly options: RegistryOptions,
+    /** The records calls by name read (record-cache.ts); absent: every call reads the bucket. */
+    private readonly records?: RecordCache,
   ) {}
 
   /** Opens the registry, creating the bucket and the store if missing. */
@@ -135,7 +138,7 @@ export class FunctionRegistry {
         return blob ? Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength) : undefined;
       },
     });
-    return new FunctionRegistry(kv, store, unpacked, options);
+    return new FunctionRegistry(kv, store, unpacked, options, new RecordCache(kv, nats, options.logger));
   }
 
   async get(name: string): Promise<FunctionRecord | undefined> {
@@ -202,8 +205,9 @@ export class FunctionRegistry {
       };
       if (request.quota) await this.checkQuota(record, !existing, request.quota);
       try {
-        if (current) await this.kv.update(name, JSON.stringify(record), current.revision);
-        else await this.kv.create(name, JSON.stringify(record));
+        const revision = current ? await this.kv.update(name, JSON.stringify(record), current.revision) : await this.kv.create(name, JSON.stringify(record));
+        // The next call here runs this version, whenever the watch delivers the change.
+        this.records?.learn(name, record, revision);
       } catch (error) {
         if (isConflict(error) && attempt < MAX_ATTEMPTS) continue;
         if (isConflict(error)) throw new FnjailError('FNJ_FUNCTION_CONFLICT', `function '${name}' kept changing while it was being deployed`, 'try again');
@@ -228,6 +232,8 @@ export class FunctionRegistry {
       }
       try {
         await this.kv.delete(name, { previousSeq: current.revision });
+        // The delete's own revision is not returned: the record goes, and the next read says what is there.
+        this.records?.learn(name, undefined, current.revision + 1);
       } catch (error) {
         if (isConflict(error) && attempt < MAX_ATTEMPTS) continue;
         throw error;
@@ -238,9 +244,13 @@ export class FunctionRegistry {
     }
   }
 
-  /** The function's current version, unpacked on this node; release() when the call is over. */
+  /** The function's current version, unpacked on this node; release() when the call is over.
+   * The record comes from the cache that the bucket's watch keeps up to date
+   * (record-cache.ts), else from the bucket: a call by name costs no round
+   * trip to NATS for a function it has seen. */
   async checkout(name: string): Promise<CheckedOut> {
-    const record = await this.get(name);
+    const cached = FUNCTION_NAME.test(name) ? this.records?.lookup(name)?.record : undefined;
+    const record = cached ?? (await this.get(name));
     if (!record) throw notFound(name);
     const unpacked = await this.unpacked.acquire(record.version);
     return { record, dir: unpacked.dir, entry: path.join(unpacked.dir, record.manifest.entry), release: unpacked.release };
@@ -263,8 +273,13 @@ export class FunctionRegistry {
   private async read(name: string): Promise<{ record: FunctionRecord; revision: number } | undefined> {
     if (!FUNCTION_NAME.test(name)) return undefined;
     const entry = await this.kv.get(name);
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    return { record: entry.json<FunctionRecord>(), revision: entry.revision };
+    if (!entry || entry.operation !== 'PUT') {
+      if (entry) this.records?.learn(name, undefined, entry.revision);
+      return undefined;
+    }
+    const record = entry.json<FunctionRecord>();
+    this.records?.learn(name, record, entry.revision);
+    return { record, revision: entry.revision };
   }
 
   private async storeArchive(version: string, archive: Buffer, name: string): Promise<void> {

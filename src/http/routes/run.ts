@@ -61,10 +61,10 @@ export async function runRoutes(app: FastifyInstance, context: ApiContext): Prom
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
       result = await context.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer);
     } finally {
-      if (spooled) fs.rmSync(spooled, { force: true });
+      if (spooled) unlinkQuietly(spooled);
     }
     reply.header(HEADERS.request, result.request).header(HEADERS.outcome, result.kind).header(HEADERS.duration, result.totalMs.toFixed(3));
-    if (result.kind === 'ok' && result.outputPath) return reply.code(200).type('application/octet-stream').send(outputStream(result.outputPath));
+    if (result.kind === 'ok' && result.outputPath) return reply.code(200).type('application/octet-stream').send(outputBody(result.outputPath));
     const status = outcomeStatus(result.kind);
     if (status === 429) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     const answer = problem(status, {
@@ -81,15 +81,53 @@ export async function runRoutes(app: FastifyInstance, context: ApiContext): Prom
   app.post('/runLambda/:name', { schema: { ...runSchema, summary: 'Call a registered function (OpenLambda\'s path)' } }, handler);
 }
 
-/** The output file, read without following a link, removed once read (or abandoned). */
-function outputStream(file: string): Readable {
-  const stream = fs.createReadStream(file, { fd: fs.openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW) });
-  stream.once('close', () => removeOutput(file));
-  return stream;
+/** Outputs up to this size are read at once and sent with a Content-Length
+ * (one write, no stream on the thread pool): most calls print little. */
+const WHOLE_OUTPUT_BYTES = 64 * 1024;
+
+/** The output file, read without following a link, removed once read (or
+ * abandoned): whole when small, else streamed. */
+function outputBody(file: string): Buffer | Readable {
+  const fd = fs.openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  let size: number;
+  try {
+    size = fs.fstatSync(fd).size;
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  if (size > WHOLE_OUTPUT_BYTES) {
+    const stream = fs.createReadStream(file, { fd });
+    stream.once('close', () => removeOutput(file));
+    return stream;
+  }
+  try {
+    const bytes = Buffer.allocUnsafe(size);
+    let read = 0;
+    while (read < size) {
+      const n = fs.readSync(fd, bytes, read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return read === size ? bytes : bytes.subarray(0, read);
+  } finally {
+    fs.closeSync(fd);
+    removeOutput(file);
+  }
 }
 
+/** Removes a spooled input, now (a plain unlink: fs.rm would walk it as a tree first). */
+function unlinkQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone already
+  }
+}
+
+/** Removes an output file (a plain unlink: fs.rm would walk it as a tree first). */
 function removeOutput(file: string | undefined): void {
-  if (file) fs.rm(file, { force: true }, () => undefined);
+  if (file) fs.unlink(file, () => undefined);
 }
 
 /** What the function printed before it failed (the output file before its error lines), at most 1 MiB. */

@@ -16,7 +16,7 @@ import { readBundleDirectory } from '../../../src/functions/bundle-directory.js'
 import { FunctionRegistry, REGISTRY_BUCKETS } from '../../../src/functions/registry.js';
 import { FnjailError } from '../../../src/errors.js';
 import { libraryProblem } from '../../../src/policy/library-checks.js';
-import { createTestArea, fixturesBuild, type TestArea } from '../../helpers/environment.js';
+import { createTestArea, fixturesBuild, HANG_GUARD_MS, type TestArea } from '../../helpers/environment.js';
 
 let area: TestArea;
 let server: PrivateNatsServer;
@@ -57,6 +57,26 @@ function programBundle(name: string, body: string): Bundle {
     { path: 'fnjail.json', type: 'file', mode: 0o644, data: Buffer.from(JSON.stringify({ name, kind: 'program', mode: 'per-request', entry: 'run.sh' })) },
     { path: 'run.sh', type: 'file', mode: 0o755, data: Buffer.from(`#!/bin/sh\n${body}\n`) },
   ]);
+}
+
+/** Waits (at most HANG_GUARD_MS, a hang guard) until check() resolves to true. */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + HANG_GUARD_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${HANG_GUARD_MS} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The version a checkout finds now (released at once), or the error's code. */
+async function checkedOutVersion(node: FunctionRegistry, name: string): Promise<string> {
+  try {
+    const checkedOut = await node.checkout(name);
+    checkedOut.release();
+    return checkedOut.record.version;
+  } catch (error) {
+    return (error as FnjailError).code;
+  }
 }
 
 const coded = (code: string, pattern = /./) => (error: unknown) => error instanceof FnjailError && error.code === code && pattern.test(error.message);
@@ -179,6 +199,28 @@ describe('the function registry', () => {
     await assert.rejects(registry.remove('busy'), coded('FNJ_FUNCTION_NOT_FOUND'));
     // The name is free again.
     assert.equal((await registry.deploy({ bundle: programBundle('busy', 'true'), owner: 'erin', deployedBy: 'erin' })).created, true);
+  });
+
+  it("a node's calls read a record they have seen from its cache (no NATS round trip), kept current by a watch: another node's redeploy and removal reach it, its own at once", async () => {
+    const otherNats = await connect(endpoint);
+    try {
+      const other = await FunctionRegistry.open(otherNats, { functionsDir: functionsDir() });
+      const first = await registry.deploy({ bundle: programBundle('cached', 'echo one'), owner: 'alice', deployedBy: 'alice' });
+      assert.equal(await checkedOutVersion(other, 'cached'), first.record.version, 'a function deployed on another node is found at once (read from the bucket)');
+      const sent = otherNats.connection.stats().outMsgs;
+      for (let i = 0; i < 20; i++) assert.equal(await checkedOutVersion(other, 'cached'), first.record.version);
+      assert.equal(otherNats.connection.stats().outMsgs, sent, 'the checkouts of a known function sent nothing to NATS');
+      const second = await registry.deploy({ bundle: programBundle('cached', 'echo two'), owner: 'alice', deployedBy: 'alice' });
+      assert.equal(await checkedOutVersion(registry, 'cached'), second.record.version, 'the deploying node runs the new version from its next call on');
+      await until('the redeploy reaches the other node', async () => (await checkedOutVersion(other, 'cached')) === second.record.version);
+      await registry.remove('cached');
+      assert.equal(await checkedOutVersion(registry, 'cached'), 'FNJ_FUNCTION_NOT_FOUND', 'the removing node knows at once');
+      await until('the removal reaches the other node', async () => (await checkedOutVersion(other, 'cached')) === 'FNJ_FUNCTION_NOT_FOUND');
+      const again = await registry.deploy({ bundle: programBundle('cached', 'echo three'), owner: 'alice', deployedBy: 'alice' });
+      assert.equal(await checkedOutVersion(other, 'cached'), again.record.version, 'a name removed then deployed again is read from the bucket, not taken for absent');
+    } finally {
+      await otherNats.close();
+    }
   });
 
   it('verifies a bundle by its hash when a node fetches it, and leaves nothing of a bad one', async () => {
