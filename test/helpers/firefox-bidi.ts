@@ -87,8 +87,8 @@ class BidiError extends Error {}
 export interface FirefoxBidi {
   /** A new tab; its context id. */
   newTab(): Promise<string>;
-  /** Opens url in the tab and waits for the page's load event; the URL it ended at (after redirects). */
-  navigate(context: string, url: string): Promise<string>;
+  /** Opens url in the tab and waits for the page's load event. */
+  navigate(context: string, url: string): Promise<void>;
   /** Runs fn in the page (sent as its source: it sees only its arguments, passed as JSON); its result through JSON. */
   evaluate<T, A extends unknown[]>(context: string, fn: (...args: A) => T | Promise<T>, ...args: A): Promise<T>;
   /** Waits until condition (run in the page like evaluate's fn) holds, re-checking it in the page on every
@@ -129,7 +129,9 @@ export async function launchFirefox(): Promise<FirefoxBidi> {
     await browser.send('session.new', { capabilities: {} });
     return {
       newTab: async () => ((await browser.send('browsingContext.create', { type: 'tab' })) as { context: string }).context,
-      navigate: async (context, url) => ((await browser.send('browsingContext.navigate', { context, url, wait: 'complete' })) as { url: string }).url,
+      navigate: async (context, url) => {
+        await browser.send('browsingContext.navigate', { context, url, wait: 'complete' });
+      },
       evaluate: (context, fn, ...args) => browser.evaluate(context, `(${fn.toString()})(...${JSON.stringify(args)})`),
       waitFor: async (context, what, condition, ...args) => {
         let guard: NodeJS.Timeout | undefined;
@@ -173,10 +175,16 @@ function inPageWaiter(condition: string, args: unknown[]): string {
 function bidiAddress(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let stderr = '';
+    let heard = false;
+    // Read to the end (a full pipe would stall Firefox), kept only until the address is heard.
     child.stderr!.on('data', (chunk: Buffer) => {
+      if (heard) return;
       stderr += chunk.toString();
       const match = /WebDriver BiDi listening on (ws:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
+      if (match) {
+        heard = true;
+        resolve(match[1]!);
+      }
     });
     child.once('exit', (code, signal) => reject(new Error(`firefox-esr exited (${code ?? signal}) before listening: ${stderr}`)));
   });
