@@ -58,6 +58,7 @@ describe('dashboard in Firefox', () => {
     await firefox.setViewport(tab, 390, 844);
     await firefox.navigate(tab, dashboard.url);
     await firefox.waitFor(tab, 'the page to go live', () => document.querySelector('#connection[data-state="live"]') !== null);
+    // The page filled as in use: the crash of the test above, with its long Reason line.
     await firefox.waitFor(tab, 'the crash in "last calls"', () => document.querySelector('#last-calls tbody tr[data-outcome="signal"]') !== null);
     assert.equal(await firefox.evaluate(tab, () => window.innerWidth), 390, 'the viewport is narrow');
     const overflow = await firefox.evaluate(tab, () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
