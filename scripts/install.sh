@@ -18,7 +18,9 @@ cd "$(dirname "$0")/.."
 #   over TCP), which its test runs as written there.
 # chromium: the dashboard's browser tests drive it (playwright-core, which
 #   downloads no browser of its own: test/helpers/browser.ts gives this one).
-APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2 netcat-openbsd chromium)
+# firefox-esr: the dashboard's Firefox test drives it over WebDriver BiDi
+#   (test/helpers/firefox-bidi.ts); no browser is ever downloaded from elsewhere.
+APT_PACKAGES=(libseccomp-dev libssl-dev openssl nats-server iproute2 netcat-openbsd chromium firefox-esr)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

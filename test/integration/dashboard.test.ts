@@ -6,45 +6,18 @@
 // the policy's monitors gets 403 and none of the page or its data. The
 // screenshots in docs/ are taken here.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { newToken, tokenSha256 } from '../../src/policy/tokens.js';
 import { launchChromium } from '../helpers/browser.js';
-import { cliAs } from '../helpers/as-user.js';
 import { callClassic } from '../helpers/client.js';
-import { cliMain } from '../helpers/environment.js';
+import { startDashboardCommand } from '../helpers/dashboard-command.js';
 import { packageRoot } from '../../src/paths.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const WATCHER = newToken();
 const CALLER = newToken();
-
-/** fnjail dashboard, started with these words before it (e.g. to run it as another user): its address and how to stop it. */
-async function startDashboardCommand(apiSocket: string, as?: { uid: number; gid: number }): Promise<{ url: string; stop: () => Promise<void> }> {
-  const [command, ...args] = as ? cliAs(as, ['dashboard', '--api-socket', apiSocket]) : [process.execPath, cliMain, 'dashboard', '--api-socket', apiSocket];
-  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /open (http:\/\/127\.0\.0\.1:\d+\/\?key=\S+)/.exec(stdout);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`fnjail dashboard exited (${code}): ${stderr}`)));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 /** The base URL of the server's --http listener, from its start message. */
 function httpBase(server: TestServer): string {
