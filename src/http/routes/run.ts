@@ -61,7 +61,7 @@ export async function runRoutes(app: FastifyInstance, context: ApiContext): Prom
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
       result = await context.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer);
     } finally {
-      if (spooled) unlinkQuietly(spooled);
+      removeQuietly(spooled);
     }
     reply.header(HEADERS.request, result.request).header(HEADERS.outcome, result.kind).header(HEADERS.duration, result.totalMs.toFixed(3));
     if (result.kind === 'ok' && result.outputPath) return reply.code(200).type('application/octet-stream').send(outputBody(result.outputPath));
@@ -74,7 +74,7 @@ export async function runRoutes(app: FastifyInstance, context: ApiContext): Prom
       request: result.request,
       ...partialOutput(result),
     });
-    removeOutput(result.outputPath);
+    removeQuietly(result.outputPath);
     return reply.code(status).type(PROBLEM_TYPE).send(answer);
   };
   app.post('/run/:name', { schema: runSchema }, handler);
@@ -98,7 +98,7 @@ function outputBody(file: string): Buffer | Readable {
   }
   if (size > WHOLE_OUTPUT_BYTES) {
     const stream = fs.createReadStream(file, { fd });
-    stream.once('close', () => removeOutput(file));
+    stream.once('close', () => removeQuietly(file));
     return stream;
   }
   try {
@@ -112,21 +112,12 @@ function outputBody(file: string): Buffer | Readable {
     return read === size ? bytes : bytes.subarray(0, read);
   } finally {
     fs.closeSync(fd);
-    removeOutput(file);
+    removeQuietly(file);
   }
 }
 
-/** Removes a spooled input, now (a plain unlink: fs.rm would walk it as a tree first). */
-function unlinkQuietly(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch {
-    // gone already
-  }
-}
-
-/** Removes an output file (a plain unlink: fs.rm would walk it as a tree first). */
-function removeOutput(file: string | undefined): void {
+/** Removes an output file or a spooled input (a plain unlink: fs.rm would walk it as a tree first). */
+function removeQuietly(file: string | undefined): void {
   if (file) fs.unlink(file, () => undefined);
 }
 
