@@ -74,7 +74,8 @@ export function createWorkspace(options: { keep?: boolean; outputOnDisk?: boolea
     fs.chmodSync(path.join(libDir, name), 0o755);
   }
   const content = 'x'.repeat(127) + '\n';
-  const file128 = path.join(dataDir, 'file128.txt');
+  // Not named file<N>.txt: the checker's inputs below would overwrite it (file128.txt is one of them).
+  const file128 = path.join(dataDir, 'input128.txt');
   fs.writeFileSync(file128, content, { mode: 0o644 });
   // The checker burst's 250 distinct 128-byte inputs (bench/checker-burst.ts).
   for (let i = 0; i < CHECKER_FILES; i++) fs.writeFileSync(path.join(dataDir, `file${i}.txt`), checkerFileContent(i), { mode: 0o644 });
