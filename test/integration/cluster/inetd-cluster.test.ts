@@ -1,0 +1,179 @@
+// Per-connection services (inetd) across a cluster: three real `fnjail serve`
+// nodes in hosts of their own (netns), each beside its nats-server (mutual
+// TLS, the broker permissions of `fnjail cluster config`). node-a exposes
+// TP7's toupper (built in the sandbox) and an echo program, with --balance
+// round-robin: consecutive clients of node-a are served in turn by node-a,
+// node-b and node-c (the program's host name says which), the connection
+// staying on node-a and its bytes relayed over NATS both ways. A large input
+// comes back whole and in order (through the relay's credit window many
+// times over); a node killed while running a client's program ends that
+// client's connection, recorded "node lost" on node-a.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { tarGz } from '../../helpers/tar-builder.js';
+import type { User } from '../../helpers/as-user.js';
+import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js';
+import { startClusterNode } from '../../helpers/cluster-servers.js';
+import { cliMain, createTestArea, requireRoot, type TestArea } from '../../helpers/environment.js';
+import { fnjailAs, toupperBundle } from '../../helpers/fnjail-cli.js';
+import { lineClient } from '../../helpers/line-client.js';
+import { waitForLog, type TestServer } from '../../helpers/server.js';
+
+const run = promisify(execFile);
+const NODES = ['node-a', 'node-b', 'node-c'];
+const BOB: User = { uid: 4531, gid: 4531 };
+let area: TestArea;
+let lab: ClusterLab;
+const servers = new Map<string, TestServer>();
+const node = (name: string): TestServer => servers.get(name)!;
+type Record = { [key: string]: unknown };
+
+const policy = (a: TestArea) => ({
+  defaults: { libraryDirs: [a.libDir], inputDirs: [a.dataDir], limits: { timeoutMs: 600_000 } },
+  tenants: [{ name: 'bob', match: { uids: [BOB.uid] }, deploy: true }],
+});
+
+/** A per-connection program: the host name its sandbox sees (the node's), then its input echoed back. */
+function echoBundle(): string {
+  const file = path.join(area.root, 'echo.tar.gz');
+  fs.writeFileSync(
+    file,
+    tarGz([
+      { name: 'fnjail.json', data: JSON.stringify({ name: 'echo', kind: 'program', mode: 'per-connection', entry: 'run.sh' }) },
+      { name: 'run.sh', mode: 0o755, data: '#!/bin/sh\ncat /proc/sys/kernel/hostname\nexec cat\n' },
+    ]),
+    { mode: 0o644 },
+  );
+  return file;
+}
+
+/** node-a's port for the function, from its start record. */
+function exposedPort(name: string): number {
+  const start = node('node-a').logs.find((l) => l.event === 'server-start') as { expose: Array<{ function: string; listen: string }> };
+  return Number(/:(\d+)$/.exec(start.expose.find((e) => e.function === name)!.listen)![1]);
+}
+
+/** Connects to node-a's exposed echo, writes `input` then EOF; resolves to all it received, until the connection ended. */
+function echoExchange(input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: lab.network.host('node-a').address, port: exposedPort('echo') });
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.end(input);
+  });
+}
+
+/** The record of the connection whose client was at `address`, on a node. */
+const executionOf = (server: TestServer, address: string): Promise<Record> =>
+  waitForLog(server, (l) => l.event === 'execution' && (l.peer as { remote?: { address?: string } }).remote?.address === address);
+
+before(async () => {
+  requireRoot();
+  area = createTestArea();
+  lab = await createClusterLab(area.root, NODES, () => ({ balance: 'round-robin', capacity: 4, replicas: 3 }));
+  const a = lab.network.host('node-a').address;
+  for (const name of NODES) {
+    const exposed = name === 'node-a' ? ['--expose', `toupper=${a}:0`, '--expose', `echo=${a}:0`] : [];
+    servers.set(name, await startClusterNode(lab, name, policy, ['--max-concurrent', '4', '--balance', 'round-robin', ...exposed]));
+  }
+  // Every node sees the three up (node-a's router picks among them).
+  for (const name of NODES) {
+    for (;;) {
+      const status = JSON.parse((await run(process.execPath, [cliMain, 'cluster', 'status', '--json', '--api-socket', node(name).apiSocket])).stdout) as { members: Array<{ node: string; state: string; calls: unknown }> };
+      if (NODES.every((n) => status.members.some((m) => m.node === n && m.state === 'up' && m.calls !== null))) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  for (const bundle of [toupperBundle(area), echoBundle()]) {
+    const deployed = await fnjailAs(node('node-a'), BOB, ['deploy', bundle]);
+    assert.equal(deployed.status, 0, deployed.stderr);
+  }
+});
+after(async () => {
+  for (const server of servers.values()) await server.stop().catch(() => undefined);
+  await lab?.destroy();
+  area?.cleanup();
+});
+
+describe('per-connection services forwarded across a cluster of three hosts', { timeout: 300_000 }, () => {
+  it('round-robin: consecutive clients of node-a get their lines upper-cased by node-a, node-b and node-c in turn, each recorded on both nodes', async () => {
+    const hosts: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const client = lineClient(exposedPort('toupper'), lab.network.host('node-a').address);
+      const address = await client.connected;
+      client.socket.write(`hello ${i}\n`);
+      await client.lineCount(1);
+      client.socket.end(`bonjour ${i}\n`);
+      await client.closed;
+      const match = /^(node-[abc]) (\d+) HELLO (\d)$/.exec(client.lines[0] ?? '');
+      assert.ok(match, `client ${i}: ${client.lines.join(' | ')}`);
+      assert.equal(match[3], String(i));
+      assert.deepEqual(client.lines, [`${match[1]} ${match[2]} HELLO ${i}`, `${match[1]} ${match[2]} BONJOUR ${i}`], 'both lines, by one process, then the end');
+      hosts.push(match[1]!);
+      // node-a's record has the client's address and where it ran; the node that ran it records it too.
+      const record = await executionOf(node('node-a'), address);
+      assert.equal(record.outcome, 'ok', JSON.stringify(record));
+      if (match[1] !== 'node-a') {
+        assert.equal(record.ranOn, match[1]);
+        const there = await executionOf(node(match[1]!), address);
+        assert.equal(there.outcome, 'ok');
+        assert.equal((there.registered as { name: string }).name, 'toupper');
+      } else {
+        assert.equal(record.ranOn ?? undefined, undefined);
+      }
+    }
+    for (let i = 1; i < hosts.length; i++) assert.notEqual(hosts[i], hosts[i - 1], `alternation: ${hosts.join(', ')}`);
+    assert.deepEqual([...new Set(hosts)].sort(), NODES, `every node served some: ${hosts.join(', ')}`);
+  });
+
+  it('a large input (1 MiB) relayed from node-a to another node comes back whole and in order', async () => {
+    const input = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < input.length; i += 4) input.writeUInt32BE(i / 4, i);
+    // Round-robin: one of three consecutive clients is served elsewhere.
+    let remote = 0;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const output = await echoExchange(input);
+      const newline = output.indexOf(0x0a);
+      const host = output.subarray(0, newline).toString();
+      assert.match(host, /^node-[abc]$/);
+      assert.equal(output.length - newline - 1, input.length, `all the bytes back from ${host}`);
+      assert.ok(output.subarray(newline + 1).equals(input), `in order, from ${host}`);
+      if (host !== 'node-a') remote++;
+    }
+    assert.equal(remote, 2, 'two of the three through the relay');
+  });
+
+  it("kill -9 the node running a client's program: the client's connection ends, node-a records it lost", async () => {
+    const address = lab.network.host('node-a').address;
+    let victim: string | undefined;
+    let client;
+    // Round-robin: within three clients, one is served by node-b or node-c.
+    for (let attempt = 0; attempt < 3 && victim === undefined; attempt++) {
+      client = lineClient(exposedPort('echo'), address);
+      await client.lineCount(1);
+      if (client.lines[0] !== 'node-a') victim = client.lines[0];
+      else {
+        client.socket.end();
+        await client.closed;
+      }
+    }
+    assert.ok(victim === 'node-b' || victim === 'node-c', `served by ${victim}`);
+    client!.socket.write('still there\n');
+    await client!.lineCount(2);
+    assert.equal(client!.lines[1], 'still there');
+    const clientAddress = `${client!.socket.localAddress}:${client!.socket.localPort}`;
+    node(victim).process.kill('SIGKILL');
+    await client!.closed; // never left hanging
+    const record = await executionOf(node('node-a'), clientAddress);
+    assert.equal(record.ranOn, victim);
+    assert.equal(record.outcome, 'server-error');
+    assert.match((record.reasons as string[]).join('\n'), new RegExp(`the call started on node ${victim}, then it went down; it was not run again`));
+  });
+});
