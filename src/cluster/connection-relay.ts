@@ -139,6 +139,8 @@ export class ConnectionRelay {
   /** The other node is known: sends it the first grant if it should (the runner does, first). */
   open(peer: string, grantFirst: boolean): void {
     this.peer = peer;
+    // The client went before the call started: the runner's program is told at once.
+    if (this.abortReason !== undefined) return this.publish({ type: 'relay-abort', id: this.options.id, reason: this.abortReason });
     if (grantFirst) this.grant(RELAY_WINDOW_BYTES);
     for (const msg of this.early.splice(0)) this.onMessage(msg);
   }
