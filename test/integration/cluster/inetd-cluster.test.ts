@@ -1,12 +1,14 @@
 // Per-connection services (inetd) across a cluster: three real `fnjail serve`
 // nodes in hosts of their own (netns), each beside its nats-server (mutual
-// TLS, the broker permissions of `fnjail cluster config`). node-a exposes
-// TP7's toupper (built in the sandbox) and an echo program, with --balance
-// round-robin: consecutive clients of node-a are served in turn by node-a,
-// node-b and node-c (the program's host name says which), the connection
-// staying on node-a and its bytes relayed over NATS both ways. A large input
-// comes back whole and in order (through the relay's credit window many
-// times over); a node killed while running a client's program ends that
+// TLS, the broker permissions of `fnjail cluster config`), one sandbox slot
+// each. node-b exposes TP7's toupper (built in the sandbox) and an echo
+// program with --balance round-robin: consecutive clients of node-b are
+// served in turn by node-a, node-b and node-c (the program's host name says
+// which), the connection staying on node-b and its bytes relayed over NATS
+// both ways. A large input comes back whole and in order (through the relay's
+// credit window many times over). node-a exposes echo, least-loaded: a client
+// runs there while its slot is free, then on a node with a free slot, never
+// on one without; a node killed while running a client's program ends that
 // client's connection, recorded "node lost" on node-a.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -21,7 +23,7 @@ import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js'
 import { startClusterNode } from '../../helpers/cluster-servers.js';
 import { cliMain, createTestArea, requireRoot, type TestArea } from '../../helpers/environment.js';
 import { fnjailAs, toupperBundle } from '../../helpers/fnjail-cli.js';
-import { lineClient } from '../../helpers/line-client.js';
+import { lineClient, type LineClient } from '../../helpers/line-client.js';
 import { waitForLog, type TestServer } from '../../helpers/server.js';
 
 const run = promisify(execFile);
@@ -52,22 +54,31 @@ function echoBundle(): string {
   return file;
 }
 
-/** node-a's port for the function, from its start record. */
-function exposedPort(name: string): number {
-  const start = node('node-a').logs.find((l) => l.event === 'server-start') as { expose: Array<{ function: string; listen: string }> };
+/** The entry node's port for the function, from its start record. */
+function exposedPort(name: string, entry = 'node-b'): number {
+  const start = node(entry).logs.find((l) => l.event === 'server-start') as { expose: Array<{ function: string; listen: string }> };
   return Number(/:(\d+)$/.exec(start.expose.find((e) => e.function === name)!.listen)![1]);
 }
 
-/** Connects to node-a's exposed echo, writes `input` then EOF; resolves to all it received, until the connection ended. */
+/** Connects to node-b's exposed echo, writes `input` then EOF; resolves to all it received, until the connection ended. */
 function echoExchange(input: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: lab.network.host('node-a').address, port: exposedPort('echo') });
+    const socket = net.connect({ host: lab.network.host('node-b').address, port: exposedPort('echo') });
     const chunks: Buffer[] = [];
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(chunks)));
     socket.end(input);
   });
+}
+
+/** Waits until node `name`'s member table passes the test (asked a few times a second). */
+async function membersUntil(name: string, test: (rows: Array<{ node: string; state: string; calls: { freeSlots: number } | null }>) => boolean): Promise<void> {
+  for (;;) {
+    const status = JSON.parse((await run(process.execPath, [cliMain, 'cluster', 'status', '--json', '--api-socket', node(name).apiSocket])).stdout) as { members: Array<{ node: string; state: string; calls: { freeSlots: number } | null }> };
+    if (test(status.members)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** The record of the connection whose client was at `address`, on a node. */
@@ -78,21 +89,17 @@ before(async () => {
   requireRoot();
   area = createTestArea();
   lab = await createClusterLab(area.root, NODES, () => ({ balance: 'round-robin', capacity: 4, replicas: 3 }));
-  const a = lab.network.host('node-a').address;
-  for (const name of NODES) {
-    const exposed = name === 'node-a' ? ['--expose', `toupper=${a}:0`, '--expose', `echo=${a}:0`] : [];
-    servers.set(name, await startClusterNode(lab, name, policy, ['--max-concurrent', '4', '--balance', 'round-robin', ...exposed]));
-  }
-  // Every node sees the three up (node-a's router picks among them).
-  for (const name of NODES) {
-    for (;;) {
-      const status = JSON.parse((await run(process.execPath, [cliMain, 'cluster', 'status', '--json', '--api-socket', node(name).apiSocket])).stdout) as { members: Array<{ node: string; state: string; calls: unknown }> };
-      if (NODES.every((n) => status.members.some((m) => m.node === n && m.state === 'up' && m.calls !== null))) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
+  const [a, b] = ['node-a', 'node-b'].map((n) => lab.network.host(n).address);
+  const roles: { [node: string]: string[] } = {
+    'node-a': ['--balance', 'least-loaded', '--expose', `echo=${a}:0`],
+    'node-b': ['--balance', 'round-robin', '--expose', `toupper=${b}:0`, '--expose', `echo=${b}:0`],
+    'node-c': [],
+  };
+  for (const name of NODES) servers.set(name, await startClusterNode(lab, name, policy, ['--max-concurrent', '1', ...roles[name]!]));
+  // Every node sees the three up (the entry's router picks among them).
+  for (const name of NODES) await membersUntil(name, (rows) => NODES.every((n) => rows.some((m) => m.node === n && m.state === 'up' && m.calls !== null)));
   for (const bundle of [toupperBundle(area), echoBundle()]) {
-    const deployed = await fnjailAs(node('node-a'), BOB, ['deploy', bundle]);
+    const deployed = await fnjailAs(node('node-b'), BOB, ['deploy', bundle]);
     assert.equal(deployed.status, 0, deployed.stderr);
   }
 });
@@ -103,10 +110,10 @@ after(async () => {
 });
 
 describe('per-connection services forwarded across a cluster of three hosts', { timeout: 300_000 }, () => {
-  it('round-robin: consecutive clients of node-a get their lines upper-cased by node-a, node-b and node-c in turn, each recorded on both nodes', async () => {
+  it('round-robin: consecutive clients of node-b get their lines upper-cased by node-a, node-b and node-c in turn, each recorded on both nodes', async () => {
     const hosts: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const client = lineClient(exposedPort('toupper'), lab.network.host('node-a').address);
+      const client = lineClient(exposedPort('toupper'), lab.network.host('node-b').address);
       const address = await client.connected;
       client.socket.write(`hello ${i}\n`);
       await client.lineCount(1);
@@ -117,10 +124,10 @@ describe('per-connection services forwarded across a cluster of three hosts', { 
       assert.equal(match[3], String(i));
       assert.deepEqual(client.lines, [`${match[1]} ${match[2]} HELLO ${i}`, `${match[1]} ${match[2]} BONJOUR ${i}`], 'both lines, by one process, then the end');
       hosts.push(match[1]!);
-      // node-a's record has the client's address and where it ran; the node that ran it records it too.
-      const record = await executionOf(node('node-a'), address);
+      // node-b's record has the client's address and where it ran; the node that ran it records it too.
+      const record = await executionOf(node('node-b'), address);
       assert.equal(record.outcome, 'ok', JSON.stringify(record));
-      if (match[1] !== 'node-a') {
+      if (match[1] !== 'node-b') {
         assert.equal(record.ranOn, match[1]);
         const there = await executionOf(node(match[1]!), address);
         assert.equal(there.outcome, 'ok');
@@ -133,7 +140,7 @@ describe('per-connection services forwarded across a cluster of three hosts', { 
     assert.deepEqual([...new Set(hosts)].sort(), NODES, `every node served some: ${hosts.join(', ')}`);
   });
 
-  it('a large input (1 MiB) relayed from node-a to another node comes back whole and in order', async () => {
+  it('a large input (1 MiB) relayed from node-b to another node comes back whole and in order', async () => {
     const input = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < input.length; i += 4) input.writeUInt32BE(i / 4, i);
     // Round-robin: one of three consecutive clients is served elsewhere.
@@ -145,35 +152,49 @@ describe('per-connection services forwarded across a cluster of three hosts', { 
       assert.match(host, /^node-[abc]$/);
       assert.equal(output.length - newline - 1, input.length, `all the bytes back from ${host}`);
       assert.ok(output.subarray(newline + 1).equals(input), `in order, from ${host}`);
-      if (host !== 'node-a') remote++;
+      if (host !== 'node-b') remote++;
     }
     assert.equal(remote, 2, 'two of the three through the relay');
   });
 
-  it("kill -9 the node running a client's program: the client's connection ends, node-a records it lost", async () => {
+  const holders: LineClient[] = [];
+  it('least-loaded: a client of node-a runs there while its slot is free, then on a node with a free slot, never on one without', async () => {
     const address = lab.network.host('node-a').address;
-    let victim: string | undefined;
-    let client;
-    // Round-robin: within three clients, one is served by node-b or node-c.
-    for (let attempt = 0; attempt < 3 && victim === undefined; attempt++) {
-      client = lineClient(exposedPort('echo'), address);
+    // node-b and node-c idle in node-a's view (a heartbeat sent while the tests above ran may say busy).
+    await membersUntil('node-a', (rows) => ['node-b', 'node-c'].every((n) => rows.some((m) => m.node === n && m.state === 'up' && m.calls?.freeSlots === 1)));
+    // Each client gets its program's first line (its host) and holds its sandbox slot.
+    const hold = async (): Promise<string> => {
+      const client = lineClient(exposedPort('echo', 'node-a'), address);
+      holders.push(client);
       await client.lineCount(1);
-      if (client.lines[0] !== 'node-a') victim = client.lines[0];
-      else {
-        client.socket.end();
-        await client.closed;
-      }
-    }
-    assert.ok(victim === 'node-b' || victim === 'node-c', `served by ${victim}`);
-    client!.socket.write('still there\n');
-    await client!.lineCount(2);
-    assert.equal(client!.lines[1], 'still there');
-    const clientAddress = `${client!.socket.localAddress}:${client!.socket.localPort}`;
+      return client.lines[0] ?? `nothing (closed: ${client.socket.destroyed})`;
+    };
+    assert.equal(await hold(), 'node-a', 'a free slot here: here');
+    const second = await hold();
+    assert.ok(second === 'node-b' || second === 'node-c', `node-a full: elsewhere, not ${second}`);
+    const third = await hold();
+    assert.equal(third, second === 'node-b' ? 'node-c' : 'node-b', `${second} full too: the node with a free slot`);
+  });
+
+  it("kill -9 the node running a client's program: the client's connection ends, node-a records it lost", async () => {
+    // The second client of the test above: on node-b or node-c.
+    const client = holders[1]!;
+    const victim = client.lines[0]!;
+    client.socket.write('still there\n');
+    await client.lineCount(2);
+    assert.equal(client.lines[1], 'still there', 'bytes both ways');
+    const clientAddress = `${client.socket.localAddress}:${client.socket.localPort}`;
     node(victim).process.kill('SIGKILL');
-    await client!.closed; // never left hanging
+    await client.closed; // never left hanging
     const record = await executionOf(node('node-a'), clientAddress);
     assert.equal(record.ranOn, victim);
     assert.equal(record.outcome, 'server-error');
     assert.match((record.reasons as string[]).join('\n'), new RegExp(`the call started on node ${victim}, then it went down; it was not run again`));
+    // The others end normally: their end of input, then their connection closed after the last bytes.
+    for (const other of [holders[0]!, holders[2]!]) {
+      other.socket.end('bye\n');
+      await other.closed;
+      assert.equal(other.lines[1], 'bye');
+    }
   });
 });
