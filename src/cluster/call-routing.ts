@@ -31,6 +31,9 @@ import type { CallPeer } from './wire.js';
 /** Outcomes of a call the function itself was called in (classic mode keeps its output as is). */
 const RAN: ReadonlySet<string> = new Set(['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp']);
 
+/** How long a relayed connection's last bytes may wait for the client when the call gave neither an idle nor a time limit. */
+const DRAIN_FALLBACK_MS = 60_000;
+
 /** What `here` answers when the router picks this node: the executor goes on with the call. */
 const HERE: CallResult = { outcome: 'here', reasons: [], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
 
@@ -100,7 +103,8 @@ export class ClusterCalls {
     if (relay) {
       // A lost node's client is never left hanging: its connection ends now.
       if (routed.outcome === 'node-lost') relay.abort(routed.reasons.join('; '));
-      await relay.finish(connection.idleMs);
+      // A client that takes no more bytes is given up after the idle limit (none: the call's time limit).
+      await relay.finish(connection.idleMs || call.timeoutMs);
     }
     const known = (OUTCOMES as readonly string[]).includes(routed.outcome);
     return {
@@ -164,7 +168,7 @@ export class ClusterCalls {
     } finally {
       // Handed over (the launcher has its own copy), or never: this end closes, the program's last bytes reach the client.
       program.destroy();
-      await relay.drain(connection.idleMs);
+      await relay.drain(connection.idleMs || (call.timeoutMs ?? DRAIN_FALLBACK_MS));
     }
   }
 }

@@ -156,6 +156,7 @@ export class ConnectionRelay {
   async finish(idleMs: number): Promise<void> {
     const { socket } = this.options;
     if (this.abortReason === undefined && !socket.destroyed) {
+      socket.on('drain', () => this.wake()); // a slow client still taking bytes is progress
       const flushed = new Promise<void>((resolve) => socket.end(resolve));
       let done = false;
       void flushed.then(() => {
