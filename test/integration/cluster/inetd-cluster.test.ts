@@ -17,6 +17,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { BROKER_FILES } from '../../../src/cluster/broker-config.js';
+import { NatsSystem } from '../../../src/cluster/nats-connection.js';
+import { SUBJECTS, inboxPrefix } from '../../../src/cluster/subjects.js';
+import { decodeMessage } from '../../../src/cluster/wire.js';
 import { tarGz } from '../../helpers/tar-builder.js';
 import type { User } from '../../helpers/as-user.js';
 import { createClusterLab, type ClusterLab } from '../../helpers/cluster-lab.js';
@@ -40,14 +44,14 @@ const policy = (a: TestArea) => ({
   tenants: [{ name: 'bob', match: { uids: [BOB.uid] }, deploy: true }],
 });
 
-/** A per-connection program: the host name its sandbox sees (the node's), then its input echoed back. */
-function echoBundle(): string {
-  const file = path.join(area.root, 'echo.tar.gz');
+/** A per-connection program: the host name its sandbox sees (the node's), then `then`. */
+function hostBundle(name: string, then: string): string {
+  const file = path.join(area.root, `${name}.tar.gz`);
   fs.writeFileSync(
     file,
     tarGz([
-      { name: 'fnjail.json', data: JSON.stringify({ name: 'echo', kind: 'program', mode: 'per-connection', entry: 'run.sh' }) },
-      { name: 'run.sh', mode: 0o755, data: '#!/bin/sh\ncat /proc/sys/kernel/hostname\nexec cat\n' },
+      { name: 'fnjail.json', data: JSON.stringify({ name, kind: 'program', mode: 'per-connection', entry: 'run.sh' }) },
+      { name: 'run.sh', mode: 0o755, data: `#!/bin/sh\ncat /proc/sys/kernel/hostname\n${then}\n` },
     ]),
     { mode: 0o644 },
   );
@@ -92,13 +96,14 @@ before(async () => {
   const [a, b] = ['node-a', 'node-b'].map((n) => lab.network.host(n).address);
   const roles: { [node: string]: string[] } = {
     'node-a': ['--balance', 'least-loaded', '--expose', `echo=${a}:0`],
-    'node-b': ['--balance', 'round-robin', '--expose', `toupper=${b}:0`, '--expose', `echo=${b}:0`],
+    'node-b': ['--balance', 'round-robin', '--expose', `toupper=${b}:0`, '--expose', `echo=${b}:0`, '--expose', `flood=${b}:0`],
     'node-c': [],
   };
   for (const name of NODES) servers.set(name, await startClusterNode(lab, name, policy, ['--max-concurrent', '1', ...roles[name]!]));
   // Every node sees the three up (the entry's router picks among them).
   for (const name of NODES) await membersUntil(name, (rows) => NODES.every((n) => rows.some((m) => m.node === n && m.state === 'up' && m.calls !== null)));
-  for (const bundle of [toupperBundle(area), echoBundle()]) {
+  // echo: its input back; flood: "y" lines without end, as fast as they are taken.
+  for (const bundle of [toupperBundle(area), hostBundle('echo', 'exec cat'), hostBundle('flood', 'exec yes')]) {
     const deployed = await fnjailAs(node('node-b'), BOB, ['deploy', bundle]);
     assert.equal(deployed.status, 0, deployed.stderr);
   }
@@ -155,6 +160,63 @@ describe('per-connection services forwarded across a cluster of three hosts', { 
       if (host !== 'node-b') remote++;
     }
     assert.equal(remote, 2, 'two of the three through the relay');
+  });
+
+  it('backpressure: a client that stops reading stops the program on the other node after a bounded number of bytes; flow resumes, and its close ends the program', async (t) => {
+    // What the runner sends node-b, counted as node-b receives it (node-b's identity: only it may read these subjects).
+    const files = path.join(lab.configDir, 'node-b');
+    const observer = await NatsSystem.connect({
+      servers: lab.urls,
+      tls: { caFile: path.join(files, BROKER_FILES.ca), certFile: path.join(files, BROKER_FILES.nodeCert), keyFile: path.join(files, BROKER_FILES.nodeKey) },
+      name: 'node-b-observer',
+      inboxPrefix: inboxPrefix('node-b'),
+    });
+    let relayed = 0;
+    observer.connection.subscribe(SUBJECTS.relaysFor('node-b'), {
+      callback: (error, msg) => {
+        if (!error && msg.subject.split('.')[2] !== 'node-b') relayed += decodeMessage(msg.data, 'relay-data', 'relay-credit', 'relay-eof', 'relay-abort').body.length;
+      },
+    });
+    await observer.connection.flush();
+    try {
+      let client: LineClient | undefined;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        client = lineClient(exposedPort('flood'), lab.network.host('node-b').address);
+        await client.lineCount(1);
+        client.socket.pause(); // the client reads no more
+        if (client.lines[0] !== 'node-b') break;
+        client.socket.destroy();
+        await client.closed;
+      }
+      const runner = client!.lines[0]!;
+      assert.ok(runner === 'node-a' || runner === 'node-c', `served elsewhere, not by ${runner}`);
+      const address = `${client!.socket.localAddress}:${client!.socket.localPort}`;
+      // The flow stops: the count stays the same over ten looks in a row (a
+      // bounded number of looks: no event says "nothing more comes"; without
+      // the window the count grows as fast as yes writes, and this fails).
+      let same = 0;
+      for (let look = 0, last = -1; look < 600 && same < 10; look++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        same = relayed === last ? same + 1 : 0;
+        last = relayed;
+      }
+      assert.equal(same, 10, `the relayed bytes never stopped growing (${relayed})`);
+      // One window (256 KiB) past what the client's and node-b's TCP buffers hold (a few MiB).
+      assert.ok(relayed < 32 * 1024 * 1024, `${relayed} bytes relayed to a client that reads nothing`);
+      assert.ok(relayed > 256 * 1024, `the window was used (${relayed})`);
+      t.diagnostic(`relayed to a client that stopped reading: ${relayed} bytes`);
+      // Reading again: the flow resumes.
+      const stopped = relayed;
+      client!.socket.resume();
+      while (relayed < stopped + 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 50));
+      // The client goes: the program on the other node ends (its connection closed), recorded there.
+      client!.socket.destroy();
+      const record = await executionOf(node(runner), address);
+      assert.equal((record.registered as { name: string }).name, 'flood');
+      assert.equal((await executionOf(node('node-b'), address)).ranOn, runner);
+    } finally {
+      await observer.close();
+    }
   });
 
   const holders: LineClient[] = [];
