@@ -6,7 +6,7 @@
 //     from another CA fails the handshake, one with an unknown name is refused;
 //   - per node, permissions that let it publish only under its own name
 //     (subjects.ts), send calls only as itself, read only its own reply
-//     inboxes, and use JetStream's API only on the cluster's own streams
+//     inboxes and the relayed connections' bytes sent to it, and use JetStream's API only on the cluster's own streams
 //     (no stream deletion);
 //   - routes to every other server, over TLS with certificates of the same CA
 //     and a shared route password (a node's client certificate alone cannot
@@ -137,7 +137,7 @@ export function nodePermissions(name: string, stores: SharedStore[] = CLUSTER_ST
       allow: [`fnjail.node.${name}.>`, SUBJECTS.call('*', name), '$JS.API.INFO', ...stores.flatMap(storeSubjects), JOB_CANCELS],
     },
     subscribe: {
-      allow: [SUBJECTS.anyHeartbeat, SUBJECTS.anyLeave, SUBJECTS.anyMembers, SUBJECTS.callsFor(name), SUBJECTS.repliesFor(name), `${inboxPrefix(name)}.>`, JOB_CANCELS],
+      allow: [SUBJECTS.anyHeartbeat, SUBJECTS.anyLeave, SUBJECTS.anyMembers, SUBJECTS.callsFor(name), SUBJECTS.repliesFor(name), SUBJECTS.relaysFor(name), `${inboxPrefix(name)}.>`, JOB_CANCELS],
     },
     allow_responses: true,
   };

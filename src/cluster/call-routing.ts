@@ -9,6 +9,10 @@
 //         calling node identified, its sandbox runs it, its audit log records
 //         it; it is never sent on (here). A call is refused before it is
 //         accepted when this node has no free slot: the caller tries another.
+// A per-connection program's call goes like any other, and its connection
+// stays here: its bytes are relayed to the node that runs it, which gives the
+// program its end of a loopback TCP connection instead (connection-relay.ts).
+import { randomBytes } from 'node:crypto';
 import fs, { constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
 import { FnjailError } from '../errors.js';
@@ -19,12 +23,16 @@ import type { Tenant } from '../policy/decide.js';
 import { describePeer } from '../policy/tenants.js';
 import { spoolBody } from '../server/spool.js';
 import type { ClusterNode } from './cluster-node.js';
+import { ConnectionRelay, loopbackPair } from './connection-relay.js';
 import type { NodeLoad } from './heartbeat.js';
 import type { CallResult, IncomingCall } from './remote-calls.js';
 import type { CallPeer } from './wire.js';
 
 /** Outcomes of a call the function itself was called in (classic mode keeps its output as is). */
 const RAN: ReadonlySet<string> = new Set(['ok', 'exit', 'signal', 'timeout', 'limit', 'seccomp']);
+
+/** How long a relayed connection's last bytes may wait for the client when the call gave neither an idle nor a time limit. */
+const DRAIN_FALLBACK_MS = 60_000;
 
 /** What `here` answers when the router picks this node: the executor goes on with the call. */
 const HERE: CallResult = { outcome: 'here', reasons: [], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
@@ -65,7 +73,12 @@ export class ClusterCalls {
     if (!cluster) return undefined;
     const roundRobin = cluster.balance === 'round-robin';
     if (!roundRobin && call.slotFree) return undefined;
-    const routed = await cluster.call(
+    const { connection } = call;
+    // Nothing is read from the client until the node that runs it is ready for its bytes.
+    const relay = connection && new ConnectionRelay({ connection: cluster.connection, node: cluster.node, id: randomBytes(12).toString('hex'), socket: connection.socket });
+    let routed;
+    try {
+      routed = await cluster.call(
       {
         function: call.name,
         ...(call.function !== undefined ? { export: call.function } : {}),
@@ -74,11 +87,25 @@ export class ClusterCalls {
         principal: describePeer(call.peer),
         timeoutMs: call.timeoutMs,
         peer: callPeer(call.peer),
+        ...(relay ? { connection: { relay: relay.id, idleMs: connection.idleMs } } : {}),
         input: call.input() ?? Buffer.alloc(0),
       },
-      { includeSelf: roundRobin, freeSlotOnly: !roundRobin, here: async () => HERE },
-    );
-    if (routed.node === undefined || routed.node === cluster.node) return undefined;
+      { includeSelf: roundRobin, freeSlotOnly: !roundRobin, here: async () => HERE, ...(relay ? { onStarted: (node: string) => relay.open(node, false) } : {}) },
+      );
+    } catch (error) {
+      relay?.close(true);
+      throw error;
+    }
+    if (routed.node === undefined || routed.node === cluster.node) {
+      relay?.close(true); // runs here, the connection untouched
+      return undefined;
+    }
+    if (relay) {
+      // A lost node's client is never left hanging: its connection ends now.
+      if (routed.outcome === 'node-lost') relay.abort(routed.reasons.join('; '));
+      // A client that takes no more bytes is given up after the idle limit (none: the call's time limit).
+      await relay.finish(connection.idleMs || call.timeoutMs);
+    }
     const known = (OUTCOMES as readonly string[]).includes(routed.outcome);
     return {
       node: routed.node,
@@ -106,6 +133,7 @@ export class ClusterCalls {
       return { outcome: 'bad-request', reasons: [`node ${call.caller} sent a call without the peer who asked for it`], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
     }
     const peer = tenantOf(call.peer);
+    if (call.connection) return this.handleConnection(call, call.connection, peer, started);
     const spooled = call.input.length ? await spoolBody(this.options.spoolDir, Readable.from([call.input]), this.options.maxInputBytes, peer, () => new FnjailError('FNJ_INPUT_TOO_LARGE', `the input from node ${call.caller} is over this node's --max-input`)) : undefined;
     try {
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
@@ -124,6 +152,25 @@ export class ClusterCalls {
       if (spooled) fs.rmSync(spooled, { force: true });
     }
   }
+
+  /** A relayed connection's call: the program gets one end of a loopback connection, the other end is relayed to the caller's client. */
+  private async handleConnection(call: IncomingCall, connection: { relay: string; idleMs: number }, peer: Tenant, started: number): Promise<CallResult> {
+    const cluster = this.options.cluster();
+    if (!cluster) return { outcome: 'server-error', reasons: ['this node has left the cluster'], limitsHit: [], output: Buffer.alloc(0), durationMs: 0 };
+    const [ours, program] = await loopbackPair();
+    const relay = new ConnectionRelay({ connection: cluster.connection, node: cluster.node, id: connection.relay, socket: ours, peer: call.caller });
+    relay.open(call.caller, true);
+    const input = { kind: 'connection', socket: program, idleMs: connection.idleMs } as const;
+    try {
+      const pinned = call.pinned && { name: call.function, ...call.pinned };
+      const result = await this.options.executor().call({ text: namedCallText(call.function, call.export, input), name: call.function, function: call.export, input }, peer, { here: true, ...(pinned ? { pinned } : {}) });
+      return { outcome: result.kind, reasons: result.reasons, limitsHit: result.limitsHit, output: printed(result.outputPath, result.printedBytes), durationMs: performance.now() - started, request: result.request };
+    } finally {
+      // Handed over (the launcher has its own copy), or never: this end closes, the program's last bytes reach the client.
+      program.destroy();
+      await relay.drain(connection.idleMs || (call.timeoutMs ?? DRAIN_FALLBACK_MS));
+    }
+  }
 }
 
 function callPeer(peer: Tenant): CallPeer {
@@ -131,12 +178,15 @@ function callPeer(peer: Tenant): CallPeer {
     address: peer.remote.address,
     ...(peer.remote.commonName !== undefined ? { commonName: peer.remote.commonName } : {}),
     ...(peer.remote.fingerprint !== undefined ? { fingerprint: peer.remote.fingerprint } : {}),
+    // A client of an exposed function: the node that runs its program decides for the tenant it acts as.
+    ...(peer.remote.service ? { service: { function: peer.remote.service.function, listen: peer.remote.service.listen, ...(peer.remote.service.tenant !== undefined ? { tenant: peer.remote.service.tenant } : {}) } } : {}),
   };
   return { uid: peer.uid, gid: peer.gid, groups: peer.groups, ...(remote ? { remote } : {}) };
 }
 
 function tenantOf(peer: CallPeer): Tenant {
-  const remote = peer.remote && { address: peer.remote.address, commonName: peer.remote.commonName, fingerprint: peer.remote.fingerprint };
+  const service = peer.remote?.service && { function: peer.remote.service.function, listen: peer.remote.service.listen, tenant: peer.remote.service.tenant };
+  const remote = peer.remote && { address: peer.remote.address, commonName: peer.remote.commonName, fingerprint: peer.remote.fingerprint, ...(service ? { service } : {}) };
   return { uid: peer.uid, gid: peer.gid, pid: 0, groups: peer.groups, ...(remote ? { remote } : {}) };
 }
 

@@ -5,6 +5,7 @@
 // this node's inbox prefix), what it knows of its own load, and what runs a
 // call here; it gets back the member table and call().
 import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { NatsSystem } from './nats-connection.js';
 import { ClusterCounters, type ClusterFigures } from './cluster-counters.js';
@@ -65,6 +66,8 @@ export interface CallOptions {
   freeSlotOnly?: boolean;
   /** Runs the call here when the router picks this node (default: the handler). */
   here?: () => Promise<CallResult>;
+  /** Told the node a call started on (another node: it is that node's from then on). */
+  onStarted?: (node: string) => void;
 }
 
 const LEAVE_ATTEMPTS = 3;
@@ -134,6 +137,11 @@ export class ClusterNode {
   /** Starts at once; membership and coordination follow when JetStream answers (ready). */
   static start(options: ClusterNodeOptions): ClusterNode {
     return new ClusterNode(options);
+  }
+
+  /** The node's NATS connection (a relayed connection's bytes travel on it). */
+  get connection(): NatsConnection {
+    return this.options.nats.connection;
   }
 
   get node(): string {
@@ -206,6 +214,7 @@ export class ClusterNode {
         continue;
       }
       attempts.push({ node: picked.node, outcome: 'started' });
+      options.onStarted?.(picked.node);
       const result = await sent.result;
       this.counters.ranCall('sent', result.outcome);
       return { ...result, node: picked.node, attempts };

@@ -5,7 +5,8 @@
 //
 // Identity is carried by the subject, never by the payload: the broker lets
 // node N publish only under fnjail.node.N.> (its heartbeats, its departure,
-// its announcements as coordinator, its answers to calls) and send calls only
+// its announcements as coordinator, its answers to calls, its side of relayed
+// connections) and send calls only
 // as fnjail.call.<target>.N. A receiver learns who spoke from the subject, and
 // refuses a payload that names anyone else.
 import { FnjailError } from '../errors.js';
@@ -31,12 +32,15 @@ export const SUBJECTS = {
   call: (target: string, caller: string) => `fnjail.call.${target}.${caller}`,
   /** What target sends back to caller about one call: its output and its result. */
   reply: (target: string, caller: string, id: string) => `fnjail.node.${target}.reply.${caller}.${id}`,
+  /** The bytes of relayed connection `relay`, sent by `from` to `to` (each side publishes under its own name). */
+  relay: (from: string, to: string, relay: string) => `fnjail.node.${from}.conn.${to}.${relay}`,
   /** Wildcards for receivers. */
   anyHeartbeat: 'fnjail.node.*.heartbeat',
   anyLeave: 'fnjail.node.*.leave',
   anyMembers: 'fnjail.node.*.members',
   callsFor: (target: string) => `fnjail.call.${target}.*`,
   repliesFor: (caller: string) => `fnjail.node.*.reply.${caller}.>`,
+  relaysFor: (node: string) => `fnjail.node.*.conn.${node}.>`,
 } as const;
 
 /** The token of a subject at a position (0-based), for reading who spoke. */

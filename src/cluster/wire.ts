@@ -60,6 +60,8 @@ export interface CallSpec {
   timeoutMs?: number;
   /** Who asked, as the calling node identified them: the node that runs the call decides again for them. */
   peer?: CallPeer;
+  /** A per-connection program's call: the connection stays on the calling node, its bytes relayed (connection-relay.ts). */
+  connection?: { relay: string; idleMs: number };
 }
 
 export interface PinnedFunction {
@@ -75,7 +77,7 @@ export interface CallPeer {
   uid: number;
   gid: number;
   groups: number[];
-  remote?: { address: string; commonName?: string; fingerprint?: string };
+  remote?: { address: string; commonName?: string; fingerprint?: string; service?: { function: string; listen: string; tenant?: string } };
 }
 
 export interface CallMessage {
@@ -110,7 +112,16 @@ export type ClusterMessage =
   | { type: 'started'; id: string }
   | { type: 'expired'; id: string; reason: string }
   | { type: 'output'; id: string; seq: number }
-  | ResultMessage;
+  | ResultMessage
+  // A relayed connection's bytes (connection-relay.ts), on fnjail.node.<sender>.conn.<receiver>.<relay>:
+  /** A chunk of the connection's bytes (they follow the JSON line), numbered from 0. */
+  | { type: 'relay-data'; id: string; seq: number }
+  /** The sender takes this many more bytes (a bounded window: neither side buffers without limit). */
+  | { type: 'relay-credit'; id: string; bytes: number }
+  /** The sender's side has ended after seq chunks (half-close). */
+  | { type: 'relay-eof'; id: string; seq: number }
+  /** The connection is over, bytes in flight dropped (a reset, or a chunk lost). */
+  | { type: 'relay-abort'; id: string; reason: string };
 
 export type MessageOf<T extends ClusterMessage['type']> = Extract<ClusterMessage, { type: T }>;
 

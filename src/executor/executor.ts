@@ -3,6 +3,7 @@
 // (result -> error lines) and records. Front ends only frame and answer.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Stats } from '../metrics/stats.js';
@@ -69,6 +70,8 @@ export interface RoutableCall {
   peer: Tenant;
   /** Whether this node has a free slot now. */
   slotFree: boolean;
+  /** A per-connection program's connection (it stays here; its bytes are relayed to the node that runs it). */
+  connection?: { socket: net.Socket; idleMs: number };
 }
 
 export interface RoutedOutcome {
@@ -311,10 +314,10 @@ export class Executor {
     result.registered = { name, version, owner };
     try {
       // Runs here: a call another node sent; a file the tenant names (it is on this
-      // machine); a connection (its bytes are here); a call that may be
-      // cancelled (a job's replica: its queue gives it to a node that has room).
+      // machine); a call that may be cancelled (a job's replica: its queue gives
+      // it to a node that has room). A connection may go: its bytes are relayed.
       const input = target.call.input?.kind;
-      const stays = target.here || input === 'path' || input === 'connection' || runOptions.signal !== undefined;
+      const stays = target.here || input === 'path' || runOptions.signal !== undefined;
       const routable = stays ? undefined : { call: target.call, pinned: checkedOut.record };
       await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant), runOptions, routable);
     } finally {
@@ -388,6 +391,7 @@ export class Executor {
   /** Offers the call to the cluster; true when it ran (or was lost) on another node. */
   private async routed(result: ExecutionResult, tenant: Tenant, decision: Extract<Decision, { allowed: true }>, { call, pinned }: { call: NamedCall; pinned: CalledFunction }): Promise<boolean> {
     const spool = call.input?.kind === 'spool' ? call.input.path : undefined;
+    const connection = call.input?.kind === 'connection' ? { socket: call.input.socket, idleMs: call.input.idleMs } : undefined;
     const remote = await this.options.routing!.route({
       name: call.name,
       pinned,
@@ -397,6 +401,7 @@ export class Executor {
       tenant: decision.tenant.name,
       peer: tenant,
       slotFree: this.slots.free,
+      ...(connection ? { connection } : {}),
     });
     if (!remote) return false;
     result.ranOn = remote.node;

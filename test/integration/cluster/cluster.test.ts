@@ -302,12 +302,15 @@ describe('a cluster of three hosts', { timeout: 300_000 }, () => {
       cpu: { host: 1, cores: 1 }, memory: { totalBytes: 1, availableBytes: 1, usedBytes: 0 }, load: [99, 99, 99], calls: { running: 0, freeSlots: 99, queued: 0, capacity: 99 },
     });
 
-    it("the broker refuses another node's subjects: heartbeats, calls as that node, its calls and replies", async () => {
+    it("the broker refuses another node's subjects: heartbeats, calls as that node, its calls, replies and relayed connections", async () => {
       rogue.connection.publish(SUBJECTS.heartbeat(victim), encodeMessage(forgedHeartbeat(victim)));
       rogue.connection.publish(SUBJECTS.call(name, victim), encodeMessage({ type: 'start', id: '0'.repeat(24) }));
       rogue.connection.subscribe(SUBJECTS.callsFor(victim));
       rogue.connection.subscribe(SUBJECTS.repliesFor(victim));
       rogue.connection.subscribe(`${inboxPrefix(victim)}.>`);
+      // A relayed connection's bytes: neither written as the victim into the rogue's own, nor read from the victim's.
+      rogue.connection.publish(SUBJECTS.relay(victim, name, '1'.repeat(24)), encodeMessage({ type: 'relay-data', id: '1'.repeat(24), seq: 0 }, Buffer.from('injected')));
+      rogue.connection.subscribe(SUBJECTS.relaysFor(victim));
       await rogue.connection.flush();
       const expected = [
         new RegExp(`Permissions Violation for Publish to "fnjail.node.${victim}.heartbeat"`),
@@ -315,6 +318,8 @@ describe('a cluster of three hosts', { timeout: 300_000 }, () => {
         new RegExp(`Permissions Violation for Subscription to "fnjail.call.${victim}.\\*"`),
         new RegExp(`Permissions Violation for Subscription to "fnjail.node.\\*.reply.${victim}.>"`),
         new RegExp(`Permissions Violation for Subscription to "_INBOX.${victim}.>"`),
+        new RegExp(`Permissions Violation for Publish to "fnjail.node.${victim}.conn.${name}.1{24}"`),
+        new RegExp(`Permissions Violation for Subscription to "fnjail.node.\\*.conn.${victim}.>"`),
       ];
       while (!expected.every((re) => errors.some((e) => re.test(e)))) await new Promise((resolve) => setTimeout(resolve, 100));
     });

@@ -58,16 +58,16 @@ describe('broker config', () => {
 
   it('a node publishes under its own name only, and sends calls only as itself', () => {
     const { publish } = nodePermissions('a');
-    for (const own of [SUBJECTS.heartbeat('a'), SUBJECTS.leave('a'), SUBJECTS.members('a'), SUBJECTS.reply('a', 'b', 'x'), SUBJECTS.call('b', 'a')]) assert.ok(allowed(publish.allow, own), own);
-    for (const other of [SUBJECTS.heartbeat('b'), SUBJECTS.leave('b'), SUBJECTS.members('b'), SUBJECTS.reply('b', 'a', 'x'), SUBJECTS.call('c', 'b'), 'fnjail.anything', '_INBOX.b.x']) {
+    for (const own of [SUBJECTS.heartbeat('a'), SUBJECTS.leave('a'), SUBJECTS.members('a'), SUBJECTS.reply('a', 'b', 'x'), SUBJECTS.call('b', 'a'), SUBJECTS.relay('a', 'b', 'x')]) assert.ok(allowed(publish.allow, own), own);
+    for (const other of [SUBJECTS.heartbeat('b'), SUBJECTS.leave('b'), SUBJECTS.members('b'), SUBJECTS.reply('b', 'a', 'x'), SUBJECTS.call('c', 'b'), SUBJECTS.relay('b', 'a', 'x'), SUBJECTS.relay('b', 'c', 'x'), 'fnjail.anything', '_INBOX.b.x']) {
       assert.ok(!allowed(publish.allow, other), other);
     }
   });
 
-  it("a node reads everyone's heartbeats, but only its own calls, replies and inboxes", () => {
+  it("a node reads everyone's heartbeats, but only its own calls, replies, relayed connections and inboxes", () => {
     const { subscribe } = nodePermissions('a');
-    for (const ok of [SUBJECTS.heartbeat('b'), SUBJECTS.leave('c'), SUBJECTS.members('b'), SUBJECTS.call('a', 'b'), SUBJECTS.reply('b', 'a', 'x'), '_INBOX.a.x.1']) assert.ok(allowed(subscribe.allow, ok), ok);
-    for (const no of [SUBJECTS.call('b', 'a'), SUBJECTS.reply('a', 'b', 'x'), '_INBOX.b.x', '_INBOX.x', '$JS.API.INFO', 'fnjail.node.b.reply.c.x']) assert.ok(!allowed(subscribe.allow, no), no);
+    for (const ok of [SUBJECTS.heartbeat('b'), SUBJECTS.leave('c'), SUBJECTS.members('b'), SUBJECTS.call('a', 'b'), SUBJECTS.reply('b', 'a', 'x'), SUBJECTS.relay('b', 'a', 'x'), SUBJECTS.relaysFor('a'), '_INBOX.a.x.1']) assert.ok(allowed(subscribe.allow, ok), ok);
+    for (const no of [SUBJECTS.call('b', 'a'), SUBJECTS.reply('a', 'b', 'x'), '_INBOX.b.x', '_INBOX.x', '$JS.API.INFO', 'fnjail.node.b.reply.c.x', SUBJECTS.relay('a', 'b', 'x'), SUBJECTS.relay('b', 'c', 'x'), SUBJECTS.relaysFor('b')]) assert.ok(!allowed(subscribe.allow, no), no);
   });
 
   it('JetStream: the cluster\'s streams only, created, read and written, never deleted', () => {

@@ -16,6 +16,24 @@ describe('cluster messages', () => {
     assert.ok(body.equals(input));
   });
 
+  it("a relayed connection's messages: data with its bytes, credit, end, abort; a credit of nothing refused", () => {
+    const bytes = Buffer.from('\n\x00 any bytes\n');
+    const { message, body } = decodeMessage(encodeMessage({ type: 'relay-data', id, seq: 7 }, bytes), 'relay-data', 'relay-credit', 'relay-eof', 'relay-abort');
+    assert.deepEqual(message, { type: 'relay-data', id, seq: 7 });
+    assert.ok(body.equals(bytes));
+    for (const m of [{ type: 'relay-credit', id, bytes: 65536 }, { type: 'relay-eof', id, seq: 8 }, { type: 'relay-abort', id, reason: 'reset' }] as const) {
+      assert.deepEqual(decodeMessage(encodeMessage(m), 'relay-data', 'relay-credit', 'relay-eof', 'relay-abort').message, m);
+    }
+    const bad = (value: object) => Buffer.from(`${JSON.stringify(value)}\n`);
+    assert.throws(() => decodeMessage(bad({ type: 'relay-credit', id, bytes: 0 }), 'relay-credit'), /invalid relay-credit message: \/bytes/);
+    assert.throws(() => decodeMessage(bad({ type: 'relay-data', id, seq: -1 }), 'relay-data'), /invalid relay-data message: \/seq/);
+    assert.throws(() => decodeMessage(bad({ type: 'relay-eof', id }), 'relay-eof'), /invalid relay-eof message/);
+    // A call carrying a connection names its relay (an id like a call's).
+    const call = (connection: object) => bad({ type: 'call', id, caller: 'a', target: 'b', call: { function: 'toupper', tenant: 't', principal: 'p', connection }, inputBytes: 0 });
+    assert.equal(decodeMessage(call({ relay: id, idleMs: 30000 }), 'call').message.call.connection?.relay, id);
+    assert.throws(() => decodeMessage(call({ relay: 'x.>', idleMs: 0 }), 'call'), /invalid call message: \/call\/connection\/relay/);
+  });
+
   it('refuses a message of another type than expected, unreadable JSON, or one the schema refuses', () => {
     const leave = encodeMessage({ type: 'leave', node: 'a', incarnation: '0123456789abcdef' });
     assert.throws(() => decodeMessage(leave, 'heartbeat'), /a leave message where heartbeat was expected/);
