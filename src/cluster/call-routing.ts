@@ -22,7 +22,7 @@ import { namedCallText } from '../executor/command.js';
 import type { Tenant } from '../policy/decide.js';
 import { describePeer } from '../policy/tenants.js';
 import { spoolBody } from '../server/spool.js';
-import type { ClusterNode } from './cluster-node.js';
+import type { ClusterNode, PreparedCall } from './cluster-node.js';
 import { ConnectionRelay, loopbackPair } from './connection-relay.js';
 import type { NodeLoad } from './heartbeat.js';
 import type { CallResult, IncomingCall } from './remote-calls.js';
@@ -68,17 +68,28 @@ export class ClusterCalls {
 
   // ---- out: the executor's CallRouting ----
 
-  async route(call: RoutableCall): Promise<RoutedOutcome | undefined> {
+  /** As a call arrives: its node picked and a slot reserved there while the executor checks out and decides (none while this node has a free slot, least-loaded). */
+  prepare(call: { slotFree: boolean }): PreparedCall | undefined {
     const cluster = this.options.cluster();
     if (!cluster) return undefined;
     const roundRobin = cluster.balance === 'round-robin';
     if (!roundRobin && call.slotFree) return undefined;
+    return cluster.prepare({ includeSelf: roundRobin, freeSlotOnly: !roundRobin });
+  }
+
+  /** The executor's PreparedRoute is what prepare() gave. */
+  async route(call: RoutableCall, prepared?: PreparedCall): Promise<RoutedOutcome | undefined> {
+    const cluster = this.options.cluster();
+    if (!cluster) return undefined;
+    // Placed as it arrived (prepare()), or now.
+    const placed = prepared ?? this.prepare(call);
+    if (!placed) return undefined;
     const { connection } = call;
     // Nothing is read from the client until the node that runs it is ready for its bytes.
     const relay = connection && new ConnectionRelay({ connection: cluster.connection, node: cluster.node, id: randomBytes(12).toString('hex'), socket: connection.socket });
     let routed;
     try {
-      routed = await cluster.call(
+      routed = await placed.run(
       {
         function: call.name,
         ...(call.function !== undefined ? { export: call.function } : {}),
@@ -90,7 +101,7 @@ export class ClusterCalls {
         ...(relay ? { connection: { relay: relay.id, idleMs: connection.idleMs } } : {}),
         input: call.input() ?? Buffer.alloc(0),
       },
-      { includeSelf: roundRobin, freeSlotOnly: !roundRobin, here: async () => HERE, ...(relay ? { onStarted: (node: string) => relay.open(node, false) } : {}) },
+      { here: async () => HERE, ...(relay ? { onStarted: (node: string) => relay.open(node, false) } : {}) },
       );
     } catch (error) {
       relay?.close(true);

@@ -13,7 +13,7 @@ import { Coordinator, Lease, LEASE_KEY, type LeaseValue } from './coordinator.js
 import { HeartbeatPublisher, newIncarnation, type Incarnation, type LoadProvider } from './heartbeat.js';
 import { checkTimings, DEFAULT_TIMINGS, type MemberRow, type MembershipTimings } from './member-table.js';
 import { Membership, type AnnouncedChange } from './membership.js';
-import { RemoteCalls, type CallAdmission, type CallHandler, type CallRequest, type CallResult, type NotStarted, type RemoteCallTimings, type TargetEvent } from './remote-calls.js';
+import { RemoteCalls, type CallAdmission, type CallHandler, type CallRequest, type CallResult, type NotStarted, type RemoteCallTimings, type Reservation, type TargetEvent } from './remote-calls.js';
 import { Router, type Balance, type Candidate } from './router.js';
 import { CLUSTER_BUCKETS, SUBJECTS, checkNodeName } from './subjects.js';
 import { encodeMessage } from './wire.js';
@@ -56,7 +56,8 @@ export interface RoutedResult extends CallResult {
   attempts: Attempt[];
 }
 
-export interface CallOptions {
+/** Which nodes a call may go to. */
+export interface PlaceOptions {
   /** Whether a node may run this call (e.g. it has the bundle, or can fetch it). */
   eligible?: (row: MemberRow) => boolean;
   /** Whether this node is a candidate (default true). */
@@ -64,10 +65,35 @@ export interface CallOptions {
   /** Only nodes with a free slot, as their last heartbeat said less the calls sent them since
    * (a node that would queue the call gets none: the caller queues it itself). */
   freeSlotOnly?: boolean;
+}
+
+/** What happens once a call has its node. */
+export interface RunOptions {
   /** Runs the call here when the router picks this node (default: the handler). */
   here?: () => Promise<CallResult>;
   /** Told the node a call started on (another node: it is that node's from then on). */
   onStarted?: (node: string) => void;
+}
+
+export type CallOptions = PlaceOptions & RunOptions;
+
+/** A call whose node is being found before the call itself is complete (prepare()). */
+export interface PreparedCall {
+  /** Runs the call where it was placed (or, if it did not start there, on the next node). */
+  run(request: CallRequest, options?: RunOptions): Promise<RoutedResult>;
+  /** The call will not come: a slot reserved for it elsewhere is given back. */
+  cancel(): void;
+}
+
+/** The node a call was placed on: this one, or a slot reserved on another; undefined: none could take it. */
+type Booking = { here: true } | { here: false; reservation: Reservation } | undefined;
+
+interface Placing {
+  options: PlaceOptions;
+  attempts: Attempt[];
+  tried: Set<string>;
+  /** The call is too large for a message: this node only. */
+  localOnly: boolean;
 }
 
 const LEAVE_ATTEMPTS = 3;
@@ -185,40 +211,78 @@ export class ClusterNode {
   }
 
   /** Runs the call on the node the router picks; another one only if it did not start. */
-  async call(request: CallRequest, options: CallOptions = {}): Promise<RoutedResult> {
-    const attempts: Attempt[] = [];
-    const tried = new Set<string>();
-    let localOnly = false;
+  call(request: CallRequest, options: CallOptions = {}): Promise<RoutedResult> {
+    return this.prepare(options).run(request, options);
+  }
+
+  /** Places a call as soon as it arrives: the router picks its node now and a
+   * slot is reserved there while the caller checks out the function and
+   * decides; the call goes with start (run()), or the slot is given back
+   * (cancel()). A call that did not start goes to the next node. */
+  prepare(options: PlaceOptions = {}): PreparedCall {
+    const placing: Placing = { options, attempts: [], tried: new Set(), localOnly: false };
+    let booking: Promise<Booking> | undefined = this.book(placing);
+    // Awaited by run() (which sees a failure); no unhandled rejection meanwhile, or if the call never comes.
+    booking.catch(() => undefined);
+    return {
+      run: async (request, run = {}) => {
+        for (;;) {
+          const booked: Booking = await (booking ?? this.book(placing));
+          booking = undefined;
+          const { attempts } = placing;
+          if (!booked) return this.unavailable(attempts);
+          if (booked.here) {
+            attempts.push({ node: this.node, outcome: 'started' });
+            const id = randomBytes(12).toString('hex');
+            const result = await (run.here ? run.here() : this.options.handler({ ...request, id, caller: this.node }));
+            return { ...result, node: this.node, attempts };
+          }
+          const target = booked.reservation.target;
+          const sent = await this.remote.startReserved(booked.reservation, request);
+          if (!sent.started) {
+            attempts.push({ node: target, outcome: sent.why, detail: sent.detail });
+            this.counters.offerNotStarted('sent', sent.why);
+            if (sent.why === 'too-large') placing.localOnly = true;
+            continue;
+          }
+          attempts.push({ node: target, outcome: 'started' });
+          run.onStarted?.(target);
+          const result = await sent.result;
+          this.counters.ranCall('sent', result.outcome);
+          return { ...result, node: target, attempts };
+        }
+      },
+      cancel: () => {
+        void booking?.then((booked) => booked && !booked.here && this.remote.cancel(booked.reservation), () => undefined);
+        booking = undefined;
+      },
+    };
+  }
+
+  /** The next node for a call: this one, or one that reserved it a slot (nodes that refuse or do not answer are passed over). */
+  private async book(placing: Placing): Promise<Booking> {
+    const { options, attempts, tried } = placing;
     const maxAttempts = this.options.maxAttempts ?? 3;
     while (attempts.length < maxAttempts) {
       const candidates = this.candidates(options.eligible).filter(
         (c) =>
           !tried.has(c.node) &&
-          (c.node === this.node ? options.includeSelf !== false : !localOnly) &&
+          (c.node === this.node ? options.includeSelf !== false : !placing.localOnly) &&
           (!options.freeSlotOnly || this.router.freeSlots(c) > 0),
       );
       const picked = this.router.pick(candidates);
-      if (!picked) break;
+      if (!picked) return undefined;
       tried.add(picked.node);
-      if (picked.node === this.node) {
-        attempts.push({ node: this.node, outcome: 'started' });
-        const id = randomBytes(12).toString('hex');
-        const result = await (options.here ? options.here() : this.options.handler({ ...request, id, caller: this.node }));
-        return { ...result, node: this.node, attempts };
-      }
-      const sent = await this.remote.send(picked.node, request);
-      if (!sent.started) {
-        attempts.push({ node: picked.node, outcome: sent.why, detail: sent.detail });
-        this.counters.offerNotStarted('sent', sent.why);
-        if (sent.why === 'too-large') localOnly = true;
-        continue;
-      }
-      attempts.push({ node: picked.node, outcome: 'started' });
-      options.onStarted?.(picked.node);
-      const result = await sent.result;
-      this.counters.ranCall('sent', result.outcome);
-      return { ...result, node: picked.node, attempts };
+      if (picked.node === this.node) return { here: true };
+      const reserved = await this.remote.reserve(picked.node);
+      if (reserved.reserved) return { here: false, reservation: reserved };
+      attempts.push({ node: picked.node, outcome: reserved.why, detail: reserved.detail });
+      this.counters.offerNotStarted('sent', reserved.why);
     }
+    return undefined;
+  }
+
+  private unavailable(attempts: Attempt[]): RoutedResult {
     const tries = attempts.map((a) => `${a.node}: ${a.detail ?? a.outcome}`);
     return {
       outcome: 'unavailable',

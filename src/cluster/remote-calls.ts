@@ -3,9 +3,16 @@
 //   caller                                   target
 //   call  ── fnjail.call.<target>.<caller> ─►  reserves a slot for startWithinMs
 //         ◄───────────── accepted | refused ──  (answer to the request)
-//   start ── fnjail.call.<target>.<caller> ─►  runs it, if still reserved
-//         ◄────────────── started | expired ──
-//         ◄─ fnjail.node.<target>.reply.<caller>.<id>: output chunks, then the result
+//   start ── fnjail.call.<target>.<caller> ─►  runs it (the call and its input
+//         ◄────────────── started | expired ──  come with start), if still reserved
+//         ◄─ fnjail.node.<target>.reply.<caller>.<id>: the result, its output
+//            in the same message (or, larger than one message, in chunks before)
+//   cancel ─ fnjail.call.<target>.<caller> ─►  the reservation is given back
+//
+// The reservation carries nothing but who asks, so that a caller can send it
+// as soon as a call arrives, while it checks out the function and decides
+// (cluster-node.ts's prepare()): by the time the call is complete, its slot
+// elsewhere usually is too, and start is the only trip left before the run.
 //
 // The caller commits to the target only when it sends start, and the target
 // runs only on start: so a call whose "accepted" never came (no answer within
@@ -47,8 +54,8 @@ export interface IncomingCall extends CallRequest {
 }
 
 export type CallHandler = (call: IncomingCall) => Promise<CallResult>;
-/** A reason to refuse a call before it is accepted (the caller then tries another node), or undefined. */
-export type CallAdmission = (call: IncomingCall) => string | undefined;
+/** A reason to refuse a reservation from caller (it then tries another node), or undefined. */
+export type CallAdmission = (caller: string) => string | undefined;
 
 export interface RemoteCallTimings {
   /** For accepted (and for started): past it, the target is given up. */
@@ -65,7 +72,8 @@ export const DEFAULT_CALL_TIMINGS: RemoteCallTimings = { ackTimeoutMs: 2000, sta
 
 /** What happens here to calls from other nodes (for metrics and logs). */
 export interface TargetEvent {
-  type: 'accepted' | 'refused' | 'started' | 'expired' | 'finished';
+  /** cancelled: the caller gave its reservation back (its call will not come; not counted as an offer that ran nowhere). */
+  type: 'accepted' | 'refused' | 'started' | 'expired' | 'cancelled' | 'finished';
   id: string;
   caller: string;
   detail?: string;
@@ -87,6 +95,15 @@ export interface RemoteCallsOptions {
 /** Why an attempt did not start the call on a node. */
 export type NotStarted = 'refused' | 'no-answer' | 'no-responders' | 'expired' | 'too-large';
 
+/** A slot held on target for a call, until start (or cancel) or startWithinMs. */
+export interface Reservation {
+  target: string;
+  id: string;
+  incarnation: string;
+}
+
+export type ReserveOutcome = ({ reserved: true } & Reservation) | { reserved: false; why: NotStarted; detail: string };
+
 export type SendOutcome =
   | { started: false; why: NotStarted; detail: string }
   | { started: true; incarnation: string; result: Promise<CallResult> };
@@ -101,7 +118,6 @@ interface Pending {
 
 interface Reserved {
   caller: string;
-  call: IncomingCall;
   state: 'reserved' | 'running';
   timer: NodeJS.Timeout | undefined;
 }
@@ -160,6 +176,8 @@ export class RemoteCalls {
       }
     }
     if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+    // The results just published reach the server before the subscriptions go (and the connection with them).
+    if (!this.options.connection.isClosed()) await this.options.connection.flush().catch(() => undefined);
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
     for (const [id, p] of this.pending) this.settle(id, nodeLost(p.target, 'this node stopped waiting for it'));
   }
@@ -168,23 +186,42 @@ export class RemoteCalls {
 
   /** Tries to start the call on target: started (then its result), or why not (it has not run). */
   async send(target: string, request: CallRequest): Promise<SendOutcome> {
-    const { connection, node } = this.options;
     const id = randomBytes(12).toString('hex');
-    const { input, ...spec } = request;
-    const data = encodeMessage({ type: 'call', id, caller: node, target, call: spec, inputBytes: input.length }, input);
-    const maxPayload = connection.info?.max_payload ?? 1024 * 1024;
-    if (data.length > maxPayload) return { started: false, why: 'too-large', detail: `the input (${input.length} bytes) is over what one NATS message carries (${maxPayload} bytes)` };
+    const start = this.startMessage(id, request);
+    if ('why' in start) return { started: false, ...start };
+    const reserved = await this.reserve(target, id);
+    if (!reserved.reserved) return { started: false, why: reserved.why, detail: reserved.detail };
+    return this.startReserved(reserved, request, start);
+  }
 
-    const accepted = await this.ask(target, data, id, ['accepted', 'refused']);
-    if ('why' in accepted) return { started: false, ...accepted };
-    if (accepted.message.type === 'refused') return { started: false, why: 'refused', detail: `refused: ${accepted.message.reason}` };
-    const incarnation = accepted.message.incarnation;
+  /** Reserves a slot on target for a call to come (nothing of the call is sent yet). */
+  async reserve(target: string, id = randomBytes(12).toString('hex')): Promise<ReserveOutcome> {
+    const { node } = this.options;
+    const accepted = await this.ask(target, encodeMessage({ type: 'call', id, caller: node, target }), id, ['accepted', 'refused']);
+    if ('why' in accepted) return { reserved: false, ...accepted };
+    if (accepted.message.type === 'refused') return { reserved: false, why: 'refused', detail: `refused: ${accepted.message.reason}` };
+    return { reserved: true, target, id, incarnation: accepted.message.incarnation };
+  }
 
+  /** Gives a reservation back (its call will not come): the target's slot is free at once. */
+  cancel(reservation: Reservation): void {
+    const { connection, node } = this.options;
+    if (!connection.isClosed()) connection.publish(SUBJECTS.call(reservation.target, node), encodeMessage({ type: 'cancel', id: reservation.id }));
+  }
+
+  /** Starts the call in its reservation: started (then its result), or why not (it has not run; a call too large gives its reservation back). */
+  async startReserved(reservation: Reservation, request: CallRequest, message?: Uint8Array): Promise<SendOutcome> {
+    const { target, id, incarnation } = reservation;
+    const data = message ?? this.startMessage(id, request);
+    if ('why' in data) {
+      this.cancel(reservation);
+      return { started: false, ...data };
+    }
     // From here on the call may run: its result is awaited, never sent elsewhere.
     const result = new Promise<CallResult>((resolve) => {
       this.pending.set(id, { target, incarnation, chunks: [], resolve, timer: undefined });
     });
-    const started = await this.ask(target, encodeMessage({ type: 'start', id }), id, ['started', 'expired']);
+    const started = await this.ask(target, data, id, ['started', 'expired']);
     if (!('why' in started) && started.message.type === 'expired') {
       this.pending.delete(id);
       return { started: false, why: 'expired', detail: `expired: ${started.message.reason}` };
@@ -194,13 +231,22 @@ export class RemoteCalls {
       this.pending.delete(id);
       return { started: false, why: 'no-responders', detail: 'the node stopped listening before the call could start' };
     }
-    const deadline = (spec.timeoutMs ?? this.timings.maxCallMs) + this.timings.resultGraceMs;
+    const deadline = (request.timeoutMs ?? this.timings.maxCallMs) + this.timings.resultGraceMs;
     const pending = this.pending.get(id);
     if (pending) {
       pending.timer = setTimeout(() => this.settle(id, nodeLost(target, `no result came within ${deadline} ms`, deadline)), deadline);
       pending.timer.unref();
     }
     return { started: true, incarnation, result };
+  }
+
+  /** The start message of a call (the call and its input), or why it cannot be sent. */
+  private startMessage(id: string, request: CallRequest): Uint8Array | { why: 'too-large'; detail: string } {
+    const { input, ...spec } = request;
+    const data = encodeMessage({ type: 'start', id, call: spec, inputBytes: input.length }, input);
+    const maxPayload = this.options.connection.info?.max_payload ?? 1024 * 1024;
+    if (data.length > maxPayload) return { why: 'too-large', detail: `the input (${input.length} bytes) is over what one NATS message carries (${maxPayload} bytes)` };
+    return data;
   }
 
   /** What the member table says of target: its started calls that will not finish end as node-lost. */
@@ -254,7 +300,7 @@ export class RemoteCalls {
       if (message.seq === pending.chunks.length) pending.chunks.push(Buffer.from(body));
       return;
     }
-    this.settle(id, assemble(message, pending));
+    this.settle(id, assemble(message, pending, body));
   }
 
   private settle(id: string, result: CallResult): void {
@@ -271,7 +317,7 @@ export class RemoteCalls {
     const caller = subjectToken(msg.subject, 3)!;
     let decoded;
     try {
-      decoded = decodeMessage(msg.data, 'call', 'start');
+      decoded = decodeMessage(msg.data, 'call', 'start', 'cancel');
     } catch (error) {
       this.options.logger?.warn({ subject: msg.subject, err: (error as Error).message }, 'call refused: unreadable');
       return;
@@ -281,49 +327,73 @@ export class RemoteCalls {
       if (msg.reply) msg.respond(encodeMessage(reply));
       this.options.onTargetEvent?.({ type: reply.type, id: reply.id, caller, ...('reason' in reply ? { detail: reply.reason } : {}) });
     };
+    if (message.type === 'cancel') {
+      const r = this.reserved.get(message.id);
+      if (r?.caller !== caller || r.state !== 'reserved') return;
+      clearTimeout(r.timer);
+      this.reserved.delete(message.id);
+      this.options.onTargetEvent?.({ type: 'cancelled', id: message.id, caller });
+      return;
+    }
     if (message.type === 'start') {
       const r = this.reserved.get(message.id);
       if (!r || r.caller !== caller) return answer({ type: 'expired', id: message.id, reason: 'no such call is waiting here: it was not accepted, or waited too long' });
-      answer({ type: 'started', id: message.id });
-      if (r.state === 'reserved') this.run(message.id, r);
+      if (r.state === 'running') return answer({ type: 'started', id: message.id });
+      if (body.length !== message.inputBytes) {
+        clearTimeout(r.timer);
+        this.reserved.delete(message.id);
+        return answer({ type: 'expired', id: message.id, reason: 'the call does not match its size' });
+      }
+      this.options.onTargetEvent?.({ type: 'started', id: message.id, caller });
+      // Answered once the call is on its way to its sandbox (decided, recorded, the launcher asked),
+      // or with its result if that comes first: the caller waits for the result anyway, and waking it
+      // (and the nats-server) earlier would take the CPU from this call's start.
+      let answered = false;
+      const started = () => {
+        if (answered) return;
+        answered = true;
+        if (msg.reply) msg.respond(encodeMessage({ type: 'started', id: message.id }));
+      };
+      this.run(message.id, r, { ...message.call, input: Buffer.from(body), id: message.id, caller }, started);
+      setImmediate(started);
       return;
     }
     const { node, incarnation } = this.options;
-    if (message.caller !== caller || message.target !== node || body.length !== message.inputBytes) {
-      return answer({ type: 'refused', id: message.id, reason: 'the call does not match its subject or its size' });
+    if (message.caller !== caller || message.target !== node) {
+      return answer({ type: 'refused', id: message.id, reason: 'the call does not match its subject' });
     }
     if (this.reserved.has(message.id)) return answer({ type: 'accepted', id: message.id, incarnation });
     if (this.stopping) return answer({ type: 'refused', id: message.id, reason: `node ${node} is stopping` });
-    const call: IncomingCall = { ...message.call, input: Buffer.from(body), id: message.id, caller };
-    const refusal = this.options.admit?.(call);
+    const refusal = this.options.admit?.(caller);
     if (refusal !== undefined) return answer({ type: 'refused', id: message.id, reason: refusal });
     const timer = setTimeout(() => {
       this.reserved.delete(message.id);
       this.options.onTargetEvent?.({ type: 'expired', id: message.id, caller, detail: `no start within ${this.timings.startWithinMs} ms`, reservationEnded: true });
     }, this.timings.startWithinMs);
     timer.unref();
-    this.reserved.set(message.id, { caller, call, state: 'reserved', timer });
+    this.reserved.set(message.id, { caller, state: 'reserved', timer });
     answer({ type: 'accepted', id: message.id, incarnation });
   }
 
-  private run(id: string, r: Reserved): void {
+  private run(id: string, r: Reserved, call: IncomingCall, started: () => void): void {
     clearTimeout(r.timer);
     r.state = 'running';
     this.running++;
-    const started = performance.now();
+    const startedAt = performance.now();
     void this.options
-      .handler(r.call)
+      .handler(call)
       .catch(
         (error: Error): CallResult => ({
           outcome: 'server-error',
           reasons: [`node ${this.options.node} could not run the call: ${error.message}`],
           limitsHit: [],
           output: Buffer.alloc(0),
-          durationMs: performance.now() - started,
+          durationMs: performance.now() - startedAt,
         }),
       )
       .then((result) => {
         this.options.onTargetEvent?.({ type: 'finished', id, caller: r.caller, detail: result.outcome });
+        started();
         return this.sendResult(id, r.caller, result);
       })
       .catch((error: Error) => this.options.logger?.error({ id, caller: r.caller, err: error.message }, 'call result not sent'))
@@ -333,12 +403,14 @@ export class RemoteCalls {
       });
   }
 
-  private async sendResult(id: string, caller: string, result: CallResult): Promise<void> {
+  private sendResult(id: string, caller: string, result: CallResult): void {
     const { connection, node } = this.options;
     const subject = SUBJECTS.reply(node, caller, id);
     const chunkBytes = Math.max(1024, (connection.info?.max_payload ?? 1024 * 1024) - CHUNK_HEADROOM);
+    // Output that fits goes in the result message itself (one message, no chunk to wait for).
+    const inline = result.output.length <= chunkBytes;
     let chunks = 0;
-    for (let offset = 0; offset < result.output.length; offset += chunkBytes) {
+    for (let offset = 0; !inline && offset < result.output.length; offset += chunkBytes) {
       connection.publish(subject, encodeMessage({ type: 'output', id, seq: chunks++ }, result.output.subarray(offset, offset + chunkBytes)));
     }
     const message: ResultMessage = {
@@ -352,14 +424,14 @@ export class RemoteCalls {
       outputBytes: result.output.length,
       chunks,
     };
-    connection.publish(subject, encodeMessage(message));
-    await connection.flush();
+    connection.publish(subject, encodeMessage(message, inline ? result.output : undefined));
+    // No flush (a PING's PONG would wake this node while its caller reads the result): stop() flushes once.
   }
 }
 
 /** The result, with its output put together; output lost on the way makes the call lost. */
-function assemble(message: ResultMessage, pending: Pending): CallResult {
-  const output = Buffer.concat(pending.chunks);
+function assemble(message: ResultMessage, pending: Pending, inline: Buffer): CallResult {
+  const output = Buffer.concat([...pending.chunks, inline]);
   if (pending.chunks.length !== message.chunks || output.length !== message.outputBytes) {
     return nodeLost(pending.target, `part of its output was lost on the way (${output.length} of ${message.outputBytes} bytes)`, message.durationMs);
   }

@@ -80,11 +80,18 @@ export interface CallPeer {
   remote?: { address: string; commonName?: string; fingerprint?: string; service?: { function: string; listen: string; tenant?: string } };
 }
 
+/** A slot reserved for a call to come (remote-calls.ts): the call itself comes with start. */
 export interface CallMessage {
   type: 'call';
   id: string;
   caller: string;
   target: string;
+}
+
+/** Runs a reserved call: the call, and its input after the JSON line. */
+export interface StartMessage {
+  type: 'start';
+  id: string;
   call: CallSpec;
   inputBytes: number;
 }
@@ -98,6 +105,7 @@ export interface ResultMessage {
   request?: string;
   durationMs: number;
   outputBytes: number;
+  /** The output messages sent before; with none, the output follows this message's JSON line. */
   chunks: number;
 }
 
@@ -106,7 +114,9 @@ export type ClusterMessage =
   | LeaveMessage
   | MembersMessage
   | CallMessage
-  | { type: 'start'; id: string }
+  | StartMessage
+  /** The reservation given back: its call will not come. */
+  | { type: 'cancel'; id: string }
   | { type: 'accepted'; id: string; incarnation: string }
   | { type: 'refused'; id: string; reason: string }
   | { type: 'started'; id: string }

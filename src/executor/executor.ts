@@ -54,8 +54,16 @@ export interface ExecutorOptions {
  * can travel (a request body, or none) go: a file the tenant names is on
  * this machine. */
 export interface CallRouting {
+  /** As a call that may go arrives, before its checkout and decision: its
+   * node may be found meanwhile (a slot reserved there). undefined: nothing to do yet. */
+  prepare?(call: { slotFree: boolean }): PreparedRoute | undefined;
   /** The outcome of the call on another node, or undefined: run it here. */
-  route(call: RoutableCall): Promise<RoutedOutcome | undefined>;
+  route(call: RoutableCall, prepared?: PreparedRoute): Promise<RoutedOutcome | undefined>;
+}
+
+/** What prepare() began: given to route(), or cancelled when the call does not get that far. */
+export interface PreparedRoute {
+  cancel(): void;
 }
 
 export interface RoutableCall {
@@ -281,6 +289,27 @@ export class Executor {
   private async handle(raw: string, tenant: Tenant, parse: () => ParsedRequest, output: { path?: string; returnContent?: boolean }, runOptions: RunOptions): Promise<ExecutionResult> {
     const started = performance.now();
     const parsed = parse();
+    // A call by name that may go to another node: the cluster looks for its node (a
+    // round trip) while this one creates the output file, checks out and decides.
+    const prepared = parsed.ok && parsed.target.kind === 'function' && !this.stays(parsed.target, runOptions) ? this.options.routing?.prepare?.({ slotFree: this.slots.free }) : undefined;
+    try {
+      // The NATS client writes at the next microtask: let the reservation go out now, not after the output file is made.
+      if (prepared) await Promise.resolve();
+      return await this.handleParsed(raw, tenant, parsed, output, runOptions, started, prepared);
+    } finally {
+      // Not routed after all (refused, or its checkout failed): a slot reserved elsewhere is given back.
+      prepared?.cancel();
+    }
+  }
+
+  /** Runs here: a call another node sent; a file the tenant names (it is on this
+   * machine); a call that may be cancelled (a job's replica: its queue gives it
+   * to a node that has room). A connection may go: its bytes are relayed. */
+  private stays(target: Extract<ParsedRequest, { ok: true }>['target'] & { kind: 'function' }, runOptions: RunOptions): boolean {
+    return target.here === true || target.call.input?.kind === 'path' || runOptions.signal !== undefined;
+  }
+
+  private async handleParsed(raw: string, tenant: Tenant, parsed: ParsedRequest, output: { path?: string; returnContent?: boolean }, runOptions: RunOptions, started: number, prepared: PreparedRoute | undefined): Promise<ExecutionResult> {
     const result = this.newResult(raw, parsed.text, parsed);
     output.returnContent = result.returnContent;
     const finish = () => {
@@ -313,12 +342,7 @@ export class Executor {
     const { name, version, owner } = checkedOut.record;
     result.registered = { name, version, owner };
     try {
-      // Runs here: a call another node sent; a file the tenant names (it is on this
-      // machine); a call that may be cancelled (a job's replica: its queue gives
-      // it to a node that has room). A connection may go: its bytes are relayed.
-      const input = target.call.input?.kind;
-      const stays = target.here || input === 'path' || runOptions.signal !== undefined;
-      const routable = stays ? undefined : { call: target.call, pinned: checkedOut.record };
+      const routable = this.stays(target, runOptions) ? undefined : { call: target.call, pinned: checkedOut.record, prepared };
       await this.run(result, tenant, (policy) => decideFunction(policy, target.call, checkedOut, tenant), runOptions, routable);
     } finally {
       checkedOut.release();
@@ -344,7 +368,7 @@ export class Executor {
   }
 
   /** Decides (again when the policy changed while the call waited), admits, runs and classifies. */
-  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, runOptions: RunOptions, routable?: { call: NamedCall; pinned: CalledFunction }): Promise<void> {
+  private async run(result: ExecutionResult, tenant: Tenant, decideNow: (policy: Policy) => Decision, runOptions: RunOptions, routable?: Routable): Promise<void> {
     let policy = this.options.policy();
     const decideWith = (p: Policy) => tightened(decideNow(p), runOptions.timeoutMs);
     let decision = this.decided(result, decideWith(policy));
@@ -389,7 +413,7 @@ export class Executor {
   }
 
   /** Offers the call to the cluster; true when it ran (or was lost) on another node. */
-  private async routed(result: ExecutionResult, tenant: Tenant, decision: Extract<Decision, { allowed: true }>, { call, pinned }: { call: NamedCall; pinned: CalledFunction }): Promise<boolean> {
+  private async routed(result: ExecutionResult, tenant: Tenant, decision: Extract<Decision, { allowed: true }>, { call, pinned, prepared }: Routable): Promise<boolean> {
     const spool = call.input?.kind === 'spool' ? call.input.path : undefined;
     const connection = call.input?.kind === 'connection' ? { socket: call.input.socket, idleMs: call.input.idleMs } : undefined;
     const remote = await this.options.routing!.route({
@@ -402,7 +426,7 @@ export class Executor {
       peer: tenant,
       slotFree: this.slots.free,
       ...(connection ? { connection } : {}),
-    });
+    }, prepared);
     if (!remote) return false;
     result.ranOn = remote.node;
     try {
@@ -504,6 +528,13 @@ export class Executor {
       this.options.logger.error({ err: error, file }, 'cannot write the error lines to the output file');
     }
   }
+}
+
+/** A call by name that may run on another node, and what the cluster prepared for it as it arrived. */
+interface Routable {
+  call: NamedCall;
+  pinned: CalledFunction;
+  prepared: PreparedRoute | undefined;
 }
 
 /** A decision whose wall-clock limit is tightened to timeoutMs, if that is stricter. */

@@ -304,7 +304,7 @@ describe('a cluster of three hosts', { timeout: 300_000 }, () => {
 
     it("the broker refuses another node's subjects: heartbeats, calls as that node, its calls, replies and relayed connections", async () => {
       rogue.connection.publish(SUBJECTS.heartbeat(victim), encodeMessage(forgedHeartbeat(victim)));
-      rogue.connection.publish(SUBJECTS.call(name, victim), encodeMessage({ type: 'start', id: '0'.repeat(24) }));
+      rogue.connection.publish(SUBJECTS.call(name, victim), encodeMessage({ type: 'cancel', id: '0'.repeat(24) }));
       rogue.connection.subscribe(SUBJECTS.callsFor(victim));
       rogue.connection.subscribe(SUBJECTS.repliesFor(victim));
       rogue.connection.subscribe(`${inboxPrefix(victim)}.>`);

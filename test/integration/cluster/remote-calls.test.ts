@@ -94,15 +94,36 @@ describe('remote calls', () => {
     const id = 'cd'.repeat(12);
     const ask = async (message: Parameters<typeof encodeMessage>[0], body?: Buffer) =>
       decodeMessage((await raw.connection.request(SUBJECTS.call('t3', 'c3'), encodeMessage(message, body), { timeout: 5000 })).data, 'accepted', 'refused', 'started', 'expired').message;
-    const accepted = await ask({ type: 'call', id, caller: 'c3', target: 't3', call: { function: 'echo', tenant: 't', principal: 'p' }, inputBytes: 1 }, Buffer.from('x'));
+    const start = { type: 'start', id, call: { function: 'echo', tenant: 't', principal: 'p' }, inputBytes: 1 } as const;
+    const accepted = await ask({ type: 'call', id, caller: 'c3', target: 't3' });
     assert.equal(accepted.type, 'accepted');
     while (!target.events.some((e) => e.type === 'expired' && e.id === id)) await new Promise((resolve) => setTimeout(resolve, 10));
-    const late = await ask({ type: 'start', id });
+    const late = await ask(start, Buffer.from('x'));
     assert.equal(late.type, 'expired');
     assert.equal(target.handled.length, 0);
     // And a call whose subject names another caller than its message is refused.
-    const forged = await ask({ type: 'call', id: 'ef'.repeat(12), caller: 'someone-else', target: 't3', call: { function: 'echo', tenant: 't', principal: 'p' }, inputBytes: 0 });
+    const forged = await ask({ type: 'call', id: 'ef'.repeat(12), caller: 'someone-else', target: 't3' });
     assert.equal(forged.type, 'refused');
+    // A start whose input is not the size it says is not run, and its reservation is gone.
+    const short = 'ab'.repeat(12);
+    assert.equal((await ask({ type: 'call', id: short, caller: 'c3', target: 't3' })).type, 'accepted');
+    assert.equal((await ask({ ...start, id: short, inputBytes: 2 }, Buffer.from('x'))).type, 'expired');
+    assert.equal((await ask({ ...start, id: short }, Buffer.from('x'))).type, 'expired');
+    assert.equal(target.handled.length, 0);
+  });
+
+  it('a reservation given back frees its slot at once; a start after it is answered "expired", and the call never runs', async () => {
+    const caller = await node('c7', async () => ok(''));
+    const target = await node('t7', async () => ok('ran'));
+    const reserved = await caller.calls.reserve('t7');
+    assert.ok(reserved.reserved);
+    assert.equal(target.calls.waitingToStart, 1);
+    caller.calls.cancel(reserved);
+    while (!target.events.some((e) => e.type === 'cancelled' && e.id === reserved.id)) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(target.calls.waitingToStart, 0);
+    const late = await caller.calls.startReserved(reserved, request('x'));
+    assert.deepEqual([late.started, (late as { why: string }).why], [false, 'expired']);
+    assert.equal(target.handled.length, 0);
   });
 
   it('a call that started and whose target dies or restarts ends as "node lost"; so does one whose result never comes', async () => {

@@ -8,12 +8,19 @@ import { decodeMessage, encodeMessage, InvalidMessage } from '../../../src/clust
 const id = 'ab'.repeat(12);
 
 describe('cluster messages', () => {
-  it('a call and its input bytes (newlines and all) come back as they were sent', () => {
+  it('a call (its start) and its input bytes (newlines and all) come back as they were sent; so does a result with its output', () => {
     const input = Buffer.from('line one\nline two\n\x00\xff');
-    const data = encodeMessage({ type: 'call', id, caller: 'a', target: 'b', call: { function: 'echo', tenant: 't', principal: 'uid 1000 on a' }, inputBytes: input.length }, input);
-    const { message, body } = decodeMessage(data, 'call');
+    const data = encodeMessage({ type: 'start', id, call: { function: 'echo', tenant: 't', principal: 'uid 1000 on a' }, inputBytes: input.length }, input);
+    const { message, body } = decodeMessage(data, 'start');
     assert.equal(message.call.function, 'echo');
     assert.ok(body.equals(input));
+    const result = encodeMessage({ type: 'result', id, outcome: 'ok', reasons: [], limitsHit: [], durationMs: 1.5, outputBytes: input.length, chunks: 0 }, input);
+    assert.ok(decodeMessage(result, 'result').body.equals(input));
+    // The reservation carries no call; a cancel gives it back.
+    assert.deepEqual(decodeMessage(encodeMessage({ type: 'call', id, caller: 'a', target: 'b' }), 'call').message, { type: 'call', id, caller: 'a', target: 'b' });
+    assert.deepEqual(decodeMessage(encodeMessage({ type: 'cancel', id }), 'cancel').message, { type: 'cancel', id });
+    const bad = (value: object) => Buffer.from(`${JSON.stringify(value)}\n`);
+    assert.throws(() => decodeMessage(bad({ type: 'call', id, caller: 'a', target: 'b', call: { function: 'echo', tenant: 't', principal: 'p' }, inputBytes: 0 }), 'call'), /invalid call message/);
   });
 
   it("a relayed connection's messages: data with its bytes, credit, end, abort; a credit of nothing refused", () => {
@@ -29,9 +36,9 @@ describe('cluster messages', () => {
     assert.throws(() => decodeMessage(bad({ type: 'relay-data', id, seq: -1 }), 'relay-data'), /invalid relay-data message: \/seq/);
     assert.throws(() => decodeMessage(bad({ type: 'relay-eof', id }), 'relay-eof'), /invalid relay-eof message/);
     // A call carrying a connection names its relay (an id like a call's).
-    const call = (connection: object) => bad({ type: 'call', id, caller: 'a', target: 'b', call: { function: 'toupper', tenant: 't', principal: 'p', connection }, inputBytes: 0 });
-    assert.equal(decodeMessage(call({ relay: id, idleMs: 30000 }), 'call').message.call.connection?.relay, id);
-    assert.throws(() => decodeMessage(call({ relay: 'x.>', idleMs: 0 }), 'call'), /invalid call message: \/call\/connection\/relay/);
+    const call = (connection: object) => bad({ type: 'start', id, call: { function: 'toupper', tenant: 't', principal: 'p', connection }, inputBytes: 0 });
+    assert.equal(decodeMessage(call({ relay: id, idleMs: 30000 }), 'start').message.call.connection?.relay, id);
+    assert.throws(() => decodeMessage(call({ relay: 'x.>', idleMs: 0 }), 'start'), /invalid start message: \/call\/connection\/relay/);
   });
 
   it('refuses a message of another type than expected, unreadable JSON, or one the schema refuses', () => {
@@ -42,10 +49,10 @@ describe('cluster messages', () => {
     const bad = (value: object) => Buffer.from(`${JSON.stringify(value)}\n`);
     assert.throws(() => decodeMessage(bad({ type: 'leave', node: 'A.B', incarnation: '0123456789abcdef' }), 'leave'), /invalid leave message: \/node/);
     assert.throws(() => decodeMessage(bad({ type: 'leave', node: 'a', incarnation: '0123456789abcdef', extra: 1 }), 'leave'), /invalid leave message/);
-    assert.throws(() => decodeMessage(bad({ type: 'start', id: 'short' }), 'start'), /invalid start message: \/id/);
+    assert.throws(() => decodeMessage(bad({ type: 'cancel', id: 'short' }), 'cancel'), /invalid cancel message: \/id/);
     assert.throws(
-      () => decodeMessage(bad({ type: 'call', id, caller: 'a', target: 'b', call: { function: '../etc', tenant: 't', principal: 'p' }, inputBytes: 0 }), 'call'),
-      /invalid call message: \/call\/function/,
+      () => decodeMessage(bad({ type: 'start', id, call: { function: '../etc', tenant: 't', principal: 'p' }, inputBytes: 0 }), 'start'),
+      /invalid start message: \/call\/function/,
     );
   });
 });
