@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import fs, { constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import { FnjailError } from '../errors.js';
 import type { Executor, RoutableCall, RoutedOutcome } from '../executor/executor.js';
 import { LIMIT_NAMES, OUTCOMES, type LimitName, type OutcomeKind } from '../executor/classify.js';
@@ -47,6 +48,7 @@ export interface ClusterCallsOptions {
   maxInputBytes: number;
   /** Whether this node takes calls now (its launcher is up). */
   ready: () => boolean;
+  logger?: Logger;
 }
 
 export class ClusterCalls {
@@ -171,6 +173,11 @@ export class ClusterCalls {
     const [ours, program] = await loopbackPair();
     const relay = new ConnectionRelay({ connection: cluster.connection, node: cluster.node, id: connection.relay, socket: ours, peer: call.caller });
     relay.open(call.caller, true);
+    // The client is on the caller's node: when that node dies its connection is gone, and the program is told at once (not at its idle limit).
+    const unwatch = cluster.watchPeer(call.caller, (why) => {
+      this.options.logger?.warn({ relay: connection.relay, caller: call.caller, reason: why }, 'relayed connection ended: its client was on a node that is gone');
+      relay.abort(`${why}, with the client's connection`, false);
+    });
     const input = { kind: 'connection', socket: program, idleMs: connection.idleMs } as const;
     try {
       const pinned = call.pinned && { name: call.function, ...call.pinned };
@@ -179,6 +186,7 @@ export class ClusterCalls {
     } finally {
       // Handed over (the launcher has its own copy), or never: this end closes, the program's last bytes reach the client.
       program.destroy();
+      unwatch();
       await relay.drain(connection.idleMs || (call.timeoutMs ?? DRAIN_FALLBACK_MS));
     }
   }

@@ -115,6 +115,8 @@ export class ClusterNode {
   private leaseKv: KV | undefined;
   private coordinator: Coordinator | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Who is told when a node that sent this node work goes down or restarts (relayed connections). */
+  private readonly peerWatches = new Set<{ node: string; incarnation: string | undefined; gone: (why: string) => void }>();
   private stopped = false;
   private lastLoopError = 0;
 
@@ -130,7 +132,10 @@ export class ClusterNode {
       ...(options.logger ? { logger: options.logger } : {}),
     });
     this.membership.on('change', (change) => options.onMemberChange?.(change));
-    this.membership.on('entry', (entry) => this.remote.targetChanged(entry.node, entry.incarnation, entry.state));
+    this.membership.on('entry', (entry) => {
+      this.remote.targetChanged(entry.node, entry.incarnation, entry.state);
+      this.peerChanged(entry.node, entry.incarnation, entry.state);
+    });
     this.heartbeat = new HeartbeatPublisher({
       connection,
       node: options.node,
@@ -158,6 +163,27 @@ export class ClusterNode {
     this.heartbeat.start();
     this.ready = this.openShared();
     this.ready.catch(() => undefined);
+  }
+
+  /**
+   * Calls gone(why) once if `node` goes down, leaves or restarts (a new
+   * incarnation) before the returned function is called: what a relayed
+   * connection's runner needs, as its entry node holds the client.
+   */
+  watchPeer(node: string, gone: (why: string) => void): () => void {
+    const watch = { node, incarnation: this.membership.table.get(node)?.incarnation, gone };
+    this.peerWatches.add(watch);
+    return () => this.peerWatches.delete(watch);
+  }
+
+  private peerChanged(node: string, incarnation: string, state: string): void {
+    for (const watch of this.peerWatches) {
+      if (watch.node !== node) continue;
+      const why = state === 'down' || state === 'left' ? `node ${node} went ${state}` : watch.incarnation !== undefined && watch.incarnation !== incarnation ? `node ${node} restarted` : undefined;
+      if (why === undefined) continue;
+      this.peerWatches.delete(watch);
+      watch.gone(why);
+    }
   }
 
   /** Starts at once; membership and coordination follow when JetStream answers (ready). */

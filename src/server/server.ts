@@ -143,6 +143,7 @@ export class FnjailServer {
       spoolDir: this.spoolDir,
       maxInputBytes: settings.maxInputBytes,
       ready: () => this.launcher.info !== undefined,
+      logger,
     });
     const cluster: ClusterJoin | undefined = calls && {
       ...settings.cluster!,

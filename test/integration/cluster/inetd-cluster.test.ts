@@ -9,7 +9,8 @@
 // credit window many times over). node-a exposes echo, least-loaded: a client
 // runs there while its slot is free, then on a node with a free slot, never
 // on one without; a node killed while running a client's program ends that
-// client's connection, recorded "node lost" on node-a.
+// client's connection, recorded "node lost" on node-a; the entry node killed
+// ends the programs its clients had elsewhere at once.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -258,5 +259,24 @@ describe('per-connection services forwarded across a cluster of three hosts', { 
       await other.closed;
       assert.equal(other.lines[1], 'bye');
     }
+  });
+  it("kill -9 the entry node: the program its client had on another node is told at once (not at its idle limit) and ends", async () => {
+    const survivor = ['node-b', 'node-c'].find((n) => node(n).process.exitCode === null && node(n).process.signalCode === null)!;
+    const address = lab.network.host('node-a').address;
+    await membersUntil('node-a', (rows) => rows.some((m) => m.node === 'node-a' && m.calls?.freeSlots === 1) && rows.some((m) => m.node === survivor && m.state === 'up' && m.calls?.freeSlots === 1));
+    const here = lineClient(exposedPort('echo', 'node-a'), address);
+    await here.lineCount(1);
+    assert.equal(here.lines[0], 'node-a', 'the first client holds node-a\'s slot');
+    const relayed = lineClient(exposedPort('echo', 'node-a'), address);
+    await relayed.lineCount(1);
+    assert.equal(relayed.lines[0], survivor, 'node-a full: the program runs on the node left');
+    const clientAddress = await relayed.connected;
+    node('node-a').process.kill('SIGKILL');
+    await Promise.all([here.closed, relayed.closed]);
+    // The runner hears node-a went down (from the coordinator), ends the relay, and its program ends with its input.
+    const told = await waitForLog(node(survivor), (l) => l.msg === 'relayed connection ended: its client was on a node that is gone' && l.caller === 'node-a');
+    assert.match(String(told.reason), /^node node-a went down$/);
+    const record = await executionOf(node(survivor), clientAddress);
+    assert.equal(record.outcome, 'ok', 'cat saw the end of its input and exited');
   });
 });
