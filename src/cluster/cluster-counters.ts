@@ -44,6 +44,7 @@ export class ClusterCounters {
   targetEvent(event: TargetEvent): void {
     if (event.type === 'finished') this.ranCall('received', event.detail ?? 'unknown');
     else if (event.type === 'refused') this.offerNotStarted('received', 'refused');
+    else if (event.type === 'cancelled') this.offerNotStarted('received', 'cancelled');
     // The reservation ran out (its start never came): once per call (a start that comes later is answered "expired" too, not counted again).
     else if (event.type === 'expired' && event.reservationEnded) this.offerNotStarted('received', 'expired');
   }

@@ -279,7 +279,11 @@ export class ClusterNode {
         }
       },
       cancel: () => {
-        void booking?.then((booked) => booked && !booked.here && this.remote.cancel(booked.reservation), () => undefined);
+        void booking?.then((booked) => {
+          if (!booked || booked.here) return;
+          this.remote.cancel(booked.reservation);
+          this.counters.offerNotStarted('sent', 'cancelled');
+        }, () => undefined);
         booking = undefined;
       },
     };

@@ -72,7 +72,7 @@ export const DEFAULT_CALL_TIMINGS: RemoteCallTimings = { ackTimeoutMs: 2000, sta
 
 /** What happens here to calls from other nodes (for metrics and logs). */
 export interface TargetEvent {
-  /** cancelled: the caller gave its reservation back (its call will not come; not counted as an offer that ran nowhere). */
+  /** cancelled: the caller gave its reservation back (its call will not come). */
   type: 'accepted' | 'refused' | 'started' | 'expired' | 'cancelled' | 'finished';
   id: string;
   caller: string;
@@ -93,7 +93,8 @@ export interface RemoteCallsOptions {
 }
 
 /** Why an attempt did not start the call on a node. */
-export type NotStarted = 'refused' | 'no-answer' | 'no-responders' | 'expired' | 'too-large';
+/** cancelled: the calling node gave the reservation back (its own policy refused the call, or found no such function). */
+export type NotStarted = 'refused' | 'no-answer' | 'no-responders' | 'expired' | 'too-large' | 'cancelled';
 
 /** A slot held on target for a call, until start (or cancel) or startWithinMs. */
 export interface Reservation {
@@ -206,7 +207,12 @@ export class RemoteCalls {
   /** Gives a reservation back (its call will not come): the target's slot is free at once. */
   cancel(reservation: Reservation): void {
     const { connection, node } = this.options;
-    if (!connection.isClosed()) connection.publish(SUBJECTS.call(reservation.target, node), encodeMessage({ type: 'cancel', id: reservation.id }));
+    try {
+      connection.publish(SUBJECTS.call(reservation.target, node), encodeMessage({ type: 'cancel', id: reservation.id }));
+    } catch (error) {
+      // The connection is closing: the reservation runs out on its own (startWithinMs).
+      this.options.logger?.debug({ id: reservation.id, target: reservation.target, err: (error as Error).message }, 'reservation not given back');
+    }
   }
 
   /** Starts the call in its reservation: started (then its result), or why not (it has not run; a call too large gives its reservation back). */

@@ -141,7 +141,7 @@ function clusterFamilies(cluster: ClusterFigures, family: (name: string, type: '
     for (const m of cluster.members) if (m.heartbeatAgeMs !== null) age.sample(m.heartbeatAgeMs / 1000, { node: m.node });
   }
   const ran = family('fnjail_cluster_forwarded_calls_total', 'counter', 'Calls run on another node (sent) or here for another node (received), by outcome (node-lost: started there, its node went away).');
-  const notStarted = family('fnjail_cluster_forwarded_not_started_total', 'counter', 'Offers of a call to another node (sent) or from one (received) that did not start it, by why: it has run nowhere and went to another node.');
+  const notStarted = family('fnjail_cluster_forwarded_not_started_total', 'counter', 'Offers of a call to another node (sent) or from one (received) that did not start it, by why: it has run nowhere (and went to another node, or, cancelled, was refused by the calling node).');
   for (const direction of ['sent', 'received'] as const) {
     for (const [outcome, count] of [...cluster.ran[direction]].sort(([a], [b]) => compare(a, b))) ran.sample(count, { direction, outcome });
     for (const [reason, count] of [...cluster.notStarted[direction]].sort(([a], [b]) => compare(a, b))) notStarted.sample(count, { direction, reason });

@@ -154,6 +154,13 @@ describe('fnjail serve in a cluster of three hosts', { timeout: 300_000 }, () =>
     // Counted both ways in /metrics.
     assert.equal(await metric('node-a', 'fnjail_cluster_forwarded_calls_total{direction="sent",outcome="ok"}'), 1);
     assert.equal(await metric(ranOn, 'fnjail_cluster_forwarded_calls_total{direction="received",outcome="ok"}'), 1);
+    // A call node-a refuses (no such function) after its slot elsewhere was reserved gives that slot back at once.
+    const missing = await api('node-a', 'POST', '/run/no-such-function');
+    assert.equal(missing.status, 404, missing.body.toString());
+    // (Counted when the reservation's answer is in, which may come after the reply.)
+    const cancelled = (name: string, direction: string) => metric(name, `fnjail_cluster_forwarded_not_started_total{direction="${direction}",reason="cancelled"}`);
+    while ((await cancelled('node-a', 'sent')) !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    while ((await cancelled('node-b', 'received')) + (await cancelled('node-c', 'received')) !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(await metric('node-a', 'fnjail_cluster_members{state="up"}'), 3);
     for (const name of NODES) assert.ok((await metric('node-a', `fnjail_cluster_heartbeat_age_seconds{node="${name}"}`)) < 60, `a heartbeat age for ${name}`);
   });
