@@ -12,9 +12,10 @@
 // forwarding adds at most 1 ms at p50 on loopback. For scale, in the same
 // run: a bare NATS request/reply round trip between this process and a
 // responder process of its own, through the same nats-server, after each
-// call. A forwarded call makes two and a half such trips (call and accepted,
-// start and started while it runs, its result back): on a loaded machine,
-// what each trip costs is what forwarding costs.
+// call. A forwarded call makes two such trips, one and a half on its path:
+// the reservation and its "accepted" (while bench-a checks out and decides),
+// then start, and its result back (docs/cluster.md, Speed): on a loaded
+// machine, what each trip costs is what forwarding costs.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from '@nats-io/transport-node';
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
     '',
     `Forwarding adds **${f(added.p50)} at p50** and ${f(added.p99)} at p99 (goal ≤ ${GOAL_P50_MS} ms at p50: ${result.met ? 'met' : 'MISSED'}).`,
     '',
-    `For scale, in the same run: a bare NATS request/reply round trip between two processes through the same nats-server took ${f(natsRoundTrip.p50)} at p50 (${f(natsRoundTrip.p99)} at p99); a forwarded call makes two and a half (call, start, result). Load average during the run: ${result.loadAverage.map((l) => l.toFixed(2)).join(', ')} (${os.cpus().length} CPUs).`,
+    `For scale, in the same run: a bare NATS request/reply round trip between two processes through the same nats-server took ${f(natsRoundTrip.p50)} at p50 (${f(natsRoundTrip.p99)} at p99); a forwarded call makes two, one and a half on its path (the reservation, while bench-a checks out and decides; then start and the result). Load average during the run: ${result.loadAverage.map((l) => l.toFixed(2)).join(', ')} (${os.cpus().length} CPUs).`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(resultsDir, 'routing.md'), md);

@@ -17,7 +17,7 @@ import { classifyTarget, execFlags, launchSpec } from './launch-spec.js';
 import type { Policy, TenantPolicy } from '../policy/policy.js';
 import { classify, refused, type Classification, type LimitName, type OutcomeKind } from './classify.js';
 import { Admission, type AdmissionOptions } from './admission.js';
-import { displayCommand, parseRequest, type NamedCall, type ParsedRequest } from './command.js';
+import { displayCommand, parseRequest, type NamedCall, type ParsedRequest, type Target } from './command.js';
 import { parseJsonRequest } from './json-request.js';
 import { syscallName } from '../seccomp/syscalls.js';
 import { Semaphore } from './concurrency.js';
@@ -305,7 +305,7 @@ export class Executor {
   /** Runs here: a call another node sent; a file the tenant names (it is on this
    * machine); a call that may be cancelled (a job's replica: its queue gives it
    * to a node that has room). A connection may go: its bytes are relayed. */
-  private stays(target: Extract<ParsedRequest, { ok: true }>['target'] & { kind: 'function' }, runOptions: RunOptions): boolean {
+  private stays(target: Extract<Target, { kind: 'function' }>, runOptions: RunOptions): boolean {
     return target.here === true || target.call.input?.kind === 'path' || runOptions.signal !== undefined;
   }
 
