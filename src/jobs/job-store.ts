@@ -69,6 +69,7 @@ export class JobStore {
     const key = jobKey(record.owner, record.ticket);
     const text = JSON.stringify(record);
     this.remember(key, text, await this.kv.create(key, Buffer.from(text)));
+    this.written(key);
   }
 
   async get(key: string): Promise<{ record: JobRecord; revision: number } | undefined> {
