@@ -74,7 +74,7 @@ export class ReplicaRunner {
       }
       const input: CallInput | undefined = spooled === undefined ? undefined : { kind: 'spool', path: spooled };
       const call = { text: namedCallText(target.name, target.function, input), name: target.name, function: target.function, input };
-      const result = await this.options.executor.call(call, record.peer, { signal, ...(record.timeoutMs !== undefined ? { timeoutMs: record.timeoutMs } : {}) });
+      const result = await this.options.executor.call(call, record.peer, { signal, removesOutput: true, ...(record.timeoutMs !== undefined ? { timeoutMs: record.timeoutMs } : {}) });
       return {
         outcome: result.kind,
         reasons: result.reasons,
