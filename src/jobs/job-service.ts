@@ -180,7 +180,8 @@ export class JobService {
     } catch (error) {
       throw this.options.backend.unavailable(error);
     }
-    const record = await registry.get(name).catch((error: Error) => {
+    // As a call by name reads it (the watch's cache): the run checks again.
+    const record = await registry.current(name).catch((error: Error) => {
       throw this.options.backend.unavailable(error);
     });
     if (!record) throw new FnjailError('FNJ_FUNCTION_NOT_FOUND', `no function named '${name}' is registered (fnjail functions lists them)`);

@@ -241,7 +241,8 @@ export class JobStore {
    * record was removed), or with the last version seen when the wait is over.
    *
    * Every waiter of this node is served by one watch of the whole bucket
-   * (new versions only), started with the first waiter and stopped once
+   * (new versions only, headers only: a record waited for is the version
+   * this node wrote, else read), started with the first waiter and stopped once
    * nobody has waited for a while: a watch per waiter is an ordered consumer
    * created, asked about and deleted on the NATS server per request. The
    * waiter is registered once the watch is live, then the record is read:
@@ -300,7 +301,7 @@ export class JobStore {
     if (this.shared) return this.shared.ready;
     const shared: SharedWatch = { ready: Promise.resolve(), watcher: undefined };
     shared.ready = (async () => {
-      const watcher = await this.kv.watch({ key: '>', include: KvWatchInclude.UpdatesOnly });
+      const watcher = await this.kv.watch({ key: '>', include: KvWatchInclude.UpdatesOnly, headers_only: true });
       shared.watcher = watcher;
       if (this.shared !== shared) watcher.stop();
       else void this.followWatch(watcher, shared);
@@ -315,20 +316,27 @@ export class JobStore {
   private async followWatch(watcher: KvWatcher, shared: SharedWatch): Promise<void> {
     try {
       for await (const entry of watcher) {
-        const { key } = entry;
+        const { key, revision } = entry;
         const waiters = this.recordWaiters.get(key);
-        if (entry.operation !== 'PUT' || !entry.value.length) {
+        if (entry.operation !== 'PUT') {
           this.forget(key);
-          if (waiters) for (const waiter of [...waiters]) waiter.see(undefined, entry.revision);
+          if (waiters) for (const waiter of [...waiters]) waiter.see(undefined, revision);
           continue;
         }
-        // Only the records this node cares about: those it remembers, those waited for.
-        if (!waiters && !this.known.has(key)) continue;
-        const text = Buffer.from(entry.value).toString('utf8');
-        this.remember(key, text, entry.revision);
         if (!waiters) continue;
-        const record = JSON.parse(text) as JobRecord;
-        for (const waiter of [...waiters]) waiter.see(record, entry.revision);
+        // Headers only: the record is the one this node wrote (remembered), else read.
+        const known = this.known.get(key);
+        if (known && known.revision >= revision) {
+          const record = JSON.parse(known.text) as JobRecord;
+          for (const waiter of [...waiters]) waiter.see(record, known.revision);
+          continue;
+        }
+        void this.get(key).then(
+          (found) => {
+            for (const waiter of [...waiters]) waiter.see(found?.record, found?.revision ?? revision);
+          },
+          () => undefined, // NATS away: the wait ends with what it saw
+        );
       }
     } catch {
       // the connection went: the next waiter starts another
