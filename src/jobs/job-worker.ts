@@ -65,6 +65,15 @@ function youngItem(msg: JsMsg, takenAt: number): boolean {
   return now - takenAt < QUEUED_WAIT_MS && now - msg.info.timestampNanos / 1e6 < QUEUED_WAIT_MS;
 }
 
+/** Removes a file (a plain unlink: fs.rmSync would lstat it first, as a tree). */
+export function unlinkQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone already
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class JobWorker {
@@ -286,7 +295,7 @@ export class JobWorker {
     } catch (error) {
       this.logger.error({ err: (error as Error).message, ticket: run.ticket }, 'cannot read the output of a job replica');
     } finally {
-      if (outcome.outputFile) fs.rmSync(outcome.outputFile, { force: true });
+      if (outcome.outputFile) unlinkQuietly(outcome.outputFile);
     }
     let stored = false;
     for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {

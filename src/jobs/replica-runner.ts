@@ -27,6 +27,7 @@ import { deployAccess } from '../policy/function-access.js';
 import type { Policy } from '../policy/policy.js';
 import { spoolBody } from '../server/spool.js';
 import { jobObjects } from './job-identity.js';
+import { unlinkQuietly } from './job-worker.js';
 import type { JobOutcome, JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
 import { hasMakefile, makeOutcome, MAKE_RUN } from './make-outcome.js';
@@ -84,7 +85,7 @@ export class ReplicaRunner {
         nodeFault: NODE_FAULTS.has(result.kind) && !signal.aborted,
       };
     } finally {
-      if (spooled) fs.rmSync(spooled, { force: true });
+      if (spooled) unlinkQuietly(spooled);
     }
   }
 
