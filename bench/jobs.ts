@@ -20,6 +20,7 @@
 // Writes bench/results/jobs.{json,md}.
 //
 //   node dist/bench/jobs.js [--jobs N] [--submitters N] [--latency-runs N]
+//     [--cpu-prof DIR (the server's CPU profile, written when it stops)] [--node-args '--perf-basic-prof ...' (for the server)]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,7 +48,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(root: string, policyFile: string): Promise<Server> {
+async function startServer(root: string, policyFile: string, nodeArgs: string[]): Promise<Server> {
   const dir = path.join(root, 'jobs-server');
   fs.mkdirSync(dir, { mode: 0o755 });
   const apiSocket = path.join(dir, 'api.sock');
@@ -56,7 +57,7 @@ async function startServer(root: string, policyFile: string): Promise<Server> {
   const first = 1_500_000;
   const child = spawn(
     process.execPath,
-    [cliMain, 'serve', '--no-config', '--socket', path.join(dir, 'server.sock'), '--output-dir', path.join(dir, 'out'), '--policy', policyFile, '--uid-range', `${first}-${first + 999}`, '--http-socket', apiSocket, '--state-dir', path.join(dir, 'state'), '--job-slots', String(JOB_SLOTS), '--log-format', 'json'],
+    [...nodeArgs, cliMain, 'serve', '--no-config', '--socket', path.join(dir, 'server.sock'), '--output-dir', path.join(dir, 'out'), '--policy', policyFile, '--uid-range', `${first}-${first + 999}`, '--http-socket', apiSocket, '--state-dir', path.join(dir, 'state'), '--job-slots', String(JOB_SLOTS), '--log-format', 'json'],
     { stdio: ['ignore', out, 'inherit'] },
   );
   fs.closeSync(out);
@@ -159,7 +160,7 @@ async function measured<T>(pid: number, items: number, phase: () => Promise<T>):
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' } } });
+  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' }, 'cpu-prof': { type: 'string' }, 'node-args': { type: 'string', default: '' } } });
   const jobs = Number(values.jobs);
   const submitters = Number(values.submitters);
   const latencyRuns = Number(values['latency-runs']);
@@ -169,7 +170,8 @@ async function main(): Promise<void> {
   fs.copyFileSync(ws.lib('libbasic.so'), path.join(bundle, 'lib', 'libbasic.so'));
   fs.writeFileSync(path.join(bundle, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'lib/libbasic.so' }));
   // Queue limits above the burst.
-  const server = await startServer(ws.root, ws.policyFile);
+  const nodeArgs = [...(values['node-args'] ? values['node-args'].split(' ') : []), ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${values['cpu-prof']}`] : [])];
+  const server = await startServer(ws.root, ws.policyFile, nodeArgs);
   const { client } = server;
   const { readBundleDirectory } = await import('../src/functions/bundle-directory.js');
   const { compressBundle } = await import('../src/functions/bundle.js');

@@ -88,7 +88,7 @@ export class AuditLog {
 
   /** The record of a request, written before its reply. */
   execution(result: ExecutionResult, peer: Tenant): void {
-    this.quietly(() => this.out.info(executionEvent(result, peer, outputSize(result.outputPath)), 'call finished'));
+    this.quietly(() => this.out.info(executionEvent(result, peer, result.outputBytes ?? outputSize(result.outputPath)), 'call finished'));
   }
 
   /** An event in the server's life: in the audit log, and in the operational log when that is elsewhere. */

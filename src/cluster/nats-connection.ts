@@ -188,6 +188,10 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
       ignoreClusterUpdates: true,
       reconnectTimeWait: options.reconnectWaitMs ?? 500,
       timeout: options.connectTimeoutMs ?? 10_000,
+      // No Error made per request to keep its caller's stack (two per
+      // request otherwise: ~7% of the server's CPU in a job burst). A failed
+      // request's error keeps its message, which is what the code looks at.
+      noAsyncTraces: true,
       ...(tlsConfig ? { tls: tlsConfig } : {}),
       ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       ...(options.nkeySeed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed)) } : {}),

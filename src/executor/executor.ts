@@ -114,10 +114,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** A wall-clock limit that only tightens the one the policy gives (a job's timeout). */
   timeoutMs?: number;
+  /** The caller reads the output file and removes it at once (HTTP, jobs): its age for retention is not refreshed (a system call saved). */
+  removesOutput?: boolean;
 }
 
 /** What run() needs of the call's options. */
-type RunOptions = Pick<CallOptions, 'signal' | 'timeoutMs'>;
+type RunOptions = Pick<CallOptions, 'signal' | 'timeoutMs' | 'removesOutput'>;
 
 export interface ExecutionResult {
   /** Unique across restarts: this server's random id, then the request's number in its life. */
@@ -149,6 +151,8 @@ export interface ExecutionResult {
   registered: Pick<RegisteredFunction, 'name' | 'version' | 'owner'> | undefined;
   /** The output file's size before error lines were added: what the function itself printed. */
   printedBytes: number | undefined;
+  /** The output file's size once the call is concluded (error lines included), for its audit record. */
+  outputBytes: number | undefined;
   /** The cluster's node that ran the call, when it is not this one. */
   ranOn: string | undefined;
   queueMs: number;
@@ -210,8 +214,8 @@ export class Executor {
   /** A call of a registered function framed by its front end (HTTP): the
    * same steps, policy and audit as any other request. */
   call(call: NamedCall, tenant: Tenant, asked: CallOptions = {}): Promise<ExecutionResult> {
-    const { here, pinned, signal, timeoutMs, ...framed } = asked;
-    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here, pinned }, ...framed }), { signal, timeoutMs });
+    const { here, pinned, signal, timeoutMs, removesOutput, ...framed } = asked;
+    return this.perform(call.text, tenant, () => ({ ok: true, text: call.text, target: { kind: 'function', call, here, pinned }, ...framed }), { signal, timeoutMs, removesOutput });
   }
 
   /** Work that needs a sandbox but is not a call (a deploy's build): it
@@ -245,7 +249,7 @@ export class Executor {
       for (const listener of this.finishedListeners) listener(result);
       return result;
     } finally {
-      if (output.path) this.released(output.path);
+      if (output.path) this.released(output.path, runOptions.removesOutput === true);
       this.idle();
     }
   }
@@ -276,8 +280,9 @@ export class Executor {
 
   /** The call is over: the file's age, for retention, counts from now (its
    * client is about to read it), however long the call ran. */
-  private released(file: string): void {
+  private released(file: string, removedByCaller: boolean): void {
     this.outputsInUse.delete(file);
+    if (removedByCaller) return;
     try {
       const now = new Date();
       fs.utimesSync(file, now, now);
@@ -469,6 +474,7 @@ export class Executor {
       launch: undefined,
       registered: undefined,
       printedBytes: undefined,
+      outputBytes: undefined,
       ranOn: undefined,
       queueMs: 0,
       totalMs: 0,
@@ -515,16 +521,17 @@ export class Executor {
     Object.assign(result, { kind, reasons, limitsHit });
     const file = result.outputPath;
     if (!file) return;
-    result.printedBytes = fileSize(file);
+    result.printedBytes = result.outputBytes = fileSize(file);
     if (kind === 'ok') return;
     const errorLine = `Error: ${result.command} could not be executed.`;
     try {
       if (this.options.compat === 'classic') {
-        if (!functionRan) replaceContent(file, [errorLine]);
+        if (!functionRan) result.outputBytes = replaceContent(file, [errorLine]);
       } else {
-        appendLines(file, [errorLine, ...reasons.map((r) => `Reason: ${r}`)]);
+        result.outputBytes = appendLines(file, [errorLine, ...reasons.map((r) => `Reason: ${r}`)]);
       }
     } catch (error) {
+      result.outputBytes = fileSize(file);
       this.options.logger.error({ err: error, file }, 'cannot write the error lines to the output file');
     }
   }

@@ -61,8 +61,8 @@ export function createOutputFile(dir: string, template: string, uid: number, gid
   throw new Error(`no free output file name in ${dir} after ${ATTEMPTS} attempts`);
 }
 
-/** Appends lines after what the function printed, on a line of their own. */
-export function appendLines(file: string, lines: string[]): void {
+/** Appends lines after what the function printed, on a line of their own; returns the file's size after. */
+export function appendLines(file: string, lines: string[]): number {
   const fd = fs.openSync(file, fsc.O_RDWR | fsc.O_APPEND | fsc.O_NOFOLLOW);
   try {
     const { size } = fs.fstatSync(fd);
@@ -72,17 +72,18 @@ export function appendLines(file: string, lines: string[]): void {
       fs.readSync(fd, last, 0, 1, size - 1);
       if (last[0] !== 0x0a) prefix = '\n';
     }
-    fs.writeSync(fd, prefix + lines.map((l) => `${l}\n`).join(''));
+    const text = Buffer.from(prefix + lines.map((l) => `${l}\n`).join(''));
+    return size + fs.writeSync(fd, text);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** Replaces the whole content (the classic error file holds only its line). */
-export function replaceContent(file: string, lines: string[]): void {
+/** Replaces the whole content (the classic error file holds only its line); returns the file's size after. */
+export function replaceContent(file: string, lines: string[]): number {
   const fd = fs.openSync(file, fsc.O_WRONLY | fsc.O_TRUNC | fsc.O_NOFOLLOW);
   try {
-    fs.writeSync(fd, lines.map((l) => `${l}\n`).join(''));
+    return fs.writeSync(fd, Buffer.from(lines.map((l) => `${l}\n`).join('')));
   } finally {
     fs.closeSync(fd);
   }

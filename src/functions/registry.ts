@@ -244,13 +244,18 @@ export class FunctionRegistry {
     }
   }
 
+  /** The function's record as calls by name see it: from the watch's cache (no round trip), else from the bucket. */
+  async current(name: string): Promise<FunctionRecord | undefined> {
+    const cached = FUNCTION_NAME.test(name) ? this.records?.lookup(name)?.record : undefined;
+    return cached ?? (await this.get(name));
+  }
+
   /** The function's current version, unpacked on this node; release() when the call is over.
    * The record comes from the cache that the bucket's watch keeps up to date
    * (record-cache.ts), else from the bucket: a call by name costs no round
    * trip to NATS for a function it has seen. */
   async checkout(name: string): Promise<CheckedOut> {
-    const cached = FUNCTION_NAME.test(name) ? this.records?.lookup(name)?.record : undefined;
-    const record = cached ?? (await this.get(name));
+    const record = await this.current(name);
     if (!record) throw notFound(name);
     const unpacked = await this.unpacked.acquire(record.version);
     return { record, dir: unpacked.dir, entry: path.join(unpacked.dir, record.manifest.entry), release: unpacked.release };

@@ -6,10 +6,12 @@
 // not exist or that the peer may not call (function-access.ts, as a call by
 // name), a bundle from a tenant without "deploy" (a bundle job builds and
 // runs it, as a deploy's build), a bundle without a Makefile, a queue full
-// for the tenant or for every one. An accepted job is stored (its record,
-// its input or bundle) before its work items are queued, so that whatever
-// takes an item finds its job. Every submit, accepted or refused, is an
-// audit record; so is every change of state and every closing.
+// for the tenant or for every one. An accepted job is stored (its input or
+// bundle, its work items, then its record, written once: queued, with the
+// items' sequences), so that whatever takes an item finds its job (a node
+// that takes one before the record is there waits for it). Every submit,
+// accepted or refused, is an audit record; so is every change of state and
+// every closing.
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -140,24 +142,31 @@ export class JobService {
     return this.onQueue(async ({ store, queue }) => {
       if (input) await store.putObject(jobObjects.input(ticket), input);
       if (request.bundle) await store.putObject(jobObjects.bundle(ticket), request.bundle);
-      await store.create(record);
+      // The work items first, then the record, whole (queued, with their
+      // sequences): one write. A node that takes an item before its record is
+      // there waits for it (job-worker.ts); an item whose record never comes
+      // (the submit failed after the publish) is dropped.
       let seqs: number[];
       try {
         seqs = await queue.publish(queueToken(record.tenant), record.replicas.map((r) => ({ key, replica: r.replica })), ticket);
       } catch (error) {
-        await store.remove(record, objects).catch(() => undefined);
+        await Promise.all(objects.map((name) => store.deleteObject(name))).catch(() => undefined);
         if (!(error instanceof QueueFull)) throw error;
         const { perTenant, total } = queue.limits;
         throw error.scope === 'tenant'
           ? new FnjailError('FNJ_JOBS_FULL', `the job queue is full for tenant '${record.tenant}': it has ${perTenant} replicas waiting or running, its limit (--job-queue-per-tenant)`, 'wait for some of them to end, or cancel some')
           : new FnjailError('FNJ_JOBS_FULL', `the job queue is full: ${total} replicas are waiting or running, its limit (--job-queue-length)`, 'try again later');
       }
-      const accepted = await store.update(key, (current) => {
-        setQueued(current, seqs);
-        return { write: true, result: undefined };
-      });
-      this.options.backend.stats.recent.noteRecord(accepted?.record ?? record, true);
-      return jobView(accepted?.record ?? record);
+      setQueued(record, seqs);
+      try {
+        await store.create(record);
+      } catch (error) {
+        await queue.withdraw(seqs).catch(() => undefined);
+        await Promise.all(objects.map((name) => store.deleteObject(name))).catch(() => undefined);
+        throw error;
+      }
+      this.options.backend.stats.recent.noteRecord(record, true);
+      return jobView(record);
     });
   }
 
@@ -171,7 +180,8 @@ export class JobService {
     } catch (error) {
       throw this.options.backend.unavailable(error);
     }
-    const record = await registry.get(name).catch((error: Error) => {
+    // As a call by name reads it (the watch's cache): the run checks again.
+    const record = await registry.current(name).catch((error: Error) => {
       throw this.options.backend.unavailable(error);
     });
     if (!record) throw new FnjailError('FNJ_FUNCTION_NOT_FOUND', `no function named '${name}' is registered (fnjail functions lists them)`);

@@ -18,7 +18,7 @@
 // not to write is made again on a fresh read too, as a stale version could
 // decide wrongly that there is nothing to do.
 import { Readable } from 'node:stream';
-import type { KV } from '@nats-io/kv';
+import { KvWatchInclude, type KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import type { NatsSystem } from '../cluster/nats-connection.js';
 import { jobKey } from './job-identity.js';
@@ -38,6 +38,18 @@ function isConflict(error: unknown): boolean {
 const KNOWN_RECORDS = 4096;
 const KNOWN_BYTES = 16 * 2 ** 20;
 
+/** How long the bucket's watch stays up after its last waiter. */
+const WATCH_IDLE_MS = 30_000;
+
+type KvWatcher = Awaited<ReturnType<KV['watch']>>;
+type SharedWatch = { ready: Promise<void>; watcher: KvWatcher | undefined };
+
+/** A waiter sees each new version of its record; end() gives it the last one seen (the wait is over, or the watch went). */
+interface RecordWaiter {
+  see(record: JobRecord | undefined, revision: number): void;
+  end(): void;
+}
+
 interface Known {
   /** The record's JSON (parsed again for each change: a change edits its copy in place). */
   text: string;
@@ -53,6 +65,10 @@ export class JobStore {
   private knownSize = 0;
   /** Who waits for this node's next write of a key (a work item whose job is being published here). */
   private readonly writeWaiters = new Map<string, Array<() => void>>();
+  /** Who waits for a new version of a record (GET /jobs/<ticket>?wait), served by one watch of the bucket. */
+  private readonly recordWaiters = new Map<string, Set<RecordWaiter>>();
+  private shared: SharedWatch | undefined;
+  private idleWatch: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly kv: KV,
@@ -69,6 +85,7 @@ export class JobStore {
     const key = jobKey(record.owner, record.ticket);
     const text = JSON.stringify(record);
     this.remember(key, text, await this.kv.create(key, Buffer.from(text)));
+    this.written(key);
   }
 
   async get(key: string): Promise<{ record: JobRecord; revision: number } | undefined> {
@@ -219,20 +236,128 @@ export class JobStore {
     return (await this.data.list()).filter((o) => !o.deleted).map((o) => ({ name: o.name, mtime: o.mtime }));
   }
 
-  /** Resolves with the record each time it changes, until `until` says it is enough or the wait is over. */
+  /**
+   * Resolves with the record once `until` says it is enough (undefined: the
+   * record was removed), or with the last version seen when the wait is over.
+   *
+   * Every waiter of this node is served by one watch of the whole bucket
+   * (new versions only, headers only: a record waited for is the version
+   * this node wrote, else read), started with the first waiter and stopped once
+   * nobody has waited for a while: a watch per waiter is an ordered consumer
+   * created, asked about and deleted on the NATS server per request. The
+   * waiter is registered once the watch is live, then the record is read:
+   * whichever of the read and the watch brings the newer revision wins.
+   */
   async watch(key: string, until: (record: JobRecord | undefined) => boolean, waitMs: number): Promise<JobRecord | undefined> {
-    const watcher = await this.kv.watch({ key });
-    const timer = setTimeout(() => watcher.stop(), waitMs);
+    await this.sharedWatch();
+    // Registered before the read: a version written after it comes through the watch, whenever it arrives.
     let last: JobRecord | undefined;
+    let lastRevision = 0;
+    let reading = true;
+    let ended = false;
+    let answer!: (record: JobRecord | undefined) => void;
+    const answered = new Promise<JobRecord | undefined>((resolve) => (answer = resolve));
+    const waiters = this.recordWaiters.get(key) ?? new Set<RecordWaiter>();
+    this.recordWaiters.set(key, waiters);
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      waiters.delete(waiter);
+      if (waiters.size === 0 && this.recordWaiters.get(key) === waiters) this.recordWaiters.delete(key);
+      this.watchUsed();
+      answer(last);
+    };
+    const waiter: RecordWaiter = {
+      see(record, revision) {
+        if (revision <= lastRevision) return;
+        last = record;
+        lastRevision = revision;
+        if (!reading && until(record)) end();
+      },
+      end,
+    };
+    waiters.add(waiter);
+    const timer = setTimeout(end, waitMs);
+    try {
+      const read = await this.get(key);
+      if (read && read.revision > lastRevision) {
+        last = read.record;
+        lastRevision = read.revision;
+      }
+    } catch (error) {
+      end();
+      throw error;
+    }
+    reading = false;
+    if (until(last)) end();
+    return answered;
+  }
+
+  /** The one watch of the bucket, live (its consumer created) when this resolves. */
+  private sharedWatch(): Promise<void> {
+    if (this.idleWatch) clearTimeout(this.idleWatch);
+    this.idleWatch = undefined;
+    if (this.shared) return this.shared.ready;
+    const shared: SharedWatch = { ready: Promise.resolve(), watcher: undefined };
+    shared.ready = (async () => {
+      const watcher = await this.kv.watch({ key: '>', include: KvWatchInclude.UpdatesOnly, headers_only: true });
+      shared.watcher = watcher;
+      if (this.shared !== shared) watcher.stop();
+      else void this.followWatch(watcher, shared);
+    })();
+    this.shared = shared;
+    shared.ready.catch(() => {
+      if (this.shared === shared) this.shared = undefined;
+    });
+    return shared.ready;
+  }
+
+  private async followWatch(watcher: KvWatcher, shared: SharedWatch): Promise<void> {
     try {
       for await (const entry of watcher) {
-        last = entry.operation === 'PUT' && entry.value.length ? (JSON.parse(Buffer.from(entry.value).toString('utf8')) as JobRecord) : undefined;
-        if (until(last)) break;
+        const { key, revision } = entry;
+        const waiters = this.recordWaiters.get(key);
+        if (entry.operation !== 'PUT') {
+          this.forget(key);
+          if (waiters) for (const waiter of [...waiters]) waiter.see(undefined, revision);
+          continue;
+        }
+        if (!waiters) continue;
+        // Headers only: the record is the one this node wrote (remembered), else read.
+        const known = this.known.get(key);
+        if (known && known.revision >= revision) {
+          const record = JSON.parse(known.text) as JobRecord;
+          for (const waiter of [...waiters]) waiter.see(record, known.revision);
+          continue;
+        }
+        void this.get(key).then(
+          (found) => {
+            for (const waiter of [...waiters]) waiter.see(found?.record, found?.revision ?? revision);
+          },
+          () => undefined, // NATS away: the wait ends with what it saw
+        );
       }
+    } catch {
+      // the connection went: the next waiter starts another
     } finally {
-      clearTimeout(timer);
-      watcher.stop();
+      if (this.shared === shared) {
+        this.shared = undefined;
+        // Its waiters answer with what they saw (a client asks again).
+        for (const waiters of [...this.recordWaiters.values()]) for (const waiter of [...waiters]) waiter.end();
+      }
     }
-    return last;
+  }
+
+  /** After the last waiter: the watch stops once nobody waited for WATCH_IDLE_MS. */
+  private watchUsed(): void {
+    if (this.recordWaiters.size > 0 || !this.shared || this.idleWatch) return;
+    this.idleWatch = setTimeout(() => {
+      this.idleWatch = undefined;
+      if (this.recordWaiters.size > 0) return;
+      this.shared?.watcher?.stop();
+      this.shared = undefined;
+    }, WATCH_IDLE_MS);
+    this.idleWatch.unref();
   }
 }

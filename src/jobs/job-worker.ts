@@ -46,7 +46,7 @@ export interface WorkerOptions {
 const PULL_EXPIRES_MS = 1000;
 /** How long a request for the queue waits for NATS before trying again. */
 const NATS_WAIT_MS = 5000;
-/** How long a node waits for the record of an item whose job is still being published. */
+/** How long a node waits for the record of an item whose job is still being submitted. */
 const QUEUED_WAIT_MS = 10_000;
 
 interface Run {
@@ -57,6 +57,21 @@ interface Run {
   /** The latest delivery of its item (a redelivery replaces it). */
   msg: JsMsg;
   controller: AbortController;
+}
+
+/** Whether a work item whose record is not there yet may still see it come: published (and taken) less than QUEUED_WAIT_MS ago. */
+function youngItem(msg: JsMsg, takenAt: number): boolean {
+  const now = Date.now();
+  return now - takenAt < QUEUED_WAIT_MS && now - msg.info.timestampNanos / 1e6 < QUEUED_WAIT_MS;
+}
+
+/** Removes a file (a plain unlink: fs.rmSync would lstat it first, as a tree). */
+export function unlinkQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone already
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -195,6 +210,11 @@ export class JobWorker {
         return { write: verdict.kind !== 'ended', result: verdict };
       });
       if (!applied) {
+        // Its submit publishes the items, then writes the record: a young item waits for it.
+        if (youngItem(msg, started)) {
+          await env.store.nextWrite(item.key, 5);
+          continue;
+        }
         this.logger.info({ key: item.key, replica: item.replica }, 'a work item of a job that no longer exists (closed, or refused at submit); dropped');
         msg.term();
         return;
@@ -275,7 +295,7 @@ export class JobWorker {
     } catch (error) {
       this.logger.error({ err: (error as Error).message, ticket: run.ticket }, 'cannot read the output of a job replica');
     } finally {
-      if (outcome.outputFile) fs.rmSync(outcome.outputFile, { force: true });
+      if (outcome.outputFile) unlinkQuietly(outcome.outputFile);
     }
     let stored = false;
     for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {

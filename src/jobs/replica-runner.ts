@@ -27,6 +27,7 @@ import { deployAccess } from '../policy/function-access.js';
 import type { Policy } from '../policy/policy.js';
 import { spoolBody } from '../server/spool.js';
 import { jobObjects } from './job-identity.js';
+import { unlinkQuietly } from './job-worker.js';
 import type { JobOutcome, JobRecord } from './job-record.js';
 import type { JobStore } from './job-store.js';
 import { hasMakefile, makeOutcome, MAKE_RUN } from './make-outcome.js';
@@ -74,7 +75,7 @@ export class ReplicaRunner {
       }
       const input: CallInput | undefined = spooled === undefined ? undefined : { kind: 'spool', path: spooled };
       const call = { text: namedCallText(target.name, target.function, input), name: target.name, function: target.function, input };
-      const result = await this.options.executor.call(call, record.peer, { signal, ...(record.timeoutMs !== undefined ? { timeoutMs: record.timeoutMs } : {}) });
+      const result = await this.options.executor.call(call, record.peer, { signal, removesOutput: true, ...(record.timeoutMs !== undefined ? { timeoutMs: record.timeoutMs } : {}) });
       return {
         outcome: result.kind,
         reasons: result.reasons,
@@ -84,7 +85,7 @@ export class ReplicaRunner {
         nodeFault: NODE_FAULTS.has(result.kind) && !signal.aborted,
       };
     } finally {
-      if (spooled) fs.rmSync(spooled, { force: true });
+      if (spooled) unlinkQuietly(spooled);
     }
   }
 

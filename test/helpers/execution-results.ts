@@ -25,6 +25,7 @@ export function executionResult(fields: Partial<ExecutionResult> = {}): Executio
     registered: undefined,
     ranOn: undefined,
     printedBytes: 0,
+    outputBytes: 0,
     queueMs: 0,
     totalMs: 2,
     ...fields,

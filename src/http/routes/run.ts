@@ -59,7 +59,7 @@ export async function runRoutes(app: FastifyInstance, context: ApiContext): Prom
     let result: ExecutionResult;
     try {
       const input = spooled === undefined ? undefined : ({ kind: 'spool', path: spooled } as const);
-      result = await context.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer);
+      result = await context.executor.call({ text: namedCallText(name, fn, input), name, function: fn, input }, peer, { removesOutput: true });
     } finally {
       removeQuietly(spooled);
     }
