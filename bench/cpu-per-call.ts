@@ -32,6 +32,21 @@ function childPids(pid: number): number[] {
   }
 }
 
+/** The CPU time (ms) of every sandbox the launcher made, from its cpuacct cgroup (cgroup v1: what
+ * sandbox/cgroups.c makes on this host), or undefined. Unlike the launcher's reaped-children time,
+ * this counts a sandbox's CPU as it is spent, not when the sandbox retires (every --sandbox-reuse calls). */
+function sandboxCgroupMs(launcher: number): number | undefined {
+  try {
+    const line = fs.readFileSync(`/proc/${launcher}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes('cpuacct'));
+    const own = line?.split(':')[2];
+    if (own === undefined) return undefined;
+    const usage = fs.readFileSync(path.join('/sys/fs/cgroup/cpuacct', own, `fnjail-${launcher}`, 'cpuacct.usage'), 'utf8');
+    return Number(usage) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 function commOf(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -86,17 +101,18 @@ async function main(): Promise<void> {
   process.stdout.write(`server ${server.pid}, launcher ${launcher} (${launcher && commOf(launcher)}), nats ${nats}\n`);
   let logOffset = fs.statSync(server.stdoutFile).size;
   const measure = async (label: string, work: () => Promise<string>) => {
-    const before = { s: cpuMs(server.pid), n: nats ? cpuMs(nats) : undefined, l: launcher ? cpuMs(launcher) : undefined };
+    const before = { s: cpuMs(server.pid), n: nats ? cpuMs(nats) : undefined, l: launcher ? cpuMs(launcher) : undefined, cg: launcher ? sandboxCgroupMs(launcher) : undefined };
     const t0 = performance.now();
     const detail = await work();
     const wall = performance.now() - t0;
-    const after = { s: cpuMs(server.pid), n: nats ? cpuMs(nats) : undefined, l: launcher ? cpuMs(launcher) : undefined };
+    const after = { s: cpuMs(server.pid), n: nats ? cpuMs(nats) : undefined, l: launcher ? cpuMs(launcher) : undefined, cg: launcher ? sandboxCgroupMs(launcher) : undefined };
     const per = (a: number, b: number, n: number) => ((b - a) / n).toFixed(3);
     const n = Number(/calls=(\d+)/.exec(detail)?.[1] ?? calls);
     process.stdout.write(
       `${label.padEnd(28)} calls ${n} wall ${(wall / 1000).toFixed(1)}s | CPU ms/call: server ${per(before.s.own, after.s.own, n)}` +
         ` nats ${before.n && after.n ? per(before.n.own, after.n.own, n) : '-'} launcher ${before.l && after.l ? per(before.l.own, after.l.own, n) : '-'}` +
-        ` sandboxes ${before.l && after.l ? per(before.l.children, after.l.children, n) : '-'} | ${detail}\n`,
+        ` sandboxes ${before.l && after.l ? per(before.l.children, after.l.children, n) : '-'}` +
+        ` (cgroup ${before.cg !== undefined && after.cg !== undefined ? per(before.cg, after.cg, n) : '-'}) | ${detail}\n`,
     );
     process.stdout.write(`${''.padEnd(28)} ${auditMedians(server.stdoutFile, logOffset)}\n`);
     logOffset = fs.statSync(server.stdoutFile).size;

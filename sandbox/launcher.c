@@ -412,7 +412,6 @@ static void start_supervisor(void)
 		log_msg("socketpair: %s", strerror(errno));
 		return;
 	}
-	scrub_stack();
 	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
 	if (config.fresh_netns)
 		flags |= CLONE_NEWNET;
@@ -448,8 +447,12 @@ static void start_supervisor(void)
 }
 
 /* Keep `prepared` supervisors ready when idle, and as many as there are
- * waiting requests under load, within the sandbox and preparation limits. */
-static void fill_pool(void)
+ * waiting requests under load, within the sandbox and preparation limits.
+ * Inlined into main, whose frame never holds request data: the scrub before
+ * the first clone then also covers start_supervisor's own frame (its
+ * uninitialized buffers and padding lie where dispatch's frames held paths a
+ * moment before), not only what lies below it. */
+static inline __attribute__((always_inline)) void fill_pool(void)
 {
 	/* A supervisor cleaning up after a call is ready again in a moment. */
 	uint32_t ready = count_state(SB_READY) + count_state(SB_CLEANING), preparing = count_state(SB_PREPARING);
@@ -458,6 +461,7 @@ static void fill_pool(void)
 	while (ready + preparing < want && preparing < MAX_PREPARING &&
 	       running + ready + preparing < config.max_sandboxes + config.prepared) {
 		uint32_t before = count_state(SB_PREPARING);
+		scrub_stack();
 		start_supervisor();
 		if (count_state(SB_PREPARING) == before)
 			break;
