@@ -115,6 +115,7 @@ struct spec_fds {
 /* kernel-probe.c: runs in the launcher at start. */
 void kernel_probe(void); /* dies naming a missing feature */
 void scrub_stack(void); /* before a fork: no earlier call's data in the child's stack (scrub.c) */
+void scrub_worker_stack(void); /* before the library's code runs (scrub.c) */
 bool kernel_has_process_accounting(void);
 
 /* checked-open.c: runs in the launcher. */

@@ -306,6 +306,7 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 		program_exec(&spec, state);
 
 	state->phase = FNJ_PHASE_LOADING;
+	scrub_worker_stack();
 	void *handle = dlopen(spec.library, RTLD_NOW | RTLD_LOCAL);
 	if (!handle) {
 		set_message("%s", dlerror());
@@ -328,6 +329,7 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 		_exit(0);
 	}
 	state->phase = FNJ_PHASE_RUNNING;
+	scrub_worker_stack(); /* again: what dlopen's own chain left */
 	if (spec.head.input_len)
 		((void (*)(const char *))symbol)(spec.input);
 	else
