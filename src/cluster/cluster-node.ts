@@ -11,7 +11,7 @@ import type { NatsSystem } from './nats-connection.js';
 import { ClusterCounters, type ClusterFigures } from './cluster-counters.js';
 import { Coordinator, Lease, LEASE_KEY, type LeaseValue } from './coordinator.js';
 import { HeartbeatPublisher, newIncarnation, type Incarnation, type LoadProvider } from './heartbeat.js';
-import { checkTimings, DEFAULT_TIMINGS, type MemberRow, type MembershipTimings } from './member-table.js';
+import { checkTimings, DEFAULT_TIMINGS, goneReason, type MemberRow, type MembershipTimings } from './member-table.js';
 import { Membership, type AnnouncedChange } from './membership.js';
 import { RemoteCalls, type CallAdmission, type CallHandler, type CallRequest, type CallResult, type NotStarted, type RemoteCallTimings, type Reservation, type TargetEvent } from './remote-calls.js';
 import { Router, type Balance, type Candidate } from './router.js';
@@ -179,10 +179,10 @@ export class ClusterNode {
   private peerChanged(node: string, incarnation: string, state: string): void {
     for (const watch of this.peerWatches) {
       if (watch.node !== node) continue;
-      const why = state === 'down' || state === 'left' ? `node ${node} went ${state}` : watch.incarnation !== undefined && watch.incarnation !== incarnation ? `node ${node} restarted` : undefined;
+      const why = goneReason(watch.incarnation, incarnation, state);
       if (why === undefined) continue;
       this.peerWatches.delete(watch);
-      watch.gone(why);
+      watch.gone(`node ${node} ${why}`);
     }
   }
 

@@ -202,3 +202,14 @@ export function memberRows(table: ReadonlyMap<string, MemberEntry>, heard: Reado
       };
     });
 }
+
+/**
+ * Why work tied to one incarnation of a node is over, from its entry in the
+ * member table (a verb phrase: "restarted", "went down"): it restarted (another incarnation), or went down or left;
+ * undefined while it lives. `known` undefined: any incarnation is its own.
+ */
+export function goneReason(known: string | undefined, incarnation: string, state: string): string | undefined {
+  if (known !== undefined && known !== incarnation) return 'restarted';
+  if (state === 'down' || state === 'left') return `went ${state}`;
+  return undefined;
+}

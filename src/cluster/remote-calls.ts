@@ -28,6 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { goneReason } from './member-table.js';
 import { SUBJECTS, subjectToken } from './subjects.js';
 import { decodeMessage, encodeMessage, InvalidMessage, type CallSpec, type MessageOf, type ResultMessage } from './wire.js';
 
@@ -259,8 +260,8 @@ export class RemoteCalls {
   targetChanged(target: string, incarnation: string, state: string): void {
     for (const [id, p] of this.pending) {
       if (p.target !== target) continue;
-      if (p.incarnation !== incarnation) this.settle(id, nodeLost(target, 'it restarted'));
-      else if (state === 'down' || state === 'left') this.settle(id, nodeLost(target, `it went ${state}`));
+      const why = goneReason(p.incarnation, incarnation, state);
+      if (why !== undefined) this.settle(id, nodeLost(target, `it ${why}`));
     }
   }
 
