@@ -22,7 +22,7 @@ import { LIMIT_NAMES, OUTCOMES, type LimitName, type OutcomeKind } from '../exec
 import { namedCallText } from '../executor/command.js';
 import type { Tenant } from '../policy/decide.js';
 import { describePeer } from '../policy/tenants.js';
-import { spoolBody } from '../server/spool.js';
+import { spoolBody, unlinkQuietly } from '../server/spool.js';
 import type { ClusterNode, PreparedCall } from './cluster-node.js';
 import { ConnectionRelay, loopbackPair } from './connection-relay.js';
 import type { NodeLoad } from './heartbeat.js';
@@ -162,7 +162,7 @@ export class ClusterCalls {
         request: result.request,
       };
     } finally {
-      if (spooled) fs.rmSync(spooled, { force: true });
+      if (spooled) unlinkQuietly(spooled);
     }
   }
 
@@ -224,6 +224,6 @@ function printed(file: string | undefined, bytes: number | undefined): Buffer {
   } catch {
     return Buffer.alloc(0);
   } finally {
-    fs.rmSync(file, { force: true });
+    unlinkQuietly(file);
   }
 }

@@ -24,6 +24,7 @@ import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { NatsSystem } from '../cluster/nats-connection.js';
+import { unlinkQuietly } from '../server/spool.js';
 import type { JobBackend, JobEnv } from './job-backend.js';
 import { jobObjects } from './job-identity.js';
 import { CANCEL_SUBJECT, type WorkItem } from './job-queue.js';
@@ -63,15 +64,6 @@ interface Run {
 function youngItem(msg: JsMsg, takenAt: number): boolean {
   const now = Date.now();
   return now - takenAt < QUEUED_WAIT_MS && now - msg.info.timestampNanos / 1e6 < QUEUED_WAIT_MS;
-}
-
-/** Removes a file (a plain unlink: fs.rmSync would lstat it first, as a tree). */
-export function unlinkQuietly(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch {
-    // gone already
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

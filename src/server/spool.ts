@@ -38,7 +38,7 @@ export async function spoolBody(dir: string, body: Readable, maxBytes: number, o
     }
     return file;
   } catch (error) {
-    if (file) fs.rmSync(file, { force: true });
+    if (file) unlinkQuietly(file);
     throw error;
   } finally {
     await handle?.close();
@@ -55,5 +55,15 @@ async function create(dir: string, owner: { uid: number; gid: number }): Promise
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
+  }
+}
+
+/** Removes a spooled input or a call's output file, gone already or not (a
+ * plain unlink: fs.rmSync would lstat it first, as a tree). */
+export function unlinkQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone already
   }
 }
