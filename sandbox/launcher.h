@@ -198,6 +198,7 @@ struct placement {
 	bool directory;       /* a directory is placed (else a file) */
 	bool file_created;    /* the empty file (or directory) mounted on */
 	bool mounted;
+	bool sealed;          /* its tmpfs (top_len) is read-only already: kept from an earlier call */
 	bool has_tree;        /* tree: the mount's descriptor, held while it is placed (a
 				 program is executed from it, call after call) */
 	int tree;

@@ -408,16 +408,19 @@ static int write_file(const char *path, const char *text, char *err, size_t errl
 	return 0;
 }
 
-/* A placement's own tmpfs is read-only while the call runs. */
+/* A placement's own tmpfs is read-only while the call runs, and stays so while
+ * the placement is kept for later calls (the reset makes only the root
+ * writable again). */
 static int seal_top(struct placement *p, char *err, size_t errlen)
 {
-	if (!p->top_len)
+	if (!p->top_len || p->sealed)
 		return 0;
 	char top[PATH_MAX];
 	memcpy(top, p->path, p->top_len);
 	top[p->top_len] = '\0';
 	if (mount(NULL, top, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		FAIL("cannot make %s read-only in the sandbox: %s", top, strerror(errno));
+	p->sealed = true;
 	return 0;
 }
 
