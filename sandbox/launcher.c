@@ -112,15 +112,24 @@ static size_t inlen;
 static uint8_t *outbuf;
 static size_t outlen;
 static bool out_watched;
-/* The library each sandbox has mounted, kept for the next call only when it
- * asks for the same file, comes from the same tenant, and has no input under
- * the same top directory (whose placement would share the library's tmpfs,
- * and take it down after the call: rootfs.c). The path is a tenant's request
- * data: it lives in the wiped arena too. */
-struct mounted_library {
-	char path[FNJ_MAX_PATH + 1];
+/* What each sandbox has mounted for the calls it runs: a library or program,
+ * and its bundle directory (a function called by name), kept for the next call
+ * only when it comes from the same tenant for the very same files (path,
+ * device, inode and ctime of each: a redeployed function is another version
+ * directory, a file renamed over another is another inode, a directory removed
+ * and made again has a new ctime) and may keep them
+ * (spec_entry_may_stay). The paths are a tenant's request data: they live in
+ * the wiped arena too. */
+struct file_identity {
 	dev_t dev;
 	ino_t ino;
+	struct timespec ctime; /* a file removed and made anew may get the same inode number, never the same ctime */
+};
+struct mounted_library {
+	char path[FNJ_MAX_PATH + 1];
+	struct file_identity id;
+	char bundle[FNJ_MAX_PATH + 1]; /* empty: none */
+	struct file_identity bundle_id;
 	uint32_t tenant_uid;
 };
 static struct mounted_library *mounted_libraries; /* one per sandbox slot */
@@ -498,45 +507,50 @@ static int open_entry(const struct exec_spec *spec, struct stat *st, char *err, 
 	return tree;
 }
 
-/* A bundle's directory, read-only (its programs may be run). */
-static int open_bundle(const char *path, char *err, size_t errlen)
+/* A bundle's directory, read-only (its programs may be run); its identity
+ * (device, inode) in *st. */
+static int open_bundle(const char *path, struct stat *st, char *err, size_t errlen)
 {
 	int fd = open_checked_path(path, "bundle directory", err, errlen);
 	if (fd < 0)
 		return -1;
 	int tree = -1;
-	if (directory_or_error(fd, "bundle directory", path, err, errlen) == 0)
+	if (directory_or_error(fd, "bundle directory", path, err, errlen) == 0 && fstat(fd, st) == 0)
 		tree = detached_mount_of(fd, MOUNT_EXECUTABLE, "bundle directory", path, err, errlen);
 	close(fd);
 	return tree;
 }
 
-/* Whether another placement of the call shares the top directory of its
- * library: then they may share a tmpfs, and the library goes with them after
- * the call (rootfs.c applies the same rule). */
-static bool placement_beside_library(const struct exec_spec *spec)
+static struct file_identity identity_of(const struct stat *st)
 {
-	const struct fnj_exec *h = &spec->head;
-	return (h->kind == FNJ_KIND_LIBRARY && h->input_len && same_top_directory(spec->library, spec->input)) ||
-	       (h->bundle_len && same_top_directory(spec->library, spec->bundle)) ||
-	       (h->work_len && same_top_directory(spec->library, spec->work));
+	return (struct file_identity){ .dev = st->st_dev, .ino = st->st_ino, .ctime = st->st_ctim };
 }
 
-/* Whether the sandbox's mounted library (or program) serves this call as it
- * is: the same file (a file renamed over it is another inode), the same
- * tenant, nothing placed beside it. */
-static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
+/* Whether path still names the file (or directory) the sandbox mounted. */
+static bool still_same_file(const char *path, const char *what, const struct file_identity *id)
 {
-	if (spec->head.kind == FNJ_KIND_BUILD || !mounted->path[0] || placement_beside_library(spec) ||
-	    mounted->tenant_uid != spec->head.tenant_uid || strcmp(mounted->path, spec->library) != 0)
-		return false;
 	char err[FNJ_MAX_MESSAGE];
 	struct stat st;
-	int fd = open_checked_path(spec->library, "library", err, sizeof err);
-	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == mounted->dev && st.st_ino == mounted->ino;
+	int fd = open_checked_path(path, what, err, sizeof err);
+	bool same = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino &&
+		    st.st_ctim.tv_sec == id->ctime.tv_sec && st.st_ctim.tv_nsec == id->ctime.tv_nsec;
 	if (fd >= 0)
 		close(fd);
 	return same;
+}
+
+/* Whether the sandbox's mounted library (or program), and bundle, serve this
+ * call as they are: the same files, the same tenant, and the call may keep
+ * them (nothing of its own placed beside them). A call without a bundle never
+ * keeps a sandbox's bundle, nor one with a bundle a sandbox without it. */
+static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
+{
+	const char *bundle = spec->head.bundle_len ? spec->bundle : "";
+	if (!mounted->path[0] || !spec_entry_may_stay(spec) || mounted->tenant_uid != spec->head.tenant_uid ||
+	    strcmp(mounted->path, spec->library) != 0 || strcmp(mounted->bundle, bundle) != 0)
+		return false;
+	return still_same_file(spec->library, "library", &mounted->id) &&
+	       (!bundle[0] || still_same_file(bundle, "bundle directory", &mounted->bundle_id));
 }
 
 /* What a call brings into its sandbox, in the order the supervisor takes it
@@ -549,14 +563,14 @@ struct call_files {
 /* Opens what the call needs (in the host's mount namespace). Returns 0, or -1
  * with err and *outcome saying why. */
 static int open_call_files(const struct exec_spec *spec, bool keep, uint32_t uid, struct call_files *f,
-			   struct stat *library_st, uint32_t *outcome, char *err, size_t errlen)
+			   struct stat *library_st, struct stat *bundle_st, uint32_t *outcome, char *err, size_t errlen)
 {
 	const struct fnj_exec *h = &spec->head;
 	bool denied = false;
 	*outcome = FNJ_OUTCOME_LAUNCH_FAILED;
 	if ((f->output = open_output(spec->output, err, errlen)) < 0 ||
 	    (h->kind != FNJ_KIND_BUILD && !keep && (f->library = open_entry(spec, library_st, err, errlen)) < 0) ||
-	    (h->bundle_len && (f->bundle = open_bundle(spec->bundle, err, errlen)) < 0) ||
+	    (h->bundle_len && !keep && (f->bundle = open_bundle(spec->bundle, bundle_st, err, errlen)) < 0) ||
 	    (h->work_len && (f->work = open_work_dir(spec->work, uid, err, errlen)) < 0))
 		return -1;
 	if (h->kind == FNJ_KIND_LIBRARY && h->input_len) {
@@ -596,7 +610,7 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	bool opened = false, have_uid = false;
 	uint32_t outcome = FNJ_OUTCOME_LAUNCH_FAILED;
 	struct call_files files = { -1, -1, -1, -1, -1, -1 };
-	struct stat library_st;
+	struct stat library_st, bundle_st;
 	/* The connection is the call's from now on (its standard input). */
 	if (req->connection >= 0) {
 		files.stdin_fd = req->connection;
@@ -610,7 +624,7 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 	} else {
 		host_mounts_enter();
 		keep = keeps_library(mounted, spec);
-		opened = open_call_files(spec, keep, uid, &files, &library_st, &outcome, err, errlen) == 0;
+		opened = open_call_files(spec, keep, uid, &files, &library_st, &bundle_st, &outcome, err, errlen) == 0;
 		host_mounts_leave();
 		if (opened)
 			opened = cgroup_slot_prepare(cg, &spec->head, err, errlen) == 0;
@@ -644,14 +658,17 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		explicit_bzero(msg, sizeof prefix + req->len);
 		/* What the supervisor will have mounted after this call (any failure
 		 * there retires it, and its slot's record with it): a library or
-		 * program, unless something of this call is beside it (then they are
-		 * removed together). */
+		 * program and its bundle, unless the call may not keep them
+		 * (spec_entry_may_stay: then they are removed after it). */
 		if (!keep) {
 			explicit_bzero(mounted, sizeof *mounted);
-			if (spec->head.kind != FNJ_KIND_BUILD && !placement_beside_library(spec)) {
+			if (spec_entry_may_stay(spec)) {
 				snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
-				mounted->dev = library_st.st_dev;
-				mounted->ino = library_st.st_ino;
+				mounted->id = identity_of(&library_st);
+				if (spec->head.bundle_len) {
+					snprintf(mounted->bundle, sizeof mounted->bundle, "%s", spec->bundle);
+					mounted->bundle_id = identity_of(&bundle_st);
+				}
 				mounted->tenant_uid = spec->head.tenant_uid;
 			}
 		}

@@ -170,6 +170,14 @@ void spec_clear(struct exec_spec *spec);
  * then their placements may share a tmpfs, and a call's input takes the
  * library's mount down with it (rootfs.c). */
 bool same_top_directory(const char *a, const char *b);
+/* Whether what this call runs (its library or program, and its bundle) may
+ * stay mounted after it for the next call of the same tenant to the same
+ * files: not for a build, nor when something placed for this call alone (a
+ * library's input, a work directory) shares their top directory, and so their
+ * tmpfs, nor under /tmp (renewed after every call). The launcher decides with
+ * it what it may ask the supervisor to keep, the supervisor what it removes
+ * after the call: both apply this one rule. */
+bool spec_entry_may_stay(const struct exec_spec *spec);
 ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 
@@ -190,15 +198,16 @@ struct placement {
 	bool directory;       /* a directory is placed (else a file) */
 	bool file_created;    /* the empty file (or directory) mounted on */
 	bool mounted;
+	bool sealed;          /* its tmpfs (top_len) is read-only already: kept from an earlier call */
 	bool has_tree;        /* tree: the mount's descriptor, held while it is placed (a
 				 program is executed from it, call after call) */
 	int tree;
 };
 
-/* What calls changed in the root. The library stays mounted between calls
- * while the launcher asks to keep it (same file, same tenant, no input under
- * its top directory); the input, and with it a library beside it, is removed
- * after every call. */
+/* What calls changed in the root. The library (or program) and its bundle stay
+ * mounted between calls while the launcher asks to keep them (same files, same
+ * tenant, spec_entry_may_stay); the input and work directory are removed after
+ * every call, and with them the library and bundle when they may not stay. */
 struct rootfs_call {
 	uint64_t tmp_bytes; /* the size /tmp is mounted with now */
 	/* In the order they are placed: a bundle directory first, for the others
@@ -218,10 +227,12 @@ int rootfs_prepare(struct rootfs_call *root, uint64_t tmp_bytes, int *accounting
 int rootfs_place(struct rootfs_call *root, struct placement *p, int tree_fd, const char *path, bool directory,
 		 char *err, size_t errlen);
 int rootfs_unplace(struct placement *p, char *err, size_t errlen);
+/* Removes the library (or program) and bundle kept from earlier calls. */
+int rootfs_unplace_entry(struct rootfs_call *root, char *err, size_t errlen);
 int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *err, size_t errlen);
 /* After a call: 0 when the root is as the next call must find it, 1 when the
  * sandbox must retire (the root changed), -1 on error. */
-int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen);
+int rootfs_reset(struct rootfs_call *root, bool entry_stays, char *err, size_t errlen);
 int set_oom_score_adj(int value);
 
 /* worker.c: runs in the child of the supervisor; never returns. */

@@ -210,12 +210,12 @@ enum fnj_sup_type {
  * file descriptors travel with it, in this order: the output file, the mount of
  * the library or program (unless keep_library; none for a build), the input
  * mount (a library's input), standard input (a program's or build's input file,
- * or its connection), the bundle mount (if bundle_len), the work directory's
+ * or its connection), the bundle mount (if bundle_len, unless keep_library), the work directory's
  * mount (if work_len), and the CPU usage file of the sandbox's cgroup (if
  * cpu_usage); at most FNJ_SPEC_MAX_FDS. */
 struct fnj_sup_spec {
 	uint32_t type;
-	uint8_t keep_library; /* the library the supervisor has mounted is this one */
+	uint8_t keep_library; /* the library (or program) and bundle the supervisor has mounted are this call's */
 	uint8_t cpu_usage;
 	uint8_t memory_by_cgroup; /* the worker then sets no RLIMIT_AS */
 	uint8_t pids_by_cgroup;   /* the worker then sets no RLIMIT_NPROC */

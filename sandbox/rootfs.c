@@ -20,10 +20,11 @@
  * itself never changes from one call to the next: no inode number, time or
  * entry of the root tells a call what an earlier one placed. Nothing else of
  * the host is reachable: the old root is detached.
- * After the call, rootfs_reset() removes the input, bundle and work directory
- * (and then the library, when it may share their tmpfs), and replaces /tmp by a
- * fresh tmpfs; a library stays mounted only for the next call of the same
- * tenant to the same file with nothing placed beside it (the launcher decides). */
+ * After the call, rootfs_reset() removes the input and work directory (and the
+ * library or program and its bundle, unless they may stay), and replaces /tmp
+ * by a fresh tmpfs; a library or program and its bundle stay mounted only for
+ * the next call of the same tenant to the same files with nothing placed
+ * beside them (the launcher decides, spec_entry_may_stay). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -407,16 +408,19 @@ static int write_file(const char *path, const char *text, char *err, size_t errl
 	return 0;
 }
 
-/* A placement's own tmpfs is read-only while the call runs. */
+/* A placement's own tmpfs is read-only while the call runs, and stays so while
+ * the placement is kept for later calls (the reset makes only the root
+ * writable again). */
 static int seal_top(struct placement *p, char *err, size_t errlen)
 {
-	if (!p->top_len)
+	if (!p->top_len || p->sealed)
 		return 0;
 	char top[PATH_MAX];
 	memcpy(top, p->path, p->top_len);
 	top[p->top_len] = '\0';
 	if (mount(NULL, top, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		FAIL("cannot make %s read-only in the sandbox: %s", top, strerror(errno));
+	p->sealed = true;
 	return 0;
 }
 
@@ -447,24 +451,12 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 	return 0;
 }
 
-/* After a call: the root writable again; the input, bundle and work directory
- * removed, and the library with them when it is beside one of them (they may
- * share a tmpfs: the launcher applies the same rule when it decides to keep a
- * library); /tmp replaced by a fresh tmpfs, whatever the call did there (even a
- * file created and removed leaves the inode counter and the directory's times
- * changed). */
-int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
+/* Removes these placements (NULL: one that stays), in this order; one in
+ * the tmpfs another of them mounted goes with it. (Its mount point may be
+ * gone already: a file of a bundle, removed on the host, takes the mounts on
+ * it with it.) */
+static int unplace_all(struct placement *const *going, size_t count, char *err, size_t errlen)
 {
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
-		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
-	struct placement *per_call[] = { &root->input, &root->work, &root->bundle };
-	bool library_goes = false;
-	for (size_t i = 0; i < sizeof per_call / sizeof per_call[0]; i++)
-		library_goes |= per_call[i]->path[0] && root->library.path[0] &&
-				same_top_directory(root->library.path, per_call[i]->path);
-	/* In the reverse order of their placing. */
-	struct placement *going[] = { &root->input, library_goes ? &root->library : NULL, &root->work, &root->bundle };
-	const size_t count = sizeof going / sizeof going[0];
 	for (size_t i = 0; i < count; i++) {
 		struct placement *p = going[i];
 		if (!p || !p->path[0])
@@ -477,6 +469,31 @@ int rootfs_reset(struct rootfs_call *root, char *err, size_t errlen)
 		else if (rootfs_unplace(p, err, errlen) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int rootfs_unplace_entry(struct rootfs_call *root, char *err, size_t errlen)
+{
+	struct placement *going[] = { &root->library, &root->bundle };
+	return unplace_all(going, sizeof going / sizeof going[0], err, errlen);
+}
+
+/* After a call: the root writable again; the input and work directory
+ * removed, and the library (or program) and bundle with them unless they may
+ * stay for the next call (entry_stays, spec_entry_may_stay: the launcher
+ * applies the same rule when it decides to keep them; they never share a
+ * tmpfs with what goes); /tmp replaced by a fresh tmpfs, whatever the call did
+ * there (even a file created and removed leaves the inode counter and the
+ * directory's times changed). */
+int rootfs_reset(struct rootfs_call *root, bool entry_stays, char *err, size_t errlen)
+{
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) < 0)
+		FAIL("cannot make the sandbox root writable again: %s", strerror(errno));
+	/* In the reverse order of their placing. */
+	struct placement *going[] = { &root->input, entry_stays ? NULL : &root->library, &root->work,
+				      entry_stays ? NULL : &root->bundle };
+	if (unplace_all(going, sizeof going / sizeof going[0], err, errlen) < 0)
+		return -1;
 	if (umount2("/tmp", MNT_DETACH) < 0)
 		FAIL("cannot unmount /tmp: %s", strerror(errno));
 	if (mount_tmp(root->tmp_bytes, 0, "/tmp", err, errlen) < 0)

@@ -444,7 +444,8 @@ static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *s
 	bool library = h->kind != FNJ_KIND_BUILD && !prefix->keep_library;
 	bool input = h->kind == FNJ_KIND_LIBRARY && h->input_len;
 	bool in = spec_has_stdin(spec);
-	int expected = 1 + library + input + in + (h->bundle_len > 0) + (h->work_len > 0) + prefix->cpu_usage;
+	bool bundle = h->bundle_len && !prefix->keep_library;
+	int expected = 1 + library + input + in + bundle + (h->work_len > 0) + prefix->cpu_usage;
 	if (nfds != expected)
 		return -1;
 	int i = 0;
@@ -452,7 +453,7 @@ static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *s
 	out->library = library ? fds[i++] : -1;
 	out->input = input ? fds[i++] : -1;
 	out->stdin_fd = in ? fds[i++] : -1;
-	out->bundle = h->bundle_len ? fds[i++] : -1;
+	out->bundle = h->bundle_len && !prefix->keep_library ? fds[i++] : -1;
 	out->work = h->work_len ? fds[i++] : -1;
 	out->cpu_usage = prefix->cpu_usage ? fds[i++] : -1;
 	out->cgroup_version = prefix->cgroup_version;
@@ -520,12 +521,14 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 	run->handshake = next->handshake;
 	struct rootfs_call *root = c->root;
 	struct placement *library = &root->library;
-	/* A mounted library (or program) goes unless kept: before anything else
-	 * is placed, which may lie beside it. */
+	/* A mounted library (or program) and its bundle go unless kept: before
+	 * anything else is placed, which may lie beside them. */
 	if (c->keep_library) {
-		if (!library->mounted || !library->has_tree || strcmp(library->path, spec->library) != 0)
+		bool bundle_is = spec->head.bundle_len ? root->bundle.mounted && strcmp(root->bundle.path, spec->bundle) == 0
+						       : !root->bundle.mounted;
+		if (!library->mounted || !library->has_tree || strcmp(library->path, spec->library) != 0 || !bundle_is)
 			launch_failed(run, "the launcher asked to keep a library this sandbox does not have");
-	} else if (library->mounted && rootfs_unplace(library, err, sizeof err) < 0) {
+	} else if (rootfs_unplace_entry(root, err, sizeof err) < 0) {
 		launch_failed(run, err);
 	}
 	/* The bundle first: the program (and the work directory) may lie inside
@@ -596,7 +599,7 @@ static int end_call(struct call *c)
 		return -1;
 	}
 	char err[FNJ_MAX_MESSAGE];
-	int reset = rootfs_reset(c->root, err, sizeof err);
+	int reset = rootfs_reset(c->root, spec_entry_may_stay(&c->spec), err, sizeof err);
 	if (reset < 0) {
 		log_msg("%s; retiring this sandbox", err);
 		return -1;

@@ -262,6 +262,17 @@ bool same_top_directory(const char *a, const char *b)
 	return strncmp(a, b, len) == 0 && (b[len] == '/' || b[len] == '\0');
 }
 
+bool spec_entry_may_stay(const struct exec_spec *spec)
+{
+	const struct fnj_exec *h = &spec->head;
+	bool input_placed = h->kind == FNJ_KIND_LIBRARY && h->input_len;
+	if (h->kind == FNJ_KIND_BUILD || h->work_len || same_top_directory(spec->library, "/tmp") ||
+	    (h->bundle_len && same_top_directory(spec->bundle, "/tmp")))
+		return false;
+	return !(input_placed && (same_top_directory(spec->library, spec->input) ||
+				  (h->bundle_len && same_top_directory(spec->bundle, spec->input))));
+}
+
 /* Zeroes what a spec held, touching only the bytes it used (the supervisor's
  * pages are shared with the worker it forked: every page written costs). */
 void spec_clear(struct exec_spec *spec)

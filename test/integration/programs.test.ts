@@ -232,8 +232,47 @@ describe('programs in reused sandboxes', () => {
     assert.equal(await as(0), 'program mounted after /tmp\n', 'the first call mounts it');
     assert.equal(await as(0), 'program mounted before /tmp\n', 'the same tenant\'s next call finds it mounted');
     assert.equal(await as(4242), 'program mounted after /tmp\n', 'another tenant\'s call gets it mounted anew');
-    assert.equal(await as(4242, { bundleDir: dir }), 'program mounted after /tmp\n');
-    assert.equal(await as(4242), 'program mounted after /tmp\n', 'a call with its bundle beside it leaves no program behind');
+    assert.equal(await as(4242, { bundleDir: dir }), 'program mounted after /tmp\n', 'a call with a bundle does not keep a program mounted without one');
+    assert.equal(await as(4242), 'program mounted after /tmp\n', 'a call without the bundle does not keep a program mounted with one');
+  });
+
+  it('keeps a program and its bundle mounted only for the next call of the same tenant to the same bundle directory: another tenant, another bundle (a redeploy) or the directory made anew gets its own, and sees no other', async () => {
+    // A bundle as the registry unpacks one: the program and its data inside.
+    const makeBundle = (name: string, data: string) => {
+      const dir = path.join(t.area.root, 'versions', name);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      fs.copyFileSync(installProgram(t.area, 'mount-age'), path.join(dir, 'age'));
+      fs.chmodSync(path.join(dir, 'age'), 0o755);
+      fs.writeFileSync(path.join(dir, 'data.txt'), data);
+      fs.writeFileSync(path.join(dir, 'show.sh'), `#!/bin/sh\ncat ${dir}/data.txt\nls ${path.dirname(dir)}\n`, { mode: 0o755 });
+      return dir;
+    };
+    const run = async (uid: number, dir: string, program: string) => {
+      const spec = { ...common(t.area), tenant: { uid, gid: uid, groups: [] }, kind: 'program' as const, program: path.join(dir, program), bundleDir: dir, cwd: dir };
+      const { result, output } = await runAndRead(t, spec);
+      assert.equal(classified(result, spec.limits, spec).kind, 'ok', `${output}${result.message}`);
+      return output;
+    };
+    const one = makeBundle('one', 'version one\n');
+    assert.equal(await run(0, one, 'age'), 'program mounted after /tmp\n', 'the first call mounts the bundle');
+    assert.equal(await run(0, one, 'age'), 'program mounted before /tmp\n', 'the same tenant\'s next call to the same bundle finds it mounted');
+    assert.equal(await run(4242, one, 'age'), 'program mounted after /tmp\n', 'another tenant\'s call gets it mounted anew');
+    assert.equal(await run(4242, one, 'age'), 'program mounted before /tmp\n');
+    // A redeploy: a new version directory. The sandbox that had the old one mounted runs the new one, and shows it alone.
+    const two = makeBundle('two', 'version two\n');
+    assert.equal(await run(4242, two, 'age'), 'program mounted after /tmp\n', 'a new bundle is mounted anew');
+    assert.equal(await run(4242, two, 'show.sh'), 'version two\ntwo\n', 'the call sees its own bundle, and no other');
+    assert.equal(await run(4242, two, 'age'), 'program mounted after /tmp\n');
+    // The same path, the directory made anew (a version unpacked again): mounted anew, its new content seen.
+    fs.rmSync(two, { recursive: true });
+    makeBundle('two', 'version two, again\n');
+    assert.equal(await run(4242, two, 'age'), 'program mounted after /tmp\n', 'a directory made anew at the same path is mounted anew');
+    assert.equal(await run(4242, two, 'show.sh'), 'version two, again\ntwo\n');
+    // A call by path after it finds no bundle.
+    const listing = { ...common(t.area), tenant: { uid: 4242, gid: 4242, groups: [] }, kind: 'program' as const, program: installProgram(t.area, 'upper.sh'), stdin: { file: writeData(t.area, 'y.txt', 'y\n') } };
+    assert.equal((await runAndRead(t, listing)).output, `${HOST}: Y\n`);
+    const look = makeBundle('three', 'version three\n');
+    assert.equal(await run(0, look, 'show.sh'), 'version three\nthree\n', 'no earlier bundle is there');
   });
 
   it('places a program without its bundle, then a bundle without the program: each call sees only its own', async () => {

@@ -296,6 +296,56 @@ describe('registered functions', () => {
   });
 });
 
+describe('function bundles in a sandbox that serves every call', () => {
+  let server: TestServer;
+  before(async () => {
+    // One sandbox, serving the calls in turn: it has the previous call's bundle mounted when the next comes.
+    server = await startServer({
+      policy: () => ({ tenants: [{ name: 'alice', match: { uids: [ALICE.uid] }, deploy: true }, { name: 'bob', match: { uids: [BOB.uid] }, deploy: true }] }),
+      registry: true,
+      args: ['--max-concurrent', '1', '--prepared', '0'],
+    });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  /** A program function that prints the VERSION file of its bundle, then what it sees of the functions directory. */
+  const deployPeek = async (user: User, name: string, version: string): Promise<string> => {
+    const file = path.join(server.area.root, `${name}-${version}.tar.gz`);
+    const script = '#!/bin/sh\ncat "$(dirname "$0")/VERSION"\nls "$(dirname "$0")/.."\n';
+    fs.writeFileSync(
+      file,
+      tarGz([
+        { name: 'fnjail.json', data: JSON.stringify({ name, kind: 'program', mode: 'per-request', entry: 'run.sh' }) },
+        { name: 'run.sh', mode: 0o755, data: script },
+        { name: 'VERSION', data: `${version}\n` },
+      ]),
+      { mode: 0o644 },
+    );
+    const deployed = await fnjailAs(server, user, ['deploy', file, '--json']);
+    assert.equal(deployed.status, 0, deployed.stderr);
+    return (JSON.parse(deployed.stdout) as { function: { version: string } }).function.version;
+  };
+  const call = async (user: User, name: string) => {
+    const reply = await fnjailAs(server, user, ['call', name]);
+    assert.equal(reply.status, 0, reply.stderr);
+    return reply.stdout;
+  };
+
+  it("a redeployed function is what the next call runs, even where the old version was mounted, and two tenants never see each other's bundle", async () => {
+    const one = await deployPeek(ALICE, 'peek', 'one');
+    assert.equal(await call(ALICE, 'peek'), `one\n${one}\n`);
+    assert.equal(await call(ALICE, 'peek'), `one\n${one}\n`, 'the same again, from the bundle kept mounted');
+    const two = await deployPeek(ALICE, 'peek', 'two');
+    assert.notEqual(two, one);
+    assert.equal(await call(ALICE, 'peek'), `two\n${two}\n`, 'the new version, and it alone');
+    const bobs = await deployPeek(BOB, 'bob-peek', 'bob');
+    assert.equal(await call(BOB, 'bob-peek'), `bob\n${bobs}\n`, "bob's call sees his bundle, not alice's");
+    assert.equal(await call(ALICE, 'peek'), `two\n${two}\n`, "alice's next call sees hers, not bob's");
+  });
+});
+
 describe('the registry across restarts', () => {
   let server: TestServer | undefined;
   let area: TestArea;
