@@ -4,7 +4,9 @@
 //   call  ── fnjail.call.<target>.<caller> ─►  reserves a slot for startWithinMs
 //         ◄───────────── accepted | refused ──  (answer to the request)
 //   start ── fnjail.call.<target>.<caller> ─►  runs it (the call and its input
-//         ◄────────────── started | expired ──  come with start), if still reserved
+//         ◄────────────── started | expired ──  come with start), if still reserved;
+//                                              "started" goes with the result when
+//                                              the call is quick (startedAfterMs)
 //         ◄─ fnjail.node.<target>.reply.<caller>.<id>: the result, its output
 //            in the same message (or, larger than one message, in chunks before)
 //   cancel ─ fnjail.call.<target>.<caller> ─►  the reservation is given back
@@ -124,6 +126,9 @@ interface Reserved {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** A call still running this long is answered "started" before its result. */
+const STARTED_AFTER_MS = 250;
+
 /** Room for the JSON line of an output message, below the broker's max payload. */
 const CHUNK_HEADROOM = 1024;
 
@@ -133,6 +138,8 @@ export function nodeLost(target: string, reason: string, durationMs = 0): CallRe
 
 export class RemoteCalls {
   private readonly timings: RemoteCallTimings;
+  /** When a running call's "started" goes, if its result has not (a quarter of the caller's wait at most). */
+  private readonly startedAfterMs: number;
   private readonly pending = new Map<string, Pending>();
   private readonly reserved = new Map<string, Reserved>();
   private readonly subscriptions: Subscription[] = [];
@@ -142,6 +149,7 @@ export class RemoteCalls {
 
   constructor(private readonly options: RemoteCallsOptions) {
     this.timings = { ...DEFAULT_CALL_TIMINGS, ...options.timings };
+    this.startedAfterMs = Math.min(STARTED_AFTER_MS, this.timings.ackTimeoutMs / 4);
   }
 
   start(): void {
@@ -352,17 +360,25 @@ export class RemoteCalls {
         return answer({ type: 'expired', id: message.id, reason: 'the call does not match its size' });
       }
       this.options.onTargetEvent?.({ type: 'started', id: message.id, caller });
-      // Answered once the call is on its way to its sandbox (decided, recorded, the launcher asked),
-      // or with its result if that comes first: the caller waits for the result anyway, and waking it
-      // (and the nats-server) earlier would take the CPU from this call's start.
+      // "started" goes with the result (the same write) when the call is over within
+      // startedAfterMs, else then: the caller only waits for the result, and a message in
+      // between would wake it and the nats-server while this call's sandbox starts (measured:
+      // docs/cluster.md, Speed). A relayed connection's call is answered at once: its caller
+      // opens the relay then. Either way well within the caller's ackTimeoutMs.
       let answered = false;
+      let timer: NodeJS.Timeout | undefined;
       const started = () => {
+        clearTimeout(timer);
         if (answered) return;
         answered = true;
         if (msg.reply) msg.respond(encodeMessage({ type: 'started', id: message.id }));
       };
       this.run(message.id, r, { ...message.call, input: Buffer.from(body), id: message.id, caller }, started);
-      setImmediate(started);
+      if (message.call.connection) setImmediate(started);
+      else {
+        timer = setTimeout(started, this.startedAfterMs);
+        timer.unref();
+      }
       return;
     }
     const { node, incarnation } = this.options;
