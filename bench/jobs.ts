@@ -20,6 +20,7 @@
 // Writes bench/results/jobs.{json,md}.
 //
 //   node dist/bench/jobs.js [--jobs N] [--submitters N] [--latency-runs N]
+//     [--no-direct (jobs only, for profiling their path)] [--output-on-disk (outputs on the disk, not the bench's tmpfs)]
 //     [--cpu-prof DIR (the server's CPU profile, written when it stops)] [--node-args '--perf-basic-prof ...' (for the server)]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,7 +49,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(root: string, policyFile: string, nodeArgs: string[]): Promise<Server> {
+async function startServer(root: string, outputDir: string, policyFile: string, nodeArgs: string[]): Promise<Server> {
   const dir = path.join(root, 'jobs-server');
   fs.mkdirSync(dir, { mode: 0o755 });
   const apiSocket = path.join(dir, 'api.sock');
@@ -57,7 +58,7 @@ async function startServer(root: string, policyFile: string, nodeArgs: string[])
   const first = 1_500_000;
   const child = spawn(
     process.execPath,
-    [...nodeArgs, cliMain, 'serve', '--no-config', '--socket', path.join(dir, 'server.sock'), '--output-dir', path.join(dir, 'out'), '--policy', policyFile, '--uid-range', `${first}-${first + 999}`, '--http-socket', apiSocket, '--state-dir', path.join(dir, 'state'), '--job-slots', String(JOB_SLOTS), '--log-format', 'json'],
+    [...nodeArgs, cliMain, 'serve', '--no-config', '--socket', path.join(dir, 'server.sock'), '--output-dir', outputDir, '--policy', policyFile, '--uid-range', `${first}-${first + 999}`, '--http-socket', apiSocket, '--state-dir', path.join(dir, 'state'), '--job-slots', String(JOB_SLOTS), '--log-format', 'json'],
     { stdio: ['ignore', out, 'inherit'] },
   );
   fs.closeSync(out);
@@ -160,18 +161,19 @@ async function measured<T>(pid: number, items: number, phase: () => Promise<T>):
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' }, 'cpu-prof': { type: 'string' }, 'node-args': { type: 'string', default: '' } } });
+  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' }, 'cpu-prof': { type: 'string' }, 'node-args': { type: 'string', default: '' }, 'no-direct': { type: 'boolean', default: false }, 'output-on-disk': { type: 'boolean', default: false } } });
+  const withDirect = !values['no-direct'];
   const jobs = Number(values.jobs);
   const submitters = Number(values.submitters);
   const latencyRuns = Number(values['latency-runs']);
-  const ws = createWorkspace();
+  const ws = createWorkspace({ outputOnDisk: values['output-on-disk'] });
   const bundle = path.join(ws.root, 'basic-bundle');
   fs.mkdirSync(path.join(bundle, 'lib'), { recursive: true });
   fs.copyFileSync(ws.lib('libbasic.so'), path.join(bundle, 'lib', 'libbasic.so'));
   fs.writeFileSync(path.join(bundle, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'lib/libbasic.so' }));
   // Queue limits above the burst.
   const nodeArgs = [...(values['node-args'] ? values['node-args'].split(' ') : []), ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${values['cpu-prof']}`] : [])];
-  const server = await startServer(ws.root, ws.policyFile, nodeArgs);
+  const server = await startServer(ws.root, ws.outputDir('jobs'), ws.policyFile, nodeArgs);
   const { client } = server;
   const { readBundleDirectory } = await import('../src/functions/bundle-directory.js');
   const { compressBundle } = await import('../src/functions/bundle.js');
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
 
   log(`latency: ${latencyRuns} direct calls, then ${latencyRuns} jobs, one at a time`);
   const direct: number[] = [];
-  for (let i = 0; i < latencyRuns; i++) {
+  for (let i = 0; i < (withDirect ? latencyRuns : 0); i++) {
     const started = performance.now();
     await directCall(client);
     direct.push(performance.now() - started);
@@ -200,7 +202,7 @@ async function main(): Promise<void> {
 
   log(`throughput: ${jobs} direct calls by ${JOB_SLOTS} clients`);
   let started = performance.now();
-  const directCpu = await measured(server.pid, jobs, () => pool(jobs, JOB_SLOTS, () => directCall(client)));
+  const directCpu = await measured(server.pid, jobs, () => pool(withDirect ? jobs : 0, JOB_SLOTS, () => directCall(client)));
   const directPerSecond = jobs / ((performance.now() - started) / 1000);
 
   log(`throughput: ${jobs} jobs submitted at once by ${submitters} clients`);
@@ -238,6 +240,7 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     date: new Date().toISOString(),
     jobSlots: JOB_SLOTS,
+    outputs: ws.outputs,
     latency: { runs: latencyRuns, directCallMs: summary(direct), jobEndToEndMs: summary(jobEndToEnd), submitToStartMs: quiet },
     throughput: { jobs, submitters, submitSeconds: round(submitSeconds), jobsPerSecond: round(jobsPerSecond), directCallsPerSecond: round(directPerSecond), jobsToDirect: round(jobsPerSecond / directPerSecond), failed, burstSubmitToStartMs: summary(burstWait) },
     cpu: { serverMsPerDirectCall: directCpu.serverCpuMsPerItem, serverMsPerJob: jobCpu.serverCpuMsPerItem, directParts: directCpu.parts, jobParts: jobCpu.parts, otherCoresDuringDirect: directCpu.otherCores, otherCoresDuringJobs: jobCpu.otherCores },
@@ -260,6 +263,7 @@ function markdown(r: {
   machine: ReturnType<typeof machineInfo>;
   date: string;
   jobSlots: number;
+  outputs: string;
   latency: { runs: number; directCallMs: { p50: number; p99: number }; jobEndToEndMs: { p50: number; p99: number }; submitToStartMs: { p50: number; p99: number } };
   throughput: { jobs: number; submitters: number; submitSeconds: number; jobsPerSecond: number; directCallsPerSecond: number; jobsToDirect: number; failed: number; burstSubmitToStartMs: { p50: number; p99: number } };
   cpu: { serverMsPerDirectCall: number; serverMsPerJob: number; directParts: Parts; jobParts: Parts; otherCoresDuringDirect: number; otherCoresDuringJobs: number };
@@ -269,7 +273,7 @@ function markdown(r: {
   const m = r.machine;
   return `# Jobs bench (npm run bench:jobs)
 
-${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlots}.
+${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlots}, calls' output files on ${r.outputs === 'tmpfs' ? "the bench's tmpfs" : 'the disk'}.
 
 | measure | jobs | direct calls | goal | verdict |
 |---|---:|---:|---:|---|
