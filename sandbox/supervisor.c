@@ -453,7 +453,7 @@ static int take_fds(const struct fnj_sup_spec *prefix, const struct exec_spec *s
 	out->library = library ? fds[i++] : -1;
 	out->input = input ? fds[i++] : -1;
 	out->stdin_fd = in ? fds[i++] : -1;
-	out->bundle = h->bundle_len && !prefix->keep_library ? fds[i++] : -1;
+	out->bundle = bundle ? fds[i++] : -1;
 	out->work = h->work_len ? fds[i++] : -1;
 	out->cpu_usage = prefix->cpu_usage ? fds[i++] : -1;
 	out->cgroup_version = prefix->cgroup_version;
