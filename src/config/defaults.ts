@@ -19,6 +19,13 @@ export const DEFAULT_MAX_CONCURRENT = 64;
 export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_QUEUE_LENGTH = 4096;
 export const DEFAULT_PREPARED = 2;
+/** A peer's budget of requests refused before they run (server/request-budget.ts):
+ * room for the classic checker's burst (250 requests for a missing library)
+ * four times over, refilled about as fast as this machine runs calls (~250 a
+ * second), so that refused requests make files and records no faster than
+ * calls that run would. */
+export const DEFAULT_REFUSED_BURST = 1024;
+export const DEFAULT_REFUSED_PER_SECOND = 256;
 /** Connections at once to one exposed function (--expose), and from one client address. */
 export const DEFAULT_EXPOSE_MAX_CONNECTIONS = 64;
 export const DEFAULT_EXPOSE_MAX_PER_CLIENT = 8;

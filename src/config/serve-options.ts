@@ -5,7 +5,7 @@
 import { parseExposeSpec, type ExposeSpec } from '../inetd/expose-spec.js';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
+import { DEFAULT_API_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_REFUSED_BURST, DEFAULT_REFUSED_PER_SECOND, DEFAULT_SANDBOX_REUSE, DEFAULT_SOCKET, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
 
 /** What a flag's or a file's value is read as. */
 type Reader<T> = (value: unknown) => T;
@@ -138,6 +138,8 @@ export const SERVE_OPTIONS = {
   compat: { key: 'compat', arg: 'classic|none', read: oneOf('classic', 'none'), shownDefault: 'none', help: 'classic: byte-exact classic error files (the error line alone when the function did not run, nothing added when it did)' },
   uidRange: { key: 'uidRange', arg: 'FIRST-LAST', read: uidRange, shownDefault: `${DEFAULT_UID_RANGE.first}-${DEFAULT_UID_RANGE.last}`, help: 'uids and gids given to sandboxes; none may belong to a real user' },
   maxClients: { key: 'maxClients', arg: 'N', read: integer(1, 1_000_000), shownDefault: String(DEFAULT_MAX_CLIENTS), help: 'connections at once; more are answered "server busy" and closed' },
+  refusedBurst: { key: 'refusedBurst', arg: 'N', read: integer(1, 1_000_000), shownDefault: String(DEFAULT_REFUSED_BURST), help: 'requests refused before they run (malformed, denied, missing library...) one peer may make at once, over all its connections; beyond, they are answered without an output file (docs/protocol.md)' },
+  refusedPerSecond: { key: 'refusedPerSecond', arg: 'N', read: integer(1, 1_000_000), shownDefault: String(DEFAULT_REFUSED_PER_SECOND), help: "how fast a peer's --refused-burst comes back, per second" },
   maxConcurrent: { key: 'maxConcurrent', arg: 'N', read: integer(1, 4096), shownDefault: String(DEFAULT_MAX_CONCURRENT), help: 'calls running at once; more wait in line' },
   queueLength: { key: 'queueLength', arg: 'N', read: integer(0, 1_000_000), shownDefault: String(DEFAULT_QUEUE_LENGTH), help: 'calls waiting in line at most' },
   queueFull: { key: 'queueFull', arg: 'refuse|wait', read: oneOf('refuse', 'wait'), shownDefault: 'refuse', help: 'when the line is full: refuse the call at once, or wait up to --queue-wait for room, then refuse' },

@@ -1,6 +1,6 @@
 // The settings fnjail serve runs with: the config file's, then the flags' over
 // them, then the defaults; and the checks that involve several settings.
-import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
+import { defaultApiSocket, DEFAULT_MAX_INPUT_BYTES, DEFAULT_STATE_DIR, DEFAULT_CLASSIC_WAIT_MS, defaultPolicyPath, defaultSocket, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_CONCURRENT, DEFAULT_QUEUE_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_OUTPUT_TEMPLATE, DEFAULT_PREPARED, DEFAULT_REFUSED_BURST, DEFAULT_REFUSED_PER_SECOND, DEFAULT_SANDBOX_REUSE, DEFAULT_UID_RANGE, DEFAULT_EXPOSE_IDLE_MS, DEFAULT_EXPOSE_MAX_CONNECTIONS, DEFAULT_EXPOSE_MAX_PER_CLIENT, DEFAULT_JOB_QUEUE_LENGTH, DEFAULT_JOB_QUEUE_PER_TENANT } from './defaults.js';
 import type { ExposeSpec } from '../inetd/expose-spec.js';
 import { flagOf, SERVE_OPTIONS, type OptionName, type ServeValues } from './serve-options.js';
 import os from 'node:os';
@@ -26,6 +26,8 @@ export interface ServeSettings {
   compat: 'classic' | undefined;
   uidRange: { first: number; last: number };
   maxClients: number;
+  /** A peer's budget of refused requests, and its refill per second. */
+  refused: { burst: number; perSecond: number };
   maxConcurrent: number;
   queueLength: number;
   queueFull: 'refuse' | 'wait';
@@ -170,6 +172,7 @@ export function serveSettings(file: ServeValues, flags: ServeValues): ServeSetti
     compat: v.compat === 'classic' ? 'classic' : undefined,
     uidRange: v.uidRange ?? DEFAULT_UID_RANGE,
     maxClients: v.maxClients ?? DEFAULT_MAX_CLIENTS,
+    refused: { burst: v.refusedBurst ?? DEFAULT_REFUSED_BURST, perSecond: v.refusedPerSecond ?? DEFAULT_REFUSED_PER_SECOND },
     maxConcurrent: v.maxConcurrent ?? DEFAULT_MAX_CONCURRENT,
     queueLength: v.queueLength ?? DEFAULT_QUEUE_LENGTH,
     queueFull: v.queueFull ?? 'refuse',

@@ -5,17 +5,17 @@
 // - a connection: after MAX_REFUSED_PER_CONNECTION refused requests it is
 //   answered a last line and closed;
 // - a peer (a local uid, a TLS client, an anonymous TCP address), over all its
-//   connections: a token bucket of PEER_BURST refused requests, refilled at
-//   PEER_REFILL_PER_SECOND. With the bucket empty its requests are answered
-//   in-band (no output file, no sandbox) until it refills.
+//   connections: a token bucket of --refused-burst refused requests, refilled
+//   at --refused-per-second (defaults in config/defaults.ts: sized so that the
+//   classic checker's burst, a quarter of it for a missing library, passes
+//   again and again). With the bucket empty its requests are answered in-band
+//   (no output file, no sandbox) until it refills.
 // Both are audited as `requests-refused` records, aggregated (refusal-log.ts).
 // Calls that run are bounded elsewhere: by the sandboxes, the queue and the
 // tenant's maxConcurrent; their files by retention.
 import type { ExecutionResult } from '../executor/executor.js';
 
 export const MAX_REFUSED_PER_CONNECTION = 64;
-export const PEER_BURST = 256;
-export const PEER_REFILL_PER_SECOND = 32;
 /** Peers remembered at most; a full bucket is the same as none, and goes first. */
 const MAX_PEERS = 10_000;
 
@@ -33,8 +33,8 @@ export class PeerBudget {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
-    private readonly burst = PEER_BURST,
-    private readonly refillPerSecond = PEER_REFILL_PER_SECOND,
+    private readonly burst: number,
+    private readonly refillPerSecond: number,
     private readonly now: () => number = () => performance.now(),
   ) {}
 

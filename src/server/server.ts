@@ -28,7 +28,7 @@ import { PolicyStore } from '../policy/policy-store.js';
 import { peerFields } from '../audit/audit-event.js';
 import { RefusalLog } from '../audit/refusal-log.js';
 import { describePeer, isMonitor, remotePeer } from '../policy/tenants.js';
-import { MAX_REFUSED_PER_CONNECTION, PEER_BURST, PEER_REFILL_PER_SECOND, PeerBudget, refusedBeforeRunning } from './request-budget.js';
+import { MAX_REFUSED_PER_CONNECTION, PeerBudget, refusedBeforeRunning } from './request-budget.js';
 import { peerCredentials } from './peer-credentials.js';
 import { prepareOutputDir } from './output-dir.js';
 import { OutputRetention } from './retention.js';
@@ -102,7 +102,7 @@ export class FnjailServer {
   /** Every connection accepted and not closed (sessions, TLS handshakes): what --max-clients counts. */
   private readonly connections = new Set<net.Socket>();
   private answeringBusy = 0;
-  private readonly peerBudget = new PeerBudget();
+  private readonly peerBudget: PeerBudget;
   private readonly refusals: RefusalLog;
   private readonly retention: OutputRetention | undefined;
   private readonly settings: ServeSettings;
@@ -111,6 +111,7 @@ export class FnjailServer {
   constructor(private readonly options: ServerOptions) {
     const { settings, logger, audit } = options;
     this.settings = settings;
+    this.peerBudget = new PeerBudget(settings.refused.burst, settings.refused.perSecond);
     if (process.getuid?.() !== 0) {
       throw new FnjailError('FNJ_NOT_ROOT', 'the server must run as root (it creates namespaces and switches uids)', 'run it with sudo');
     }
@@ -321,7 +322,7 @@ export class FnjailServer {
       admit: () => {
         if (this.peerBudget.allows(key)) return undefined;
         this.stats.requestsThrottled++;
-        const reason = `too many requests from ${describePeer(peer)} were refused (more than ${PEER_BURST}, ${PEER_REFILL_PER_SECOND} a second): this one is not handled; try again later`;
+        const reason = `too many requests from ${describePeer(peer)} were refused (more than ${this.settings.refused.burst}, ${this.settings.refused.perSecond} a second): this one is not handled; try again later`;
         this.refusals.refuse('requests-refused', `peer ${key}`, { scope: 'peer', peer: peerFields(peer), reason }, `request of ${describePeer(peer)} refused: ${reason}`);
         return { outcome: 'busy', reason };
       },

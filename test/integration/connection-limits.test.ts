@@ -135,17 +135,32 @@ describe('connections', () => {
     }
   });
 
-  it('a peer refused again and again over many connections is answered without files once its budget is spent, each such connection closed, audited in aggregate', async () => {
+  it("a peer's requests for a missing library, 600 at once as two classic checker bursts make, each get their Error file (the default budget)", async () => {
     const server = await startServer();
+    try {
+      const missing = path.join(server.area.libDir, 'libmissing.so');
+      // 20 connections of 30, all at once: refused faster than any budget refills.
+      const sessions = await Promise.all(Array.from({ length: 20 }, () => callSession(server.socket, Array.from({ length: 30 }, () => missing))));
+      const answers = sessions.flat();
+      assert.equal(answers.length, 600);
+      for (const answer of answers) assert.match(readOutput(answer), new RegExp(`^Error: ${missing} could not be executed\\.\nReason: library ${missing} does not exist`));
+      assert.equal(outputFiles(server), 600);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a peer refused again and again over many connections is answered without files once its budget is spent, each such connection closed, audited in aggregate', async () => {
+    const server = await startServer({ args: ['--refused-burst', '200', '--refused-per-second', '16'] });
     try {
       const started = Date.now();
       const sessions: string[][] = [];
       for (let i = 0; i < 20; i++) sessions.push(await callSession(server.socket, Array.from({ length: 30 }, () => 'a b c d')));
       const files = outputFiles(server);
-      const refill = Math.ceil(((Date.now() - started) / 1000) * 32);
-      // 256 in the budget, plus what it refilled (32 a second) while the test ran.
-      assert.ok(files >= 256 && files <= 256 + refill, `${files} output files for ${sessions.length * 30} refused requests`);
-      const refusal = /^Error: too many requests from uid 0 \(gid 0.*\) were refused/;
+      const refill = Math.ceil(((Date.now() - started) / 1000) * 16);
+      // 200 in the budget, plus what it refilled (16 a second) while the test ran.
+      assert.ok(files >= 200 && files <= 200 + refill, `${files} output files for ${sessions.length * 30} refused requests`);
+      const refusal = /^Error: too many requests from uid 0 \(gid 0.*\) were refused \(more than 200, 16 a second\)/;
       const throttled = sessions.filter((answers) => answers.some((a) => refusal.test(a)));
       assert.ok(throttled.length > 0, 'the budget ran out');
       for (const answers of throttled) {

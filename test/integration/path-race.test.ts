@@ -45,8 +45,9 @@ describe('the path race between the check and the open', () => {
   let server: TestServer;
 
   // A server per case: each case makes hundreds of calls that the policy
-  // refuses, and one peer's refused requests are throttled beyond 256
-  // (server/request-budget.ts); two cases on one server would meet that limit.
+  // refuses, and one peer's refused requests are throttled beyond a budget
+  // (--refused-burst, server/request-budget.ts) that two cases on one server
+  // could meet.
   beforeEach(async () => {
     server = await startServer();
   });
