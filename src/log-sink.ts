@@ -1,5 +1,6 @@
 // Where log and audit lines are written: a file or stdout, one write(2) per
-// line, synchronously, so that a line is in the kernel before the server goes
+// line (or per group of lines written together: writeLinesOrThrow),
+// synchronously, so that a line is in the kernel before the server goes
 // on (before the reply, before a call runs). What pino's own destination did
 // not do, and a server for untrusted tenants needs:
 //
@@ -84,14 +85,20 @@ export class LineSink {
 
   /** Writes the whole line or nothing; throws SinkError saying why. */
   writeOrThrow(line: string): void {
-    const data = Buffer.from(escapeUnsafe(line));
+    this.writeLinesOrThrow([line]);
+  }
+
+  /** Writes whole lines, all of them in one write(2) (and one fsync), or
+   * none (a failure counts each); throws SinkError saying why. */
+  writeLinesOrThrow(lines: string[]): void {
+    const data = Buffer.from(escapeUnsafe(lines.length === 1 ? lines[0]! : lines.join('')));
     try {
       if (typeof this.target === 'string') this.ensureLinked();
       this.writeAll(data);
       if (this.options.fsync && typeof this.target === 'string') fs.fsyncSync(this.fd);
     } catch (error) {
       const why = describe(error);
-      this.failed(why);
+      this.failed(why, lines.length);
       throw new SinkError(why);
     }
     if (!this.state.ok) this.recovered();
@@ -152,8 +159,8 @@ export class LineSink {
     }
   }
 
-  private failed(why: string): void {
-    this.state.failures++;
+  private failed(why: string, lines = 1): void {
+    this.state.failures += lines;
     const first = this.state.ok;
     this.state.ok = false;
     this.state.error = why;

@@ -29,6 +29,8 @@ export interface LogOptions {
 export interface LineDestination {
   write(line: string): void;
   writeOrThrow(line: string): void;
+  /** Lines written together: all in one write(2), or none. */
+  writeLinesOrThrow(lines: string[]): void;
   readonly health: SinkHealth;
   reopen(): void;
 }
@@ -69,6 +71,10 @@ class PrettyDestination implements LineDestination {
 
   writeOrThrow(line: string): void {
     this.sink.writeOrThrow(this.render(line));
+  }
+
+  writeLinesOrThrow(lines: string[]): void {
+    this.sink.writeLinesOrThrow(lines.map((line) => this.render(line)));
   }
 
   reopen(): void {

@@ -14,6 +14,10 @@
 // records (the outcome, life events) never throw: a failure is counted,
 // reported once on another destination, and visible in the statistics; the
 // server goes on, and calls run again as soon as a record can be written.
+// Records of one event that are written at the same moment (the changes of
+// a replica and of its ticket that one write of a job's record made) can be
+// written together (`together`): one write(2) for all, each record a line of
+// its own, all of them in the kernel or none.
 import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { ExecutionResult } from '../executor/executor.js';
@@ -57,6 +61,8 @@ export class AuditLog {
   /** Whether the audit log has a destination of its own. */
   readonly separate: boolean;
   private refusedCalls = 0;
+  /** Lines held by together() until its end; undefined: each is written at once. */
+  private held: string[] | undefined;
 
   constructor(
     private readonly log: Log,
@@ -68,7 +74,12 @@ export class AuditLog {
       options.file !== undefined ? new LineSink(options.file, { fsync: options.fsync, onChange: (health, error) => this.changed(health, error) }) : log.destination;
     // Every write says whether it worked: the callers decide what a failure means.
     const destination = this.destination;
-    this.out = pino(base, { write: (line: string) => destination.writeOrThrow(line) });
+    this.out = pino(base, {
+      write: (line: string) => {
+        if (this.held) this.held.push(line);
+        else destination.writeOrThrow(line);
+      },
+    });
   }
 
   get health(): AuditHealth {
@@ -105,6 +116,20 @@ export class AuditLog {
   /** A job submitted (or refused), a change of state of one of its replicas or of its ticket, its closing. */
   job(event: 'job-submit' | 'job-state' | 'job-close', fields: Record<string, unknown>, message: string, level: 'info' | 'warn' = 'info'): void {
     this.lifecycle(event, fields, message, level);
+  }
+
+  /** Runs `write`, which writes records that never throw (lifecycle, job),
+   * and writes them in one write(2) at its end. Not for beforeRun: a call's
+   * start record is written before the call, on its own. */
+  together(write: () => void): void {
+    if (this.held) return write();
+    const held: string[] = (this.held = []);
+    try {
+      write();
+    } finally {
+      this.held = undefined;
+      if (held.length) this.quietly(() => this.destination.writeLinesOrThrow(held));
+    }
   }
 
   /** After logrotate moved the file: go on in a new one at the same path. */

@@ -1,7 +1,8 @@
 // What the jobs of a node stand on: the store and the queue, opened on the
 // NATS system of the node's link (again whenever the link gives another
 // connection), and the one place a change of a job takes effect around its
-// record: each transition is an audit record and counted; a replica stopped
+// record: each transition is an audit record (those of one write together,
+// in one write(2)) and counted; a replica stopped
 // while it ran elsewhere has its node told (fnjail.jobs.cancel.<ticket>), and
 // one stopped while it waited has its work item withdrawn from the queue.
 import type { Logger } from 'pino';
@@ -75,33 +76,11 @@ export class JobBackend {
   /** The consequences of changes written to a job's record. */
   applied(env: JobEnv, record: JobRecord, changes: Change[]): void {
     if (!changes.length) return;
-    const { audit, stats, node } = this.options;
-    for (const change of changes) {
-      const what = change.replica === undefined ? 'ticket' : `replica ${change.replica}`;
-      const where = change.to === 'RUNNING' && change.node ? ` on node ${change.node}` : '';
-      const why = change.to === 'INVALID' && change.reasons.length ? `: ${change.reasons.join('; ')}` : change.note ? ` (${change.note})` : '';
-      audit.job(
-        'job-state',
-        {
-          ticket: record.ticket,
-          tenant: record.tenant,
-          replica: change.replica ?? null,
-          from: change.from ?? null,
-          to: change.to,
-          node: change.node ?? null,
-          attempt: change.attempt ?? null,
-          // Its work item's place in the queue: starts in this order are FIFO.
-          queueSeq: change.replica === undefined ? null : (record.replicas[change.replica - 1]?.queueSeq ?? null),
-          outcome: change.outcome ?? null,
-          reasons: change.reasons,
-          note: change.note ?? null,
-          afterMs: change.afterMs ?? null,
-          by: node,
-        },
-        `job ${record.ticket} ${what}: ${change.from ?? 'new'} -> ${change.to}${where}${why}`,
-        change.to === 'INVALID' ? 'warn' : 'info',
-      );
-    }
+    const { audit, stats } = this.options;
+    // The changes one write of the record made: their records in one write(2).
+    audit.together(() => {
+      for (const change of changes) this.audited(record, change);
+    });
     stats.changed(changes);
     stats.recent.noteRecord(record);
     const stoppedRunning = changes.some((c) => c.replica !== undefined && c.from === 'RUNNING' && (c.outcome === 'stopped' || c.outcome === 'cancelled'));
@@ -111,5 +90,33 @@ export class JobBackend {
       .map((c) => record.replicas[c.replica! - 1]?.queueSeq)
       .filter((seq): seq is number => seq !== undefined);
     if (withdrawn.length) void env.queue.withdraw(withdrawn).catch((error: Error) => this.options.logger.warn({ err: error.message, ticket: record.ticket }, 'cannot withdraw work items of a stopped job; the node that takes them drops them'));
+  }
+
+  /** The audit record of one change. */
+  private audited(record: JobRecord, change: Change): void {
+    const what = change.replica === undefined ? 'ticket' : `replica ${change.replica}`;
+    const where = change.to === 'RUNNING' && change.node ? ` on node ${change.node}` : '';
+    const why = change.to === 'INVALID' && change.reasons.length ? `: ${change.reasons.join('; ')}` : change.note ? ` (${change.note})` : '';
+    this.options.audit.job(
+      'job-state',
+      {
+        ticket: record.ticket,
+        tenant: record.tenant,
+        replica: change.replica ?? null,
+        from: change.from ?? null,
+        to: change.to,
+        node: change.node ?? null,
+        attempt: change.attempt ?? null,
+        // Its work item's place in the queue: starts in this order are FIFO.
+        queueSeq: change.replica === undefined ? null : (record.replicas[change.replica - 1]?.queueSeq ?? null),
+        outcome: change.outcome ?? null,
+        reasons: change.reasons,
+        note: change.note ?? null,
+        afterMs: change.afterMs ?? null,
+        by: this.options.node,
+      },
+      `job ${record.ticket} ${what}: ${change.from ?? 'new'} -> ${change.to}${where}${why}`,
+      change.to === 'INVALID' ? 'warn' : 'info',
+    );
   }
 }

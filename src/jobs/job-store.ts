@@ -318,19 +318,24 @@ export class JobStore {
       for await (const entry of watcher) {
         const { key, revision } = entry;
         const waiters = this.recordWaiters.get(key);
+        // Headers only: the record is the one this node wrote (remembered), else read.
+        const known = this.known.get(key);
+        // A version this node has (it wrote or read it: a PUT), or one of a
+        // key it neither remembers nor waits for, needs no look at its
+        // headers (parsed on first use: most of a watched write's cost here).
+        if (known && known.revision >= revision) {
+          if (!waiters) continue;
+          const record = JSON.parse(known.text) as JobRecord;
+          for (const waiter of [...waiters]) waiter.see(record, known.revision);
+          continue;
+        }
+        if (!known && !waiters) continue;
         if (entry.operation !== 'PUT') {
           this.forget(key);
           if (waiters) for (const waiter of [...waiters]) waiter.see(undefined, revision);
           continue;
         }
         if (!waiters) continue;
-        // Headers only: the record is the one this node wrote (remembered), else read.
-        const known = this.known.get(key);
-        if (known && known.revision >= revision) {
-          const record = JSON.parse(known.text) as JobRecord;
-          for (const waiter of [...waiters]) waiter.see(record, known.revision);
-          continue;
-        }
         void this.get(key).then(
           (found) => {
             for (const waiter of [...waiters]) waiter.see(found?.record, found?.revision ?? revision);

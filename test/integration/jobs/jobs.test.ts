@@ -283,6 +283,13 @@ describe('jobs on one node', () => {
     for (const record of records) assert.ok(validate(record), `${JSON.stringify(record)}: ${JSON.stringify(validate.errors)}`);
     const kinds = new Set(records.map((r) => `${r.event}:${r.event === 'job-state' ? r.to : (r.outcome ?? '')}`));
     for (const kind of ['job-submit:ok', 'job-submit:denied', 'job-submit:error', 'job-state:RUNNING', 'job-state:COMPLETED', 'job-state:INVALID', 'job-close:']) assert.ok(kinds.has(kind), kind);
+    // One record per change, each a line of its own, even where a replica's
+    // change and its ticket's are written together: a completed one-replica job
+    // has exactly these four, in this order.
+    const completed = records.find((r) => r.event === 'job-state' && r.replica === null && r.to === 'COMPLETED' && records.filter((o) => o.ticket === r.ticket && o.event === 'job-state').length === 4);
+    assert.ok(completed, 'a one-replica job that completed');
+    const states = records.filter((r) => r.event === 'job-state' && r.ticket === completed.ticket).map((r) => `${r.replica ?? 'ticket'}:${r.from}->${r.to}`);
+    assert.deepEqual(states, ['1:WAITING->RUNNING', 'ticket:WAITING->RUNNING', '1:RUNNING->COMPLETED', 'ticket:RUNNING->COMPLETED']);
     // The statistics count them (fnjail stats, /metrics).
     const { jobs } = await waitForStats(server, (s) => s.jobs !== undefined && s.jobs.running === 0);
     assert.equal(jobs!.slots, 1);
