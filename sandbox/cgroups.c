@@ -417,7 +417,8 @@ int cgroup_slot_prepare(struct slot_cgroup *s, const struct fnj_exec *limits, ch
 	return 0;
 }
 
-/* After a call: what the cgroup saw, into the result; then reset for the next. */
+/* After a call: what the cgroup saw, into the result. The counters are reset
+ * for the next call by cgroup_slot_renew, once the result is on its way. */
 void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r)
 {
 	if (!s->opened)
@@ -439,7 +440,16 @@ void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r)
 			log_msg("cannot read the CPU time of cgroup %s: %s; the call's CPU time is unknown", s->dir[CG_CPU],
 				strerror(errno));
 	}
-	slot_reset(s);
+}
+
+/* After cgroup_slot_collect: the counters restarted for the slot's next call.
+ * Called after the result is written (five file operations off the call's
+ * path); the slot's next call cannot start before, its sandbox is still
+ * cleaning up (or gone). */
+void cgroup_slot_renew(struct slot_cgroup *s)
+{
+	if (s->opened)
+		slot_reset(s);
 }
 
 void cgroups_cleanup(const struct cgroups *cg, unsigned slots)

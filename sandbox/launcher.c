@@ -935,6 +935,7 @@ static void on_sandbox_message(struct sandbox *sb)
 			cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
 			r.total_us = monotonic_us() - sb->received_us;
 			emit_result(&r, message, learned_list);
+			cgroup_slot_renew(&slot_cgroups[sb - sandboxes]);
 			/* Every process of the call is gone: its uid is free again. */
 			release_uid(sb->uid);
 			sb->state = SB_CLEANING;
@@ -976,6 +977,7 @@ static void on_supervisor_exit(struct sandbox *sb, int status)
 		cgroup_slot_collect(&slot_cgroups[sb - sandboxes], &r);
 		r.total_us = monotonic_us() - sb->received_us;
 		emit_result(&r, why, NULL);
+		cgroup_slot_renew(&slot_cgroups[sb - sandboxes]);
 	} else if (sb->state == SB_PREPARING && !sb->prep_reported) {
 		char why[256];
 		describe_exit(status, why, sizeof why);

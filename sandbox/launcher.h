@@ -86,6 +86,7 @@ int cgroup_slot_join(const struct cgroups *cg, unsigned index, struct slot_cgrou
 		     char *err, size_t errlen);
 int cgroup_slot_prepare(struct slot_cgroup *s, const struct fnj_exec *limits, char *err, size_t errlen);
 void cgroup_slot_collect(struct slot_cgroup *s, struct fnj_result *r);
+void cgroup_slot_renew(struct slot_cgroup *s);
 /* The CPU time of a cgroup in microseconds: 0, or -1 when it cannot be read. */
 int cgroup_read_cpu_us(int fd, int version, uint64_t *us);
 void cgroups_cleanup(const struct cgroups *cg, unsigned slots);

@@ -68,6 +68,7 @@ struct run {
 	uint64_t cpu_base_us;
 	bool cpu_base_known;
 	uint64_t started_us;
+	uint64_t cpu_check_us; /* when the CPU time of all the sandbox's processes is checked next */
 	uint64_t ended_us;
 	uint64_t cpu_us;      /* of the processes reaped during this call */
 	uint64_t maxrss_kb;
@@ -225,6 +226,10 @@ static void take_listener(struct run *run)
 	char ack = 1;
 	if (write(run->handshake, &ack, 1) != 1)
 		log_msg("seccomp handshake: %s", strerror(errno));
+	/* The handshake has served: the worker reads the ack queued before this
+	 * close, and its own close of the socket then wakes nobody. */
+	close(run->handshake);
+	run->handshake = -1;
 }
 
 /* Returns true when the execution must end now. */
@@ -304,15 +309,21 @@ static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
 		reap(run, WNOHANG | WUNTRACED);
 		if (run->worker_done || run->result.outcome == FNJ_OUTCOME_STOPPED)
 			return;
-		int exhausted = cpu_exhausted(run);
-		if (exhausted) {
-			run->result.outcome = exhausted > 0 ? FNJ_OUTCOME_CPU_LIMIT : FNJ_OUTCOME_SUPERVISION_FAILED;
-			if (exhausted < 0)
-				format_error(run->message, sizeof run->message,
-					     "the CPU time of the sandbox's cgroup could not be read: %s", strerror(errno));
-			return;
-		}
 		uint64_t now = monotonic_us();
+		/* Every CPU_CHECK_US, not at every wake-up (the worker's handshake,
+		 * its listener, its children): a file read less on each. */
+		bool cpu_watched = run->cpu_usage >= 0 && run->cpu_limit_us;
+		if (cpu_watched && now >= run->cpu_check_us) {
+			run->cpu_check_us = now + CPU_CHECK_US;
+			int exhausted = cpu_exhausted(run);
+			if (exhausted) {
+				run->result.outcome = exhausted > 0 ? FNJ_OUTCOME_CPU_LIMIT : FNJ_OUTCOME_SUPERVISION_FAILED;
+				if (exhausted < 0)
+					format_error(run->message, sizeof run->message,
+						     "the CPU time of the sandbox's cgroup could not be read: %s", strerror(errno));
+				return;
+			}
+		}
 		if (now >= deadline) {
 			run->result.outcome = FNJ_OUTCOME_TIMED_OUT;
 			return;
@@ -322,8 +333,8 @@ static void supervise(struct run *run, uint32_t timeout_ms, int sfd)
 			return;
 		}
 		uint64_t wait_us = deadline - now;
-		if (run->cpu_usage >= 0 && run->cpu_limit_us && wait_us > CPU_CHECK_US)
-			wait_us = CPU_CHECK_US;
+		if (cpu_watched && wait_us > run->cpu_check_us - now)
+			wait_us = run->cpu_check_us - now;
 		if (run->connection >= 0 && run->idle_ms && wait_us > idle_check_us(run->idle_ms))
 			wait_us = idle_check_us(run->idle_ms);
 		struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
@@ -373,8 +384,13 @@ static void account_output_disk(struct fnj_result *r, int output_fd, uint64_t li
 	uint64_t slack = r->output_bytes > (1u << 20) ? r->output_bytes : (1u << 20);
 	if (limit && r->output_disk_bytes > limit + slack)
 		r->flags |= FNJ_RESULT_OUTPUT_DISK;
-	/* Truncating to its own size releases blocks reserved past the end. */
-	if (r->output_disk_bytes > r->output_bytes && ftruncate(output_fd, st.st_size) < 0)
+	/* Truncating to its own size releases blocks reserved past the end; the
+	 * rest of its last block is no reservation (a file system allocates whole
+	 * blocks), so a file that holds just that is left alone: no truncate, no
+	 * journal transaction, on nearly every call. */
+	uint64_t block = st.st_blksize > 0 && st.st_blksize <= 65536 ? (uint64_t)st.st_blksize : 4096u;
+	uint64_t whole_blocks = (r->output_bytes + block - 1) / block * block;
+	if (r->output_disk_bytes > whole_blocks && ftruncate(output_fd, st.st_size) < 0)
 		log_msg("cannot release the disk the output file reserved past its end: %s", strerror(errno));
 }
 
@@ -570,6 +586,7 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 	if (spec->head.kind == FNJ_KIND_PROGRAM)
 		to_worker[n++] = library->tree; /* placed now, or kept from an earlier call */
 	run->started_us = monotonic_us();
+	run->cpu_check_us = run->started_us + CPU_CHECK_US; /* the base was just read */
 	if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) < 0) {
 		format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
 		launch_failed(run, err);

@@ -3,8 +3,11 @@
  * is not on the call's critical path).
  *
  * Before the call (still root), it names itself, leaves the supervisor's
- * session, sets a clean environment and its fault handler, then waits on the
- * handshake socket. With the call, in this order it:
+ * session, sets a clean environment and its fault handler, sets no_new_privs
+ * and RLIMIT_CORE 0, clears its signal mask, opens /dev/null and faults in the
+ * pages the call is received into (prepare_for_call: none of it depends on the
+ * call, so none of it is on the call's path), then waits on the handshake
+ * socket. With the call, in this order it:
  *   1. enters a fresh IPC (and network) namespace if the call needs one;
  *   2. points stdin at /dev/null (a program's: its input file, or its
  *      connection, which is its stdout too), stdout (and stderr if asked) at
@@ -12,8 +15,8 @@
  *      socket (and a program's descriptor);
  *   3. drops to the sandbox uid/gid with no supplementary groups (a program
  *      then enters its working directory);
- *   4. sets the resource limits and clears the signal mask;
- *   5. sets no_new_privs and installs the seccomp filter, handing its listener
+ *   4. sets the call's resource limits;
+ *   5. installs the seccomp filter (no_new_privs is set already), handing its listener
  *      to the supervisor, then closes the handshake (only fds 0-2 remain, and
  *      a program's descriptor, closed by its exec);
  *   6. dlopens the library, resolves the function and calls it; or executes
@@ -76,9 +79,11 @@ static void take_handshake(int handshake)
 	syscall(SYS_close_range, HANDSHAKE_FD + 1, ~0U, 0);
 }
 
+/* Opened before the call (prepare_for_call); closed with the rest in setup_stdio. */
+static int devnull = -1;
+
 static void setup_stdio(const struct exec_spec *spec, const struct spec_fds *fds)
 {
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		SETUP_FAIL("cannot open /dev/null: %s", strerror(errno));
 	int in = fds->stdin_fd >= 0 ? fds->stdin_fd : devnull;
@@ -126,7 +131,7 @@ static void set_limit(int resource, rlim_t soft, rlim_t hard, const char *name)
 
 static void set_limits(const struct fnj_exec *h, const struct spec_fds *fds)
 {
-	set_limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
+	/* RLIMIT_CORE was set before the call (prepare_for_call). */
 	if (h->cpu_ms) {
 		/* SIGXCPU at the limit (rounded up to a second, the rlimit's unit),
 		 * SIGKILL a second later if the function ignores it. */
@@ -205,8 +210,7 @@ static void catch_faults(void)
 
 static void install_seccomp(const struct exec_spec *spec)
 {
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		SETUP_FAIL("cannot set no_new_privs: %s", strerror(errno));
+	/* no_new_privs was set before the call (prepare_for_call). */
 	if (!spec->head.filter_len)
 		return;
 	struct sock_fprog prog = { .len = (unsigned short)(spec->head.filter_len / 8),
@@ -252,13 +256,46 @@ static const char *symbol_kind(void *address)
 	}
 }
 
+/* Where the call's message arrives (receive_call). */
+static uint8_t call_buf[sizeof(struct fnj_worker_go) + FNJ_MAX_FRAME];
+/* How much of it a call's message usually fills (its seccomp filter, mostly). */
+#define USUAL_MESSAGE_BYTES (16u * 1024u)
+
+/* Writes to each page, so that its fault is taken now rather than on the
+ * call's path. */
+static void prefault(void *start, size_t len)
+{
+	volatile uint8_t *p = start;
+	for (size_t off = 0; off < len; off += 4096)
+		p[off] = 0;
+	if (len)
+		p[len - 1] = 0;
+}
+
+/* What the worker does before its call arrives, off the call's path, the same
+ * for every call: no_new_privs (it changes nothing for a root process that
+ * has not dropped its privileges yet, and stays for good), no core dumps, an
+ * empty signal mask (the supervisor's blocks SIGCHLD; nothing signals a
+ * waiting worker but the supervisor's SIGKILL), /dev/null opened, and the
+ * pages the call's message and spec are written to faulted in. */
+static void prepare_for_call(struct exec_spec *spec)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		SETUP_FAIL("cannot set no_new_privs: %s", strerror(errno));
+	set_limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE");
+	reset_signals();
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	prefault(spec, sizeof *spec);
+	prefault(call_buf, USUAL_MESSAGE_BYTES);
+}
+
 /* Waits for the call: the spec (as the launcher sent it), the output file,
  * and standard input and the program's mount when it has them. */
 static void receive_call(struct exec_spec *spec, struct spec_fds *fds)
 {
-	static uint8_t buf[sizeof(struct fnj_worker_go) + FNJ_MAX_FRAME];
+	uint8_t *buf = call_buf;
 	int fd[3], nfds = 0;
-	ssize_t n = recv_with_fds(HANDSHAKE_FD, buf, sizeof buf, fd, 3, &nfds);
+	ssize_t n = recv_with_fds(HANDSHAKE_FD, buf, sizeof call_buf, fd, 3, &nfds);
 	if (n <= 0)
 		_exit(0); /* no call came: the supervisor retired */
 	struct fnj_worker_go go;
@@ -290,6 +327,7 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 	setsid();
 	set_environment();
 	catch_faults();
+	prepare_for_call(&spec);
 
 	receive_call(&spec, &fds);
 	enter_namespaces(&spec);
@@ -299,7 +337,6 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 	if (program && program_chdir(&spec) < 0)
 		SETUP_FAIL("cannot enter the working directory: %s", strerror(errno));
 	set_limits(&spec.head, &fds);
-	reset_signals();
 	install_seccomp(&spec);
 	close(HANDSHAKE_FD);
 	if (program)
