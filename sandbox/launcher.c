@@ -541,12 +541,13 @@ static bool still_same_file(const char *path, const char *what, const struct fil
 
 /* Whether the sandbox's mounted library (or program), and bundle, serve this
  * call as they are: the same files, the same tenant, and the call may keep
- * them (nothing of its own placed beside them). A call without a bundle never
- * keeps a sandbox's bundle, nor one with a bundle a sandbox without it. */
-static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec)
+ * them (may_stay: nothing of its own placed beside them). A call without a
+ * bundle never keeps a sandbox's bundle, nor one with a bundle a sandbox
+ * without it. */
+static bool keeps_library(const struct mounted_library *mounted, const struct exec_spec *spec, bool may_stay)
 {
 	const char *bundle = spec->head.bundle_len ? spec->bundle : "";
-	if (!mounted->path[0] || !spec_entry_may_stay(spec) || mounted->tenant_uid != spec->head.tenant_uid ||
+	if (!may_stay || !mounted->path[0] || mounted->tenant_uid != spec->head.tenant_uid ||
 	    strcmp(mounted->path, spec->library) != 0 || strcmp(mounted->bundle, bundle) != 0)
 		return false;
 	return still_same_file(spec->library, "library", &mounted->id) &&
@@ -617,13 +618,15 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		req->connection = -1;
 	}
 	bool keep = false;
+	/* One rule, for what this call may keep and what stays mounted after it. */
+	const bool may_stay = spec_entry_may_stay(spec);
 	if (!(have_uid = allocate_uid(&uid) == 0)) {
 		format_error(err, errlen, "no free sandbox uid in the range");
 	} else if (files.stdin_fd >= 0 && prepare_connection(files.stdin_fd, spec->head.idle_ms, err, errlen) < 0) {
 		; /* err says what */
 	} else {
 		host_mounts_enter();
-		keep = keeps_library(mounted, spec);
+		keep = keeps_library(mounted, spec, may_stay);
 		opened = open_call_files(spec, keep, uid, &files, &library_st, &bundle_st, &outcome, err, errlen) == 0;
 		host_mounts_leave();
 		if (opened)
@@ -662,7 +665,7 @@ static void dispatch(struct sandbox *sb, struct pending *req)
 		 * (spec_entry_may_stay: then they are removed after it). */
 		if (!keep) {
 			explicit_bzero(mounted, sizeof *mounted);
-			if (spec_entry_may_stay(spec)) {
+			if (may_stay) {
 				snprintf(mounted->path, sizeof mounted->path, "%s", spec->library);
 				mounted->id = identity_of(&library_st);
 				if (spec->head.bundle_len) {
