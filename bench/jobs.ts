@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < 50; i++) await directCall(client);
   await pool(50, 8, async () => waitEnded(client, (await client.submitJob({ name: 'basic' })).ticket));
 
-  log(`latency: ${latencyRuns} direct calls, then ${latencyRuns} jobs, one at a time`);
+  log(`latency: ${withDirect ? `${latencyRuns} direct calls, then ` : ''}${latencyRuns} jobs, one at a time`);
   const direct: number[] = [];
   for (let i = 0; i < (withDirect ? latencyRuns : 0); i++) {
     const started = performance.now();
@@ -200,10 +200,12 @@ async function main(): Promise<void> {
     quietStart.push(at(view, 'RUNNING') - Date.parse(view.submittedAt));
   }
 
-  log(`throughput: ${jobs} direct calls by ${JOB_SLOTS} clients`);
+  log(withDirect ? `throughput: ${jobs} direct calls by ${JOB_SLOTS} clients` : 'throughput of direct calls: skipped (--no-direct; their figures are NaN)');
   let started = performance.now();
-  const directCpu = await measured(server.pid, jobs, () => pool(withDirect ? jobs : 0, JOB_SLOTS, () => directCall(client)));
-  const directPerSecond = jobs / ((performance.now() - started) / 1000);
+  const directCpu = withDirect
+    ? await measured(server.pid, jobs, () => pool(jobs, JOB_SLOTS, () => directCall(client)))
+    : { serverCpuMsPerItem: NaN, parts: { server: NaN, nats: NaN, sandboxes: NaN }, otherCores: NaN };
+  const directPerSecond = withDirect ? jobs / ((performance.now() - started) / 1000) : NaN;
 
   log(`throughput: ${jobs} jobs submitted at once by ${submitters} clients`);
   const logFrom = fs.statSync(server.stdoutFile).size;
