@@ -16,6 +16,15 @@ export const baselineBinary = path.join(baselineDir, 'build', 'classic-server');
 export const programBaselineBinary = path.join(baselineDir, 'build', 'program-server');
 export const cliMain = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
+/** Where the benches' uid ranges start: FNJAIL_BENCH_UID_BASE moves them, so
+ * that two benches can run on one host at once (each server refuses a range
+ * that another one's processes use). */
+export function benchUidBase(): number {
+  const base = Number(process.env.FNJAIL_BENCH_UID_BASE ?? 1_300_000);
+  if (!Number.isInteger(base) || base < 100_000 || base > 4_000_000_000) throw new Error(`FNJAIL_BENCH_UID_BASE must be a whole number from 100000 to 4000000000, not ${process.env.FNJAIL_BENCH_UID_BASE}`);
+  return base;
+}
+
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 const KILL_TIMEOUT_MS = 3_000;
@@ -73,7 +82,7 @@ export function startFnjail(ws: Workspace, extraArgs: string[] = [], labelSuffix
   const dir = ws.subdir(`fnjail-${index}`);
   const socket = path.join(dir, 'server.sock');
   const outputDir = ws.outputDir(`fnjail-${index}`);
-  const firstUid = 1_300_000 + index * 2_000;
+  const firstUid = benchUidBase() + index * 2_000;
   return startProcess({
     kind: 'fnjail',
     label: ['fnjail', ...extraArgs].join(' ') + labelSuffix,

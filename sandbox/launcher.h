@@ -236,12 +236,39 @@ int rootfs_finish(struct rootfs_call *root, const struct exec_spec *spec, char *
 int rootfs_reset(struct rootfs_call *root, bool entry_stays, char *err, size_t errlen);
 int set_oom_score_adj(int value);
 
-/* worker.c: runs in the child of the supervisor; never returns. */
+/* worker.c: runs in the child the supervisor forks for a library call or a
+ * build; never returns. */
 _Noreturn void worker_main(int handshake, struct fnj_worker_state *state);
 
-/* program.c: runs in the worker. The descriptor a program is executed from. */
-#define PROGRAM_FD 4
-int program_chdir(const struct exec_spec *spec); /* -1, errno set */
-_Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state);
+/* program-worker.c: runs in the supervisor. Starts the worker of a program
+ * call, which shares the supervisor's memory until its exec: what this holds,
+ * and the spec it points to, must stay as they are until the worker is gone
+ * or running the program. Returns its pid and its pidfd in *pidfd, or -1 with
+ * errno set. */
+struct program_worker {
+	const struct exec_spec *spec;
+	struct spec_fds fds;        /* the output file, standard input, the cgroups' limits */
+	int program;                /* the program's mount (its placement's descriptor) */
+	int handshake;              /* the worker's end of the handshake */
+	struct fnj_worker_state *state;
+};
+pid_t program_worker_start(const struct program_worker *w, int *pidfd);
+
+/* worker-setup.c: the steps of both kinds of worker, in raw system calls.
+ * Each returns 0, or -errno with *what naming what could not be done. */
+#define HANDSHAKE_FD 3
+#define PROGRAM_FD 4 /* the descriptor a program is executed from */
+extern char *const worker_environment[]; /* the clean one of a call that has none of its own */
+int worker_prepare(const char **what); /* no_new_privs, no core dumps, an empty signal mask */
+int worker_arrange_fds(int in, int out, int err, int program, int handshake, const char **what);
+int worker_enter_namespaces(const struct exec_spec *spec, const char **what);
+int worker_drop_privileges(uint32_t id, const char **what);
+int worker_set_limits(const struct fnj_exec *h, const struct spec_fds *fds, const char **what);
+int worker_install_seccomp(const struct exec_spec *spec, const char **what); /* hands the listener over */
+
+/* program.c: runs in the worker. */
+int program_chdir(const struct exec_spec *spec); /* -errno on failure */
+_Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state); /* raw */
+_Noreturn void build_exec(const struct exec_spec *spec, struct fnj_worker_state *state); /* forked only */
 
 #endif

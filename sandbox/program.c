@@ -25,50 +25,63 @@
 #include <unistd.h>
 
 #include "launcher.h"
+#include "raw-syscall.h"
 
 extern char **environ;
 
+/* Raw, like everything a program's worker runs (program-worker.c). */
 int program_chdir(const struct exec_spec *spec)
 {
 	const char *dir = spec->head.cwd_len ? spec->cwd : spec->head.kind == FNJ_KIND_BUILD ? spec->work : "/tmp";
-	return chdir(dir);
+	return (int)raw_syscall(SYS_chdir, (long)dir, 0, 0, 0, 0);
+}
+
+static long raw_statx(int dirfd, const char *path, int flags, struct statx *st)
+{
+	return raw_syscall(SYS_statx, dirfd, (long)path, flags, STATX_INO | STATX_MNT_ID, (long)st);
 }
 
 /* Whether path (in the sandbox) is the program's mount itself. */
 static bool path_is_program(const char *path)
 {
 	struct statx fd, named;
-	const unsigned mask = STATX_INO | STATX_MNT_ID;
-	return statx(PROGRAM_FD, "", AT_EMPTY_PATH, mask, &fd) == 0 &&
-	       statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, mask, &named) == 0 && (fd.stx_mask & STATX_MNT_ID) &&
+	return raw_statx(PROGRAM_FD, "", AT_EMPTY_PATH, &fd) == 0 &&
+	       raw_statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &named) == 0 && (fd.stx_mask & STATX_MNT_ID) &&
 	       (named.stx_mask & STATX_MNT_ID) && fd.stx_mnt_id == named.stx_mnt_id && fd.stx_ino == named.stx_ino &&
 	       fd.stx_dev_major == named.stx_dev_major && fd.stx_dev_minor == named.stx_dev_minor;
+}
+
+static _Noreturn void exec_failed(struct fnj_worker_state *state, const char *why)
+{
+	snprintf(state->message, sizeof state->message, "%s", why);
+	state->phase = FNJ_PHASE_EXEC_FAILED;
+	raw_syscall(SYS_exit_group, 127, 0, 0, 0, 0);
+	__builtin_unreachable();
 }
 
 _Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state)
 {
 	/* Without an environment of its own, the worker's clean one. */
-	char *const *envp = spec->envp[0] ? spec->envp : environ;
+	char *const *envp = spec->envp[0] ? spec->envp : worker_environment;
 	state->phase = FNJ_PHASE_RUNNING;
-	if (spec->head.kind == FNJ_KIND_PROGRAM) {
-		syscall(SYS_execveat, PROGRAM_FD, "", spec->argv, envp, AT_EMPTY_PATH);
-		/* ENOENT from a close-on-exec descriptor: a script (or a missing
-		 * interpreter, which the second try reports alike). */
-		if (errno == ENOENT) {
-			if (!path_is_program(spec->library)) {
-				snprintf(state->message, sizeof state->message,
-					 "its path does not lead to the program placed in the sandbox");
-				state->phase = FNJ_PHASE_EXEC_FAILED;
-				_exit(127);
-			}
-			execve(spec->library, spec->argv, (char **)envp);
-		}
-	} else {
-		/* execvpe searches the PATH of the environment in force. */
-		environ = (char **)envp;
-		execvpe(spec->argv[0], spec->argv, (char **)envp);
+	long r = raw_syscall(SYS_execveat, PROGRAM_FD, (long)"", (long)spec->argv, (long)envp, AT_EMPTY_PATH);
+	/* ENOENT from a close-on-exec descriptor: a script (or a missing
+	 * interpreter, which the second try reports alike). */
+	if (r == -ENOENT) {
+		if (!path_is_program(spec->library))
+			exec_failed(state, "its path does not lead to the program placed in the sandbox");
+		r = raw_syscall(SYS_execve, (long)spec->library, (long)spec->argv, (long)envp, 0, 0);
 	}
-	snprintf(state->message, sizeof state->message, "%s", strerror(errno));
-	state->phase = FNJ_PHASE_EXEC_FAILED;
-	_exit(127);
+	exec_failed(state, strerrordesc_np((int)-r));
+}
+
+/* Only in a forked worker (worker.c): glibc's execvpe sets errno. */
+_Noreturn void build_exec(const struct exec_spec *spec, struct fnj_worker_state *state)
+{
+	/* execvpe searches the PATH of the environment in force. */
+	char *const *envp = spec->envp[0] ? spec->envp : worker_environment;
+	state->phase = FNJ_PHASE_RUNNING;
+	environ = (char **)envp;
+	execvpe(spec->argv[0], spec->argv, (char **)envp);
+	exec_failed(state, strerrordesc_np(errno));
 }

@@ -3,11 +3,13 @@
  * Cloned by the launcher into fresh pid, mount, ipc and uts namespaces (and a
  * network namespace when asked). It stays root and never runs untrusted code:
  *   1. prepare: build the root filesystem (rootfs.c);
- *   2. fork the next call's worker (worker.c), which waits for it; READY;
+ *   2. fork the next call's worker (worker.c), which waits for it, unless
+ *      the last call was a program's; READY;
  *   3. receive a spec with the output file and the mounts of what it runs
  *      (library and input, or program, bundle and work directories), and its
  *      standard input; place them, make the root read-only, hand the call to
- *      the worker;
+ *      the worker (forked now if none waits), or clone a program's worker
+ *      into this process's memory (program-worker.c);
  *   4. supervise: take the seccomp listener from the worker, answer or act on
  *      refused system calls, enforce the wall-clock, CPU and idle limits;
  *   5. when the worker is gone (or must go): kill everything else in the pid
@@ -488,17 +490,31 @@ struct call {
 	struct exec_spec spec;
 	struct spec_fds fds;
 	struct run run;
+	/* What a program's worker reads, in its supervisor's memory, until its exec. */
+	struct program_worker program_worker;
 	/* What is mounted in the root, paths included: kept between calls, so
 	 * it lives in memory the workers do not inherit (MADV_WIPEONFORK). */
 	struct rootfs_call *root;
 };
 
-/* The worker of the next call, forked while this sandbox waits for it. */
+/* The worker of the next call, forked while this sandbox waits for it (pid 0
+ * when none is). */
 struct next_worker {
 	pid_t pid;
 	int pidfd;
 	int handshake;
 };
+#define NO_WORKER ((struct next_worker){ .pid = 0, .pidfd = -1, .handshake = -1 })
+
+static int pid_counter = -1; /* the namespace's ns_last_pid */
+
+/* Every call's processes get the pids of a fresh namespace (pid 2 for the
+ * function, then 3, 4, ...): how many processes earlier calls made is not
+ * for the next one to count. */
+static int rewind_pids(void)
+{
+	return pwrite(pid_counter, "1", 1, 0) == 1 ? 0 : -1;
+}
 
 static struct fnj_worker_state *state; /* shared with the workers, one page */
 
@@ -527,14 +543,80 @@ static int fork_worker(struct next_worker *next)
 	return 0;
 }
 
-static void run_call(struct call *c, const struct next_worker *next, int sfd)
+static int fork_worker_from_main_stack(struct next_worker *next);
+
+/* A program's worker is cloned when its call comes (program-worker.c): a
+ * worker forked ahead for a library call gives its place, and its pid, back. */
+static void retire_waiting_worker(struct run *run, struct next_worker *next)
+{
+	if (next->pid <= 0)
+		return;
+	kill(next->pid, SIGKILL);
+	waitpid(next->pid, NULL, __WALL);
+	close(next->handshake);
+	close(next->pidfd);
+	*next = NO_WORKER;
+	if (rewind_pids() < 0) {
+		char err[FNJ_MAX_MESSAGE];
+		format_error(err, sizeof err, "cannot rewind the sandbox's pid counter: %s", strerror(errno));
+		launch_failed(run, err);
+	}
+}
+
+/* The worker of a call: a program's is cloned at the end of run_call; a
+ * library's or build's was forked ahead, or is forked now. */
+static void take_worker(struct run *run, const struct exec_spec *spec, struct next_worker *next)
+{
+	if (spec->head.kind == FNJ_KIND_PROGRAM) {
+		retire_waiting_worker(run, next);
+		return;
+	}
+	if (next->pid <= 0 && fork_worker_from_main_stack(next) < 0) {
+		char err[FNJ_MAX_MESSAGE];
+		format_error(err, sizeof err, "cannot fork a worker: %s", strerror(errno));
+		launch_failed(run, err);
+	}
+	run->worker = next->pid;
+	run->pidfd = next->pidfd;
+	run->handshake = next->handshake;
+	*next = NO_WORKER; /* the run's now: end_call closes them */
+}
+
+/* Clones a program's worker, which takes its descriptors from the
+ * supervisor's table as it is now. */
+static void start_program_worker(struct call *c, int program)
+{
+	struct run *run = &c->run;
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+		char err[FNJ_MAX_MESSAGE];
+		format_error(err, sizeof err, "cannot make the worker's handshake: %s", strerror(errno));
+		launch_failed(run, err);
+	}
+	explicit_bzero((void *)state, sizeof *state);
+	c->program_worker = (struct program_worker){
+		.spec = &c->spec, .fds = c->fds, .program = program, .handshake = pair[1], .state = state
+	};
+	int pidfd = -1;
+	pid_t pid = program_worker_start(&c->program_worker, &pidfd);
+	int saved = errno;
+	close(pair[1]);
+	run->handshake = pair[0];
+	if (pid < 0) {
+		char err[FNJ_MAX_MESSAGE];
+		format_error(err, sizeof err, "cannot start the program's worker: %s", strerror(saved));
+		launch_failed(run, err);
+	}
+	run->worker = pid;
+	run->pidfd = pidfd;
+}
+
+static void run_call(struct call *c, struct next_worker *next, int sfd)
 {
 	struct run *run = &c->run;
 	const struct exec_spec *spec = &c->spec;
 	char err[FNJ_MAX_MESSAGE];
-	run->worker = next->pid;
-	run->pidfd = next->pidfd;
-	run->handshake = next->handshake;
+	take_worker(run, spec, next);
 	struct rootfs_call *root = c->root;
 	struct placement *library = &root->library;
 	/* A mounted library (or program) and its bundle go unless kept: before
@@ -574,22 +656,26 @@ static void run_call(struct call *c, const struct next_worker *next, int sfd)
 		}
 		run->cpu_base_known = true;
 	}
-	/* Go: the spec as the launcher sent it, the output file, and standard
-	 * input and the program when the call has them. */
-	const size_t spec_offset = sizeof(struct fnj_sup_spec) - sizeof(struct fnj_worker_go);
-	struct fnj_worker_go go = { .memory_by_cgroup = c->fds.memory_by_cgroup, .pids_by_cgroup = c->fds.pids_by_cgroup };
-	memcpy(c->message + spec_offset, &go, sizeof go);
-	int to_worker[3], n = 0;
-	to_worker[n++] = c->fds.output;
-	if (c->fds.stdin_fd >= 0)
-		to_worker[n++] = c->fds.stdin_fd;
-	if (spec->head.kind == FNJ_KIND_PROGRAM)
-		to_worker[n++] = library->tree; /* placed now, or kept from an earlier call */
 	run->started_us = monotonic_us();
 	run->cpu_check_us = run->started_us + CPU_CHECK_US; /* the base was just read */
-	if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) < 0) {
-		format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
-		launch_failed(run, err);
+	if (spec->head.kind == FNJ_KIND_PROGRAM) {
+		start_program_worker(c, library->tree); /* placed now, or kept from an earlier call */
+	} else {
+		/* Go: the spec as the launcher sent it, the output file, and
+		 * standard input when the call has it. */
+		const size_t spec_offset = sizeof(struct fnj_sup_spec) - sizeof(struct fnj_worker_go);
+		struct fnj_worker_go go = { .memory_by_cgroup = c->fds.memory_by_cgroup,
+					    .pids_by_cgroup = c->fds.pids_by_cgroup };
+		memcpy(c->message + spec_offset, &go, sizeof go);
+		int to_worker[2], n = 0;
+		to_worker[n++] = c->fds.output;
+		if (c->fds.stdin_fd >= 0)
+			to_worker[n++] = c->fds.stdin_fd;
+		if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) <
+		    0) {
+			format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
+			launch_failed(run, err);
+		}
 	}
 	/* Only a connection is kept, to watch it for idleness. */
 	if (c->fds.stdin_fd >= 0 && c->fds.stdin_fd != run->connection) {
@@ -632,6 +718,7 @@ static int end_call(struct call *c)
 	spec_clear(&c->spec);
 	explicit_bzero(&c->run, sizeof c->run);
 	explicit_bzero(&c->fds, sizeof c->fds);
+	explicit_bzero(&c->program_worker, sizeof c->program_worker);
 	c->message_len = 0;
 	c->keep_library = false;
 	return 0;
@@ -679,16 +766,23 @@ static bool receive_call(struct call *c)
 #define GUARD_BYTES 4096u
 
 struct call_stack {
-	ucontext_t loop; /* supervisor_main, while a call is handled */
+	ucontext_t loop;   /* supervisor_main, while a call is handled */
 	ucontext_t call;
-	bool served;     /* the call was handled and the sandbox is clean for the next one */
-	uint8_t *base;   /* the stack, above its guard page */
+	bool served;       /* the call was handled and the sandbox is clean for the next one */
+	bool fork_wanted;  /* the call is back on the main stack for a worker to be forked there */
+	int fork_errno;    /* why that fork failed, or 0 */
+	uint8_t *base;     /* the stack, above its guard page */
 };
 
-static struct call *call; /* wiped on fork too: workers get their spec from the handshake */
+/* Wiped on fork too: forked workers get their spec from the handshake (a
+ * program's worker, which is no copy, reads it here). */
+static struct call *call;
 static struct call_stack *call_stack;
 static int signal_fd = -1;
 static struct next_worker next_worker;
+/* Whether the next call's worker is forked before it comes: not after a
+ * program's call (its worker is cloned), for the next is most likely one too. */
+static bool fork_ahead = true;
 
 static void call_stack_init(void)
 {
@@ -711,6 +805,7 @@ static void handle_call(void)
 	call_stack->served = false;
 	if (!receive_call(call))
 		return; /* the worker waiting for a call dies with this namespace */
+	fork_ahead = call->spec.head.kind != FNJ_KIND_PROGRAM;
 	run_call(call, &next_worker, signal_fd);
 	call_stack->served = end_call(call) == 0;
 }
@@ -725,11 +820,37 @@ static bool serve_on_call_stack(void)
 	cs->call.uc_stack.ss_size = CALL_STACK_BYTES;
 	cs->call.uc_link = &cs->loop;
 	makecontext(&cs->call, handle_call, 0);
+	cs->fork_wanted = false;
 	if (swapcontext(&cs->loop, &cs->call) < 0) {
 		log_msg("cannot switch to the call stack: %s; retiring this sandbox", strerror(errno));
 		return false;
 	}
+	/* The call came back for a worker (fork_worker_from_main_stack). */
+	while (cs->fork_wanted) {
+		cs->fork_wanted = false;
+		cs->fork_errno = fork_worker(&next_worker) < 0 ? errno : 0;
+		if (swapcontext(&cs->loop, &cs->call) < 0) {
+			log_msg("cannot switch to the call stack: %s; retiring this sandbox", strerror(errno));
+			return false;
+		}
+	}
 	return cs->served;
+}
+
+/* From the call stack, for a library call that came when no worker was
+ * forked ahead: the fork happens on the main stack, which holds no call's data
+ * (a worker forked on the call stack would find it wiped). */
+static int fork_worker_from_main_stack(struct next_worker *next)
+{
+	struct call_stack *cs = call_stack;
+	cs->fork_wanted = true;
+	if (swapcontext(&cs->call, &cs->loop) < 0)
+		return -1;
+	if (cs->fork_errno) {
+		errno = cs->fork_errno;
+		return -1;
+	}
+	return next->pid > 0 ? 0 : -1;
 }
 
 _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
@@ -744,11 +865,8 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 		prep_failed("cannot map the sandbox's root state: %s", strerror(errno));
 	if (rootfs_prepare(call->root, config->tmp_bytes, &accounting, err, sizeof err) < 0)
 		prep_failed("%s", err);
-	/* Every call's processes get the pids of a fresh namespace (pid 2 for the
-	 * function, then 3, 4, ...): how many processes earlier calls made is not
-	 * for the next one to count. */
-	int last_pid = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
-	if (last_pid < 0)
+	pid_counter = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+	if (pid_counter < 0)
 		prep_failed("cannot open the sandbox's ns_last_pid: %s", strerror(errno));
 	if (sethostname(config->hostname, strlen(config->hostname)) < 0)
 		prep_failed("cannot set the sandbox's hostname: %s", strerror(errno));
@@ -769,13 +887,13 @@ _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)
 	scrub_stack();
 
 	for (uint32_t use = 0; use < config->reuse; use++) {
-		if (pwrite(last_pid, "1", 1, 0) != 1) {
+		if (rewind_pids() < 0) {
 			if (use == 0)
 				prep_failed("cannot rewind the sandbox's pid counter: %s", strerror(errno));
 			log_msg("cannot rewind the sandbox's pid counter: %s; retiring this sandbox", strerror(errno));
 			break;
 		}
-		if (fork_worker(&next_worker) < 0) {
+		if (fork_ahead && fork_worker(&next_worker) < 0) {
 			if (use == 0)
 				prep_failed("cannot fork a worker: %s", strerror(errno));
 			log_msg("cannot fork a worker: %s; retiring this sandbox", strerror(errno));
