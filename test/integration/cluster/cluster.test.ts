@@ -191,6 +191,10 @@ describe('a cluster of three hosts', { timeout: 300_000 }, () => {
     const newIncarnation = row(rows, 'node-c').incarnation;
     assert.notEqual(newIncarnation, oldIncarnation);
     assert.equal(newIncarnation, (back.events.find((e) => e.event === 'started')!.incarnation as string));
+    // The table node-a answers with may show the node up a moment before the
+    // coordinator's announcement of it reaches node-a's event stream (seen on
+    // a loaded machine): wait for that announcement, then check the sequence.
+    await a.waitFor((e) => e.event === 'change' && (e.change as MemberChange).node === 'node-c' && (e.change as MemberChange).to === 'up', markRejoin);
     assert.deepEqual(changesOf(a, 'node-c', markRejoin).map((ch) => [ch.incarnation, ch.from, ch.to]), [[newIncarnation, null, 'joining'], [newIncarnation, 'joining', 'up']]);
     // And it gets calls again.
     await settled();
