@@ -94,7 +94,8 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
       ...(record.kind === 'program' && mode ? { program: { argv: [entry], mode, ...(call.input?.kind === 'connection' ? { connection: { socket: call.input.socket, idleMs: call.input.idleMs } } : {}) } } : {}),
     };
   } catch (error) {
-    if (error instanceof Refused) return { ...error.refusal, tenant };
+    // Object.assign, not `{ ...refusal, tenant }`: a property after a spread is slow in V8 (executor/launch-spec.ts).
+    if (error instanceof Refused) return Object.assign({}, error.refusal, { tenant });
     throw error;
   }
 }

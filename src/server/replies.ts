@@ -63,7 +63,7 @@ function returnedContent(file: string): Record<string, unknown> {
     } catch {
       content = { contentBase64: bytes.toString('base64') };
     }
-    return { ...content, contentBytes: stat.size, contentTruncated: length < stat.size };
+    return Object.assign(content, { contentBytes: stat.size, contentTruncated: length < stat.size });
   } catch (error) {
     return { contentError: `cannot read the output: ${(error as Error).message}` };
   } finally {
