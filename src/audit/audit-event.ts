@@ -39,20 +39,17 @@ function requestFields(result: ExecutionResult, peer: Tenant) {
   };
 }
 
-// Both records are made on every call, with Object.assign rather than `{
-// event, ...requestFields(), more }`: V8 in Node 20 defines each property that
-// follows a spread in an object literal on its slow path, ~1 us each (25 us
-// for the execution record, measured). The fields, and their order, are the same.
-
 /** The record written before the function runs: the call does not run unless it is written. */
 export function executionStartEvent(result: ExecutionResult, peer: Tenant) {
-  return Object.assign({ event: 'execution-start' as const }, requestFields(result, peer), { output: result.outputPath ?? null });
+  return { event: 'execution-start' as const, ...requestFields(result, peer), output: result.outputPath ?? null };
 }
 
 export function executionEvent(result: ExecutionResult, peer: Tenant, outputBytes: number | null) {
   const launch = result.launch;
   const ran = launch !== undefined && launch.outcome !== Outcome.Cancelled && launch.outcome !== Outcome.LaunchFailed;
-  return Object.assign({ event: 'execution' as const }, requestFields(result, peer), {
+  return {
+    event: 'execution' as const,
+    ...requestFields(result, peer),
     sandboxUid: ran ? launch.sandboxUid : null,
     outcome: result.kind,
     reasons: result.reasons,
@@ -70,7 +67,7 @@ export function executionEvent(result: ExecutionResult, peer: Tenant, outputByte
     output: result.outputPath ?? null,
     outputBytes,
     ...(result.ranOn !== undefined ? { ranOn: result.ranOn } : {}),
-  });
+  };
 }
 
 export type ExecutionEvent = ReturnType<typeof executionEvent>;

@@ -414,7 +414,7 @@ export class Executor {
       release();
     }
     result.launch = launch;
-    // Object.assign, not `{ ...target, more }`: a property after a spread is slow in V8 (launch-spec.ts).
+    // Object.assign, not `{ ...target, more }`: a literal that starts with a spread is slow in V8 (launch-spec.ts).
     this.conclude(result, classify(launch, Object.assign(classifyTarget(decision), { limits: decision.limits, seccompProfile: decision.seccomp.name, syscallName })));
   }
 
@@ -548,7 +548,7 @@ interface Routable {
 /** A decision whose wall-clock limit is tightened to timeoutMs, if that is stricter. */
 function tightened(decision: Decision, timeoutMs: number | undefined): Decision {
   if (!decision.allowed || timeoutMs === undefined || timeoutMs >= decision.limits.timeoutMs) return decision;
-  // Object.assign, not `{ ...decision, more }`: a property after a spread is slow in V8 (launch-spec.ts).
+  // Object.assign, not `{ ...decision, more }`: a literal that starts with a spread is slow in V8 (launch-spec.ts).
   return Object.assign({}, decision, { limits: Object.assign({}, decision.limits, { timeoutMs }) });
 }
 

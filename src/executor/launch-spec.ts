@@ -29,8 +29,9 @@ export function execFlags(seccomp: LauncherFilter, options: FlagOptions): number
 }
 
 // Made on every call: the specs are written out with the optional fields
-// spread last, never `{ ...common, more }` (V8 in Node 20 defines each
-// property that follows a spread in an object literal on its slow path, ~1 us each).
+// spread last, never `{ ...common, more }`: in V8 (Node 20) an object literal
+// that starts with a spread defines each property after it on a slow path,
+// ~1 us each (`{ a, ...x, more }` is not affected), measured.
 export function launchSpec(decision: Allowed, output: string, flags: number, tenant: Tenant): RunSpec {
   const limits = decision.limits;
   const filter = decision.seccomp.program;

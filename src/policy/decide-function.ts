@@ -97,7 +97,7 @@ export function decideFunction(policy: Policy, call: NamedCall, fn: Pick<Checked
       ...(record.kind === 'program' && mode ? { program: { argv: [entry], mode, ...(call.input?.kind === 'connection' ? { connection: { socket: call.input.socket, idleMs: call.input.idleMs } } : {}) } } : {}),
     };
   } catch (error) {
-    // Object.assign, not `{ ...refusal, tenant }`: a property after a spread is slow in V8 (executor/launch-spec.ts).
+    // Object.assign, not `{ ...refusal, tenant }`: a literal that starts with a spread is slow in V8 (executor/launch-spec.ts).
     if (error instanceof Refused) return Object.assign({}, error.refusal, { tenant });
     throw error;
   }

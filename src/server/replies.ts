@@ -21,7 +21,7 @@ export function replyText(result: ExecutionResult): string {
 
 export function replyJson(result: ExecutionResult): string {
   const launch = result.launch;
-  // Object.assign, not `{ ...id, more }`: a property after a spread is slow in V8 (executor/launch-spec.ts).
+  // Object.assign, not `{ ...id, more }`: a literal that starts with a spread is slow in V8 (executor/launch-spec.ts).
   return JSON.stringify(Object.assign(result.id !== undefined ? { id: result.id } : {}, {
     request: result.request,
     output: result.outputPath ?? null,
