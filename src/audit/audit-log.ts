@@ -172,8 +172,9 @@ export class AuditLog {
  * The line pino writes for logger.info(fields, message) under loggerOptions()
  * without redaction ({"level":30,"time":ISO,"pid":N, the fields, "msg"}),
  * made by one JSON.stringify: pino's own loop looks every field up in its
- * serializers and stringifiers and escapes it on its own, ~20 us a record
- * here, and every call writes two. The same bytes (test/unit/audit-record-line.test.ts
+ * serializers and stringifiers (lookups that the server's many other records
+ * make megamorphic) and escapes it on its own; measured with those lookups
+ * megamorphic, 8-14 us for the two records of a call against 6-10 us. The same bytes (test/unit/audit-record-line.test.ts
  * compares them): JSON.stringify and pino write numbers, nested values,
  * undefined and non-finite numbers alike, and strings alike except a lone
  * surrogate, which pino leaves raw in a short string and JSON.stringify
