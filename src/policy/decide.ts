@@ -187,7 +187,8 @@ export function decide(policy: Policy, command: Command, peer: Tenant): Decision
       seccomp: tenant.grant.seccomp,
     };
   } catch (error) {
-    if (error instanceof Refused) return { ...error.refusal, tenant };
+    // Object.assign, not `{ ...refusal, tenant }`: a literal that starts with a spread is slow in V8 (executor/launch-spec.ts).
+    if (error instanceof Refused) return Object.assign({}, error.refusal, { tenant });
     throw error;
   }
 }
