@@ -60,6 +60,9 @@ static int program_worker_main(void *arg)
 		setup_failed(w->state, what, -r);
 	if ((r = (int)raw_syscall(SYS_setsid, 0, 0, 0, 0, 0)) < 0)
 		setup_failed(w->state, "start a session", -r);
+	/* The forked worker's file mode mask (worker.c, set_environment); this
+	 * process has its own (no CLONE_FS), as it has its own working directory. */
+	raw_syscall(SYS_umask, 022, 0, 0, 0, 0);
 	/* 1. namespaces; 2. standard streams (the supervisor's fd 0 is
 	 * /dev/null), the program's descriptor and the handshake, nothing else;
 	 * 3. the sandbox uid and gid, the working directory; 4. limits; 5. the

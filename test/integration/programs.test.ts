@@ -59,17 +59,17 @@ describe('programs, per request', () => {
     assert.equal(output, `${HOST}: FROM A SCRIPT\n`);
   });
 
-  it('runs in an address space of its own (its worker ran in its supervisor\'s until the exec): nothing of the launcher mapped, readable by itself, no_new_privs and seccomp in force', async () => {
+  it('runs in an address space of its own (its worker ran in its supervisor\'s until the exec): nothing of the launcher mapped, readable by itself, no_new_privs and seccomp in force, the usual umask', async () => {
     // The worker of a program shares its supervisor's memory until it
     // executes the program (sandbox/program-worker.c); the exec must leave the
     // program only its own mappings, made dumpable again (else its /proc/self
     // would be root's and unreadable to it), with the filter installed before.
     const look = path.join(t.area.root, 'maps.sh');
-    fs.writeFileSync(look, '#!/bin/sh\necho "launcher mappings: $(grep -c fnjail-launcher /proc/$$/maps)"\necho "own mappings: $(grep -c /bin/ /proc/$$/maps)"\ngrep -E "^(TracerPid|NoNewPrivs|Seccomp):" /proc/$$/status\n', { mode: 0o755 });
+    fs.writeFileSync(look, '#!/bin/sh\necho "launcher mappings: $(grep -c fnjail-launcher /proc/$$/maps)"\necho "own mappings: $(grep -c /bin/ /proc/$$/maps)"\ngrep -E "^(TracerPid|NoNewPrivs|Seccomp):" /proc/$$/status\necho "umask $(umask)"\n', { mode: 0o755 });
     const spec = { ...common(t.area), kind: 'program' as const, program: look };
     const { result, output } = await runAndRead(t, spec);
     assert.equal(classified(result, spec.limits, spec).kind, 'ok', output);
-    assert.match(output, /^launcher mappings: 0\nown mappings: [1-9]\d*\nTracerPid:\t0\nNoNewPrivs:\t1\nSeccomp:\t2\n$/);
+    assert.match(output, /^launcher mappings: 0\nown mappings: [1-9]\d*\nTracerPid:\t0\nNoNewPrivs:\t1\nSeccomp:\t2\numask 0022\n$/);
   });
 
   it('runs a python3 script, python3 being installed on this host', { skip: fs.existsSync(PYTHON3) ? false : `${PYTHON3} is not installed on this host: nothing to run python3 scripts with` }, async () => {
