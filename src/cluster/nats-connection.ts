@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, StorageType, type ObjectStore } from '@nats-io/obj';
 import { connect, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
@@ -235,6 +236,23 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
       ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
       ...(options.description !== undefined ? { description: options.description } : {}),
     });
+  }
+
+  /**
+   * The keys of a KV bucket (those matching a filter: "u1000.*", ">") that
+   * hold a value or a delete marker, as its
+   * stream's leader has them. KV's keys() reads them through an ordered
+   * consumer, which the broker may place on a replica still catching up: a
+   * function deployed a moment before could be missing from the list (seen
+   * with three servers). The stream's info is answered by its leader, which
+   * has every write it acknowledged. Values are read with get() (also from the
+   * leader: allow_direct is off), which skips the deleted.
+   */
+  async kvKeys(bucket: string, filter = '>'): Promise<string[]> {
+    const prefix = `$KV.${bucket}.`;
+    const jsm = await jetstreamManager(this.connection);
+    const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
   }
 
   /** An object store, created if missing (file storage: it survives restarts). */

@@ -116,6 +116,7 @@ function isConflict(error: unknown): boolean {
 
 export class FunctionRegistry {
   private constructor(
+    private readonly nats: NatsSystem,
     private readonly kv: KV,
     private readonly store: ObjectStore,
     readonly unpacked: UnpackedBundles,
@@ -138,7 +139,7 @@ export class FunctionRegistry {
         return blob ? Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength) : undefined;
       },
     });
-    return new FunctionRegistry(kv, store, unpacked, options, new RecordCache(kv, nats, options.logger));
+    return new FunctionRegistry(nats, kv, store, unpacked, options, new RecordCache(kv, nats, options.logger));
   }
 
   async get(name: string): Promise<FunctionRecord | undefined> {
@@ -146,8 +147,7 @@ export class FunctionRegistry {
   }
 
   async list(filter: { owner?: string } = {}): Promise<FunctionRecord[]> {
-    const names: string[] = [];
-    for await (const key of await this.kv.keys()) names.push(key);
+    const names = await this.nats.kvKeys(REGISTRY_BUCKETS.functions);
     const records: FunctionRecord[] = [];
     for (const name of names.sort()) {
       const record = await this.get(name);

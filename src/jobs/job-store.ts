@@ -71,6 +71,7 @@ export class JobStore {
   private idleWatch: NodeJS.Timeout | undefined;
 
   private constructor(
+    private readonly nats: NatsSystem,
     private readonly kv: KV,
     private readonly data: ObjectStore,
   ) {}
@@ -78,7 +79,7 @@ export class JobStore {
   static async open(nats: NatsSystem): Promise<JobStore> {
     const kv = await nats.kv(JOB_BUCKETS.records, { description: 'fnjail jobs: <owner>.<ticket> → the job record' });
     const data = await nats.objectStore(JOB_BUCKETS.data, { description: "fnjail jobs' inputs, bundles and outputs" });
-    return new JobStore(kv, data);
+    return new JobStore(nats, kv, data);
   }
 
   async create(record: JobRecord): Promise<void> {
@@ -144,9 +145,7 @@ export class JobStore {
 
   /** Keys matching a KV filter ("u1000.*", ">"). */
   async keys(filter = '>'): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys(filter)) keys.push(key);
-    return keys;
+    return this.nats.kvKeys(JOB_BUCKETS.records, filter);
   }
 
   /** The records of the keys, those still there. */
