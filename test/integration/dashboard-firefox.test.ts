@@ -39,6 +39,8 @@ describe('dashboard in Firefox', () => {
     await firefox.navigate(tab, dashboard.url);
     assert.equal(await firefox.evaluate(tab, () => location.pathname + location.search), '/dashboard', 'the key leaves the address at once');
     await firefox.waitFor(tab, 'the page to go live', () => document.querySelector('#connection[data-state="live"]') !== null);
+    // Live is the stream's opening; its first frame (which fills the nodes' note) may come a moment later.
+    await firefox.waitFor(tab, 'the first frame', () => document.querySelector<HTMLElement>('#nodes-note')!.innerText !== '');
     assert.match(await firefox.evaluate(tab, () => document.querySelector<HTMLElement>('#nodes-note')!.innerText), /No cluster/);
     assert.equal(await firefox.evaluate(tab, () => document.querySelectorAll('#last-calls tbody tr').length), 0, 'a fresh server has no calls to show');
 

@@ -66,6 +66,8 @@ describe('dashboard in Chromium', () => {
     const response = await page.goto(`${base}/`);
     assert.equal(response?.status(), 200);
     await page.locator('#connection[data-state="live"]').waitFor();
+    // Live is the stream's opening; its first frame (which fills the notes) may come a moment later.
+    await page.locator('#nodes-note:not(:empty)').waitFor();
     assert.match(await page.locator('#nodes-note').innerText(), /No cluster/);
     assert.match(await page.locator('#jobs-note').innerText(), /No jobs/);
     assert.equal(await page.locator('#last-calls tbody tr').count(), 0, 'a fresh server has no calls to show');
