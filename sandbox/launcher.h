@@ -255,19 +255,22 @@ struct program_worker {
 pid_t program_worker_start(const struct program_worker *w, int *pidfd);
 
 /* worker-setup.c: the steps of both kinds of worker, in raw system calls.
- * Each returns 0, or -errno with *what naming what could not be done. */
+ * A step that fails ends the worker: worker_failed, phase SETUP_FAILED. */
 #define HANDSHAKE_FD 3
 #define PROGRAM_FD 4 /* the descriptor a program is executed from */
 extern char *const worker_environment[]; /* the clean one of a call that has none of its own */
-int worker_prepare(const char **what); /* no_new_privs, no core dumps, an empty signal mask */
-int worker_arrange_fds(int in, int out, int err, int program, int handshake, const char **what);
-int worker_enter_namespaces(const struct exec_spec *spec, const char **what);
-int worker_drop_privileges(uint32_t id, const char **what);
-int worker_set_limits(const struct fnj_exec *h, const struct spec_fds *fds, const char **what);
-int worker_install_seccomp(const struct exec_spec *spec, const char **what); /* hands the listener over */
+/* Says why in the state page, sets the phase, exits with status. */
+_Noreturn void worker_failed(struct fnj_worker_state *state, uint32_t phase, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void worker_prepare(struct fnj_worker_state *state); /* no_new_privs, no core dumps, an empty signal mask */
+void worker_arrange_fds(struct fnj_worker_state *state, int in, int out, int err, int program, int handshake);
+void worker_enter_namespaces(struct fnj_worker_state *state, const struct exec_spec *spec);
+void worker_drop_privileges(struct fnj_worker_state *state, uint32_t id);
+void worker_enter_directory(struct fnj_worker_state *state, const struct exec_spec *spec); /* a program's or build's */
+void worker_set_limits(struct fnj_worker_state *state, const struct fnj_exec *h, const struct spec_fds *fds);
+void worker_install_seccomp(struct fnj_worker_state *state, const struct exec_spec *spec); /* hands the listener over */
 
-/* program.c: runs in the worker. */
-int program_chdir(const struct exec_spec *spec); /* -errno on failure */
+/* program.c: runs in the worker, last. */
 _Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state); /* raw */
 _Noreturn void build_exec(const struct exec_spec *spec, struct fnj_worker_state *state); /* forked only */
 

@@ -40,28 +40,19 @@
 #define STACK_BYTES (64u * 1024u)
 #define GUARD_BYTES 4096u
 
-static _Noreturn void setup_failed(struct fnj_worker_state *state, const char *what, int err)
-{
-	snprintf(state->message, sizeof state->message, "cannot %s: %s", what, strerrordesc_np(err));
-	state->phase = FNJ_PHASE_SETUP_FAILED;
-	raw_syscall(SYS_exit_group, 126, 0, 0, 0, 0);
-	__builtin_unreachable();
-}
-
 static int program_worker_main(void *arg)
 {
 	const struct program_worker *w = arg;
 	const struct exec_spec *spec = w->spec;
-	const char *what = "";
-	int r;
+	struct fnj_worker_state *state = w->state;
 	/* Before the call's own steps: what the forked worker does while it
-	 * waits (worker.c, prepare_for_call), and its own session. */
-	if ((r = worker_prepare(&what)) < 0)
-		setup_failed(w->state, what, -r);
-	if ((r = (int)raw_syscall(SYS_setsid, 0, 0, 0, 0, 0)) < 0)
-		setup_failed(w->state, "start a session", -r);
-	/* The forked worker's file mode mask (worker.c, set_environment); this
-	 * process has its own (no CLONE_FS), as it has its own working directory. */
+	 * waits (worker.c, prepare_for_call), its own session, and its file mode
+	 * mask (worker.c, set_environment: this process has its own, no
+	 * CLONE_FS, as it has its own working directory). */
+	worker_prepare(state);
+	long session = raw_syscall(SYS_setsid, 0, 0, 0, 0, 0);
+	if (session < 0)
+		worker_failed(state, FNJ_PHASE_SETUP_FAILED, 126, "cannot start a session: %s", strerrordesc_np((int)-session));
 	raw_syscall(SYS_umask, 022, 0, 0, 0, 0);
 	/* 1. namespaces; 2. standard streams (the supervisor's fd 0 is
 	 * /dev/null), the program's descriptor and the handshake, nothing else;
@@ -71,17 +62,14 @@ static int program_worker_main(void *arg)
 	int in = fds->stdin_fd >= 0 ? fds->stdin_fd : STDIN_FILENO;
 	int out = spec->head.flags & FNJ_EXEC_STDIN_SOCKET ? fds->stdin_fd : fds->output;
 	int err = spec->head.flags & FNJ_EXEC_STDERR_TO_OUTPUT ? fds->output : STDIN_FILENO;
-	if ((r = worker_enter_namespaces(spec, &what)) < 0 ||
-	    (r = worker_arrange_fds(in, out, err, w->program, w->handshake, &what)) < 0 ||
-	    (r = worker_drop_privileges(spec->head.sandbox_uid, &what)) < 0)
-		setup_failed(w->state, what, -r);
-	if ((r = program_chdir(spec)) < 0)
-		setup_failed(w->state, "enter the working directory", -r);
-	if ((r = worker_set_limits(&spec->head, fds, &what)) < 0 ||
-	    (r = worker_install_seccomp(spec, &what)) < 0)
-		setup_failed(w->state, what, -r);
+	worker_enter_namespaces(state, spec);
+	worker_arrange_fds(state, in, out, err, w->program, w->handshake);
+	worker_drop_privileges(state, spec->head.sandbox_uid);
+	worker_enter_directory(state, spec);
+	worker_set_limits(state, &spec->head, fds);
+	worker_install_seccomp(state, spec);
 	raw_syscall(SYS_close, HANDSHAKE_FD, 0, 0, 0, 0);
-	program_exec(spec, w->state);
+	program_exec(spec, state);
 }
 
 pid_t program_worker_start(const struct program_worker *w, int *pidfd)

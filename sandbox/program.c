@@ -1,5 +1,5 @@
-/* program.c - the worker's last steps for a program or a build: its working
- * directory, then exec.
+/* program.c - the worker's last step for a program or a build: the exec
+ * (its working directory was entered by worker_enter_directory).
  *
  * A program is executed from the descriptor of its mount (PROGRAM_FD), the one
  * the launcher cloned from the path it opened once without following links:
@@ -29,13 +29,6 @@
 
 extern char **environ;
 
-/* Raw, like everything a program's worker runs (program-worker.c). */
-int program_chdir(const struct exec_spec *spec)
-{
-	const char *dir = spec->head.cwd_len ? spec->cwd : spec->head.kind == FNJ_KIND_BUILD ? spec->work : "/tmp";
-	return (int)raw_syscall(SYS_chdir, (long)dir, 0, 0, 0, 0);
-}
-
 static long raw_statx(int dirfd, const char *path, int flags, struct statx *st)
 {
 	return raw_syscall(SYS_statx, dirfd, (long)path, flags, STATX_INO | STATX_MNT_ID, (long)st);
@@ -51,37 +44,34 @@ static bool path_is_program(const char *path)
 	       fd.stx_dev_major == named.stx_dev_major && fd.stx_dev_minor == named.stx_dev_minor;
 }
 
-static _Noreturn void exec_failed(struct fnj_worker_state *state, const char *why)
+/* The call's environment, or without one of its own the worker's clean one. */
+static char *const *environment_of(const struct exec_spec *spec)
 {
-	snprintf(state->message, sizeof state->message, "%s", why);
-	state->phase = FNJ_PHASE_EXEC_FAILED;
-	raw_syscall(SYS_exit_group, 127, 0, 0, 0, 0);
-	__builtin_unreachable();
+	return spec->envp[0] ? spec->envp : worker_environment;
 }
 
 _Noreturn void program_exec(const struct exec_spec *spec, struct fnj_worker_state *state)
 {
-	/* Without an environment of its own, the worker's clean one. */
-	char *const *envp = spec->envp[0] ? spec->envp : worker_environment;
+	char *const *envp = environment_of(spec);
 	state->phase = FNJ_PHASE_RUNNING;
 	long r = raw_syscall(SYS_execveat, PROGRAM_FD, (long)"", (long)spec->argv, (long)envp, AT_EMPTY_PATH);
 	/* ENOENT from a close-on-exec descriptor: a script (or a missing
 	 * interpreter, which the second try reports alike). */
 	if (r == -ENOENT) {
 		if (!path_is_program(spec->library))
-			exec_failed(state, "its path does not lead to the program placed in the sandbox");
+			worker_failed(state, FNJ_PHASE_EXEC_FAILED, 127, "its path does not lead to the program placed in the sandbox");
 		r = raw_syscall(SYS_execve, (long)spec->library, (long)spec->argv, (long)envp, 0, 0);
 	}
-	exec_failed(state, strerrordesc_np((int)-r));
+	worker_failed(state, FNJ_PHASE_EXEC_FAILED, 127, "%s", strerrordesc_np((int)-r));
 }
 
 /* Only in a forked worker (worker.c): glibc's execvpe sets errno. */
 _Noreturn void build_exec(const struct exec_spec *spec, struct fnj_worker_state *state)
 {
 	/* execvpe searches the PATH of the environment in force. */
-	char *const *envp = spec->envp[0] ? spec->envp : worker_environment;
+	char *const *envp = environment_of(spec);
 	state->phase = FNJ_PHASE_RUNNING;
 	environ = (char **)envp;
 	execvpe(spec->argv[0], spec->argv, (char **)envp);
-	exec_failed(state, strerrordesc_np(errno));
+	worker_failed(state, FNJ_PHASE_EXEC_FAILED, 127, "%s", strerrordesc_np(errno));
 }

@@ -168,6 +168,14 @@ static _Noreturn void launch_failed(struct run *run, const char *message)
 	_exit(0);
 }
 
+/* launch_failed with "cannot <what>: <errno's text>". */
+static _Noreturn void launch_failed_errno(struct run *run, const char *what)
+{
+	char err[FNJ_MAX_MESSAGE];
+	format_error(err, sizeof err, "cannot %s: %s", what, strerror(errno));
+	launch_failed(run, err);
+}
+
 /* Reap whatever has ended; note the worker's status when it is among them.
  * Returns how many processes were reaped. */
 static uint32_t reap(struct run *run, int flags)
@@ -543,7 +551,7 @@ static int fork_worker(struct next_worker *next)
 	return 0;
 }
 
-static int fork_worker_from_main_stack(struct next_worker *next);
+static int fork_worker_from_main_stack(void);
 
 /* A program's worker is cloned when its call comes (program-worker.c): a
  * worker forked ahead for a library call gives its place, and its pid, back. */
@@ -556,11 +564,8 @@ static void retire_waiting_worker(struct run *run, struct next_worker *next)
 	close(next->handshake);
 	close(next->pidfd);
 	*next = NO_WORKER;
-	if (rewind_pids() < 0) {
-		char err[FNJ_MAX_MESSAGE];
-		format_error(err, sizeof err, "cannot rewind the sandbox's pid counter: %s", strerror(errno));
-		launch_failed(run, err);
-	}
+	if (rewind_pids() < 0)
+		launch_failed_errno(run, "rewind the sandbox's pid counter");
 }
 
 /* The worker of a call: a program's is cloned at the end of run_call; a
@@ -571,11 +576,8 @@ static void take_worker(struct run *run, const struct exec_spec *spec, struct ne
 		retire_waiting_worker(run, next);
 		return;
 	}
-	if (next->pid <= 0 && fork_worker_from_main_stack(next) < 0) {
-		char err[FNJ_MAX_MESSAGE];
-		format_error(err, sizeof err, "cannot fork a worker: %s", strerror(errno));
-		launch_failed(run, err);
-	}
+	if (next->pid <= 0 && fork_worker_from_main_stack() < 0)
+		launch_failed_errno(run, "fork a worker");
 	run->worker = next->pid;
 	run->pidfd = next->pidfd;
 	run->handshake = next->handshake;
@@ -588,11 +590,8 @@ static void start_program_worker(struct call *c, int program)
 {
 	struct run *run = &c->run;
 	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-		char err[FNJ_MAX_MESSAGE];
-		format_error(err, sizeof err, "cannot make the worker's handshake: %s", strerror(errno));
-		launch_failed(run, err);
-	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		launch_failed_errno(run, "make the worker's handshake");
 	explicit_bzero((void *)state, sizeof *state);
 	c->program_worker = (struct program_worker){
 		.spec = &c->spec, .fds = c->fds, .program = program, .handshake = pair[1], .state = state
@@ -603,9 +602,8 @@ static void start_program_worker(struct call *c, int program)
 	close(pair[1]);
 	run->handshake = pair[0];
 	if (pid < 0) {
-		char err[FNJ_MAX_MESSAGE];
-		format_error(err, sizeof err, "cannot start the program's worker: %s", strerror(saved));
-		launch_failed(run, err);
+		errno = saved;
+		launch_failed_errno(run, "start the program's worker");
 	}
 	run->worker = pid;
 	run->pidfd = pidfd;
@@ -650,10 +648,8 @@ static void run_call(struct call *c, struct next_worker *next, int sfd)
 	run->cgroup_version = c->fds.cgroup_version;
 	run->cpu_limit_us = spec->head.cpu_ms * 1000u;
 	if (run->cpu_usage >= 0) {
-		if (cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version, &run->cpu_base_us) < 0) {
-			format_error(err, sizeof err, "cannot read the CPU time of the sandbox's cgroup: %s", strerror(errno));
-			launch_failed(run, err);
-		}
+		if (cgroup_read_cpu_us(run->cpu_usage, run->cgroup_version, &run->cpu_base_us) < 0)
+			launch_failed_errno(run, "read the CPU time of the sandbox's cgroup");
 		run->cpu_base_known = true;
 	}
 	run->started_us = monotonic_us();
@@ -671,11 +667,8 @@ static void run_call(struct call *c, struct next_worker *next, int sfd)
 		to_worker[n++] = c->fds.output;
 		if (c->fds.stdin_fd >= 0)
 			to_worker[n++] = c->fds.stdin_fd;
-		if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) <
-		    0) {
-			format_error(err, sizeof err, "cannot hand the call to its worker: %s", strerror(errno));
-			launch_failed(run, err);
-		}
+		if (send_with_fds(run->handshake, c->message + spec_offset, c->message_len - spec_offset, to_worker, n) < 0)
+			launch_failed_errno(run, "hand the call to its worker");
 	}
 	/* Only a connection is kept, to watch it for idleness. */
 	if (c->fds.stdin_fd >= 0 && c->fds.stdin_fd != run->connection) {
@@ -826,7 +819,7 @@ static bool serve_on_call_stack(void)
 		return false;
 	}
 	/* The call came back for a worker (fork_worker_from_main_stack). */
-	while (cs->fork_wanted) {
+	if (cs->fork_wanted) {
 		cs->fork_wanted = false;
 		cs->fork_errno = fork_worker(&next_worker) < 0 ? errno : 0;
 		if (swapcontext(&cs->loop, &cs->call) < 0) {
@@ -840,17 +833,14 @@ static bool serve_on_call_stack(void)
 /* From the call stack, for a library call that came when no worker was
  * forked ahead: the fork happens on the main stack, which holds no call's data
  * (a worker forked on the call stack would find it wiped). */
-static int fork_worker_from_main_stack(struct next_worker *next)
+static int fork_worker_from_main_stack(void)
 {
 	struct call_stack *cs = call_stack;
 	cs->fork_wanted = true;
 	if (swapcontext(&cs->call, &cs->loop) < 0)
 		return -1;
-	if (cs->fork_errno) {
-		errno = cs->fork_errno;
-		return -1;
-	}
-	return next->pid > 0 ? 0 : -1;
+	errno = cs->fork_errno;
+	return cs->fork_errno ? -1 : 0;
 }
 
 _Noreturn void supervisor_main(int ctl, const struct launcher_config *config)

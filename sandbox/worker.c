@@ -56,19 +56,7 @@ static void set_message(const char *fmt, ...)
 	va_end(ap);
 }
 
-#define SETUP_FAIL(...)                                    \
-	do {                                               \
-		set_message(__VA_ARGS__);                  \
-		state->phase = FNJ_PHASE_SETUP_FAILED;     \
-		_exit(126);                                \
-	} while (0)
-
-/* A shared step (worker-setup.c) that failed ends the call, saying why. */
-static void check(int result, const char *const *what)
-{
-	if (result < 0)
-		SETUP_FAIL("cannot %s: %s", *what, strerrordesc_np(-result));
-}
+#define SETUP_FAIL(...) worker_failed(state, FNJ_PHASE_SETUP_FAILED, 126, __VA_ARGS__)
 
 /* The handshake socket is fd 3 from the start (the supervisor's control
  * socket, inherited, is closed). */
@@ -89,14 +77,12 @@ static void setup_stdio(const struct exec_spec *spec, const struct spec_fds *fds
 	int in = fds->stdin_fd >= 0 ? fds->stdin_fd : devnull;
 	int out = spec->head.flags & FNJ_EXEC_STDIN_SOCKET ? fds->stdin_fd : fds->output;
 	int err_fd = (spec->head.flags & FNJ_EXEC_STDERR_TO_OUTPUT) ? fds->output : devnull;
-	const char *what = NULL;
-	check(worker_arrange_fds(in, out, err_fd, fds->library, HANDSHAKE_FD, &what), &what);
+	worker_arrange_fds(state, in, out, err_fd, -1, HANDSHAKE_FD);
 }
 
 static void drop_privileges(uint32_t id)
 {
-	const char *what = NULL;
-	check(worker_drop_privileges(id, &what), &what);
+	worker_drop_privileges(state, id);
 	/* Changing uid cleared "dumpable", which would make /proc/self root-owned
 	 * and unreadable to the function (glibc reads /proc/self/maps, for one).
 	 * Core dumps stay off through RLIMIT_CORE. */
@@ -194,8 +180,7 @@ static void prefault(void *start, size_t len)
  * pages the call's message and spec are written to faulted in. */
 static void prepare_for_call(struct exec_spec *spec)
 {
-	const char *what = NULL;
-	check(worker_prepare(&what), &what);
+	worker_prepare(state);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	prefault(spec, sizeof *spec);
 	prefault(call_buf, USUAL_MESSAGE_BYTES);
@@ -224,7 +209,6 @@ static void receive_call(struct exec_spec *spec, struct spec_fds *fds)
 	int i = 0;
 	fds->output = fd[i++];
 	fds->stdin_fd = in ? fd[i++] : -1;
-	fds->library = -1;
 	fds->memory_by_cgroup = go.memory_by_cgroup;
 	fds->pids_by_cgroup = go.pids_by_cgroup;
 }
@@ -243,15 +227,14 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 	prepare_for_call(&spec);
 
 	receive_call(&spec, &fds);
-	const char *what = NULL;
-	check(worker_enter_namespaces(&spec, &what), &what);
+	worker_enter_namespaces(state, &spec);
 	setup_stdio(&spec, &fds);
 	drop_privileges(spec.head.sandbox_uid);
 	bool build = spec.head.kind == FNJ_KIND_BUILD;
 	if (build)
-		check(program_chdir(&spec), &(const char *){ "enter the working directory" });
-	check(worker_set_limits(&spec.head, &fds, &what), &what);
-	check(worker_install_seccomp(&spec, &what), &what);
+		worker_enter_directory(state, &spec);
+	worker_set_limits(state, &spec.head, &fds);
+	worker_install_seccomp(state, &spec);
 	close(HANDSHAKE_FD);
 	if (build)
 		build_exec(&spec, state);

@@ -91,7 +91,7 @@ export class LineSink {
   /** Writes whole lines, all of them in one write(2) (and one fsync), or
    * none (a failure counts each); throws SinkError saying why. */
   writeLinesOrThrow(lines: string[]): void {
-    const data = Buffer.from(escapeUnsafe(lines.length === 1 ? lines[0]! : lines.join('')));
+    const data = Buffer.from(escapeUnsafe(lines.join('')));
     try {
       if (typeof this.target === 'string') this.ensureLinked();
       this.writeAll(data);
