@@ -15,7 +15,7 @@ import { packageRoot } from '../src/paths.js';
 import { runBench } from './cleanup.js';
 import { runLoadgen } from './loadgen.js';
 import { deployFunction, httpAddressesOf, startFnjail, type BenchServer } from './servers.js';
-import { createWorkspace, emptyDir, fixturesBuild } from './workspace.js';
+import { basicBundle, createWorkspace, emptyDir, upcaseBundle } from './workspace.js';
 
 /** utime+stime (own, and of reaped children) in ms, of the process. */
 function cpuMs(pid: number): { own: number; children: number } {
@@ -83,16 +83,8 @@ async function main(): Promise<void> {
   const ws = createWorkspace();
   const extra = values.args ? values.args.split(' ') : [];
   const server: BenchServer = await startFnjail(ws, ['--http', '127.0.0.1:0', '--insecure', ...extra], '', { registry: true, nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${values['cpu-prof']}`] : [] });
-  const upcase = ws.subdir('upcase');
-  fs.copyFileSync(path.join(fixturesBuild, 'upcase'), path.join(upcase, 'upcase'));
-  fs.chmodSync(path.join(upcase, 'upcase'), 0o755);
-  fs.writeFileSync(path.join(upcase, 'fnjail.json'), JSON.stringify({ name: 'upcase', kind: 'program', mode: 'per-request', entry: 'upcase' }));
-  await deployFunction(server, upcase);
-  const basic = ws.subdir('basic');
-  fs.copyFileSync(path.join(fixturesBuild, 'libbasic.so'), path.join(basic, 'libbasic.so'));
-  fs.chmodSync(path.join(basic, 'libbasic.so'), 0o755);
-  fs.writeFileSync(path.join(basic, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'libbasic.so' }));
-  await deployFunction(server, basic);
+  await deployFunction(server, upcaseBundle(ws));
+  await deployFunction(server, basicBundle(ws));
   const input = path.join(ws.dataDir, 'in.txt');
   fs.writeFileSync(input, 'hello from the program bench\n', { mode: 0o644 });
   const kids = childPids(server.pid);

@@ -17,7 +17,7 @@ import { runBench } from './cleanup.js';
 import { runLoadgen } from './loadgen.js';
 import { machineInfo } from './machine.js';
 import { deployFunction, httpAddressesOf, startFnjail } from './servers.js';
-import { createWorkspace, emptyDir, fixturesBuild } from './workspace.js';
+import { basicBundle, createWorkspace, emptyDir } from './workspace.js';
 
 const DURATION_S = 10;
 const TARGETS = { throughput64: 0.8, p50At1PlusMs: 0.3 };
@@ -75,11 +75,7 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()[0]!;
   const server = await startFnjail(ws, ['--http', '127.0.0.1:0', '--insecure'], '', { registry: true });
   try {
-    const bundle = ws.subdir('basic-bundle');
-    fs.copyFileSync(path.join(fixturesBuild, 'libbasic.so'), path.join(bundle, 'libbasic.so'));
-    fs.chmodSync(path.join(bundle, 'libbasic.so'), 0o755);
-    fs.writeFileSync(path.join(bundle, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'libbasic.so' }));
-    await deployFunction(server, bundle);
+    await deployFunction(server, basicBundle(ws));
     const url = `http://${httpAddressesOf(server)[0]!}/run/basic`;
     const lib = ws.lib('libbasic.so');
     // Warm both paths, then alternate them point by point.

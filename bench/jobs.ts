@@ -8,6 +8,10 @@
 //     jobs/s from the first submit to the last end, against the same number
 //     of direct calls made by as many concurrent clients as the node has job
 //     slots; the queue wait (submit to start) under that burst;
+//   - the trivial function is a library's (libbasic.so's run, the default) or,
+//     with --kind program, a program's (fixtures/programs/upcase.c, no input):
+//     each job is one sandboxed call of it, so jobs/s can only approach the
+//     rate of direct calls of the same kind, which the two kinds set apart;
 //   - FIFO: the order replicas started in (the audit log's RUNNING records)
 //     against their places in the queue;
 //   - CPU: of the server's process tree (server, launcher, sandboxes,
@@ -17,9 +21,9 @@
 // The server is fnjail serve with its private nats-server, as a single node
 // runs by default, --job-slots 8. Goals of the issue: >= 300 jobs/s, p50
 // submit-to-start <= 10 ms; reported PASS or MISS, never a failure.
-// Writes bench/results/jobs.{json,md}.
+// Writes bench/results/jobs.{json,md} (jobs-program.{json,md} with --kind program).
 //
-//   node dist/bench/jobs.js [--jobs N] [--submitters N] [--latency-runs N]
+//   node dist/bench/jobs.js [--kind library|program] [--jobs N] [--submitters N] [--latency-runs N]
 //     [--no-direct (jobs only, for profiling their path)] [--output-on-disk (outputs on the disk, not the bench's tmpfs)]
 //     [--cpu-prof DIR (the server's CPU profile, written when it stops)] [--node-args '--perf-basic-prof ...' (for the server)]
 import { spawn } from 'node:child_process';
@@ -36,7 +40,7 @@ import { machineInfo } from './machine.js';
 import { log } from './progress.js';
 import { cliMain } from './servers.js';
 import { percentile } from './stats.js';
-import { createWorkspace } from './workspace.js';
+import { basicBundle, createWorkspace, upcaseBundle } from './workspace.js';
 
 const resultsDir = path.join(packageRoot, 'bench', 'results');
 const JOB_SLOTS = 8;
@@ -109,8 +113,12 @@ async function pool<T>(count: number, width: number, task: (i: number) => Promis
   return results;
 }
 
-async function directCall(client: Client): Promise<void> {
-  const result = await client.run('basic');
+/** The trivial function of each kind, as its bundle names it. */
+const KINDS = { library: { name: 'basic', bundle: basicBundle }, program: { name: 'upcase', bundle: upcaseBundle } } as const;
+type Kind = keyof typeof KINDS;
+
+async function directCall(client: Client, name: string): Promise<void> {
+  const result = await client.run(name);
   if (!result.ok) throw new Error(`a direct call failed: ${result.outcome}`);
   for await (const chunk of result.output) void chunk;
 }
@@ -161,40 +169,40 @@ async function measured<T>(pid: number, items: number, phase: () => Promise<T>):
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' }, 'cpu-prof': { type: 'string' }, 'node-args': { type: 'string', default: '' }, 'no-direct': { type: 'boolean', default: false }, 'output-on-disk': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { jobs: { type: 'string', default: '1000' }, submitters: { type: 'string', default: '16' }, 'latency-runs': { type: 'string', default: '200' }, 'cpu-prof': { type: 'string' }, 'node-args': { type: 'string', default: '' }, 'no-direct': { type: 'boolean', default: false }, 'output-on-disk': { type: 'boolean', default: false }, kind: { type: 'string', default: 'library' } } });
+  if (!(values.kind! in KINDS)) throw new Error(`--kind ${values.kind}: library or program`);
+  const kind = values.kind as Kind;
+  const fn = KINDS[kind].name;
   const withDirect = !values['no-direct'];
   const jobs = Number(values.jobs);
   const submitters = Number(values.submitters);
   const latencyRuns = Number(values['latency-runs']);
   const ws = createWorkspace({ outputOnDisk: values['output-on-disk'] });
-  const bundle = path.join(ws.root, 'basic-bundle');
-  fs.mkdirSync(path.join(bundle, 'lib'), { recursive: true });
-  fs.copyFileSync(ws.lib('libbasic.so'), path.join(bundle, 'lib', 'libbasic.so'));
-  fs.writeFileSync(path.join(bundle, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'lib/libbasic.so' }));
+  const bundle = KINDS[kind].bundle(ws);
   // Queue limits above the burst.
   const nodeArgs = [...(values['node-args'] ? values['node-args'].split(' ') : []), ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${values['cpu-prof']}`] : [])];
   const server = await startServer(ws.root, ws.outputDir('jobs'), ws.policyFile, nodeArgs);
   const { client } = server;
   const { readBundleDirectory } = await import('../src/functions/bundle-directory.js');
   const { compressBundle } = await import('../src/functions/bundle.js');
-  await client.deploy('basic', await compressBundle(readBundleDirectory(bundle)));
+  await client.deploy(fn, await compressBundle(readBundleDirectory(bundle)));
 
   log('warming up: 50 direct calls, 50 jobs');
-  for (let i = 0; i < 50; i++) await directCall(client);
-  await pool(50, 8, async () => waitEnded(client, (await client.submitJob({ name: 'basic' })).ticket));
+  for (let i = 0; i < 50; i++) await directCall(client, fn);
+  await pool(50, 8, async () => waitEnded(client, (await client.submitJob({ name: fn })).ticket));
 
   log(`latency: ${withDirect ? `${latencyRuns} direct calls, then ` : ''}${latencyRuns} jobs, one at a time`);
   const direct: number[] = [];
   for (let i = 0; i < (withDirect ? latencyRuns : 0); i++) {
     const started = performance.now();
-    await directCall(client);
+    await directCall(client, fn);
     direct.push(performance.now() - started);
   }
   const jobEndToEnd: number[] = [];
   const quietStart: number[] = [];
   for (let i = 0; i < latencyRuns; i++) {
     const started = performance.now();
-    const view = await waitEnded(client, (await client.submitJob({ name: 'basic' })).ticket);
+    const view = await waitEnded(client, (await client.submitJob({ name: fn })).ticket);
     jobEndToEnd.push(performance.now() - started);
     if (view.state !== 'COMPLETED') throw new Error(`a job ended ${view.state}: ${JSON.stringify(view.replicas[0])}`);
     quietStart.push(at(view, 'RUNNING') - Date.parse(view.submittedAt));
@@ -203,7 +211,7 @@ async function main(): Promise<void> {
   log(withDirect ? `throughput: ${jobs} direct calls by ${JOB_SLOTS} clients` : 'throughput of direct calls: skipped (--no-direct; their figures are NaN)');
   let started = performance.now();
   const directCpu = withDirect
-    ? await measured(server.pid, jobs, () => pool(jobs, JOB_SLOTS, () => directCall(client)))
+    ? await measured(server.pid, jobs, () => pool(jobs, JOB_SLOTS, () => directCall(client, fn)))
     : { serverCpuMsPerItem: NaN, parts: { server: NaN, nats: NaN, sandboxes: NaN }, otherCores: NaN };
   const directPerSecond = withDirect ? jobs / ((performance.now() - started) / 1000) : NaN;
 
@@ -212,7 +220,7 @@ async function main(): Promise<void> {
   started = performance.now();
   let submitSeconds = 0;
   const jobCpu = await measured(server.pid, jobs, async () => {
-    const tickets = await pool(jobs, submitters, async () => (await client.submitJob({ name: 'basic' })).ticket);
+    const tickets = await pool(jobs, submitters, async () => (await client.submitJob({ name: fn })).ticket);
     submitSeconds = (performance.now() - started) / 1000;
     // Waiting costs the server a watch per waiter: wait for the last one only
     // (jobs start in order), then read them all once they have ended.
@@ -241,6 +249,7 @@ async function main(): Promise<void> {
   const results = {
     machine: machineInfo(),
     date: new Date().toISOString(),
+    kind,
     jobSlots: JOB_SLOTS,
     outputs: ws.outputs,
     latency: { runs: latencyRuns, directCallMs: summary(direct), jobEndToEndMs: summary(jobEndToEnd), submitToStartMs: quiet },
@@ -255,15 +264,17 @@ async function main(): Promise<void> {
     },
   };
   fs.mkdirSync(resultsDir, { recursive: true });
-  fs.writeFileSync(path.join(resultsDir, 'jobs.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const file = kind === 'library' ? 'jobs' : `jobs-${kind}`;
+  fs.writeFileSync(path.join(resultsDir, `${file}.json`), `${JSON.stringify(results, null, 2)}\n`);
   const md = markdown(results);
-  fs.writeFileSync(path.join(resultsDir, 'jobs.md'), md);
+  fs.writeFileSync(path.join(resultsDir, `${file}.md`), md);
   process.stdout.write(md);
 }
 
 function markdown(r: {
   machine: ReturnType<typeof machineInfo>;
   date: string;
+  kind: Kind;
   jobSlots: number;
   outputs: string;
   latency: { runs: number; directCallMs: { p50: number; p99: number }; jobEndToEndMs: { p50: number; p99: number }; submitToStartMs: { p50: number; p99: number } };
@@ -275,7 +286,7 @@ function markdown(r: {
   const m = r.machine;
   return `# Jobs bench (npm run bench:jobs)
 
-${r.date}; ${m.line}; one node, its private nats-server, --job-slots ${r.jobSlots}, calls' output files on ${r.outputs === 'tmpfs' ? "the bench's tmpfs" : 'the disk'}.
+${r.date}; ${m.line}; the trivial function is ${r.kind === 'library' ? "a library's (libbasic.so's run)" : "a program's (upcase, no input)"}; one node, its private nats-server, --job-slots ${r.jobSlots}, calls' output files on ${r.outputs === 'tmpfs' ? "the bench's tmpfs" : 'the disk'}.
 
 | measure | jobs | direct calls | goal | verdict |
 |---|---:|---:|---:|---|

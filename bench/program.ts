@@ -22,7 +22,7 @@ import type { PointResult } from './results.js';
 import { CALL_TIMEOUT_MS, pointCalls, requestsPerClient } from './scenarios.js';
 import { buildBaseline, deployFunction, startFnjail, startProgramBaseline, type BenchServer } from './servers.js';
 import { ratio } from './stats.js';
-import { createWorkspace, emptyDir, fixturesBuild, type Workspace } from './workspace.js';
+import { createWorkspace, emptyDir, upcaseBundle } from './workspace.js';
 
 const USAGE = `usage: npm run bench:program [-- --runs N] [--calls N]
 
@@ -39,17 +39,6 @@ interface Target {
   name: string;
   pass: boolean;
   text: string;
-}
-
-/** The bundle of the program function: its manifest and the upcase binary. */
-function upcaseBundle(ws: Workspace): string {
-  const dir = ws.subdir('upcase-bundle');
-  const binary = path.join(fixturesBuild, 'upcase');
-  if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: run bash scripts/build.sh`);
-  fs.copyFileSync(binary, path.join(dir, 'upcase'));
-  fs.chmodSync(path.join(dir, 'upcase'), 0o755);
-  fs.writeFileSync(path.join(dir, 'fnjail.json'), JSON.stringify({ name: 'upcase', kind: 'program', mode: 'per-request', entry: 'upcase' }));
-  return dir;
 }
 
 /** One closed-loop run of the per-request program call; the output directory is emptied after. */

@@ -116,3 +116,23 @@ export function emptyDir(dir: string): void {
   }
   for (const entry of entries) fs.rmSync(path.join(dir, entry), { force: true, recursive: true });
 }
+
+/** The bundle of the program function: its manifest and the upcase binary. */
+export function upcaseBundle(ws: Workspace): string {
+  const dir = ws.subdir('upcase-bundle');
+  const binary = path.join(fixturesBuild, 'upcase');
+  if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: run bash scripts/build.sh`);
+  fs.copyFileSync(binary, path.join(dir, 'upcase'));
+  fs.chmodSync(path.join(dir, 'upcase'), 0o755);
+  fs.writeFileSync(path.join(dir, 'fnjail.json'), JSON.stringify({ name: 'upcase', kind: 'program', mode: 'per-request', entry: 'upcase' }));
+  return dir;
+}
+
+/** The bundle of the library function: libbasic.so, whose exports are called by the name basic. */
+export function basicBundle(ws: Workspace): string {
+  const dir = ws.subdir('basic-bundle');
+  fs.copyFileSync(path.join(fixturesBuild, 'libbasic.so'), path.join(dir, 'libbasic.so'));
+  fs.chmodSync(path.join(dir, 'libbasic.so'), 0o755);
+  fs.writeFileSync(path.join(dir, 'fnjail.json'), JSON.stringify({ name: 'basic', kind: 'library', functions: ['run'], entry: 'libbasic.so' }));
+  return dir;
+}
