@@ -100,7 +100,9 @@ interface Endpoint {
 }
 
 function endpointOf(options: ClientOptions): Endpoint {
-  if ('socketPath' in options) return { name: options.socketPath, send: http.request, base: { socketPath: options.socketPath, agent: false }, headers: {}, local: true };
+  // Connections are kept open between requests (keep-alive), over the socket as over TCP: each new one costs
+  // both sides a connect and an identity check. An idle one does not keep the process alive.
+  if ('socketPath' in options) return { name: options.socketPath, send: http.request, base: { socketPath: options.socketPath, agent: new http.Agent({ keepAlive: true }) }, headers: {}, local: true };
   let url: URL;
   try {
     url = new URL(options.url);
@@ -110,7 +112,6 @@ function endpointOf(options: ClientOptions): Endpoint {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new FnjailError('FNJ_USAGE', `'${options.url}' is not an http or https URL`);
   const secure = url.protocol === 'https:';
   if (options.tls && !secure) throw new FnjailError('FNJ_USAGE', `TLS options are for an https URL, not '${options.url}'`);
-  // Connections are kept open between requests (keep-alive); an idle one does not keep the process alive.
   const agent = secure ? new https.Agent({ keepAlive: true, ...options.tls }) : new http.Agent({ keepAlive: true });
   const base: http.RequestOptions = { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port || (secure ? 443 : 80), agent };
   return {
@@ -129,7 +130,7 @@ export class Client {
     this.endpoint = endpointOf(options);
   }
 
-  /** Closes the connections kept open (over TCP); the client may still be used. */
+  /** Closes the connections kept open; the client may still be used. */
   close(): void {
     const { agent } = this.endpoint.base;
     if (agent instanceof http.Agent) agent.destroy();
@@ -229,9 +230,10 @@ export class Client {
       const request = send({ ...base, method, path, headers }, (response) => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: response }));
       request.on('error', (error: NodeJS.ErrnoException) => reject(error instanceof FnjailError ? error : unreachable(name, local, error)));
       // A client running as root talks only to a server running as root: whoever listens on the socket could answer anything.
+      // Checked once per connection, as it opens (a kept-open one was checked then).
       if (local) {
         request.on('socket', (socket) =>
-          socket.once('connect', () => {
+          socket.connecting && socket.once('connect', () => {
             if (!runsAsRoot()) return;
             const { uid } = peerCredentials(socket);
             if (uid !== 0) request.destroy(new FnjailError('FNJ_SERVER_UNTRUSTED', `the server on ${name} runs as uid ${uid}, not root: refused, as this client runs as root`, 'check --api-socket or FNJAIL_API_SOCKET'));

@@ -8,12 +8,14 @@
 // server error) and cuts off clients slow to send their headers after 1 s.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from '../../../src/client/client.js';
 import { packageRoot } from '../../../src/paths.js';
 import { OUTCOME_STATUS, ERROR_STATUS } from '../../../src/http/problem.js';
 import { errorCodes } from '../../../src/errors.js';
@@ -442,6 +444,27 @@ describe('the HTTP API over TCP', () => {
     assert.equal(metrics.status, 200);
     assert.match(metrics.headers['content-type']!, /^text\/plain; version=0\.0\.4/);
     assert.match(metrics.body.toString(), /^fnjail_executions_total\b/m);
+  });
+
+  it("the package's Client keeps its connection open over the API socket: many requests, one connection, no listener left behind", async () => {
+    const client = new Client({ socketPath: a.apiSocket });
+    let connections = 0;
+    const onSocket = () => connections++;
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    diagnosticsChannel.subscribe('net.client.socket', onSocket);
+    process.on('warning', onWarning);
+    try {
+      // More than a socket's default listener limit (10): a listener added per request would warn.
+      for (let i = 0; i < 25; i++) assert.equal((await client.status()).registry.state, 'ready');
+      assert.equal(connections, 1, 'every request after the first went over the connection it opened');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, []);
+    } finally {
+      diagnosticsChannel.unsubscribe('net.client.socket', onSocket);
+      process.off('warning', onWarning);
+      client.close();
+    }
   });
 
   it('publishes /openapi.json, valid OpenAPI 3.1, listing every route the server answers', async () => {
