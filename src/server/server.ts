@@ -244,6 +244,7 @@ export class FnjailServer {
       handshakeOver: (raw) => this.connections.delete(raw),
       onConnection: (socket, remote) => {
         if (!this.connections.has(socket)) this.track(socket); // a TLS socket: its raw connection counted until now
+        this.counted(socket);
         frontEnd.onConnection(socket, remote);
       },
       onHandshakeRefused: (from, reason, code) => {
@@ -265,7 +266,9 @@ export class FnjailServer {
   /** A connection of the HTTP API's UNIX socket, counted as any other: false
    * when refused (too many clients; said in the audit log), then the caller answers it. */
   admitLocal(socket: net.Socket, peer: Tenant): boolean {
-    return this.admit(socket, 'unix', () => peerFields(peer), `uid ${peer.uid}`);
+    if (!this.admit(socket, 'unix', () => peerFields(peer), `uid ${peer.uid}`)) return false;
+    this.counted(socket);
+    return true;
   }
 
   /** Every connection counts against --max-clients from the moment it is accepted
@@ -292,6 +295,12 @@ export class FnjailServer {
     socket.once('close', () => this.connections.delete(socket));
   }
 
+  /** A connection ready for requests, whatever its front end (classic or HTTP): in the stats until it closes. */
+  private counted(socket: net.Socket): void {
+    this.stats.connectionOpened();
+    socket.once('close', () => this.stats.connectionClosed());
+  }
+
   /** A connection on the UNIX socket: its peer is who connect()ed. */
   acceptLocal(socket: net.Socket): void {
     let peer: Tenant;
@@ -306,6 +315,7 @@ export class FnjailServer {
       this.refuseBusy(socket);
       return;
     }
+    this.counted(socket);
     this.open(socket, peer);
   }
 
@@ -341,11 +351,7 @@ export class FnjailServer {
       logger: this.options.logger,
     });
     this.sessions.set(socket, session);
-    this.stats.connectionOpened();
-    socket.on('close', () => {
-      this.sessions.delete(socket);
-      this.stats.connectionClosed();
-    });
+    socket.on('close', () => this.sessions.delete(socket));
   }
 
   /** Too many connections: one clear line, after the client's first message (a

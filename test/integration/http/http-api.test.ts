@@ -446,7 +446,9 @@ describe('the HTTP API over TCP', () => {
     assert.match(metrics.body.toString(), /^fnjail_executions_total\b/m);
   });
 
-  it("the package's Client keeps its connection open over the API socket: many requests, one connection, no listener left behind", async () => {
+  it("the package's Client keeps its connection open over the API socket: many requests, one connection (in the server's stats), no listener left behind", async () => {
+    type Clients = { clients: { connected: number; total: number } };
+    const before = (await httpRequest(a.apiSocket, { method: 'GET', path: '/stats' })).json<Clients>().clients.total;
     const client = new Client({ socketPath: a.apiSocket });
     let connections = 0;
     const onSocket = () => connections++;
@@ -455,9 +457,14 @@ describe('the HTTP API over TCP', () => {
     diagnosticsChannel.subscribe('net.client.socket', onSocket);
     process.on('warning', onWarning);
     try {
+      const first = ((await client.stats()) as Clients).clients;
+      assert.equal(first.total, before + 1, 'an HTTP connection counts in the stats as a classic one does');
       // More than a socket's default listener limit (10): a listener added per request would warn.
       for (let i = 0; i < 25; i++) assert.equal((await client.status()).registry.state, 'ready');
+      const last = ((await client.stats()) as Clients).clients;
       assert.equal(connections, 1, 'every request after the first went over the connection it opened');
+      assert.equal(last.total, first.total);
+      assert.ok(last.connected >= 1);
       await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(warnings, []);
     } finally {
