@@ -15,10 +15,13 @@
 // call. A forwarded call makes two such trips, one and a half on its path:
 // the reservation and its "accepted" (while bench-a checks out and decides),
 // then start, and its result back (docs/cluster.md, Speed): on a loaded
-// machine, what each trip costs is what forwarding costs.
-import { execFileSync, spawn } from 'node:child_process';
+// machine, what each trip costs is what forwarding costs. And a raw TCP round
+// trip on loopback to an echo process of its own, measured the same ways:
+// what the trip would cost without the broker in between.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +35,29 @@ import { onCleanup, runBench } from './cleanup.js';
 import { log } from './progress.js';
 
 const GOAL_P50_MS = 1;
+
+/** A TCP echo server in a process of its own on loopback, and a connection to it: ping() is one round trip of 64 bytes. */
+async function tcpEcho(): Promise<{ child: ChildProcess; ping: () => Promise<void>; close: () => void }> {
+  const child = spawn(process.execPath, ['-e', "const s = require('net').createServer((c) => { c.setNoDelay(true); c.on('data', (d) => c.write(d)); }).listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [port] = (await once(child.stdout!, 'data')) as [Buffer];
+  const socket = net.connect(Number(port.toString()), '127.0.0.1');
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  const payload = Buffer.alloc(64);
+  const ping = () =>
+    new Promise<void>((resolve) => {
+      let got = 0;
+      const onData = (d: Buffer) => {
+        got += d.length;
+        if (got < payload.length) return;
+        socket.off('data', onData);
+        resolve();
+      };
+      socket.on('data', onData);
+      socket.write(payload);
+    });
+  return { child, ping, close: () => socket.destroy() };
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -76,6 +102,12 @@ async function main(): Promise<void> {
   const pinger = pingerSystem.connection;
   onCleanup('pinger', () => pingerSystem.close());
   const roundTrips: number[] = [];
+  const echo = await tcpEcho();
+  onCleanup('tcp echo', () => {
+    echo.close();
+    echo.child.kill();
+  });
+  const tcpTrips: number[] = [];
 
   const times: Record<string, number[]> = { 'bench-a': [], 'bench-b': [] };
   const warmup = 100;
@@ -90,6 +122,9 @@ async function main(): Promise<void> {
     const sent = performance.now();
     await pinger.request('bench.echo', new Uint8Array(64), { timeout: 5000 });
     if (i >= warmup) roundTrips.push(performance.now() - sent);
+    const tcpSent = performance.now();
+    await echo.ping();
+    if (i >= warmup) tcpTrips.push(performance.now() - tcpSent);
   }
   // The same round trip back to back (every process on its path still awake from the last
   // one): what a trip costs without the wake-ups that a call's trips, between sandbox runs, pay.
@@ -98,6 +133,12 @@ async function main(): Promise<void> {
     const sent = performance.now();
     await pinger.request('bench.echo', new Uint8Array(64), { timeout: 5000 });
     if (i >= warmup) backToBack.push(performance.now() - sent);
+  }
+  const tcpBackToBack: number[] = [];
+  for (let i = 0; i < warmup + calls; i++) {
+    const sent = performance.now();
+    await echo.ping();
+    if (i >= warmup) tcpBackToBack.push(performance.now() - sent);
   }
   const stats = (values: number[]) => {
     const sorted = [...values].sort((x, y) => x - y);
@@ -108,7 +149,9 @@ async function main(): Promise<void> {
   const added = { p50: forwarded.p50 - local.p50, p99: forwarded.p99 - local.p99 };
   const natsRoundTrip = stats(roundTrips);
   const natsBackToBack = stats(backToBack);
-  const result = { time: new Date().toISOString(), calls, local, forwarded, added, natsRoundTrip, natsBackToBack, loadAverage: os.loadavg(), goal: `forwarding adds <= ${GOAL_P50_MS} ms at p50 on loopback`, met: added.p50 <= GOAL_P50_MS };
+  const tcpRoundTrip = stats(tcpTrips);
+  const tcpBackToBackStats = stats(tcpBackToBack);
+  const result = { time: new Date().toISOString(), calls, local, forwarded, added, natsRoundTrip, natsBackToBack, tcpRoundTrip, tcpBackToBack: tcpBackToBackStats, loadAverage: os.loadavg(), goal: `forwarding adds <= ${GOAL_P50_MS} ms at p50 on loopback`, met: added.p50 <= GOAL_P50_MS };
   const resultsDir = path.join(packageRoot, 'bench', 'results');
   fs.writeFileSync(path.join(resultsDir, 'routing.json'), `${JSON.stringify(result, null, 2)}\n`);
   const f = (ms: number) => `${ms.toFixed(2)} ms`;
@@ -124,7 +167,7 @@ async function main(): Promise<void> {
     '',
     `Forwarding adds **${f(added.p50)} at p50** and ${f(added.p99)} at p99 (goal ≤ ${GOAL_P50_MS} ms at p50: ${result.met ? 'met' : 'MISSED'}).`,
     '',
-    `For scale, in the same run: a bare NATS request/reply round trip between two processes through the same nats-server, connected as nodes are, took ${f(natsRoundTrip.p50)} at p50 (${f(natsRoundTrip.p99)} at p99) made after each call, as a call's trips are (the processes on its path woken from sleep), and ${f(natsBackToBack.p50)} at p50 (${f(natsBackToBack.p99)} at p99) back to back; a forwarded call makes two, one and a half on its path (the reservation, while bench-a checks out and decides; then start, and its result). Load average during the run: ${result.loadAverage.map((l) => l.toFixed(2)).join(', ')} (${os.cpus().length} CPUs).`,
+    `For scale, in the same run: a bare NATS request/reply round trip between two processes through the same nats-server, connected as nodes are, took ${f(natsRoundTrip.p50)} at p50 (${f(natsRoundTrip.p99)} at p99) made after each call, as a call's trips are (the processes on its path woken from sleep), and ${f(natsBackToBack.p50)} at p50 (${f(natsBackToBack.p99)} at p99) back to back; a forwarded call makes two, one and a half on its path (the reservation, while bench-a checks out and decides; then start, and its result). Without the broker, a raw TCP round trip on loopback to an echo process took ${f(tcpRoundTrip.p50)} at p50 made after each call and ${f(tcpBackToBackStats.p50)} back to back. Load average during the run: ${result.loadAverage.map((l) => l.toFixed(2)).join(', ')} (${os.cpus().length} CPUs).`,
     '',
   ].join('\n');
   fs.writeFileSync(path.join(resultsDir, 'routing.md'), md);
