@@ -230,15 +230,15 @@ export class Client {
       const request = send({ ...base, method, path, headers }, (response) => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: response }));
       request.on('error', (error: NodeJS.ErrnoException) => reject(error instanceof FnjailError ? error : unreachable(name, local, error)));
       // A client running as root talks only to a server running as root: whoever listens on the socket could answer anything.
-      // Checked once per connection, as it opens (a kept-open one was checked then).
       if (local) {
-        request.on('socket', (socket) =>
-          socket.connecting && socket.once('connect', () => {
+        request.on('socket', (socket) => {
+          if (!socket.connecting) return; // a kept-open connection, checked as it opened
+          socket.once('connect', () => {
             if (!runsAsRoot()) return;
             const { uid } = peerCredentials(socket);
             if (uid !== 0) request.destroy(new FnjailError('FNJ_SERVER_UNTRUSTED', `the server on ${name} runs as uid ${uid}, not root: refused, as this client runs as root`, 'check --api-socket or FNJAIL_API_SOCKET'));
-          }),
-        );
+          });
+        });
       }
       if (body === undefined) request.end();
       else if (Buffer.isBuffer(body)) request.end(body);
