@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from '../../src/client/client.js';
+import type { FnjailError } from '../../src/errors.js';
 import { cliAs } from '../helpers/as-user.js';
 import { cliMain, createTestArea, type TestArea } from '../helpers/environment.js';
 
@@ -81,6 +83,24 @@ describe('fnjail run --cat and the server it talks to', () => {
     assert.equal(result.code, 1);
     assert.equal(result.stdout, '');
     assert.match(result.stderr, new RegExp(`the server on ${socket} runs as uid ${USER}, not root: refused, as this client runs as root \\[FNJ_SERVER_UNTRUSTED\\]`));
+  });
+
+  it("as root, the package's Client refuses an API socket that another user runs, on every connection it opens", async () => {
+    const socket = path.join(userDir, 'fake-api.sock');
+    children.push(await fakeServer(socket, 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}', USER));
+    const client = new Client({ socketPath: socket });
+    try {
+      // The refused connection is not kept: the next request opens another, checked again.
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(client.status(), (error: FnjailError) => {
+          assert.equal(error.code, 'FNJ_SERVER_UNTRUSTED');
+          assert.equal(error.message, `the server on ${socket} runs as uid ${USER}, not root: refused, as this client runs as root`);
+          return true;
+        });
+      }
+    } finally {
+      client.close();
+    }
   });
 
   it('never prints a file outside the output directory, through a link, or owned by someone else', async () => {
