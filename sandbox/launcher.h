@@ -262,7 +262,7 @@ extern char *const worker_environment[]; /* the clean one of a call that has non
 /* Says why in the state page, sets the phase, exits with status. */
 _Noreturn void worker_failed(struct fnj_worker_state *state, uint32_t phase, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-void worker_prepare(struct fnj_worker_state *state); /* no_new_privs, no core dumps, an empty signal mask */
+void worker_prepare(struct fnj_worker_state *state); /* a session, umask 022, no_new_privs, no core dumps, an empty signal mask */
 void worker_arrange_fds(struct fnj_worker_state *state, int in, int out, int err, int program, int handshake);
 void worker_enter_namespaces(struct fnj_worker_state *state, const struct exec_spec *spec);
 void worker_drop_privileges(struct fnj_worker_state *state, uint32_t id);

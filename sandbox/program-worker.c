@@ -24,12 +24,8 @@
  * Its steps are those of the forked worker, in the same order (worker.c),
  * with the spec read from the supervisor's own parsed copy. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,14 +42,8 @@ static int program_worker_main(void *arg)
 	const struct exec_spec *spec = w->spec;
 	struct fnj_worker_state *state = w->state;
 	/* Before the call's own steps: what the forked worker does while it
-	 * waits (worker.c, prepare_for_call), its own session, and its file mode
-	 * mask (worker.c, set_environment: this process has its own, no
-	 * CLONE_FS, as it has its own working directory). */
+	 * waits (worker.c, prepare_for_call). */
 	worker_prepare(state);
-	long session = raw_syscall(SYS_setsid, 0, 0, 0, 0, 0);
-	if (session < 0)
-		worker_failed(state, FNJ_PHASE_SETUP_FAILED, 126, "cannot start a session: %s", strerrordesc_np((int)-session));
-	raw_syscall(SYS_umask, 022, 0, 0, 0, 0);
 	/* 1. namespaces; 2. standard streams (the supervisor's fd 0 is
 	 * /dev/null), the program's descriptor and the handshake, nothing else;
 	 * 3. the sandbox uid and gid, the working directory; 4. limits; 5. the

@@ -48,13 +48,17 @@ static long step(struct fnj_worker_state *state, long result, const char *what)
 
 void worker_prepare(struct fnj_worker_state *state)
 {
-	/* no_new_privs changes nothing for a root process that has not dropped
-	 * its privileges yet, and stays for good. The launcher and the
-	 * supervisor install no signal handlers and the supervisor restored
-	 * SIGPIPE, so every disposition is the default already; only the mask
-	 * (SIGCHLD is blocked for their signalfds) must be cleared. */
+	/* A session of its own (out of the supervisor's), and the usual file
+	 * mode mask (each worker has its own: no CLONE_FS). no_new_privs changes
+	 * nothing for a root process that has not dropped its privileges yet,
+	 * and stays for good. The launcher and the supervisor install no signal
+	 * handlers and the supervisor restored SIGPIPE, so every disposition is
+	 * the default already; only the mask (SIGCHLD is blocked for their
+	 * signalfds) must be cleared. */
 	static const struct rlimit no_core = { 0, 0 };
 	const uint64_t no_signals = 0;
+	step(state, raw_syscall(SYS_setsid, 0, 0, 0, 0, 0), "start a session");
+	raw_syscall(SYS_umask, 022, 0, 0, 0, 0);
 	step(state, raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
 	step(state, raw_syscall(SYS_prlimit64, 0, RLIMIT_CORE, (long)&no_core, 0, 0), "set RLIMIT_CORE");
 	step(state, raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&no_signals, 0, sizeof no_signals, 0),

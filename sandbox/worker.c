@@ -4,9 +4,9 @@
  * cloned instead (program-worker.c); both take the same steps
  * (worker-setup.c), in the same order.
  *
- * Before the call (still root), it names itself, leaves the supervisor's
- * session, sets a clean environment and its fault handler, sets no_new_privs
- * and RLIMIT_CORE 0, clears its signal mask, opens /dev/null and faults in the
+ * Before the call (still root), it names itself, sets a clean environment and
+ * its fault handler, leaves the supervisor's session, sets umask 022,
+ * no_new_privs and RLIMIT_CORE 0, clears its signal mask, opens /dev/null and faults in the
  * pages the call is received into (prepare_for_call: none of it depends on the
  * call, so none of it is on the call's path), then waits on the handshake
  * socket. With the call, in this order it:
@@ -96,7 +96,6 @@ static void set_environment(void)
 	environ = (char **)worker_environment;
 	if (chdir("/tmp") < 0)
 		SETUP_FAIL("cannot enter /tmp: %s", strerror(errno));
-	umask(022);
 	/* Unbuffered: whatever the function printed is in the file even if it
 	 * crashes a moment later (printf still writes a whole call at once). */
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -173,11 +172,10 @@ static void prefault(void *start, size_t len)
 }
 
 /* What the worker does before its call arrives, off the call's path, the same
- * for every call: no_new_privs (it changes nothing for a root process that
- * has not dropped its privileges yet, and stays for good), no core dumps, an
- * empty signal mask (the supervisor's blocks SIGCHLD; nothing signals a
- * waiting worker but the supervisor's SIGKILL), /dev/null opened, and the
- * pages the call's message and spec are written to faulted in. */
+ * for every call: worker_prepare (a session of its own, umask 022,
+ * no_new_privs, no core dumps, an empty signal mask: nothing signals a waiting
+ * worker but the supervisor's SIGKILL), /dev/null opened, and the pages the
+ * call's message and spec are written to faulted in. */
 static void prepare_for_call(struct exec_spec *spec)
 {
 	worker_prepare(state);
@@ -221,7 +219,6 @@ _Noreturn void worker_main(int handshake, struct fnj_worker_state *shared)
 	state->phase = FNJ_PHASE_SETUP;
 	prctl(PR_SET_NAME, "fnjail-worker", 0, 0, 0);
 	take_handshake(handshake);
-	setsid();
 	set_environment();
 	catch_faults();
 	prepare_for_call(&spec);
