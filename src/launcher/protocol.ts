@@ -213,10 +213,15 @@ export interface Ready {
   features: number;
 }
 
+/** A frame's header at the start of out: its body's length, its type. */
+function writeHeader(out: Buffer, type: number, bodyLength: number): void {
+  out.writeUInt32LE(bodyLength, 0);
+  out.writeUInt16LE(type, 4);
+}
+
 function frame(type: number, body: Buffer): Buffer {
   const header = Buffer.alloc(HEADER_SIZE);
-  header.writeUInt32LE(body.length, 0);
-  header.writeUInt16LE(type, 4);
+  writeHeader(header, type, body.length);
   return Buffer.concat([header, body]);
 }
 
@@ -266,8 +271,7 @@ export function encodeExec(spec: ExecSpec): Buffer {
   if (bodyLength > MAX_FRAME) throw new RangeError(`execution spec of ${bodyLength} bytes exceeds ${MAX_FRAME}`);
   // Zeroed: the struct's unused fields (sandbox_uid, reserved) and the header's padding are 0.
   const out = Buffer.alloc(HEADER_SIZE + bodyLength);
-  out.writeUInt32LE(bodyLength, 0);
-  out.writeUInt16LE(FrameType.Exec, 4);
+  writeHeader(out, FrameType.Exec, bodyLength);
   const head = HEADER_SIZE;
   out.writeUInt32LE(spec.id >>> 0, head + L.id);
   out.writeUInt32LE(spec.flags, head + L.flags);
