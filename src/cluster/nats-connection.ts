@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, StorageType, type ObjectStore } from '@nats-io/obj';
 import { connect, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
@@ -160,6 +160,7 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
   private current: NatsStatus;
   private readonly kvm: Kvm;
   private readonly objm: Objm;
+  private manager: Promise<JetStreamManager> | undefined;
 
   private constructor(
     readonly connection: NatsConnection,
@@ -250,9 +251,18 @@ export class NatsSystem extends EventEmitter<NatsSystemEvents> {
    */
   async kvKeys(bucket: string, filter = '>'): Promise<string[]> {
     const prefix = `$KV.${bucket}.`;
-    const jsm = await jetstreamManager(this.connection);
+    const jsm = await this.jetstreamManager();
     const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` });
     return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+  }
+
+  /** The connection's JetStream manager, made once (making one asks the server whether it has JetStream); again after a failure. */
+  jetstreamManager(): Promise<JetStreamManager> {
+    this.manager ??= jetstreamManager(this.connection).catch((error: unknown) => {
+      this.manager = undefined;
+      throw error;
+    });
+    return this.manager;
   }
 
   /** An object store, created if missing (file storage: it survives restarts). */

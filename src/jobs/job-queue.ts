@@ -21,7 +21,7 @@
 //     and either runs it again or marks it INVALID "node lost" — never lost
 //     silently, even with no node alive when the deadline passes (the item
 //     waits in the stream).
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, RetentionPolicy, StorageType, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsSystem } from '../cluster/nats-connection.js';
 
 export const QUEUE_STREAM = 'FNJAIL_JOBS';
@@ -65,7 +65,7 @@ export class JobQueue {
 
   /** Creates the stream and the consumer, or brings their limits to these (the last node started sets them). */
   static async open(nats: NatsSystem, limits: QueueLimits, replicas = 1): Promise<JobQueue> {
-    const jsm = await jetstreamManager(nats.connection);
+    const jsm = await nats.jetstreamManager();
     const stream = {
       subjects: [`${QUEUE_SUBJECT}.*`],
       retention: RetentionPolicy.Workqueue,
